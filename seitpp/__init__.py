@@ -1,0 +1,9 @@
+"""seitpp: SeiT++ as a book. Train vision models on images stored as discrete VQ tokens."""
+import os
+
+__version__ = "0.1.0"
+
+
+def fast_mode() -> bool:
+    """True when SEITPP_FAST=1: notebooks run the same code on small sizes (what CI and the book build use)."""
+    return os.environ.get("SEITPP_FAST", "0") == "1"
