@@ -1,0 +1,3 @@
+from seitpp.cli import main
+
+main()

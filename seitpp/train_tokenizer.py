@@ -1,0 +1,183 @@
+"""Training the VQ tokenizer: presets, the training loop, checkpoints and resume.
+
+The loop is plain: sample a batch of random crops, reconstruct, step. The loss is
+
+    L1(x_hat, x) + edge_weight * L1(grad x_hat, grad x) + VQ loss
+
+with no perceptual network (nothing may be downloaded): the L1 term on image gradients is what
+keeps edges sharp, where a pure pixel loss would blur them. Every `restart_every` steps, codes
+the encoder stopped choosing are moved onto encoder outputs of the batch, so the whole codebook
+stays in use.
+
+Training works on random crops because the tokenizer is convolutional: a 32x32 crop teaches the
+same local job as a 64x64 image at a quarter of the cost. Batches are drawn from a generator
+seeded by (seed, step), so a resumed run draws exactly the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from seitpp.files import atomic_path
+from seitpp.tokenizer import TokenizerConfig, VQTokenizer
+
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.csv"
+
+
+@dataclass(frozen=True)
+class TokenizerTrainConfig:
+    model: TokenizerConfig = field(default_factory=TokenizerConfig)
+    num_train_images: int = 20_000  # rendered from the embedded dataset's train split
+    steps: int = 3_000
+    batch_size: int = 32
+    crop: int = 32  # side of the random crops trained on (a multiple of the downsample factor)
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.0  # none: decay would pull the code vectors towards zero
+    edge_weight: float = 1.0
+    restart_every: int = 25  # dead-code restarts, stopped for the last 20% of training
+    checkpoint_every: int = 250
+    seed: int = 0
+
+
+PRESETS: dict[str, TokenizerTrainConfig] = {
+    # Fast mode: a few hundred small steps; shows how training goes, in well under a minute.
+    "cpu-tiny": TokenizerTrainConfig(
+        model=TokenizerConfig(channels=(16, 32, 32), codebook_size=256),
+        num_train_images=1_000, steps=150, batch_size=16, checkpoint_every=50,
+    ),
+    # The book's reference tokenizer, trained on this project's 2-core CPU machine.
+    "cpu-ref": TokenizerTrainConfig(
+        model=TokenizerConfig(channels=(16, 32, 64), codebook_size=1024),
+        num_train_images=20_000, steps=3_000, batch_size=32,
+    ),
+    # A wider tokenizer and a SeiT-sized codebook for a GPU.
+    "gpu": TokenizerTrainConfig(
+        model=TokenizerConfig(channels=(64, 128, 256), num_res_blocks=2, codebook_size=8192),
+        num_train_images=100_000, steps=20_000, batch_size=128, crop=64, lr=1e-3, warmup_steps=500,
+        checkpoint_every=1_000,
+    ),
+}
+
+
+def preset(name: str) -> TokenizerTrainConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown tokenizer preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def lr_at(step: int, cfg: TokenizerTrainConfig) -> float:
+    """Linear warmup, then cosine decay to 1% of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Finite differences of x (B, 3, H, W) -> (B, 3, H, W-1) horizontal, (B, 3, H-1, W) vertical."""
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, edge_weight: float) -> torch.Tensor:
+    """L1 on pixels plus L1 on image gradients (sharp edges without a perceptual network)."""
+    (gx_hat, gy_hat), (gx, gy) = image_gradients(x_hat), image_gradients(x)
+    edges = F.l1_loss(gx_hat, gx) + F.l1_loss(gy_hat, gy)
+    return F.l1_loss(x_hat, x) + edge_weight * edges
+
+
+def sample_batch(images: torch.Tensor, step: int, cfg: TokenizerTrainConfig) -> torch.Tensor:
+    """Random crops with random horizontal flips of uint8 images (N, H, W, 3) -> float (B, 3, crop, crop).
+
+    Drawn from a generator seeded by (seed, step): the batch of a step never depends on history.
+    """
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    N, H, W, _ = images.shape
+    idx = torch.randint(N, (cfg.batch_size,), generator=g)
+    top = torch.randint(H - cfg.crop + 1, (cfg.batch_size,), generator=g)
+    left = torch.randint(W - cfg.crop + 1, (cfg.batch_size,), generator=g)
+    flip = torch.rand(cfg.batch_size, generator=g) < 0.5
+    rows = (top[:, None] + torch.arange(cfg.crop))[:, :, None]  # (B, crop, 1)
+    cols = (left[:, None] + torch.arange(cfg.crop))[:, None, :]  # (B, 1, crop)
+    cols = torch.where(flip[:, None, None], cols.flip(-1), cols)
+    crops = images[idx[:, None, None], rows, cols]  # (B, crop, crop, 3)
+    return crops.permute(0, 3, 1, 2).float() / 255
+
+
+def train_tokenizer(
+    cfg: TokenizerTrainConfig,
+    images: torch.Tensor,
+    out_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> tuple[VQTokenizer, list[dict]]:
+    """Train a tokenizer on uint8 images (N, H, W, 3); returns (model in eval mode, history).
+
+    With `out_dir`, a checkpoint is written there atomically every `checkpoint_every` steps and a
+    run finds and resumes it; the finished model is saved there too (`VQTokenizer.load(out_dir)`).
+    """
+    if cfg.crop % cfg.model.downsample or cfg.crop > min(images.shape[1:3]):
+        raise ValueError(f"crop {cfg.crop} must be a multiple of {cfg.model.downsample} and fit images {tuple(images.shape[1:3])}")
+    torch.manual_seed(cfg.seed)
+    model = VQTokenizer(cfg.model).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    start, history = 0, []
+    ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
+    if ckpt_path is not None and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ckpt["config"] != asdict(cfg):
+            raise ValueError(f"{ckpt_path}: checkpoint was made with another config; remove it or use another out_dir")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start, history = ckpt["step"], ckpt["history"]
+        torch.set_rng_state(ckpt["torch_rng"])
+
+    model.train()
+    stop_restarts = int(0.8 * cfg.steps)
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="tokenizer", disable=not progress)
+    t0 = time.perf_counter()
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        x = sample_batch(images, step, cfg).to(device)
+        x_hat, ids, vq_loss, z = model(x)
+        rec_loss = reconstruction_loss(x_hat, x, cfg.edge_weight)
+        loss = rec_loss + vq_loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"tokenizer loss became {loss.item()} at step {step}; lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        restarted = 0
+        if (step + 1) % cfg.restart_every == 0 and step < stop_restarts:
+            restarted = model.codebook.restart_dead_codes(z.detach())
+        row = {"step": step + 1, "loss": loss.item(), "rec_loss": rec_loss.item(), "vq_loss": vq_loss.item(),
+               "codes_in_batch": int(ids.unique().numel()), "restarted": restarted,
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", codes=row["codes_in_batch"])
+        if ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+            with atomic_path(ckpt_path) as tmp:
+                torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "step": step + 1, "history": history, "torch_rng": torch.get_rng_state()}, tmp)
+    model.eval()
+    if out_dir is not None:
+        model.save(out_dir)
+        write_history(history, Path(out_dir) / HISTORY_FILE)
+    return model, history
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    """The per-step log as CSV (one row per step), written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
