@@ -49,10 +49,12 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
     print(f"full codebook: {full}")
     metrics = {"full": report_dict(full)}
     if args.reduce_to:
-        model = reduce_codebook(model, full.counts, args.reduce_to)
+        # code frequencies from training images: the test split only ever measures
+        counts = evaluate_tokenizer(model, images_to_tensor(train.images[: args.eval_images]).to(args.device)).counts
+        model = reduce_codebook(model, counts, args.reduce_to, args.reduce_method)
         reduced = evaluate_tokenizer(model, test.to(args.device))
-        print(f"reduced to {args.reduce_to} codes: {reduced}")
-        metrics["reduced"] = report_dict(reduced)
+        print(f"reduced to {args.reduce_to} codes ({args.reduce_method}): {reduced}")
+        metrics["reduced"] = report_dict(reduced) | {"method": args.reduce_method}
     model.save(out)
     (out / "full" / CHECKPOINT_FILE).unlink(missing_ok=True)  # resume state; the saved model is what stays
     provenance = {
@@ -76,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train-tokenizer", help="train a VQ tokenizer on the embedded dataset (resumable)")
     p.add_argument("--preset", default="cpu-ref", choices=sorted(PRESETS))
     p.add_argument("--out", required=True, help="output directory; an interrupted run there is resumed")
-    p.add_argument("--reduce-to", type=int, default=0, help="shrink the codebook to its K most used codes (0: keep)")
+    p.add_argument("--reduce-to", type=int, default=0, help="shrink the codebook to K codes (0: keep all)")
+    p.add_argument("--reduce-method", default="kmeans", choices=["kmeans", "most_used"],
+                   help="k-means centroids of the codes, or the K most used codes")
     p.add_argument("--eval-images", type=int, default=2_000, help="held-out test images for PSNR and usage")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.set_defaults(run=cmd_train_tokenizer)

@@ -149,7 +149,7 @@ def test_most_used_codes_and_kmeans():
 def test_reduced_codebook_keeps_the_most_used_codes(images):
     model = VQTokenizer(TINY).eval()
     counts = evaluate_tokenizer(model, images).counts
-    small = reduce_codebook(model, counts, 8)
+    small = reduce_codebook(model, counts, 8, method="most_used")
     assert small.config.codebook_size == 8
     kept = model.codebook.vectors()[most_used_codes(counts, 8)]
     assert torch.allclose(small.codebook.vectors(), kept, atol=1e-6)
@@ -158,6 +158,8 @@ def test_reduced_codebook_keeps_the_most_used_codes(images):
     in_kept = torch.isin(ids, most_used_codes(counts, 8))
     assert torch.allclose(small.codebook.embed(small_ids).permute(0, 2, 3, 1)[in_kept],
                           model.codebook.embed(ids).permute(0, 2, 3, 1)[in_kept], atol=1e-6)
+    by_kmeans = reduce_codebook(model, counts, 8)
+    assert by_kmeans.config.codebook_size == 8 and by_kmeans.tokenize(images).max() < 8
     with pytest.raises(ValueError, match="unknown reduction"):
         reduce_codebook(model, counts, 8, method="random")
 
