@@ -1,0 +1,325 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Images as tokens
+#
+# SeiT stores every training image not as pixels but as a small grid of integers: the ids of a
+# vector-quantised (VQ) tokenizer's codebook entries. A 256 px ImageNet image becomes 32 x 32 = 1024
+# ids from a codebook of 391 entries, about 1.1 KB instead of a 110 KB JPEG, and the whole of
+# ImageNet-1k fits in 1.4 GB. Everything in this book trains on such grids.
+#
+# This chapter builds the two things every later chapter stands on:
+#
+# 1. **Shapes**, the book's own image dataset, drawn procedurally so that nothing has to be downloaded;
+# 2. **a VQ tokenizer**, trained here from scratch: a convolutional encoder, an l2-normalised
+#    codebook, and a decoder that turns ids back into pixels.
+#
+# We train a small tokenizer live, then load the book's *reference tokenizer* (trained once by a
+# documented command and committed with the package) and measure what it keeps and what it loses:
+# reconstruction quality, codebook use, what a single token stands for, and what shrinking the
+# codebook costs, as SeiT shrank ViT-VQGAN's 8192 codes to 391.
+#
+# The notebook runs in two modes. With `SEITPP_FAST=1` (what the book build and CI use) every size
+# is small and the chapter runs in well under a minute on two CPU cores; without it, the sizes are
+# the real ones. The code path is the same.
+
+# %%
+import json
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from skimage import data as skdata
+from skimage.transform import resize
+
+import seitpp
+from seitpp.data import images_to_tensor
+from seitpp.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.tokenizer import REFERENCE_DIR, VQTokenizer, evaluate_tokenizer, psnr, reduce_codebook
+from seitpp.train_tokenizer import preset, train_tokenizer
+from seitpp.viz import image_grid, token_patches
+
+FAST = seitpp.fast_mode()
+torch.manual_seed(0)
+NUM_TEST = 300 if FAST else 2_000  # held-out images for every measurement below
+print(f"fast mode: {FAST}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+# %% [markdown]
+# ## The Shapes dataset
+#
+# Each image holds one textured object on a cluttered background. The class is the object's
+# **shape or layout**: circle, square, triangle, plus, ring, star, heart, arrow, crescent, a pair of
+# discs side by side, a stack of two discs, three bars. Two rules make later chapters honest:
+#
+# - colours are random, for object and background alike, so a colour augmentation can never change
+#   the label;
+# - every shape is mirror-symmetric about its vertical axis, so a horizontal flip keeps the label
+#   (the flip of an object rotated by $\theta$ is the same shape rotated by $-\theta$).
+#
+# Image $i$ of a split is drawn from its own seed, so the dataset is the same on every machine,
+# and the generator also returns a segmentation mask per image (used in chapter 8).
+
+# %%
+t0 = time.perf_counter()
+test = render_shapes(NUM_TEST, split="test")
+print(f"rendered {NUM_TEST} test images in {time.perf_counter() - t0:.1f} s:",
+      f"images {test.images.shape} {test.images.dtype}, labels {test.labels.shape}, masks {test.masks.shape}")
+test_x = images_to_tensor(test.images)  # (N, 3, 64, 64) in [0, 1]
+
+first = [int(np.flatnonzero(test.labels == c)[0]) for c in range(len(SHAPE_CLASSES))]
+masks = test.masks[first]
+fig = image_grid([test.images[first], np.repeat(masks[..., None] > 0, 3, -1).astype(np.uint8) * 255],
+                 row_labels=["image", "mask"], col_labels=SHAPE_CLASSES)
+
+# %% [markdown]
+# ## The tokenizer
+#
+# The tokenizer follows VQGAN's convolutional design. The **encoder** maps a 64 x 64 image to a
+# 16 x 16 grid of 32-dimensional vectors (two stride-2 steps, so each token covers a 4 x 4 pixel
+# patch, plus the context its receptive field sees). The **codebook** replaces each vector by the
+# nearest of $K$ code vectors and outputs its id. As in ViT-VQGAN, the tokenizer SeiT uses, both
+# the vectors and the codes are l2-normalised, so "nearest" means highest cosine similarity. The
+# **decoder** mirrors the encoder and turns the grid of code vectors back into pixels.
+#
+# The argmax that picks a code has no gradient. The straight-through estimator copies the decoder's
+# gradient past it onto the encoder output; a codebook loss pulls codes towards the vectors they
+# replace and a commitment loss pulls the encoder towards its codes:
+
+# %%
+import inspect
+
+print(inspect.getsource(seitpp.tokenizer.Codebook.forward))
+
+# %% [markdown]
+# Two more choices keep training honest on a CPU. The loss has no perceptual network (nothing may
+# be downloaded); an L1 loss on image gradients next to the L1 loss on pixels keeps edges sharp.
+# And codes that no encoder output picked since the last check are *restarted* on encoder outputs
+# of the current batch, the simplest cure for the dead codes that plague VQ training. The jumps in
+# the right-hand plot below are such restarts: codes the encoder had abandoned return to use.
+#
+# ## Training one, live
+#
+# In fast mode we train the `cpu-tiny` preset for a few hundred steps; in full mode the `cpu-ref`
+# preset, the one that made the reference tokenizer.
+
+# %%
+cfg = preset("cpu-tiny" if FAST else "cpu-ref")
+print(cfg)
+train = render_shapes(cfg.num_train_images, split="train")
+t0 = time.perf_counter()
+live, history = train_tokenizer(cfg, torch.from_numpy(train.images), progress=False)
+print(f"trained {cfg.steps} steps in {time.perf_counter() - t0:.0f} s")
+
+steps = [h["step"] for h in history]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+ax1.plot(steps, [h["rec_loss"] for h in history])
+ax1.set(xlabel="step", ylabel="reconstruction loss (L1 + edge L1)", yscale="log", title="training loss")
+ax2.plot(steps, [h["codes_in_batch"] for h in history])
+ax2.set(xlabel="step", ylabel="distinct codes in the batch", title=f"codebook use (K = {cfg.model.codebook_size})")
+fig.tight_layout()
+
+live_report = evaluate_tokenizer(live, test_x)
+print(f"live tokenizer on {NUM_TEST} held-out images: PSNR {live_report.psnr:.1f} dB, "
+      f"{live_report.codes_used}/{live_report.codebook_size} codes used, perplexity {live_report.perplexity:.0f}")
+
+# %% [markdown]
+# ## The reference tokenizer
+#
+# Every later chapter tokenizes with one and the same tokenizer, so that tokens, TokenAdapt weights
+# and results fit together. It was trained with a 1024-entry codebook by the command recorded in
+# its provenance file, then reduced to 391 codes, SeiT's codebook size (how, and why that way, is
+# measured at the end of this chapter). We load it and measure it again here, on this machine.
+
+# %%
+provenance = json.loads((REFERENCE_DIR / "provenance.json").read_text())
+print(json.dumps({k: provenance[k] for k in ("command", "preset", "date", "machine", "wall_seconds")}, indent=1))
+
+tokenizer = VQTokenizer.load()  # the reference: 391 codes
+full_tokenizer = VQTokenizer.load(REFERENCE_DIR / "full")  # the same network with its 1024 codes
+ref = evaluate_tokenizer(tokenizer, test_x)
+full = evaluate_tokenizer(full_tokenizer, test_x)
+for name, r in [(f"trained, K = {full.codebook_size}", full), (f"reduced, K = {ref.codebook_size}", ref)]:
+    print(f"{name}: PSNR {r.psnr:.2f} dB, codes used {r.codes_used}/{r.codebook_size} ({100 * r.usage:.1f}%), "
+          f"perplexity {r.perplexity:.0f}, {r.bits_per_token:.2f} bits/token fixed-width, {r.entropy_bits:.2f} bits entropy")
+
+# %% [markdown]
+# One image per class, and its reconstruction from 16 x 16 = 256 tokens:
+
+# %%
+ids = tokenizer.tokenize(test_x[first])  # (12, 16, 16) int64
+recon = tokenizer.decode(ids)  # (12, 3, 64, 64)
+print("ids", tuple(ids.shape), ids.dtype, "range", int(ids.min()), "to", int(ids.max()))
+fig = image_grid([test_x[first], recon, (ids[:, None].float() / tokenizer.config.codebook_size).expand(-1, 3, -1, -1)],
+                 row_labels=["original", "decoded", "token ids"], col_labels=SHAPE_CLASSES)
+
+# %% [markdown]
+# Every class stays recognisable after the round trip through 256 integers. What is lost is fine
+# texture: the noise of the backgrounds and the exact edges of dots and stripes.
+#
+# ### Real photographs
+#
+# The tokenizer never saw a photograph. Because it is convolutional, it accepts any image whose
+# sides are multiples of 4: here scikit-image's sample photos at 64 and at 128 pixels (a 32 x 32
+# token grid, SeiT's grid size).
+
+# %%
+photos = [skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()]
+
+
+def square(img: np.ndarray, size: int) -> torch.Tensor:
+    """Centre-crop a uint8 photo (H, W, 3) to a square and resize it -> (3, size, size) in [0, 1]."""
+    h, w = img.shape[:2]
+    s = min(h, w)
+    crop = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return torch.from_numpy(resize(crop, (size, size), anti_aliasing=True)).permute(2, 0, 1).float()
+
+
+rows, labels = [], []
+for size in (64, 128):
+    x = torch.stack([square(p, size) for p in photos])
+    y = tokenizer.reconstruct(x)
+    rows += [x, y]
+    labels += [f"{size} px", f"decoded\n{size // 4}x{size // 4} tokens"]
+    print(f"{size} px photos: PSNR", [f"{v:.1f}" for v in psnr(y, x).tolist()], "dB")
+fig = image_grid(rows, row_labels=labels, size=1.8)
+
+# %% [markdown]
+# ## How the codebook is used
+#
+# A codebook is only as large as the part of it that is used. Sorting the codes by how often they
+# appear on held-out images shows how evenly the tokenizer spreads over them; the *perplexity*
+# $\exp(H)$ of that histogram is the number of equally used codes that would have the same entropy.
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3))
+for name, r in [(f"K = {full.codebook_size} (trained)", full), (f"K = {ref.codebook_size} (reference)", ref)]:
+    share = r.counts.sort(descending=True).values.double() / r.counts.sum()
+    ax.plot(np.arange(1, len(share) + 1), share.numpy(), label=f"{name}, perplexity {r.perplexity:.0f}")
+ax.set(xlabel="code rank (most used first)", ylabel="share of all tokens", yscale="log", title="code frequencies on held-out images")
+ax.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# ### What one token means
+#
+# A token is a 4 x 4 patch, but the encoder saw more than the patch when it chose the id. Below,
+# for a few codes (the two most used, a mid-ranked one and a rare one), the places where they occur on
+# held-out images, each with one token of context on every side (the patch itself is the centre).
+
+# %%
+test_ids = torch.cat([tokenizer.tokenize(b) for b in test_x.split(256)])  # (N, 16, 16)
+order = ref.counts.argsort(descending=True)
+used = order[ref.counts[order] > 0]  # codes seen on these images, most frequent first
+codes = [int(used[0]), int(used[1]), int(used[len(used) // 2]), int(used[9 * len(used) // 10])]
+rows = [token_patches(test.images, test_ids, c, downsample=4, context=1, limit=10) for c in codes]
+fig = image_grid(rows, row_labels=[f"code {c}\n({int(ref.counts[c])}x)" for c in codes], size=0.9)
+for ax in fig.axes:
+    if ax.images:  # frame the token's own 4 x 4 patch inside its 12 x 12 window
+        ax.add_patch(plt.Rectangle((3.5, 3.5), 4, 4, fill=False, edgecolor="yellow", linewidth=1))
+
+# %% [markdown]
+# Patches that share a code share their colour and brightness, and, where there is one, the
+# position of an edge inside the patch; the surroundings can differ a lot. A token therefore names a
+# small local pattern *including its colour*: there is no separate "colour channel" to augment, which
+# is the problem ColorAdapt solves in chapter 4. And because an edge's position and orientation are
+# baked into the id, flipping a grid of ids cannot flip the patches themselves: the first of the two
+# failures measured in chapter 2.
+#
+# ## Shrinking the codebook
+#
+# SeiT trained its tokenizer with 8192 codes and then kept 391, mapping every vector to the nearest
+# kept code. Fewer codes mean fewer bits per token ($\log_2 K$ for a fixed-width code) and a
+# smaller, better-trained embedding table for the model that reads the tokens; the price is
+# reconstruction quality. We measure that trade on the trained 1024-code network, keeping either the
+# $K$ most used codes or $K$ spherical k-means centroids of the codes (weighted by use). Code
+# frequencies come from training images; the held-out images only measure.
+
+# %%
+train_counts = evaluate_tokenizer(full_tokenizer, images_to_tensor(train.images[:NUM_TEST])).counts
+K_full = full_tokenizer.config.codebook_size
+ks = [k for k in (1024, 512, 391, 256, 128, 64, 32, 16) if k <= K_full]
+sweep_x = test_x[: 96 if FAST else 1000]
+rows = []
+for method in ("most_used", "kmeans"):
+    for k in ks:
+        model = full_tokenizer if k == K_full else reduce_codebook(full_tokenizer, train_counts, k, method)
+        r = evaluate_tokenizer(model, sweep_x)
+        rows.append({"method": method, "K": k, "bits/token": math.log2(k), "PSNR dB": r.psnr, "codes used": r.codes_used})
+print(f"{'method':>10} {'K':>5} {'bits/token':>10} {'PSNR dB':>8} {'used':>5}")
+for row in rows:
+    print(f"{row['method']:>10} {row['K']:>5} {row['bits/token']:>10.2f} {row['PSNR dB']:>8.2f} {row['codes used']:>5}")
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for method in ("most_used", "kmeans"):
+    sel = [r for r in rows if r["method"] == method]
+    ax.plot([r["bits/token"] for r in sel], [r["PSNR dB"] for r in sel], "o-", label=method)
+for r in rows[: len(ks)]:
+    ax.annotate(f"K={r['K']}", (r["bits/token"], r["PSNR dB"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
+ax.set(xlabel="bits per token (log2 K)", ylabel="reconstruction PSNR (dB)", title="what a smaller codebook costs")
+ax.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# Keeping the most used codes loses quality fast: a rare code's patches must move to a popular code
+# that may be far away. k-means centroids lose much less at every $K$, because they cover the space of
+# codes evenly instead of keeping its crowded centre. SeiT does not say how it chose its 391 codes;
+# our reference tokenizer keeps 391 k-means centroids, few enough for a compact embedding table,
+# many enough to keep most of the quality. Below, the same images through k-means codebooks of
+# decreasing size.
+
+# %%
+pick = first[:6]
+rows = [test_x[pick]] + [reduce_codebook(full_tokenizer, train_counts, k, "kmeans").reconstruct(test_x[pick]) for k in (391, 64, 16)]
+fig = image_grid(rows, row_labels=["original", "K = 391", "K = 64", "K = 16"], col_labels=[SHAPE_CLASSES[i] for i in range(6)])
+
+# %% [markdown]
+# ## What storage this buys
+#
+# A 64 x 64 RGB image is 12,288 bytes of raw pixels. Its 256 tokens at $\log_2 391 = 8.61$ bits each
+# are 276 bytes, 2.2% of the raw size, before any entropy coding. Chapter 1's storage section
+# (coming with the token store) compares this with PNG, JPEG, downsampled pixels and SeiT's file
+# format on the same images.
+
+# %%
+raw_bytes = 64 * 64 * 3
+token_bytes = 16 * 16 * math.log2(tokenizer.config.codebook_size) / 8
+entropy_bytes = 16 * 16 * ref.entropy_bits / 8
+print(f"raw pixels {raw_bytes} B; tokens at log2(K) bits {token_bytes:.0f} B ({100 * token_bytes / raw_bytes:.1f}%); "
+      f"at the measured entropy of the ids {entropy_bytes:.0f} B ({100 * entropy_bytes / raw_bytes:.1f}%)")
+
+# %% [markdown]
+# ## Summary
+#
+# - The Shapes dataset gives every chapter a seeded, download-free classification task whose labels
+#   survive colour changes and horizontal flips.
+# - A VQ tokenizer turns a 64 x 64 image into 16 x 16 ids. The l2-normalised codebook and dead-code
+#   restarts keep nearly every code in use; an edge-aware L1 loss keeps reconstructions sharp without
+#   a perceptual network.
+# - The reference tokenizer shrinks its 1024 codes to 391 k-means centroids, SeiT's codebook size;
+#   the PSNR and codebook use printed above are measured by this page, on held-out images.
+# - A token names a small local pattern with its colour and its edges, seen through the encoder's
+#   receptive field, which is why colour and geometric augmentations do not simply carry over to
+#   token grids (chapters 2 to 4).
+#
+# ## Exercises
+#
+# 1. Train `cpu-tiny` with `edge_weight=0` (use `dataclasses.replace`) and compare the sharpness of
+#    the reconstructions.
+# 2. Turn off dead-code restarts (`restart_every` larger than `steps`) and watch the codebook use.
+# 3. Tokenize a photo at 256 px (a 64 x 64 grid). Where does the tokenizer fail, and why would a
+#    tokenizer trained on ImageNet not?
