@@ -18,5 +18,10 @@ fi
 # shellcheck disable=SC1091
 source "$SEITPP_VENV/bin/activate"
 # The package itself is installed editable from whichever clone sourced this file.
-python -m pip install --quiet --no-deps --no-build-isolation -e "$_seitpp_root"
+_seitpp_log="$(mktemp)"
+if ! python -m pip install --no-deps --no-build-isolation -e "$_seitpp_root" >"$_seitpp_log" 2>&1; then
+    cat "$_seitpp_log"
+    exit 1
+fi
+rm -f "$_seitpp_log"
 python -m ipykernel install --sys-prefix --name python3 >/dev/null
