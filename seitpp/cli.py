@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
-import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -12,10 +12,13 @@ from pathlib import Path
 
 import torch
 
-from seitpp.data import images_to_tensor
+from seitpp.data import ImageFolderError, UnreadableImageError, images_to_tensor
 from seitpp.files import atomic_path
 from seitpp.shapes import render_shapes
-from seitpp.tokenizer import TokenizerReport, evaluate_tokenizer, reduce_codebook
+from seitpp.seit_format import TokenFileError, read_seit_split, seit_split_files, write_seit_split
+from seitpp.storage import TokenStore, TokenStoreError, write_store
+from seitpp.tokenize_dataset import folder_source, shapes_source, tokenize_dataset
+from seitpp.tokenizer import REFERENCE_DIR, TokenizerReport, VQTokenizer, evaluate_tokenizer, reduce_codebook
 from seitpp.train_tokenizer import CHECKPOINT_FILE, PRESETS, preset, train_tokenizer
 
 PROVENANCE_FILE = "provenance.json"
@@ -71,6 +74,52 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
     print(json.dumps(provenance, indent=2))
 
 
+def cmd_tokenize(args: argparse.Namespace) -> None:
+    tokenizer = VQTokenizer.load(args.tokenizer, device=args.device)
+    resolution = args.resolution or tokenizer.config.resolution
+    if args.source == "shapes":
+        source = shapes_source(args.num_images, split=args.split, resolution=resolution)
+    else:
+        source = folder_source(args.source, resolution=resolution, skip_unreadable=args.skip_unreadable)
+    out = tokenize_dataset(source, tokenizer, args.out, batch_size=args.batch_size)
+    print_info(TokenStore.open(out))
+
+
+def print_info(store: TokenStore) -> None:
+    h, w = store.grid
+    bytes_per_image = store.file_size / len(store)
+    print(f"{store.path}\n"
+          f"  images           {len(store)}\n"
+          f"  classes          {store.num_classes}\n"
+          f"  grid             {h} x {w} tokens\n"
+          f"  codebook         {store.codebook_size} codes (log2 K = {math.log2(store.codebook_size):.2f} bits)\n"
+          f"  bytes per image  {bytes_per_image:.1f} (file {store.file_size} bytes)\n"
+          f"  bits per token   {8 * store.file_size / (len(store) * h * w):.3f} (whole file), "
+          f"{store.bits_per_token():.3f} (coded ids)\n"
+          f"  tokenizer        {store.tokenizer_hash}")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    print_info(TokenStore.open(args.store))
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    src, dst = Path(args.source), Path(args.destination)
+    if src.is_dir():  # SeiT's files -> our store
+        split = read_seit_split(src, args.split, codebook_size=args.codebook_size)
+        side = math.isqrt(split.ids.shape[1])
+        if side * side != split.ids.shape[1]:
+            raise SystemExit(f"{src}: images of {split.ids.shape[1]} tokens are not square grids")
+        write_store(dst, split.ids.reshape(-1, side, side), split.labels, codebook_size=args.codebook_size,
+                    num_classes=int(split.labels.max()) + 1, tokenizer_hash=args.tokenizer_hash,
+                    metadata={"converted_from": str(src), "split": args.split})
+        print_info(TokenStore.open(dst))
+    else:  # our store -> SeiT's files
+        store = TokenStore.open(src)
+        write_seit_split(dst, args.split, store.read_all(), store.labels, codebook_size=store.codebook_size)
+        print(f"wrote {', '.join(str(p) for p in seit_split_files(dst, args.split))}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m seitpp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,9 +133,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-images", type=int, default=2_000, help="held-out test images for PSNR and usage")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.set_defaults(run=cmd_train_tokenizer)
+
+    p = commands.add_parser("tokenize", help="images (Shapes or an ImageFolder tree) -> token store (resumable)")
+    p.add_argument("--source", default="shapes", help="'shapes' (the embedded dataset) or an ImageFolder directory")
+    p.add_argument("--out", required=True, help="the .tokens file to write; an interrupted run is resumed")
+    p.add_argument("--split", default="train", choices=["train", "val", "test"], help="Shapes split")
+    p.add_argument("--num-images", type=int, default=10_000, help="Shapes images to tokenize")
+    p.add_argument("--tokenizer", default=str(REFERENCE_DIR), help="a saved tokenizer (default: the reference)")
+    p.add_argument("--resolution", type=int, default=0, help="image side in pixels (default: the tokenizer's)")
+    p.add_argument("--skip-unreadable", action="store_true", help="skip (and count) unreadable images")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.set_defaults(run=cmd_tokenize)
+
+    p = commands.add_parser("info", help="describe a token store")
+    p.add_argument("store")
+    p.set_defaults(run=cmd_info)
+
+    p = commands.add_parser("convert", help="between our .tokens store and SeiT's release files")
+    p.add_argument("source", help="a .tokens file, or a directory with SeiT's <split>-token.* files")
+    p.add_argument("destination", help="a directory for SeiT's files, or a .tokens file")
+    p.add_argument("--split", default="train", help="the SeiT split name (file prefix)")
+    p.add_argument("--codebook-size", type=int, default=391, help="K of SeiT's tokens (when reading them)")
+    p.add_argument("--tokenizer-hash", default="seit-release", help="recorded in the store made from SeiT's files")
+    p.set_defaults(run=cmd_convert)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    args.run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (TokenStoreError, TokenFileError, ImageFolderError, UnreadableImageError, FileNotFoundError,
+            FileExistsError) as err:
+        parser.exit(1, f"error: {err}\n")  # bad input: the message names the file, a traceback adds nothing

@@ -11,6 +11,7 @@ Letters used in shapes: B batch, H W image size, h w token grid, C code dimensio
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -287,6 +288,15 @@ class VQTokenizer(nn.Module):
         model = cls(config)
         model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         return model.to(device).eval()
+
+    def fingerprint(self) -> str:
+        """A short hash of the config and every weight: token files record which tokenizer made them."""
+        h = hashlib.sha256(self.config.to_json().encode())
+        for name, tensor in sorted(self.state_dict().items()):
+            if name != "codebook.picks":  # a training statistic, not part of what the tokenizer computes
+                h.update(name.encode())
+                h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def with_codebook(self, codebook: Codebook) -> "VQTokenizer":
         """A copy of this tokenizer that quantises with `codebook` (same code dimension)."""
