@@ -52,7 +52,7 @@ PRESETS: dict[str, TokenizerTrainConfig] = {
     # Fast mode: a few hundred small steps; shows how training goes, in well under a minute.
     "cpu-tiny": TokenizerTrainConfig(
         model=TokenizerConfig(channels=(16, 32, 32), codebook_size=256),
-        num_train_images=1_000, steps=150, batch_size=16, checkpoint_every=50,
+        num_train_images=1_000, steps=100, batch_size=16, warmup_steps=20, checkpoint_every=50,
     ),
     # The book's reference tokenizer, trained on this project's 2-core CPU machine.
     "cpu-ref": TokenizerTrainConfig(

@@ -18,7 +18,7 @@ def test_train_tokenizer_command_writes_model_and_provenance(tmp_path, capsys):
     assert VQTokenizer.load(out).config.codebook_size == 64
     assert VQTokenizer.load(out / "full").config.codebook_size == 256
     assert not (out / "full" / "checkpoint.pt").exists()  # resume state is removed once the model is saved
-    assert (out / "full" / "history.csv").read_text().count("\n") == 151  # header + one row per step
+    assert (out / "full" / "history.csv").read_text().count("\n") == 101  # header + one row per step
 
 
 def test_unknown_preset_is_refused(capsys):
