@@ -220,3 +220,40 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         """(float tensor (3, R, R) in [0, 1], label)."""
         path, label = self.samples[i]
         return images_to_tensor(load_image(path, self.resolution)), label
+
+
+# ---------------------------------------------------------------------------
+# Real photographs that ship with scikit-image: no download
+# ---------------------------------------------------------------------------
+
+SAMPLE_PHOTOS: tuple[str, ...] = (
+    "astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "camera", "coins", "grass", "gravel",
+    "brick", "clock",
+)
+"""scikit-image sample images that are stored inside the package (grayscale ones are repeated to RGB)."""
+
+
+def photo_crops(num_images: int, resolution: int = 64, seed: int = 0) -> np.ndarray:
+    """Random square crops of scikit-image's sample photos, resized -> uint8 (N, R, R, 3).
+
+    Crop i comes from photo i % len(SAMPLE_PHOTOS), with a side drawn log-uniformly between
+    `resolution` and the photo's shorter side, at a random place, from np.random.default_rng([seed, i]).
+    Real-photo statistics (texture, noise, no flat synthetic backgrounds) where a measurement must not
+    be flattered by the Shapes dataset, e.g. the size of entropy-coded tokens.
+    """
+    from skimage import data as skdata  # imported here: only this function needs scikit-image
+
+    photos = []
+    for name in SAMPLE_PHOTOS:
+        photo = getattr(skdata, name)()
+        photos.append(Image.fromarray(np.repeat(photo[..., None], 3, -1) if photo.ndim == 2 else photo[..., :3]))
+    out = np.empty((num_images, resolution, resolution, 3), np.uint8)
+    for i in range(num_images):
+        rng = np.random.default_rng([seed, i])
+        photo = photos[i % len(photos)]
+        w, h = photo.size
+        side = int(np.exp(rng.uniform(np.log(resolution), np.log(min(w, h)))))
+        left, top = rng.integers(0, w - side + 1), rng.integers(0, h - side + 1)
+        crop = photo.resize((resolution, resolution), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side))
+        out[i] = np.asarray(crop)
+    return out

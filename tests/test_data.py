@@ -399,3 +399,14 @@ def test_skip_unreadable_all_bad_is_an_error(tmp_path):
     write_truncated(tmp_path / "b" / "2.jpg", "JPEG")
     with pytest.raises(ImageFolderError, match="all 2 images are unreadable"):
         ImageFolderDataset(tmp_path, resolution=4, skip_unreadable=True)
+
+
+def test_photo_crops_are_deterministic_real_and_varied():
+    from seitpp.data import SAMPLE_PHOTOS, photo_crops
+
+    a = photo_crops(2 * len(SAMPLE_PHOTOS), resolution=32, seed=1)
+    assert a.shape == (2 * len(SAMPLE_PHOTOS), 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, photo_crops(2 * len(SAMPLE_PHOTOS), resolution=32, seed=1))
+    assert not np.array_equal(a, photo_crops(2 * len(SAMPLE_PHOTOS), resolution=32, seed=2))
+    assert len({im.tobytes() for im in a}) == len(a)  # every crop differs
+    assert a.reshape(len(a), -1).std(axis=1).min() > 1  # no blank crops
