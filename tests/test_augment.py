@@ -1,0 +1,305 @@
+"""Token augmentations: kinds, shapes, seeding and devices for every op, then what each op does."""
+import math
+import time
+
+import pytest
+import torch
+
+from seitpp.augment import (CodeSwap, ColorAdapt, Compose, CutMix, EmbNoise, HFlip, Mixup, RandomAffine,
+                            RandomChoice, RandomResizedCrop, SynonymReplace, embed_ids, nearest_ids,
+                            synonyms_from_codebook, synonyms_from_json)
+from seitpp.tokenizer import Codebook
+
+B, H, W, C, K = 8, 8, 8, 4, 16
+
+torch.manual_seed(0)
+CODEBOOK = Codebook(K, C)
+SYNONYMS = synonyms_from_codebook(CODEBOOK, k=3)
+
+# name -> (factory, kinds it accepts, output grid size)
+AUGMENTATIONS = {
+    "hflip": (lambda: HFlip(p=0.5), ("ids", "emb"), H),
+    "crop_nearest": (lambda: RandomResizedCrop(6, scale=(0.2, 1.0)), ("ids", "emb"), 6),
+    "crop_bilinear": (lambda: RandomResizedCrop(6, scale=(0.2, 1.0), mode="bilinear", codebook=CODEBOOK),
+                      ("ids", "emb"), 6),
+    "affine_nearest": (lambda: RandomAffine(30, 0.2, 15), ("ids", "emb"), H),
+    "affine_bilinear": (lambda: RandomAffine(30, 0.2, 15, p=0.5, mode="bilinear", codebook=CODEBOOK),
+                        ("ids", "emb"), H),
+    "synonyms": (lambda: SynonymReplace(SYNONYMS, p=0.25, codebook=CODEBOOK), ("ids", "emb"), H),
+    "swap": (lambda: CodeSwap(p=1.0, max_fraction=0.25), ("ids", "emb"), H),
+    "color": (lambda: ColorAdapt(0.5, codebook=CODEBOOK), ("ids", "emb"), H),
+    "color_reverse": (lambda: ColorAdapt(0.5, pairing="reverse", codebook=CODEBOOK), ("ids", "emb"), H),
+    "noise": (lambda: EmbNoise(0.3, 0.3, codebook=CODEBOOK), ("ids", "emb"), H),
+    "compose": (lambda: Compose([HFlip(), CodeSwap(), SynonymReplace(SYNONYMS, codebook=CODEBOOK)]), ("ids", "emb"), H),
+    "choice_half": (lambda: RandomChoice([(EmbNoise(codebook=CODEBOOK), 0.75), (ColorAdapt(codebook=CODEBOOK), 0.25)],
+                                         fraction=0.5), ("ids", "emb"), H),
+}
+CASES = [(name, kind) for name, (_, kinds, _) in AUGMENTATIONS.items() for kind in kinds]
+
+
+def make_input(kind: str, device: str = "cpu", n: int = B) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    if kind == "ids":  # each image mostly uses a few codes of its own, as real images do
+        offset = torch.randint(K, (n, 1, 1), generator=g)
+        return ((offset + torch.randint(4, (n, H, W), generator=g)) % K).to(device)
+    return torch.randn(n, C, H, W, generator=g).to(device)
+
+
+def gen(seed: int, device: str = "cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def check_contract(name: str, kind: str, device: str) -> None:
+    factory, _, size = AUGMENTATIONS[name]
+    aug = factory()
+    x = make_input(kind, device)
+    out = aug(x, gen(0, device))
+    assert out.device == x.device and out.dtype == x.dtype
+    if kind == "ids":
+        assert out.shape == (B, size, size)
+        assert 0 <= out.min() and out.max() < K
+    else:
+        assert out.shape == (B, C, size, size)
+        assert torch.isfinite(out).all()
+    assert torch.equal(out, aug(x, gen(0, device))), "same seed, different output"
+    assert not torch.equal(out, aug(x, gen(1, device))), "different seeds, same output"
+
+
+@pytest.mark.parametrize("name,kind", CASES)
+def test_contract(name, kind):
+    check_contract(name, kind, "cpu")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name,kind", CASES)
+def test_contract_on_cuda(name, kind):
+    check_contract(name, kind, "cuda")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cpu_generator_drives_cuda_data():
+    x = make_input("ids", "cuda")
+    out = CodeSwap()(x, gen(0))  # a CPU generator with CUDA data: same maps as on CPU
+    assert out.device.type == "cuda" and torch.equal(out.cpu(), CodeSwap()(x.cpu(), gen(0)))
+
+
+def test_unseeded_and_other_int_dtypes():
+    x = make_input("ids").to(torch.int16)
+    for aug in (HFlip(), CodeSwap(), RandomAffine(20), SynonymReplace(SYNONYMS), EmbNoise(0.3, 0.3, codebook=CODEBOOK)):
+        out = aug(x)
+        assert out.dtype == torch.int16 and out.shape == x.shape
+
+
+def test_embedding_ops_on_ids_need_a_codebook():
+    with pytest.raises(ValueError, match="codebook"):
+        ColorAdapt()(make_input("ids"))
+    with pytest.raises(ValueError, match="codebook"):
+        SynonymReplace(SYNONYMS)(make_input("emb"))
+    with pytest.raises(ValueError, match=r"\(B, H, W\)"):
+        HFlip()(torch.zeros(2, 3, 4, 4, dtype=torch.long))
+
+
+# ----------------------------------------------------------------------------------------------
+# Geometry
+
+
+@pytest.mark.parametrize("kind", ["ids", "emb"])
+def test_hflip(kind):
+    x = make_input(kind)
+    once = HFlip(p=1.0)(x, gen(0))
+    assert torch.equal(once, torch.flip(x, dims=[-1]))
+    assert torch.equal(HFlip(p=1.0)(once, gen(1)), x)
+    assert torch.equal(HFlip(p=0.0)(x, gen(0)), x)
+    some = HFlip(p=0.5)(make_input(kind, n=256), gen(0))
+    flipped = (some != make_input(kind, n=256)).flatten(1).any(1).float().mean()
+    assert 0.35 < flipped < 0.65
+
+
+@pytest.mark.parametrize("kind,mode", [("ids", "nearest"), ("emb", "nearest"), ("emb", "bilinear"),
+                                       ("ids", "bilinear")])
+def test_full_crop_is_identity(kind, mode):
+    x = make_input(kind)
+    crop = RandomResizedCrop(H, scale=(1, 1), ratio=(1, 1), mode=mode, codebook=CODEBOOK)
+    out = crop(x, gen(0))
+    assert torch.equal(out, x) if kind == "ids" else torch.allclose(out, x, atol=1e-5)
+
+
+def test_crop_takes_a_box_of_the_input():
+    # ids = row * W + col: a nearest crop's rows and columns are each non-decreasing index ranges
+    x = torch.arange(H * W).view(1, H, W).repeat(64, 1, 1)
+    out = RandomResizedCrop(4)(x, gen(0))
+    rows, cols = out // W, out % W
+    assert (rows == rows[:, :, :1]).all() and (cols == cols[:, :1, :]).all()  # a product grid
+    assert (rows.diff(dim=1) >= 0).all() and (cols.diff(dim=2) >= 0).all()
+    assert len({tuple(r[:, 0].tolist()) for r in rows}) > 1  # boxes differ per sample
+
+
+@pytest.mark.parametrize("kind,mode", [("ids", "nearest"), ("emb", "nearest"), ("emb", "bilinear")])
+def test_zero_affine_is_identity(kind, mode):
+    x = make_input(kind)
+    out = RandomAffine(0, 0, 0, mode=mode)(x, gen(0))
+    assert torch.equal(out, x) if kind == "ids" else torch.allclose(out, x, atol=1e-5)
+    assert torch.equal(RandomAffine(30, 0.2, 15, p=0.0)(make_input("ids"), gen(0)), make_input("ids"))
+
+
+def test_affine_translation_only_shifts():
+    aug = RandomAffine(translate=0.5)
+    theta = aug.thetas(4, H, W, gen(0), torch.device("cpu"))
+    assert torch.allclose(theta[:, :, :2], torch.eye(2).expand(4, 2, 2))
+    assert (theta[:, :, 2].abs() <= 1.0 + 1e-6).all() and (theta[:, :, 2].abs() > 0).any()
+
+
+# ----------------------------------------------------------------------------------------------
+# Token-EDA
+
+
+def test_synonyms_are_the_true_top_k():
+    v = CODEBOOK.vectors().detach()
+    sim = v @ v.T
+    for code in range(K):
+        others = [j for j in range(K) if j != code]
+        best = sorted(others, key=lambda j: -sim[code, j].item())[:3]
+        assert SYNONYMS[code].tolist() == best
+    assert not (SYNONYMS == torch.arange(K)[:, None]).any()
+    with pytest.raises(ValueError):
+        synonyms_from_codebook(CODEBOOK, k=K)
+
+
+def test_synonyms_from_json():
+    table = synonyms_from_json({"0": [1, 2], "1": [0, 2], "2": [1, 0, 5]}, k=2)
+    assert table.tolist() == [[1, 2], [0, 2], [1, 0]]
+
+
+def test_synonym_rate_and_targets():
+    x = torch.randint(K, (512, H, W), generator=gen(3))
+    out = SynonymReplace(SYNONYMS, p=0.25)(x, gen(0))
+    replaced = out != x
+    assert abs(replaced.float().mean().item() - 0.25) < 0.01
+    is_synonym = (SYNONYMS[x] == out[..., None]).any(-1)
+    assert is_synonym[replaced].all()
+
+
+def test_synonyms_on_embeddings_replace_code_vectors():
+    ids = torch.randint(K, (64, H, W), generator=gen(3))
+    z = embed_ids(ids, CODEBOOK) * 2.0
+    out = SynonymReplace(SYNONYMS, p=0.25, codebook=CODEBOOK)(z, gen(0))
+    changed = (out != z).any(1)
+    assert torch.equal(nearest_ids(out, CODEBOOK)[~changed], ids[~changed])
+    assert torch.equal(nearest_ids(out, CODEBOOK), SynonymReplace(SYNONYMS, p=0.25)(ids, gen(0)))
+    assert torch.allclose(out.norm(dim=1), z.norm(dim=1))
+
+
+@pytest.mark.parametrize("max_fraction", [0.25, 0.5])
+def test_code_swap_permutes_each_image(max_fraction):
+    x = torch.arange(H * W).view(1, H, W).repeat(256, 1, 1)
+    out = CodeSwap(max_fraction=max_fraction)(x, gen(0))
+    assert torch.equal(out.flatten(1).sort(1).values, x.flatten(1))  # same multiset (here: a permutation)
+    moved = (out != x).flatten(1).sum(1)
+    side = (moved / 2).sqrt()
+    assert (moved > 0).float().mean() > 0.95  # fallback to no swap is rare
+    assert (side[moved > 0] <= max_fraction * H).all()
+    assert torch.equal(side[moved > 0].round() ** 2 * 2, moved[moved > 0].float())  # two s x s patches
+    assert torch.equal(CodeSwap(p=0.0)(x, gen(0)), x)
+
+
+# ----------------------------------------------------------------------------------------------
+# Embedding ops
+
+
+@pytest.mark.parametrize("pairing", ["random", "reverse"])
+def test_color_adapt_matches_partner_statistics(pairing):
+    z = torch.randn(B, C, H, W, generator=gen(4)) * torch.rand(B, C, 1, 1, generator=gen(5)) * 3 + 2
+    aug = ColorAdapt(0.5, pairing=pairing)
+    out = aug(z, gen(0))
+    partner = aug.partners(B, gen(0), z.device)
+    var, mean = torch.var_mean(z, dim=(2, 3), correction=0)
+    var_out, mean_out = torch.var_mean(out, dim=(2, 3), correction=0)
+    adapted = (out != z).flatten(1).any(1)
+    assert adapted.sum() == B // 2
+    assert torch.allclose(mean_out[adapted], mean[partner][adapted], atol=1e-4)
+    assert torch.allclose(var_out[adapted].sqrt(), var[partner][adapted].sqrt(), atol=1e-3)
+    assert torch.equal(out[~adapted], z[~adapted])
+    if pairing == "reverse":
+        assert partner.tolist() == list(range(B - 1, -1, -1))
+    else:
+        assert (partner != torch.arange(B)).all() and sorted(partner.tolist()) == list(range(B))
+
+
+def test_emb_noise_std():
+    z = torch.zeros(4096, C, H, W)
+    out = EmbNoise(scale=0.6, std=0.8)(z, gen(0))
+    assert abs(out.std().item() - math.sqrt(0.6**2 + 0.8**2)) < 0.02
+    per_channel = out.mean(dim=(2, 3))  # the shared offset dominates the spatial mean
+    assert abs(per_channel.std().item() - math.sqrt(0.6**2 + 0.8**2 / (H * W))) < 0.02
+    assert torch.equal(EmbNoise(0, 0)(z, gen(0)), z)
+
+
+def test_noise_free_embedding_ops_keep_ids():
+    ids = make_input("ids")
+    assert torch.equal(EmbNoise(0, 0, codebook=CODEBOOK)(ids, gen(0)), ids)
+
+
+def test_random_choice_touches_only_a_fraction():
+    z = make_input("emb", n=64)
+    aug = RandomChoice([(EmbNoise(), 0.5), (None, 0.5)], fraction=0.25)
+    changed = [(aug(z, gen(seed)) != z).flatten(1).any(1).sum().item() for seed in range(8)]
+    assert set(changed) == {0, 16}
+
+
+def test_gradients_flow_through_embedding_ops():
+    # SeiT++ augments learned embeddings: the ops must stay differentiable on float input
+    for aug in (EmbNoise(), ColorAdapt(1.0), RandomResizedCrop(6, mode="bilinear"), RandomAffine(20, mode="bilinear"),
+                HFlip(), CodeSwap()):
+        z = make_input("emb").requires_grad_()
+        aug(z, gen(0)).square().sum().backward()
+        assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Label mixing
+
+
+@pytest.mark.parametrize("kind", ["ids", "emb"])
+def test_cutmix_labels_match_pasted_area(kind):
+    n = 64
+    ids = torch.arange(n)[:, None, None].expand(n, H, W).clone()  # every token of sample i is i
+    x = ids if kind == "ids" else ids[:, None].expand(n, C, H, W).float()
+    out, soft = CutMix(alpha=1.0)(x, torch.arange(n), n, gen(0))
+    assert out.shape == x.shape and out.dtype == x.dtype and soft.shape == (n, n)
+    assert torch.allclose(soft.sum(1), torch.ones(n))
+    own = (out if kind == "ids" else out[:, 0]) == ids
+    assert torch.allclose(soft[torch.arange(n), torch.arange(n)], own.float().mean(dim=(1, 2)))
+    assert (~own).any()  # something was pasted
+    # soft labels in, soft labels out
+    _, soft2 = CutMix()(x, torch.eye(n), n, gen(0))
+    assert torch.allclose(soft2, soft)
+
+
+def test_mixup_weights():
+    n = 32
+    z = torch.arange(n).float()[:, None, None, None].expand(n, C, H, W)  # sample i is all i, label i
+    out, soft = Mixup(alpha=0.8)(z, torch.arange(n), n, gen(0))
+    assert torch.allclose(soft.sum(1), torch.ones(n)) and (soft >= 0).all()
+    assert ((soft > 0).sum(1) <= 2).all()  # itself and one partner
+    # x_mixed = lam x_i + (1 - lam) x_j and labels likewise: the mixed value is the label-weighted class index
+    assert torch.allclose(out, (soft @ torch.arange(n).float())[:, None, None, None].expand_as(out), atol=1e-4)
+    lam = soft.max(1).values
+    assert lam.min() < 0.9  # real mixing happened
+    with pytest.raises(ValueError, match="ids"):
+        Mixup()(torch.zeros(2, H, W, dtype=torch.long), torch.arange(2), 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Vectorised: a large batch is fast
+
+
+@pytest.mark.parametrize("name", list(AUGMENTATIONS))
+def test_large_batch_is_fast(name):
+    aug = AUGMENTATIONS[name][0]()
+    x = torch.randint(K, (2048, H, W), generator=gen(0))
+    aug(x[:8], gen(0))  # warm up
+    start = time.perf_counter()
+    aug(x, gen(0))
+    assert time.perf_counter() - start < 2.0
