@@ -41,3 +41,10 @@ def write_section(name: str, body: str) -> None:
     pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     BENCHMARKS_MD.write_text(text)
+
+
+def report(name: str, body: str, write: bool) -> None:
+    """Print a benchmark's results and, with `write`, put them into BENCHMARKS.md as section `name`."""
+    print(body)
+    if write:
+        write_section(name, body)

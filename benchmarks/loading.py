@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms import v2
 
-from benchmarks.common import per_second, write_section
+from benchmarks.common import per_second, report
 from seitpp.seit_format import ESCAPE, seit_split_files, write_seit_split
 from seitpp.shapes import render_shapes
 from seitpp.storage import write_store
@@ -129,9 +129,7 @@ def main() -> None:
         f"Ours also pays once to decode the store into memory: {load_seconds * 1e3:.0f} ms for {args.images} images "
         f"({args.images / load_seconds:,.0f} images/s).",
     ])
-    print(body)
-    if args.write:
-        write_section("Loading token batches (benchmarks/loading.py)", body)
+    report("Loading token batches (benchmarks/loading.py)", body, args.write)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import write_section
+from benchmarks.common import report
 from seitpp.data import photo_crops
 from seitpp.seit_format import seit_split_files, write_seit_split
 from seitpp.shapes import render_shapes
@@ -29,7 +29,7 @@ K = 391
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=5_000)
+    parser.add_argument("--images", type=int, default=20_000)
     parser.add_argument("--write", action="store_true", help="write the results into BENCHMARKS.md")
     args = parser.parse_args()
     tokenizer = VQTokenizer.load()
@@ -59,9 +59,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
         *rows,
     ])
-    print(body)
-    if args.write:
-        write_section("Token storage size (benchmarks/storage_size.py)", body)
+    report("Token storage size (benchmarks/storage_size.py)", body, args.write)
 
 
 if __name__ == "__main__":

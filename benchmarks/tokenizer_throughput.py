@@ -12,7 +12,7 @@ import argparse
 
 import torch
 
-from benchmarks.common import per_second, write_section
+from benchmarks.common import per_second, report
 from seitpp.data import images_to_tensor
 from seitpp.shapes import render_shapes
 from seitpp.tokenizer import VQTokenizer
@@ -46,9 +46,7 @@ def main() -> None:
         "",
         f"Ratio tokenize / render on one thread: {one['tokenize (encoder + codebook)'] / one['render Shapes (numpy)']:.2f}.",
     ])
-    print(body)
-    if args.write:
-        write_section("Tokenizer throughput (benchmarks/tokenizer_throughput.py)", body)
+    report("Tokenizer throughput (benchmarks/tokenizer_throughput.py)", body, args.write)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import torch
 from PIL import Image, ImageFile, ImageOps
 from tqdm.auto import tqdm
 
+from seitpp.files import FileProblem
+
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 images (N, H, W, 3) or (H, W, 3) -> float tensor (N, 3, H, W) or (3, H, W) in [0, 1]."""
@@ -38,16 +40,14 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 _WHITE = (255, 255, 255)
 
 
-class UnreadableImageError(ValueError):
+class UnreadableImageError(FileProblem):
     """An image file Pillow cannot decode (not an image, truncated, corrupt). Carries `.path` and `.reason`."""
 
-    def __init__(self, path: str | Path, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"cannot read image {self.path}: {reason}")
+    kind = "cannot read image"
 
-    def __reduce__(self):  # picklable, so it survives the trip back from a DataLoader worker
-        return type(self), (self.path, self.reason)
+    @property
+    def reason(self) -> str:
+        return self.problem
 
 
 class ImageFolderError(ValueError):

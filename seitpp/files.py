@@ -1,4 +1,5 @@
-"""Writing files so that a crash leaves either the old file or the new one, never half of one."""
+"""Files: writing them so that a crash leaves the old file or the new one, never half of one, and
+the error every reader raises for a file it cannot use."""
 from __future__ import annotations
 
 import os
@@ -35,3 +36,21 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+class FileProblem(ValueError):
+    """A file that cannot be used. Carries `.path` and `.problem`; the message names both.
+
+    Subclasses set `kind`, the start of the message ("token store", "cannot read image", ...).
+    Picklable, so it survives the trip back from a DataLoader worker.
+    """
+
+    kind = "file"
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.kind} {self.path}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.problem)

@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from seitpp.files import atomic_path
+from seitpp.files import FileProblem, atomic_path
 
 try:  # the coder is needed to read or write a store, not to import the package
     import constriction
@@ -96,16 +96,10 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("left", "up", "up_right", "up_left")
 MAX_CANDIDATES = 4  # the mode context has 2^(C + C(C-1)/2) codes: 1024 for 4 candidates
 
 
-class TokenStoreError(ValueError):
+class TokenStoreError(FileProblem):
     """A token store that cannot be written or read: carries `.path` and `.problem`."""
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"token store {self.path}: {problem}")
-
-    def __reduce__(self):  # picklable, so it survives the trip back from a DataLoader worker
-        return type(self), (self.path, self.problem)
+    kind = "token store"
 
 
 # ----------------------------------------------------------------------------------------------
