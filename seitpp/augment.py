@@ -143,6 +143,41 @@ def _identity_theta(B: int, device: torch.device) -> torch.Tensor:
     return torch.eye(2, 3, device=device).expand(B, 2, 3).clone()
 
 
+def warp(z: torch.Tensor, theta: torch.Tensor, size: tuple[int, int] | None = None, mode: str = "bilinear") -> torch.Tensor:
+    """Resample z (B, C, H, W) at F.affine_grid(theta (B, 2, 3)) -> (B, C, *size), border padding.
+
+    theta maps output coordinates to input coordinates, both in [-1, 1] (align_corners=False), so
+    the same theta is the same geometric transform of a 64 x 64 image and of its 16 x 16 token grid.
+    Integer z (ids as a one-channel grid) is sampled with mode "nearest", exactly.
+    """
+    B, C = z.shape[:2]
+    size = tuple(z.shape[2:]) if size is None else size
+    grid = F.affine_grid(theta.to(torch.float32), [B, C, *size], align_corners=False)
+    if z.is_floating_point():
+        return F.grid_sample(z, grid.to(z.dtype), mode=mode, padding_mode="border", align_corners=False)
+    # nearest on ids: exact for ids below 2**24
+    out = F.grid_sample(z.float(), grid, mode="nearest", padding_mode="border", align_corners=False)
+    return out.round().to(z.dtype)
+
+
+def affine_theta(B: int, degrees: float = 0.0, scale: float = 1.0, hflip: bool = False,
+                 translate: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
+    """(B, 2, 3) theta of one explicit transform for `warp`, the same for every sample.
+
+    The output shows the input mirrored left-right (if `hflip`), then rotated by `degrees`
+    (counter-clockwise on screen), zoomed in by 1/scale (scale < 1 is a centre crop of side
+    `scale` resized to full size) and shifted by `translate` (fractions of the side; the content
+    moves right/down).
+    """
+    t = math.radians(degrees)
+    cos, sin = math.cos(t), math.sin(t)
+    flip = -1.0 if hflip else 1.0
+    # output coords -> input coords: undo the shift, then scale, rotate back, mirror
+    lin = torch.tensor([[flip * scale * cos, -flip * scale * sin], [scale * sin, scale * cos]])
+    shift = -lin @ torch.tensor([2 * translate[0], 2 * translate[1]])
+    return torch.cat([lin, shift[:, None]], 1).expand(B, 2, 3).clone()
+
+
 # ----------------------------------------------------------------------------------------------
 # Base classes
 
@@ -210,14 +245,7 @@ class _Resample(TokenAugmentation):
         self.on_embeddings = mode == "bilinear"
 
     def _grid_sample(self, z: torch.Tensor, theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Sample z (B, C, H, W) at affine_grid(theta (B, 2, 3)) -> (B, C, *size), border padding."""
-        B, C = z.shape[:2]
-        grid = F.affine_grid(theta.to(torch.float32), [B, C, *size], align_corners=False)
-        if z.is_floating_point():
-            return F.grid_sample(z, grid.to(z.dtype), mode=self.mode, padding_mode="border", align_corners=False)
-        # nearest on ids: exact for ids below 2**24
-        out = F.grid_sample(z.float(), grid, mode="nearest", padding_mode="border", align_corners=False)
-        return out.round().to(z.dtype)
+        return warp(z, theta, size, self.mode)
 
 
 class RandomResizedCrop(_Resample):

@@ -303,3 +303,20 @@ def test_large_batch_is_fast(name):
     start = time.perf_counter()
     aug(x, gen(0))
     assert time.perf_counter() - start < 2.0
+
+
+def test_affine_theta_is_the_same_transform_on_any_grid():
+    from seitpp.augment import affine_theta, warp
+
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    assert torch.equal(warp(x, affine_theta(1, hflip=True), mode="nearest"), x.flip(-1))
+    assert torch.equal(warp(x, affine_theta(1, degrees=90), mode="nearest")[0, 0, 0], torch.tensor([3.0, 7.0, 11.0, 15.0]))
+    assert torch.equal(warp(x, affine_theta(1, scale=0.5), mode="nearest")[0, 0],
+                       torch.tensor([[5.0, 6.0], [9.0, 10.0]]).repeat_interleave(2, 0).repeat_interleave(2, 1))
+    assert torch.equal(warp(x, affine_theta(1, translate=(0.25, 0.0)), mode="nearest")[0, 0, 0], torch.tensor([0.0, 0.0, 1.0, 2.0]))
+    # ids: exact, and a 2x larger grid under the same theta gives the 2x upsampled answer
+    ids = torch.arange(16).view(1, 1, 4, 4)
+    assert torch.equal(warp(ids, affine_theta(1, hflip=True)), ids.flip(-1))
+    big = x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    theta = affine_theta(1, degrees=90)
+    assert torch.equal(warp(big, theta, mode="nearest"), warp(x, theta, mode="nearest").repeat_interleave(2, -1).repeat_interleave(2, -2))
