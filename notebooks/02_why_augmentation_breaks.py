@@ -122,20 +122,20 @@ fig.tight_layout()
 # %% [markdown]
 # ## Looking at it
 #
-# For one image per row: the original, the pixel augmentation $A(x)$, its tokens decoded
+# For two images per row: the original $x$, the pixel augmentation $A(x)$, its tokens decoded
 # ($T(A(x))$, what we would want), and the naive token grid decoded ($A(T(x))$).
 
 # %%
-show = [0, 3, 7, 9]  # a few test images
+show = [0, 3]  # two test images
 cases = [("flip", families["horizontal flip"][0][1]), ("zoom 0.5", families["zoom (centre crop, resized)"][3][1]),
          ("rotate 20", families["rotation (degrees)"][2][1]), ("hue 0.25", families["hue shift"][2][1])]
 rows, labels = [], []
 for name, (pixel_fn, token_fn) in cases:
     augmented = pixel_fn(x[show]).clamp(0, 1)
-    rows.append(torch.cat([x[show], augmented, tokenizer.reconstruct(augmented), tokenizer.decode(token_fn(ids[show]))]))
+    truth, naive = tokenizer.reconstruct(augmented), tokenizer.decode(token_fn(ids[show]))
+    rows.append(torch.stack([im for i in range(len(show)) for im in (x[show][i], augmented[i], truth[i], naive[i])]))
     labels.append(name)
-fig = image_grid([r for r in rows], row_labels=labels,
-                 col_labels=["x"] * 4 + ["A(x)"] * 4 + ["T(A(x)) decoded"] * 4 + ["A(T(x)) decoded"] * 4, size=0.95)
+fig = image_grid(rows, row_labels=labels, col_labels=["x", "A(x)", "T(A(x))", "A(T(x))"] * len(show), size=1.2)
 
 # %% [markdown]
 # ## The two causes
