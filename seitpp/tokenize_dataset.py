@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from seitpp.data import ImageFolderDataset
+from seitpp.data import ImageFolderDataset, images_to_tensor
 from seitpp.files import atomic_path
 from seitpp.shapes import SHAPE_CLASSES, render_shapes
 from seitpp.storage import write_store
@@ -46,7 +46,7 @@ def shapes_source(num_images: int, split: str = "train", resolution: int = 64, s
     """The embedded Shapes dataset, drawn batch by batch (image i depends only on i)."""
     def load(start: int, stop: int) -> torch.Tensor:
         images = render_shapes(stop - start, resolution=resolution, seed=seed, split=split, start=start).images
-        return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+        return images_to_tensor(images)
 
     labels = np.arange(num_images, dtype=np.int64) % len(SHAPE_CLASSES)
     return ImageSource(f"shapes split={split} n={num_images} resolution={resolution} seed={seed}",

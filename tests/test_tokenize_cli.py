@@ -90,3 +90,21 @@ def test_a_partial_run_of_another_job_is_not_mixed_in(tmp_path):
     (partial / "progress.json").write_text(json.dumps({"source": "something else", "done": 30}))
     result = subprocess.run(TOKENIZE + ["--out", str(out)], capture_output=True, text=True)
     assert result.returncode != 0 and "another job" in result.stderr
+
+
+def test_tokenize_an_image_folder(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cats", "dogs"):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(tmp_path / "photos" / cls / f"{i}.png")
+    main(["tokenize", "--source", str(tmp_path / "photos"), "--out", str(tmp_path / "p.tokens"), "--device", "cpu"])
+    store = TokenStore.open(tmp_path / "p.tokens")
+    assert len(store) == 6 and store.num_classes == 2 and store.grid == (16, 16)
+    assert store.labels.tolist() == [0, 0, 0, 1, 1, 1] and store.metadata["classes"] == ["cats", "dogs"]
+    (tmp_path / "photos" / "dogs" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(SystemExit):
+        main(["tokenize", "--source", str(tmp_path / "photos"), "--out", str(tmp_path / "q.tokens"), "--device", "cpu"])
+    assert "broken.png" in capsys.readouterr().err
