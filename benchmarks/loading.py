@@ -27,7 +27,6 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from benchmarks.common import per_second, report
-from seitpp.data import images_to_tensor
 from seitpp.seit_format import ESCAPE, seit_split_files, write_seit_split
 from seitpp.shapes import render_shapes
 from seitpp.storage import write_store
@@ -109,8 +108,7 @@ def main() -> None:
     torch.set_num_threads(1)  # per core
     shapes = render_shapes(args.images, split="train")
     tokenizer = VQTokenizer.load()
-    ids = torch.cat([tokenizer.tokenize(images_to_tensor(b))
-                     for b in np.array_split(shapes.images, max(1, args.images // 500))]).numpy()
+    ids = tokenizer.tokenize_many(shapes.images).numpy()
     with tempfile.TemporaryDirectory() as tmp:
         write_seit_split(tmp, "bench", ids, shapes.labels, codebook_size=K)
         write_store(f"{tmp}/bench.tokens", ids, shapes.labels, codebook_size=K, num_classes=12, tokenizer_hash="-")

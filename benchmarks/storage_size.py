@@ -15,10 +15,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from benchmarks.common import report
-from seitpp.data import images_to_tensor, photo_crops
+from seitpp.data import photo_crops
 from seitpp.seit_format import seit_split_files, write_seit_split
 from seitpp.shapes import render_shapes
 from seitpp.storage import TokenStore, write_store
@@ -37,8 +36,7 @@ def main() -> None:
                 "photo crops (scikit-image samples)": photo_crops(args.images)}
     rows = []
     for name, images in datasets.items():
-        ids = torch.cat([tokenizer.tokenize(images_to_tensor(b))
-                         for b in np.array_split(images, max(1, args.images // 500))]).numpy()
+        ids = tokenizer.tokenize_many(images).numpy()
         labels = np.arange(len(ids)) % 12  # the labels cost the same in both formats
         for n in sorted({min(args.images, m) for m in (300, 1_000, args.images)}):
             with tempfile.TemporaryDirectory() as tmp:

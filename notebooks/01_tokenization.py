@@ -222,7 +222,7 @@ fig.tight_layout()
 # held-out images, each with one token of context on every side (the patch itself is the centre).
 
 # %%
-test_ids = torch.cat([tokenizer.tokenize(b) for b in test_x.split(256)])  # (N, 16, 16)
+test_ids = tokenizer.tokenize_many(test_x)  # (N, 16, 16)
 order = ref.counts.argsort(descending=True)
 used = order[ref.counts[order] > 0]  # codes seen on these images, most frequent first
 codes = [int(used[0]), int(used[1]), int(used[len(used) // 2]), int(used[9 * len(used) // 10])]

@@ -51,7 +51,7 @@ NUM_IMAGES = 32 if FAST else 1_000
 tokenizer = VQTokenizer.load()  # the reference tokenizer of chapter 1
 codes = tokenizer.codebook.vectors().detach()  # (K, C) unit code vectors
 x = images_to_tensor(render_shapes(NUM_IMAGES, split="test").images)  # (N, 3, 64, 64)
-ids = torch.cat([tokenizer.tokenize(b) for b in x.split(256)])  # (N, 16, 16)
+ids = tokenizer.tokenize_many(x)  # (N, 16, 16)
 print(f"fast mode: {FAST}; {NUM_IMAGES} held-out images, ids {tuple(ids.shape)}")
 
 # %% [markdown]
@@ -65,7 +65,7 @@ print(f"fast mode: {FAST}; {NUM_IMAGES} held-out images, ids {tuple(ids.shape)}"
 def measure(pixel_fn, token_fn) -> dict:
     """Agreement, code distance and PSNR of the naive token result against the tokens of A(x)."""
     augmented = pixel_fn(x).clamp(0, 1)  # A(x)
-    truth = torch.cat([tokenizer.tokenize(b) for b in augmented.split(256)])  # T(A(x))
+    truth = tokenizer.tokenize_many(augmented)  # T(A(x))
     naive = token_fn(ids)  # A(T(x))
     cosine = (codes[naive] * codes[truth]).sum(-1)  # (N, 16, 16)
     decoded = torch.cat([tokenizer.decode(b) for b in naive.split(256)])

@@ -17,11 +17,13 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from seitpp.data import images_to_tensor
 from seitpp.files import atomic_path
 
 CONFIG_FILE = "config.json"
@@ -250,6 +252,16 @@ class VQTokenizer(nn.Module):
         """images (B, 3, H, W) in `config.input_range` -> ids (B, H/d, W/d), int64, on the model's device."""
         self._check_images(images)
         return self.codebook.nearest(self.encoder(self._to_model_range(images)))
+
+    @torch.no_grad()
+    def tokenize_many(self, images: torch.Tensor | np.ndarray, batch_size: int = 256) -> torch.Tensor:
+        """`tokenize` over a large set, a batch at a time -> ids (N, h, w) on the CPU.
+
+        images: float (N, 3, H, W) in `config.input_range`, or uint8 (N, H, W, 3) converted per batch
+        (so a large uint8 set is never held as floats all at once).
+        """
+        batches = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
+        return torch.cat([self.tokenize(images_to_tensor(b) if isinstance(b, np.ndarray) else b).cpu() for b in batches])
 
     @torch.no_grad()
     def decode(self, ids: torch.Tensor) -> torch.Tensor:

@@ -229,3 +229,11 @@ def test_tokenize_and_decode_on_cuda_match_cpu(reference):
     assert (ids.cpu() == reference.tokenize(x)).float().mean() > 0.99  # TF32/conv algorithms may flip near-ties
     assert gpu.decode(ids).device.type == "cuda"
     assert torch.allclose(gpu.decode(ids).cpu(), reference.decode(ids.cpu()), atol=2e-2)
+
+
+def test_tokenize_many_matches_tokenize_on_tensors_and_uint8(reference):
+    images = render_shapes(10, split="test").images
+    x = images_to_tensor(images)
+    expected = reference.tokenize(x)
+    assert torch.equal(reference.tokenize_many(images, batch_size=4), reference.tokenize_many(x, batch_size=4))
+    assert (reference.tokenize_many(x, batch_size=3) == expected).float().mean() > 0.999  # as batch independence
