@@ -1,0 +1,154 @@
+"""The comparison helpers in seitpp.viz: the HTML player, the static grid, the ipywidgets panel and
+token_panels, on a tiny fake render function (and a tiny untrained tokenizer for token_panels)."""
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from IPython.display import HTML  # noqa: E402
+
+from seitpp.tokenizer import TokenizerConfig, VQTokenizer  # noqa: E402
+from seitpp.viz import ComparisonWidget, Panel, comparison_grid, comparison_player, token_panels  # noqa: E402
+
+AUGMENTATIONS = {"brighten": [0.0, 0.5, 1.0], "flip": [0.0, 1.0]}
+CALLS: list[tuple[int, str, float]] = []
+
+
+def render(image_index: int, augmentation: str, strength: float) -> list[Panel]:
+    """Three panels: a float tensor, a uint8 array, and a float tensor whose brightness is `strength`."""
+    CALLS.append((image_index, augmentation, strength))
+    base = torch.full((3, 8, 8), image_index / 10)
+    return [Panel("x", base),
+            Panel("uint8", np.full((8, 8, 3), 40 * image_index, np.uint8), "no caption needed"),
+            Panel("A(x)", torch.full((3, 8, 8), strength), f"strength {strength:g}")]
+
+
+def failing_render(image_index: int, augmentation: str, strength: float) -> list[Panel]:
+    if image_index == 1:
+        raise RuntimeError("render failed on image 1")
+    return render(image_index, augmentation, strength)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    CALLS.clear()
+    yield
+    plt.close("all")
+
+
+def test_player_has_one_frame_per_strength_and_leaves_no_figure_open():
+    html = comparison_player(render, 2, "brighten", [0.0, 0.25, 0.5, 0.75, 1.0])
+    assert isinstance(html, HTML)
+    frames = re.findall(r'frames\[(\d+)\] = "data:image/png;base64,', html.data)
+    assert [int(f) for f in frames] == [0, 1, 2, 3, 4]
+    assert CALLS == [(2, "brighten", s) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert plt.get_fignums() == []  # closed: the notebook shows the player only, no static copy
+    assert len(html.data) < 150_000  # small figures: a few tens of KB per frame at most
+
+
+def test_player_frames_differ_with_strength():
+    frames = re.findall(r'"data:image/png;base64,([^"]+)"', comparison_player(render, 0, "brighten", [0.0, 1.0]).data)
+    assert len(frames) == 2 and frames[0] != frames[1]
+
+
+def test_grid_has_a_labelled_axis_per_strength_and_panel():
+    fig = comparison_grid(render, 1, "brighten", [0.0, 0.5, 1.0])
+    axes = np.array(fig.axes).reshape(3, 3)
+    assert [ax.get_title() for ax in axes[0]] == ["x", "uint8", "A(x)"]
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["brighten\n0", "brighten\n0.5", "brighten\n1"]
+    assert [ax.get_xlabel() for ax in axes[:, 2]] == ["strength 0", "strength 0.5", "strength 1"]
+    assert all(len(ax.images) == 1 for ax in axes.flat)
+    shown = axes[2, 2].images[0].get_array()
+    assert shown.dtype == np.uint8 and shown.shape == (8, 8, 3) and shown.max() == 255  # strength 1 -> white
+
+
+def test_render_that_changes_its_panel_count_is_an_error():
+    def uneven(i: int, augmentation: str, strength: float) -> list[Panel]:
+        return render(i, augmentation, strength)[: 2 if strength else 3]
+
+    with pytest.raises(ValueError, match="different numbers of panels"):
+        comparison_grid(uneven, 0, "brighten", [0.0, 1.0])
+
+
+def test_render_errors_propagate_from_player_and_grid():
+    with pytest.raises(RuntimeError, match="image 1"):
+        comparison_player(failing_render, 1, "flip", [0.0, 1.0])
+    with pytest.raises(RuntimeError, match="image 1"):
+        comparison_grid(failing_render, 1, "flip", [0.0, 1.0])
+    assert plt.get_fignums() == []
+
+
+def shown_png(widget: ComparisonWidget) -> str:
+    (output,) = widget.output.outputs
+    return output["data"]["image/png"]
+
+
+def test_widget_draws_at_construction_and_redraws_on_every_change():
+    widget = ComparisonWidget(render, ["zero", "one", "two"], AUGMENTATIONS)
+    assert CALLS == [(0, "brighten", 1.0)]  # first image, first augmentation, strongest setting
+    first = shown_png(widget)
+
+    widget.strength.value = 0.5
+    assert CALLS[-1] == (0, "brighten", 0.5) and shown_png(widget) != first
+
+    widget.image.value = 2
+    assert CALLS[-1] == (2, "brighten", 0.5)
+
+    calls_before = len(CALLS)
+    widget.augmentation.value = "flip"  # new strengths on the slider, one redraw
+    assert widget.strength.options == (("0", 0.0), ("1", 1.0)) and widget.strength.value == 1.0
+    assert CALLS[calls_before:] == [(2, "flip", 1.0)]
+
+    widget.update()
+    assert CALLS[-1] == (2, "flip", 1.0)
+    assert plt.get_fignums() == []
+
+
+def test_widget_displays_as_its_ipywidgets_box():
+    widget = ComparisonWidget(render, ["zero"], AUGMENTATIONS)
+    bundle = widget._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == widget.box.model_id
+    assert widget.output in widget.box.children
+
+
+def test_widget_render_errors_propagate_and_are_shown():
+    widget = ComparisonWidget(failing_render, ["zero", "one"], AUGMENTATIONS)
+    with pytest.raises(RuntimeError, match="image 1"):
+        widget.image.value = 1
+    (output,) = widget.output.outputs
+    assert output["output_type"] == "stream" and "render failed on image 1" in output["text"]
+    with pytest.raises(RuntimeError, match="image 1"):
+        widget.update()
+    widget.image.value = 0  # recovers: the figure is back
+    assert "image/png" in widget.output.outputs[0]["data"]
+
+
+def test_widget_needs_strengths():
+    with pytest.raises(ValueError, match="at least one strength"):
+        ComparisonWidget(render, ["zero"], {"flip": []})
+
+
+def test_token_panels_compare_with_the_tokens_of_the_augmented_image():
+    torch.manual_seed(0)
+    tokenizer = VQTokenizer(TokenizerConfig(resolution=16, channels=(8, 8), codebook_size=16, code_dim=4)).eval()
+    x = torch.rand(3, 16, 16)
+    flipped = x.flip(-1)
+    truth = tokenizer.tokenize(flipped[None])[0]
+    naive = tokenizer.tokenize(x[None])[0].flip(-1)
+
+    panels = token_panels(tokenizer, x, flipped, {"exact": truth, "naive": naive})
+    assert [p.title for p in panels] == ["x", "A(x)", "T(A(x)) decoded", "exact decoded", "naive decoded"]
+    assert panels[3].caption.startswith("ids agree 100%")
+    agree = float((naive == truth).float().mean())
+    assert panels[4].caption.startswith(f"ids agree {agree:.0%}")
+    assert panels[2].caption.split("\n")[-1] == panels[3].caption.split("\n")[-1]  # same ids, same PSNR
+    assert all(p.image.shape == (3, 16, 16) for p in panels)
+
+    no_pixels = token_panels(tokenizer, x, None, {"same": tokenizer.tokenize(x[None])[0]})
+    assert [p.title for p in no_pixels] == ["x", "T(x) decoded", "same decoded"]
+    assert no_pixels[2].caption.startswith("ids agree 100%")
