@@ -1,0 +1,299 @@
+"""Masked token modeling (MTM): MAGE-style pre-training of the token ViT's encoder.
+
+Hide part of a token grid and predict the hidden tokens from the rest. SeiT++ pre-trains its
+encoder this way before classification; the paper credits it with most of its gain at small
+storage budgets. Following the release's pre-training setup:
+
+- Each step draws ONE masking ratio r from a normal (mean 0.45, std 0.25) truncated to [0.4, 1.0],
+  and masks ceil(r * L) of the L patches of every sample (each sample its own random patches).
+- ceil(0.4 * L) of the masked patches (the minimum ratio) are dropped from the encoder input, as in
+  MAE: the encoder is cheaper and every sample keeps the same length. The other masked patches
+  stay in, replaced by a learned mask token, as in BERT: the encoder learns to work on inputs
+  with holes, which is what makes it useful when nothing is masked at fine-tuning.
+- The decoder (512-d, 4 blocks, 16 heads, dropout 0.1, learned positions) sees the encoder's
+  outputs at the kept patches and its own mask token at every masked patch (dropped or not, as
+  MAGE does).
+- Each patch covers 2 x 2 tokens, so the decoder predicts 4 tokens per patch: logits are the dot
+  product of a per-token query with the (detached) token table of the encoder's stem, plus a bias.
+- The loss is the cross-entropy on the masked patches only.
+
+    ids (B, H, W) --stem--> (B, L, D) --mask token, +pos, drop--> (B, 1 + L - n_drop, D) --encoder-->
+      --decoder_embed, pad with mask tokens--> (B, 1 + L, Dd) --decoder--> logits (B, L, 4, K)
+
+Mask values, as MAE says them: in `mask` (B, L), 0 is keep and 1 is masked (predicted, and removed
+from or hidden in the encoder input); in `drop` (B, L), 1 is removed from the encoder input.
+
+The encoder is the stem and body of `seitpp.models.TokenViT` itself, so its parameter names are the
+classifier's: `encoder_state_dict()` loads into `create_model("tvit_micro")` with
+`seitpp.models.load_encoder`.
+
+Letters: B batch, H W token grid, K codebook size, C code dimension, L patches, D Dd widths of the
+encoder and the decoder.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import trunc_normal_
+from timm.models.vision_transformer import Block
+
+from seitpp.models import SIZES, TokenViT, TokenViTConfig, init_linear
+
+TOKENS_PER_PATCH = 4  # 2 x 2 tokens per patch of the SeiT++ stem
+
+
+@dataclass(frozen=True)
+class MTMConfig:
+    # encoder: the SeiT++ token ViT
+    codebook_size: int = 391  # K
+    code_dim: int = 32  # C
+    grid_size: int = 14  # H = W of a training crop
+    embed_dim: int = 384  # D
+    depth: int = 12
+    num_heads: int = 6
+    mlp_ratio: float = 4.0
+    drop_path_rate: float = 0.0
+    embed_drop: float = 0.1  # dropout after the token table's LayerNorm, as BERT and MAGE
+    # decoder
+    decoder_dim: int = 512  # Dd
+    decoder_depth: int = 4
+    decoder_heads: int = 16
+    decoder_drop: float = 0.1  # dropout inside the decoder blocks (attention and projections)
+    # masking: one ratio per step from N(mean, std) truncated to [min, max]
+    mask_ratio_mean: float = 0.45
+    mask_ratio_std: float = 0.25
+    mask_ratio_min: float = 0.4  # also the fraction of patches dropped from the encoder input
+    mask_ratio_max: float = 1.0
+    label_smoothing: float = 0.1  # MAGE's value; the release's is not stated
+
+    def __post_init__(self):
+        if not 0 < self.mask_ratio_min <= self.mask_ratio_max <= 1:
+            raise ValueError(f"need 0 < mask_ratio_min <= mask_ratio_max <= 1, got {self.mask_ratio_min}, {self.mask_ratio_max}")
+        if self.grid_size % 2:
+            raise ValueError(f"grid_size must be even (one patch per 2 x 2 tokens), got {self.grid_size}")
+
+    @property
+    def num_patches(self) -> int:
+        return (self.grid_size // 2) ** 2
+
+    def encoder_config(self) -> TokenViTConfig:
+        """The classifier config whose encoder this is (no head; the pooling is unused here)."""
+        return TokenViTConfig(
+            embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
+            num_classes=0, drop_path_rate=self.drop_path_rate, global_pool="token",
+            codebook_size=self.codebook_size, code_dim=self.code_dim, grid_size=self.grid_size,
+            stem="seitpp", embed_drop=self.embed_drop,
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Patches of 2 x 2 tokens
+
+
+def patchify(ids: torch.Tensor) -> torch.Tensor:
+    """ids (B, H, W) -> (B, L, 4): the 2 x 2 tokens of each patch, patches row-major, tokens row-major."""
+    B, H, W = ids.shape
+    x = ids.reshape(B, H // 2, 2, W // 2, 2).permute(0, 1, 3, 2, 4)  # (B, H/2, W/2, 2, 2)
+    return x.reshape(B, (H // 2) * (W // 2), TOKENS_PER_PATCH)
+
+
+def unpatchify(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(B, L, 4, ...) -> (B, H, W, ...) with (H, W) = grid, the inverse of `patchify`."""
+    B, rest = x.shape[0], x.shape[3:]
+    H, W = grid
+    x = x.reshape(B, H // 2, W // 2, 2, 2, *rest).transpose(2, 3)  # (B, H/2, 2, W/2, 2, ...)
+    return x.reshape(B, H, W, *rest)
+
+
+def truncated_normal(mean: float, std: float, low: float, high: float, generator: torch.Generator | None = None) -> float:
+    """One draw from N(mean, std) truncated to [low, high], by the inverse CDF (exact, no rejection loop)."""
+    def cdf(v: float) -> float:
+        return 0.5 * (1 + math.erf((v - mean) / (std * math.sqrt(2))))
+    device = generator.device if generator is not None else "cpu"
+    u = cdf(low) + (cdf(high) - cdf(low)) * torch.rand((), generator=generator, device=device).item()
+    r = mean + std * math.sqrt(2) * torch.special.erfinv(torch.tensor(2 * u - 1, dtype=torch.float64)).item()
+    return min(max(r, low), high)  # guard against rounding at the ends
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+
+
+class MaskedTokenModel(nn.Module):
+    """MAGE-style masked token modeling on the SeiT++ token ViT. `forward(ids)` -> (loss, logits, mask)."""
+
+    def __init__(self, config: MTMConfig = MTMConfig()):
+        super().__init__()
+        self.config = config
+        K, C, D, Dd = config.codebook_size, config.code_dim, config.embed_dim, config.decoder_dim
+
+        # --------------------------------------------------------------------------------------
+        # encoder: the classifier's stem, cls token, positions, blocks and norm, under the same names
+        self.encoder = TokenViT(config.encoder_config())
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, D))  # replaces masked patches that stay in
+
+        # --------------------------------------------------------------------------------------
+        # decoder
+        self.decoder_embed = nn.Linear(D, Dd)
+        self.decoder_mask_token = nn.Parameter(torch.zeros(1, 1, Dd))
+        self.decoder_pos_embed = nn.Parameter(torch.zeros(1, 1 + config.num_patches, Dd))
+        self.decoder_blocks = nn.Sequential(*[
+            Block(Dd, config.decoder_heads, config.mlp_ratio, qkv_bias=True,
+                  proj_drop=config.decoder_drop, attn_drop=config.decoder_drop)
+            for _ in range(config.decoder_depth)
+        ])
+        self.decoder_norm = nn.LayerNorm(Dd)
+        # prediction, as BERT's and MAGE's MLM layer: a query per token, scored against the table
+        self.decoder_pred = nn.Linear(Dd, TOKENS_PER_PATCH * C)
+        self.pred_norm = nn.LayerNorm(C)
+        self.pred_bias = nn.Parameter(torch.zeros(K))
+
+        for p in [self.mask_token, self.decoder_mask_token, self.decoder_pos_embed]:
+            trunc_normal_(p, std=0.02)
+        for m in [self.decoder_embed, self.decoder_blocks, self.decoder_pred]:
+            m.apply(init_linear)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return (self.config.grid_size, self.config.grid_size)
+
+    @property
+    def num_dropped(self) -> int:
+        """Patches dropped from the encoder input in every sample: the minimum ratio's share."""
+        return math.ceil(self.config.mask_ratio_min * self.config.num_patches)
+
+    # ------------------------------------------------------------------------------------------
+    # masking
+
+    def random_masking(self, B: int, ratio: float | None = None, generator: torch.Generator | None = None,
+                       device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw which patches to mask and which of those to drop -> (mask, drop), both (B, L) float, 1 = yes.
+
+        ratio: the fraction to mask, in [mask_ratio_min, mask_ratio_max]; None draws it from the
+        truncated normal (one ratio for the whole batch, so every sample keeps the same length).
+        """
+        cfg, L = self.config, self.config.num_patches
+        if ratio is None:
+            ratio = truncated_normal(cfg.mask_ratio_mean, cfg.mask_ratio_std, cfg.mask_ratio_min,
+                                     cfg.mask_ratio_max, generator)
+        elif not cfg.mask_ratio_min <= ratio <= cfg.mask_ratio_max:
+            raise ValueError(f"ratio must lie in [{cfg.mask_ratio_min}, {cfg.mask_ratio_max}], got {ratio}")
+        num_masked = math.ceil(ratio * L)  # >= num_dropped, as ratio >= the minimum
+        noise = torch.rand(B, L, generator=generator, device=_gen_device(generator, device))
+        rank = noise.argsort(dim=1).argsort(dim=1).to(device)  # (B, L): each patch's place in a random order
+        mask = (rank < num_masked).float()
+        drop = (rank < self.num_dropped).float()  # the first of the masked patches in the same order
+        return mask, drop
+
+    def kept_index(self, drop: torch.Tensor) -> torch.Tensor:
+        """drop (B, L) as `random_masking` makes it -> (B, L - num_dropped) indices of the kept patches, in order.
+
+        A gather rather than boolean indexing, so the GPU never waits to learn how many are kept.
+        """
+        return torch.argsort(drop, dim=1, stable=True)[:, : drop.shape[1] - self.num_dropped]
+
+    # ------------------------------------------------------------------------------------------
+    # stages
+
+    def forward_encoder(self, ids: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """ids (B, H, W), mask and drop (B, L) -> encoder tokens (B, 1 + L - n_drop, D), cls first."""
+        enc = self.encoder
+        if tuple(ids.shape[1:]) != self.grid:
+            raise ValueError(f"MTM is built for {self.grid} token grids (crop them first), got {tuple(ids.shape[1:])}")
+        x, _ = enc.patch_embed(ids)  # (B, L, D)
+        B, L, D = x.shape
+        x = torch.where(mask.bool().unsqueeze(-1), self.mask_token.to(x.dtype), x)
+        x = x + enc.pos_embed[:, 1:]
+        x = x.gather(1, self.kept_index(drop).unsqueeze(-1).expand(-1, -1, D))  # (B, L - n_drop, D)
+        cls = (enc.cls_token + enc.pos_embed[:, :1]).expand(B, -1, -1)
+        return enc.norm(enc.blocks(torch.cat([cls, x], dim=1)))
+
+    def forward_decoder(self, x: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """Encoder tokens (B, 1 + L - n_drop, D) -> logits (B, L, 4, K) for every patch."""
+        x = self.decoder_embed(x)  # (B, 1 + L - n_drop, Dd)
+        B, Dd = x.shape[0], x.shape[2]
+        full = self.decoder_mask_token.to(x.dtype).expand(B, mask.shape[1], Dd)  # (B, L, Dd)
+        keep = self.kept_index(drop).unsqueeze(-1).expand(-1, -1, Dd)
+        full = full.scatter(1, keep, x[:, 1:])  # the kept patches back in their places
+        full = torch.where(mask.bool().unsqueeze(-1), self.decoder_mask_token.to(x.dtype), full)
+        x = torch.cat([x[:, :1], full], dim=1) + self.decoder_pos_embed
+        x = self.decoder_norm(self.decoder_blocks(x))[:, 1:]  # (B, L, Dd)
+        q = self.pred_norm(F.gelu(self.decoder_pred(x).unflatten(-1, (TOKENS_PER_PATCH, -1))))  # (B, L, 4, C)
+        table = self.encoder.patch_embed.table().detach()  # (K, C)
+        return q @ table.T + self.pred_bias  # (B, L, 4, K)
+
+    def forward_loss(self, ids: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of logits (B, L, 4, K) against ids (B, H, W), on masked patches (mask 1) only."""
+        target = patchify(ids).long()  # (B, L, 4)
+        loss = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none",
+                               label_smoothing=self.config.label_smoothing).view_as(target).mean(-1)  # (B, L)
+        return (loss * mask).sum() / mask.sum()  # mean over masked patches; unmasked ones count 0
+
+    def forward(self, ids: torch.Tensor, generator: torch.Generator | None = None,
+                ratio: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """ids (B, H, W) -> (loss, logits (B, L, 4, K), mask (B, L), 1 = masked).
+
+        Masking draws from `generator` (deterministic when it is seeded); dropout draws from torch's
+        global generator, so seed that too for a repeatable step in training mode.
+        """
+        mask, drop = self.random_masking(len(ids), ratio, generator, ids.device)
+        logits = self.forward_decoder(self.forward_encoder(ids, mask, drop), mask, drop)
+        return self.forward_loss(ids, logits, mask), logits, mask
+
+    # ------------------------------------------------------------------------------------------
+    # for pictures and for fine-tuning
+
+    @torch.no_grad()
+    def predict(self, ids: torch.Tensor, ratio: float | None = None,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask, predict, fill in -> (ids (B, H, W) with masked tokens replaced by the argmax, mask (B, H, W) bool).
+
+        One pass, no iterative decoding: what the model believes about every hidden token at once.
+        Call `model.eval()` first for a picture without dropout.
+        """
+        _, logits, mask = self(ids, generator, ratio)
+        pred = unpatchify(logits.argmax(-1), self.grid)  # (B, H, W)
+        grid_mask = unpatchify(mask.bool().unsqueeze(-1).expand(-1, -1, TOKENS_PER_PATCH), self.grid)
+        return torch.where(grid_mask, pred, ids), grid_mask
+
+    def encoder_state_dict(self) -> dict[str, torch.Tensor]:
+        """The encoder's weights under the classifier's names (`patch_embed.*`, `blocks.*`, ...)."""
+        return {k: v.detach().clone() for k, v in self.encoder.state_dict().items()}
+
+    def no_weight_decay(self) -> set[str]:
+        return {f"encoder.{n}" for n in self.encoder.no_weight_decay()} | {
+            "mask_token", "decoder_mask_token", "decoder_pos_embed"}
+
+
+def _gen_device(generator: torch.Generator | None, device: torch.device | str) -> torch.device | str:
+    return generator.device if generator is not None else device
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets: the encoder sizes of seitpp.models
+
+
+_DECODERS = {  # (decoder_dim, decoder_depth, decoder_heads)
+    "micro": (64, 2, 2),  # scaled down with the encoder, so a CPU can pre-train it in minutes
+    "tiny": (512, 4, 16), "small": (512, 4, 16), "base": (512, 4, 16),  # the release's decoder
+}
+MTM_MODELS = tuple(f"mtm_{size}" for size in _DECODERS)
+
+
+def create_mtm(name: str, **overrides) -> MaskedTokenModel:
+    """`mtm_micro`, `mtm_tiny`, `mtm_small` or `mtm_base`; keyword arguments override MTMConfig fields."""
+    size = name.removeprefix("mtm_")
+    if name not in MTM_MODELS:
+        raise ValueError(f"unknown MTM model {name!r}; known: {', '.join(MTM_MODELS)}")
+    unknown = sorted(set(overrides) - {f.name for f in fields(MTMConfig)})
+    if unknown:
+        raise TypeError(f"MTMConfig has no field(s) {unknown}")
+    D, depth, heads = SIZES[size]
+    Dd, dec_depth, dec_heads = _DECODERS[size]
+    config = MTMConfig(embed_dim=D, depth=depth, num_heads=heads,
+                       decoder_dim=Dd, decoder_depth=dec_depth, decoder_heads=dec_heads)
+    return MaskedTokenModel(replace(config, **overrides))

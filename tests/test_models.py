@@ -1,0 +1,336 @@
+"""Token and pixel ViTs (seitpp.models) and masked token modeling (seitpp.mtm).
+
+Every registered model at a tiny width: shapes, dtype, no NaN, gradients. Then behaviour: ids and
+one-hots agree, the SeiT stem's codes are checked and frozen, layer decay groups follow depth, the
+MTM masking and loss do what the chapter says, MTM training lowers the loss on real token grids,
+and the pre-trained encoder arrives whole in a classifier.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from timm.optim import create_optimizer_v2
+
+from seitpp.data import images_to_tensor
+from seitpp.models import TokenViT, create_model, list_models, load_encoder
+from seitpp.mtm import MTM_MODELS, create_mtm, patchify, truncated_normal, unpatchify
+from seitpp.shapes import render_shapes
+from seitpp.tokenizer import VQTokenizer
+
+K, C = 391, 32
+TINY = dict(embed_dim=16, depth=2, num_heads=2, num_classes=5)
+TINY_MTM = dict(embed_dim=16, depth=1, num_heads=2, decoder_dim=16, decoder_depth=1, decoder_heads=2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: on a shared 2-core machine a second thread waits more than it works."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _codes() -> torch.Tensor:
+    return F.normalize(torch.randn(K, C, generator=torch.Generator().manual_seed(0)), dim=1)
+
+
+def _input(model, B: int = 2) -> torch.Tensor:
+    if isinstance(model, TokenViT):
+        return torch.randint(K, (B, 14, 14))
+    return torch.rand(B, 3, 56, 56)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every registered model
+
+
+def test_registry():
+    names = list_models()
+    for size in ("micro", "tiny", "small", "base"):
+        assert f"tvit_{size}" in names and f"pvit_{size}" in names
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("tvit_huge")
+    with pytest.raises(TypeError, match="no field"):
+        create_model("tvit_micro", embed_dims=8)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward(name):
+    torch.manual_seed(0)
+    model = create_model(name, **TINY, drop_path_rate=0.1)
+    x = _input(model)
+    y = model(x)
+    assert y.shape == (2, 5) and y.dtype == torch.float32 and torch.isfinite(y).all()
+    y.sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+    tokens = model.forward_features(x)
+    assert tokens.shape == (2, 1 + 49, 16)
+    assert model.forward_head(tokens, pre_logits=True).shape == (2, 16)
+
+
+@pytest.mark.parametrize("stem", ["seitpp", "seit"])
+@pytest.mark.parametrize("pool", ["avg", "token"])
+def test_token_stems(stem, pool):
+    codes = _codes() if stem == "seit" else None
+    model = create_model("tvit_micro", **TINY, stem=stem, global_pool=pool, codes=codes)
+    ids = torch.randint(K, (3, 14, 14))
+    y = model(ids)
+    assert y.shape == (3, 5) and torch.isfinite(y).all()
+    y.sum().backward()
+    assert model.patch_embed.proj.weight.grad is not None
+    if stem == "seit":  # the codes are a frozen buffer, saved with the model but never trained
+        assert "patch_embed.codes" not in dict(model.named_parameters())
+        assert torch.equal(model.state_dict()["patch_embed.codes"], codes)
+    else:
+        assert model.patch_embed.codes.weight.grad is not None
+
+
+@pytest.mark.parametrize("stem", ["seitpp", "seit"])
+def test_ids_and_one_hots_agree(stem):
+    model = create_model("tvit_micro", **TINY, stem=stem, codes=_codes() if stem == "seit" else None).eval()
+    ids = torch.randint(K, (2, 14, 14))
+    one_hot = F.one_hot(ids, K).permute(0, 3, 1, 2).float()  # (B, K, H, W)
+    torch.testing.assert_close(model(one_hot), model(ids), rtol=0, atol=1e-6)
+
+
+def test_mixup_of_one_hots_mixes_the_embeddings():
+    stem = create_model("tvit_micro", **TINY, stem="seit", codes=_codes()).patch_embed
+    a, b = torch.randint(K, (2, 2, 14, 14))
+    hot = lambda ids: F.one_hot(ids, K).permute(0, 3, 1, 2).float()
+    mixed = stem.lookup(0.3 * hot(a) + 0.7 * hot(b))
+    torch.testing.assert_close(mixed, 0.3 * stem.lookup(a) + 0.7 * stem.lookup(b))
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="codes=tokenizer.codebook.vectors"):
+        create_model("tvit_micro", **TINY, stem="seit")
+    with pytest.raises(ValueError, match=r"shape \(391, 32\)"):
+        create_model("tvit_micro", **TINY, stem="seit", codes=torch.randn(100, 32))
+    with pytest.raises(ValueError, match="only for stem 'seit'"):
+        create_model("tvit_micro", **TINY, codes=_codes())
+    with pytest.raises(ValueError, match="stem must be"):
+        create_model("tvit_micro", stem="vqgan")
+    model = create_model("tvit_micro", **TINY)
+    with pytest.raises(ValueError, match=r"\[0, 391\)"):
+        model(torch.full((1, 14, 14), 391))
+    with pytest.raises(ValueError, match="even"):
+        model(torch.zeros(1, 13, 13, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(B, 391, H, W\)"):
+        model(torch.rand(1, 390, 14, 14))
+
+
+def test_other_grid_sizes_resample_positions():
+    model = create_model("tvit_micro", **TINY).eval()
+    assert model(torch.randint(K, (1, 16, 16))).shape == (1, 5)  # a whole 16 x 16 grid: 64 patches
+    pixels = create_model("pvit_micro", **TINY).eval()
+    assert pixels(torch.rand(1, 3, 64, 64)).shape == (1, 5)
+    # on the trained grid the embedding is the learned one, untouched
+    assert model.pos_embed_for((7, 7)) is model.pos_embed
+
+
+def test_tvit_small_parameter_count():
+    """ViT-S/16 (224 px, 1000 classes) has 22,050,664 parameters. Ours swaps its 16x16x3 patch
+    embedding for the token stem, has 50 instead of 197 positions, and adds fc_norm."""
+    n = sum(p.numel() for p in create_model("tvit_small").parameters())
+    D = 384
+    vit_s = 22_050_664
+    patch_embed = 16 * 16 * 3 * D + D
+    token_stem = K * C + 2 * C + C * 2 * 2 * D + D
+    assert n == vit_s - patch_embed + token_stem - (197 - 50) * D + 2 * D == 21_761_800
+
+
+def test_layer_decay_groups():
+    model = create_model("tvit_micro", **TINY)  # depth 2
+    opt = create_optimizer_v2(model, "adamw", lr=1e-3, weight_decay=0.05, layer_decay=0.65)
+    scale, decay = {}, {}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            scale[names[id(p)]] = group["lr_scale"]
+            decay[names[id(p)]] = group["weight_decay"]
+    assert len(scale) == len(names)
+    # stem, block 0, block 1 (with the final norm), then fc_norm and head at full lr
+    assert scale["patch_embed.proj.weight"] == scale["cls_token"] == scale["pos_embed"] == pytest.approx(0.65 ** 3)
+    assert scale["blocks.0.attn.qkv.weight"] == pytest.approx(0.65 ** 2)
+    assert scale["blocks.1.mlp.fc1.weight"] == scale["norm.weight"] == pytest.approx(0.65)
+    assert scale["head.weight"] == scale["fc_norm.weight"] == 1.0
+    assert decay["blocks.0.attn.qkv.weight"] == decay["head.weight"] == 0.05
+    for name in ["cls_token", "pos_embed", "patch_embed.codes.weight", "blocks.0.norm1.weight", "head.bias"]:
+        assert decay[name] == 0.0, name
+
+
+# ----------------------------------------------------------------------------------------------
+# Masked token modeling
+
+
+def test_patchify_round_trip():
+    ids = torch.arange(2 * 6 * 4).reshape(2, 6, 4)
+    x = patchify(ids)
+    assert x.shape == (2, 6, 4)
+    assert x[0, 0].tolist() == [0, 1, 4, 5]  # the top-left 2 x 2 tokens, row-major
+    assert torch.equal(unpatchify(x, (6, 4)), ids)
+
+
+@pytest.mark.parametrize("name", MTM_MODELS)
+def test_mtm_forward_backward(name):
+    model = create_mtm(name, **TINY_MTM)
+    ids = torch.randint(K, (3, 14, 14))
+    loss, logits, mask = model(ids, torch.Generator().manual_seed(0))
+    assert logits.shape == (3, 49, 4, K) and mask.shape == (3, 49)
+    assert torch.isfinite(loss) and 0.4 <= mask.mean() <= 1.0
+    loss.backward()
+    assert model.encoder.blocks[0].attn.qkv.weight.grad is not None
+    assert model.mask_token.grad is not None
+    # the prediction scores against the detached table, so only the stem's gradient reaches it
+    assert model.encoder.patch_embed.codes.weight.grad is not None
+
+
+def test_mtm_sizes():
+    for name, D in [("mtm_micro", 64), ("mtm_base", 768)]:
+        cfg = create_mtm(name, depth=1, decoder_depth=1).config
+        assert cfg.embed_dim == D and cfg.mask_ratio_min == 0.4
+    cfg = create_mtm("mtm_small", depth=1, decoder_depth=1).config
+    assert (cfg.decoder_dim, cfg.decoder_heads, cfg.decoder_drop) == (512, 16, 0.1)
+    with pytest.raises(ValueError, match="unknown MTM"):
+        create_mtm("mtm_huge")
+    model = create_mtm("mtm_micro", **TINY_MTM)
+    opt = create_optimizer_v2(model, "adamw", lr=1e-3, weight_decay=0.05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay = {names[id(p)] for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert {"mask_token", "decoder_mask_token", "decoder_pos_embed", "encoder.pos_embed",
+            "encoder.patch_embed.codes.weight", "pred_bias"} <= no_decay
+    assert "decoder_pred.weight" not in no_decay
+
+
+def test_masking_ratio_and_fixed_drop():
+    model = create_mtm("mtm_micro", **TINY_MTM)
+    g = torch.Generator().manual_seed(0)
+    ratios = []
+    for _ in range(50):
+        mask, drop = model.random_masking(4, generator=g)
+        ratio = mask.sum(1)
+        assert (ratio == ratio[0]).all()  # one ratio per step
+        ratios.append(ratio[0].item() / 49)
+        assert (drop.sum(1) == math.ceil(0.4 * 49)).all()  # 20 of 49 patches, every step
+        assert (drop <= mask).all()  # only masked patches are dropped
+    assert min(ratios) >= 0.4 and max(ratios) <= 1.0 and len(set(ratios)) > 5
+    mask, drop = model.random_masking(2, ratio=0.6, generator=g)
+    out = model.forward_encoder(torch.randint(K, (2, 14, 14)), mask, drop)
+    assert out.shape == (2, 1 + 49 - 20, 16)
+    with pytest.raises(ValueError, match="ratio"):
+        model.random_masking(2, ratio=0.2)
+
+
+def test_truncated_normal_mean():
+    """The mean of N(0.45, 0.25) truncated to [0.4, 1]: mu + sigma (phi(a) - phi(b)) / (Phi(b) - Phi(a))."""
+    g = torch.Generator().manual_seed(0)
+    draws = torch.tensor([truncated_normal(0.45, 0.25, 0.4, 1.0, g) for _ in range(4000)])
+    phi = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    Phi = lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2)))
+    a, b = (0.4 - 0.45) / 0.25, (1.0 - 0.45) / 0.25
+    expected = 0.45 + 0.25 * (phi(a) - phi(b)) / (Phi(b) - Phi(a))  # about 0.607
+    assert draws.min() >= 0.4 and draws.max() <= 1.0
+    assert abs(draws.mean().item() - expected) < 0.01
+
+
+def test_loss_ignores_unmasked_targets():
+    model = create_mtm("mtm_micro", **TINY_MTM).eval()
+    ids = torch.randint(K, (2, 14, 14))
+    loss, logits, mask = model(ids, torch.Generator().manual_seed(1))
+    grid_mask = unpatchify(mask.bool().unsqueeze(-1).expand(-1, -1, 4), (14, 14))
+    other = torch.where(grid_mask, ids, (ids + 1) % K)  # every unmasked target changed
+    assert torch.equal(model.forward_loss(other, logits, mask), loss)
+    changed = torch.where(grid_mask, (ids + 1) % K, ids)  # every masked target changed
+    assert model.forward_loss(changed, logits, mask) != loss
+
+
+def test_mtm_is_deterministic_under_a_seed():
+    model = create_mtm("mtm_micro", **TINY_MTM)
+    ids = torch.randint(K, (2, 14, 14))
+    model.eval()
+    a = model(ids, torch.Generator().manual_seed(3))
+    b = model(ids, torch.Generator().manual_seed(3))
+    c = model(ids, torch.Generator().manual_seed(4))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[2], c[2])
+    model.train()  # dropout draws from the global generator: seed it too
+    torch.manual_seed(0)
+    a = model(ids, torch.Generator().manual_seed(3))
+    torch.manual_seed(0)
+    b = model(ids, torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def token_grids() -> torch.Tensor:
+    """Centre 14 x 14 crops of the reference tokenizer's grids of 8 Shapes images."""
+    ids = VQTokenizer.load().tokenize(images_to_tensor(render_shapes(8, split="train").images))
+    return ids[:, 1:15, 1:15]
+
+
+def test_mtm_training_lowers_the_loss(token_grids):
+    """50 steps on 8 grids: the loss on fixed masks falls by well over a nat (6.5 -> about 4.4), and
+    below the entropy of the grids' token frequencies, the best a model blind to context can do."""
+    torch.manual_seed(0)
+    model = create_mtm("mtm_micro", label_smoothing=0.0)
+
+    def fixed_mask_loss() -> float:  # the same masks before and after, no dropout
+        model.eval()
+        with torch.no_grad():
+            loss = model(token_grids, torch.Generator().manual_seed(123), ratio=0.6)[0].item()
+        model.train()
+        return loss
+
+    before = fixed_mask_loss()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.05)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        loss = model(token_grids, g)[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = fixed_mask_loss()
+    p = torch.bincount(token_grids.flatten(), minlength=K).float() / token_grids.numel()
+    unigram_entropy = -(p[p > 0] * p[p > 0].log()).sum().item()
+    assert after < before - 1.5 and after < unigram_entropy - 0.3, (before, after, unigram_entropy)
+
+
+def test_encoder_weights_transfer_completely():
+    mtm = create_mtm("mtm_micro")
+    with torch.no_grad():
+        for p in mtm.parameters():
+            p.add_(1.0)  # so nothing can pass by matching the initialisation
+    encoder = mtm.encoder_state_dict()
+    classifier = create_model("tvit_micro", num_classes=12)
+    not_loaded = load_encoder(classifier, encoder)
+    assert not_loaded == ["fc_norm.bias", "fc_norm.weight", "head.bias", "head.weight"]
+    own = classifier.state_dict()
+    for k, v in encoder.items():
+        assert torch.equal(own[k], v), k
+    assert set(encoder) | set(not_loaded) == set(own)
+    # the whole pre-trained encoder is encoder_state_dict: stem, cls, positions, blocks, norm
+    assert {k.split(".")[0] for k in encoder} == {"patch_embed", "cls_token", "pos_embed", "blocks", "norm"}
+    with pytest.raises(ValueError, match="differ in shape"):
+        load_encoder(create_model("tvit_micro", embed_dim=32), encoder)
+    with pytest.raises(ValueError, match="no place"):
+        load_encoder(create_model("tvit_micro", depth=2), encoder)
+
+
+def test_predict_keeps_unmasked_ids(token_grids):
+    model = create_mtm("mtm_micro", **TINY_MTM).eval()
+    ids = token_grids[:3]
+    pred, grid_mask = model.predict(ids, ratio=0.5, generator=torch.Generator().manual_seed(0))
+    assert pred.shape == ids.shape and grid_mask.shape == ids.shape and pred.dtype == ids.dtype
+    assert torch.equal(pred[~grid_mask], ids[~grid_mask])
+    assert grid_mask.float().mean() == pytest.approx(math.ceil(0.5 * 49) / 49)
+    assert pred.min() >= 0 and pred.max() < K
+
+
+def test_seit_stem_on_the_reference_codebook(token_grids):
+    codes = VQTokenizer.load().codebook.vectors()  # (391, 32), unit length
+    model = create_model("tvit_micro", **TINY, stem="seit", codes=codes).eval()
+    assert model(token_grids).shape == (8, 5)
+    torch.testing.assert_close(model.patch_embed.lookup(token_grids[:1])[0, 0, 0], codes[token_grids[0, 0, 0]].detach())
