@@ -127,13 +127,15 @@ def _render_all(render: Render, image_index: int, augmentation: str,
 
 def comparison_grid(render: Render, image_index: int, augmentation: str, strengths: Sequence[float],
                     size: float = 1.3) -> plt.Figure:
-    """Static grid: one row per strength (labelled on the left), one column per panel."""
+    """Static grid: one row per strength (labelled on the left), one column per panel, the
+    augmentation's name on top."""
     rows = _render_all(render, image_index, augmentation, strengths)
-    fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(size * len(rows[0]), (size + 0.1) * len(rows) + 0.3),
+    fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(size * len(rows[0]), (size + 0.1) * len(rows) + 0.5),
                              squeeze=False)
     for i, (strength, panels) in enumerate(zip(strengths, rows)):
         _draw_row(axes[i], panels, titles=i == 0)
-        axes[i, 0].set_ylabel(f"{augmentation}\n{strength:g}", fontsize=8)
+        axes[i, 0].set_ylabel(f"strength {strength:g}", fontsize=8)
+    fig.suptitle(augmentation, fontsize=9)
     fig.tight_layout()
     return fig
 

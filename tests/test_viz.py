@@ -60,7 +60,8 @@ def test_grid_has_a_labelled_axis_per_strength_and_panel():
     fig = comparison_grid(render, 1, "brighten", [0.0, 0.5, 1.0])
     axes = np.array(fig.axes).reshape(3, 3)
     assert [ax.get_title() for ax in axes[0]] == ["x", "uint8", "A(x)"]
-    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["brighten\n0", "brighten\n0.5", "brighten\n1"]
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["strength 0", "strength 0.5", "strength 1"]
+    assert fig.get_suptitle() == "brighten"
     assert [ax.get_xlabel() for ax in axes[:, 2]] == ["strength 0", "strength 0.5", "strength 1"]
     assert all(len(ax.images) == 1 for ax in axes.flat)
     shown = axes[2, 2].images[0].get_array()
