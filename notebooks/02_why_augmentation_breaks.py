@@ -42,15 +42,16 @@ import torchvision.transforms.v2.functional as TF
 import seitpp
 from seitpp.augment import affine_theta, warp
 from seitpp.data import images_to_tensor
-from seitpp.shapes import render_shapes
+from seitpp.shapes import SHAPE_CLASSES, render_shapes
 from seitpp.tokenizer import VQTokenizer, psnr
-from seitpp.viz import image_grid
+from seitpp.viz import ComparisonWidget, comparison_grid, comparison_player, image_grid, token_panels
 
 FAST = seitpp.fast_mode()
 NUM_IMAGES = 32 if FAST else 1_000
 tokenizer = VQTokenizer.load()  # the reference tokenizer of chapter 1
 codes = tokenizer.codebook.vectors().detach()  # (K, C) unit code vectors
-x = images_to_tensor(render_shapes(NUM_IMAGES, split="test").images)  # (N, 3, 64, 64)
+test = render_shapes(NUM_IMAGES, split="test")
+x = images_to_tensor(test.images)  # (N, 3, 64, 64)
 ids = tokenizer.tokenize_many(x)  # (N, 16, 16)
 print(f"fast mode: {FAST}; {NUM_IMAGES} held-out images, ids {tuple(ids.shape)}")
 
@@ -59,7 +60,7 @@ print(f"fast mode: {FAST}; {NUM_IMAGES} held-out images, ids {tuple(ids.shape)}"
 #
 # An augmentation is a pair of functions: what it does to pixels, and what the naive approach does
 # to ids. For geometry both are `warp` with one `theta`; for colour the pixels change and the ids
-# stay as they are.
+# stay as they are. Each family below maps a strength to such a pair.
 
 # %%
 def measure(pixel_fn, token_fn) -> dict:
@@ -83,15 +84,23 @@ def geometric(theta_fn):
     return pixels, tokens
 
 
-families = {
-    "horizontal flip": [(1, geometric(lambda b: affine_theta(b, hflip=True)))],
-    "zoom (centre crop, resized)": [(s, geometric(lambda b, s=s: affine_theta(b, scale=s))) for s in (0.9, 0.75, 0.6, 0.5)],
-    "rotation (degrees)": [(d, geometric(lambda b, d=d: affine_theta(b, degrees=d))) for d in (5, 10, 20, 30)],
-    "shift (whole tokens)": [(k, geometric(lambda b, k=k: affine_theta(b, translate=(k / 16, 0.0)))) for k in (1, 2, 4)],
-    "hue shift": [(h, (lambda imgs, h=h: TF.adjust_hue(imgs, h), lambda grid: grid)) for h in (0.05, 0.1, 0.25, 0.5)],
-    "brightness factor": [(f, (lambda imgs, f=f: TF.adjust_brightness(imgs, f), lambda grid: grid)) for f in (0.9, 0.7, 0.5)],
+def colour(pixel_fn):
+    """A colour change: pixels change, the naive token grid cannot."""
+    return pixel_fn, lambda grid: grid
+
+
+families = {  # name -> strength -> (pixel function, token function)
+    "horizontal flip": lambda on: geometric(lambda b: affine_theta(b, hflip=bool(on))),
+    "zoom (centre crop, resized)": lambda s: geometric(lambda b: affine_theta(b, scale=s)),
+    "rotation (degrees)": lambda d: geometric(lambda b: affine_theta(b, degrees=d)),
+    "shift (whole tokens)": lambda k: geometric(lambda b: affine_theta(b, translate=(k / 16, 0.0))),
+    "hue shift": lambda h: colour(lambda imgs: TF.adjust_hue(imgs, h)),
+    "brightness factor": lambda f: colour(lambda imgs: TF.adjust_brightness(imgs, f)),
 }
-results = {name: [(strength, measure(*fns)) for strength, fns in runs] for name, runs in families.items()}
+strengths = {"horizontal flip": [1], "zoom (centre crop, resized)": [0.9, 0.75, 0.6, 0.5],
+             "rotation (degrees)": [5, 10, 20, 30], "shift (whole tokens)": [1, 2, 4],
+             "hue shift": [0.05, 0.1, 0.25, 0.5], "brightness factor": [0.9, 0.7, 0.5]}
+results = {name: [(s, measure(*families[name](s))) for s in strengths[name]] for name in families}
 
 print(f"{'augmentation':<28} {'strength':>8} {'agree':>6} {'code dist':>9} {'PSNR naive':>10} {'PSNR truth':>10}")
 for name, runs in results.items():
@@ -108,9 +117,9 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for name, runs in results.items():
     if len(runs) < 2:
         continue
-    strengths = np.arange(len(runs))
-    axes[0].plot(strengths, [m["agreement"] for _, m in runs], "o-", label=name)
-    axes[1].plot(strengths, [m["PSNR truth"] - m["PSNR naive"] for _, m in runs], "o-", label=name)
+    steps = np.arange(len(runs))
+    axes[0].plot(steps, [m["agreement"] for _, m in runs], "o-", label=name)
+    axes[1].plot(steps, [m["PSNR truth"] - m["PSNR naive"] for _, m in runs], "o-", label=name)
 flip = results["horizontal flip"][0][1]
 axes[0].axhline(flip["agreement"], color="k", linestyle=":", label="horizontal flip")
 axes[1].axhline(flip["PSNR truth"] - flip["PSNR naive"], color="k", linestyle=":")
@@ -127,8 +136,8 @@ fig.tight_layout()
 
 # %%
 show = [0, 3]  # two test images
-cases = [("flip", families["horizontal flip"][0][1]), ("zoom 0.5", families["zoom (centre crop, resized)"][3][1]),
-         ("rotate 20", families["rotation (degrees)"][2][1]), ("hue 0.25", families["hue shift"][2][1])]
+cases = [("flip", families["horizontal flip"](1)), ("zoom 0.5", families["zoom (centre crop, resized)"](0.5)),
+         ("rotate 20", families["rotation (degrees)"](20)), ("hue 0.25", families["hue shift"](0.25))]
 rows, labels = [], []
 for name, (pixel_fn, token_fn) in cases:
     augmented = pixel_fn(x[show]).clamp(0, 1)
@@ -164,6 +173,51 @@ for k, m in shift:
 # %% [markdown]
 # The shift rows show the second cause alone: the naive grid has the right patch in every cell
 # except the padded columns, yet the agreement falls well short of the share of unpadded cells.
+#
+# ## Try it yourself
+#
+# One image at a time, for any augmentation and strength: the original $x$, the pixel augmentation
+# $A(x)$, the ground truth $T(A(x))$ decoded and the naive $A(T(x))$ decoded. Under the naive result,
+# "ids agree" is its share of ids equal to $T(A(x))$; every PSNR is against $A(x)$, so the ground
+# truth's PSNR is the tokenizer's own round trip, the best a token grid can do. The `render`
+# function below is all a chapter writes; `seitpp.viz` turns it into the three views that follow.
+
+# %%
+def render(i: int, name: str, strength: float):
+    """Panels for test image i under one augmentation family at one strength."""
+    pixel_fn, token_fn = families[name](strength)
+    augmented = pixel_fn(x[i:i + 1]).clamp(0, 1)[0]
+    return token_panels(tokenizer, x[i], augmented, {"A(T(x))": token_fn(ids[i:i + 1])[0]})
+
+
+widget_strengths = {  # the first value of each is "no augmentation"
+    "horizontal flip": [0, 1],
+    "zoom (centre crop, resized)": [1.0, 0.9, 0.75, 0.6, 0.5],
+    "rotation (degrees)": [0, 5, 10, 20, 30],
+    "shift (whole tokens)": [0, 1, 2, 4],
+    "hue shift": [0.0, 0.05, 0.1, 0.25, 0.5],
+    "brightness factor": [1.0, 0.9, 0.7, 0.5],
+}
+image_labels = [f"test image {i} ({SHAPE_CLASSES[test.labels[i]]})" for i in range(8)]
+ComparisonWidget(render, image_labels, widget_strengths)
+
+# %% [markdown]
+# The panel above needs a running kernel (open the notebook in Jupyter); in the static HTML book it
+# is blank, so here are the same figures precomputed. First a frame player (drag the slider or
+# press play) through the rotations of one image:
+
+# %%
+comparison_player(render, 0, "rotation (degrees)", widget_strengths["rotation (degrees)"])
+
+# %% [markdown]
+# and the zooms of another as a static grid, one row per strength:
+
+# %%
+fig = comparison_grid(render, 3, "zoom (centre crop, resized)", widget_strengths["zoom (centre crop, resized)"])
+
+# %% [markdown]
+# At strength 0 (or zoom 1) the naive grid is the tokens of $x$ itself and agrees fully; every step
+# away from it loses ids, and the decoded naive result falls further below the ground truth's PSNR.
 #
 # ## Summary
 #
