@@ -94,7 +94,7 @@ print(inspect.getsource(ColorAdapt.apply))
 
 # %%
 def adain(content: torch.Tensor, source: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
-    """Each content map (N, C, H, W) takes the per-channel mean/std of its source map (N, C, H', W'),
+    """Each content map (N, C, H, W) takes the per-channel mean/std of its source map (N, C, H, W),
     interpolated by `strength`: ColorAdapt with an explicit partner for every sample."""
     n = len(content)
     both = torch.cat([content, source.flip(0)])  # sample i's partner under "reverse" is source i
