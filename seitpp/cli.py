@@ -7,6 +7,7 @@ import math
 import platform
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,11 +15,14 @@ import torch
 
 from seitpp.data import ImageFolderError, UnreadableImageError, images_to_tensor
 from seitpp.files import atomic_path
+from seitpp.recipes import PRESETS as TRAIN_PRESETS, TrainSetupError, preset as train_preset, with_overrides
 from seitpp.shapes import render_shapes
 from seitpp.seit_format import TokenFileError, read_seit_split, seit_split_files, write_seit_split
 from seitpp.storage import TokenStore, TokenStoreError, write_store
+from seitpp.tokenadapt import agreement, probe_thetas
 from seitpp.tokenize_dataset import folder_source, shapes_source, tokenize_dataset
 from seitpp.tokenizer import REFERENCE_DIR, TokenizerReport, VQTokenizer, evaluate_tokenizer, reduce_codebook
+from seitpp.train_tokenadapt import PRESETS as TOKENADAPT_PRESETS, preset as tokenadapt_preset, train_tokenadapt
 from seitpp.train_tokenizer import CHECKPOINT_FILE, PRESETS, preset, train_tokenizer
 
 PROVENANCE_FILE = "provenance.json"
@@ -60,18 +64,42 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
         metrics["reduced"] = report_dict(reduced) | {"method": args.reduce_method}
     model.save(out)
     (out / "full" / CHECKPOINT_FILE).unlink(missing_ok=True)  # resume state; the saved model is what stays
+    write_provenance(out, args, started, f"{args.eval_images} images of the embedded dataset's test split (seed 0)",
+                     metrics)
+
+
+def write_provenance(out: Path, args: argparse.Namespace, started: float, evaluation: str, metrics: dict) -> None:
+    """`provenance.json` beside an artefact: the command, preset, machine, date and what it measured."""
     provenance = {
-        "command": "python -m seitpp " + " ".join(sys.argv[1:]),
+        "command": "python -m seitpp " + " ".join(args.argv),
         "preset": args.preset,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_description(args.device),
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "evaluation": f"{args.eval_images} images of the embedded dataset's test split (seed 0)",
+        "evaluation": evaluation,
         "metrics": metrics,
     }
     with atomic_path(out / PROVENANCE_FILE) as tmp:
         tmp.write_text(json.dumps(provenance, indent=2))
     print(json.dumps(provenance, indent=2))
+
+
+def cmd_train_tokenadapt(args: argparse.Namespace) -> None:
+    cfg = tokenadapt_preset(args.preset)
+    if args.steps:
+        cfg = replace(cfg, steps=args.steps)
+    out = Path(args.out)
+    started = time.perf_counter()
+    tokenizer = VQTokenizer.load(args.tokenizer, device=args.device)
+    print(f"rendering {cfg.num_train_images} training images of the embedded dataset ...")
+    train = render_shapes(cfg.num_train_images, resolution=tokenizer.config.resolution, split="train", progress=True)
+    test = images_to_tensor(render_shapes(args.eval_images, resolution=tokenizer.config.resolution, split="test").images)
+    model, _ = train_tokenadapt(cfg, tokenizer, train.images, test[:256], out_dir=out, device=args.device)
+    metrics = {name: {k: round(v, 4) for k, v in agreement(model, tokenizer, test, theta, grid).items()}
+               for name, (theta, grid) in probe_thetas(len(test), cfg.geometry, cfg.out_grid).items()}
+    (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+    write_provenance(out, args, started, f"share of ids equal to T(A(x)) on {args.eval_images} images of the "
+                     "embedded dataset's test split", metrics)
 
 
 def cmd_tokenize(args: argparse.Namespace) -> None:
@@ -120,6 +148,50 @@ def cmd_convert(args: argparse.Namespace) -> None:
         print(f"wrote {', '.join(str(p) for p in seit_split_files(dst, args.split))}")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    """`pretrain` and `finetune`: one engine (seitpp.train); under torchrun, one process per device."""
+    from seitpp.tokenadapt import TokenAdapt
+    from seitpp.train import load_data, setup_distributed, train
+
+    cfg = with_overrides(train_preset(args.preset, args.task), args.set)
+    rank, world = setup_distributed()
+    pixels = cfg.model.startswith("pvit")
+    tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None
+    data = load_data(args.store, "train", pixels, tokenizer)
+    val = load_data(args.val, "val", pixels, tokenizer) if args.val else None
+    tokenadapt = TokenAdapt.load(args.tokenadapt, tokenizer) if getattr(args, "tokenadapt", None) else None
+    result = train(cfg, data, val, args.out, tokenizer=tokenizer, tokenadapt=tokenadapt,
+                   init=getattr(args, "init", None), device=args.device)
+    if rank == 0:
+        acc = "" if result.val_acc is None else f", val top-1 {result.val_acc:.4f}"
+        loss = "" if result.val_loss is None else f", val loss {result.val_loss:.4f}"
+        print(f"{cfg.task} {cfg.model}: {result.steps} steps on {len(data)} samples x {world} process(es)"
+              f"{loss}{acc}; checkpoint and history.csv in {args.out}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from seitpp.train import evaluate_checkpoint, load_data, load_model
+
+    _, cfg = load_model(args.checkpoint)
+    tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None
+    data = load_data(args.store, "val", cfg.model.startswith("pvit"), tokenizer)
+    metrics = evaluate_checkpoint(args.checkpoint, data, args.device)
+    print(json.dumps({"checkpoint": args.checkpoint, "data": data.source, "samples": len(data)} | metrics, indent=2))
+
+
+def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
+    p.add_argument("--store", "--data", required=True,
+                   help="a .tokens file, or shapes:N (N images of the embedded dataset, tokenized on the fly)")
+    p.add_argument("--val", help="validation data, as --store (shapes:N takes the val split)")
+    p.add_argument("--preset", default="cpu-tiny", choices=sorted(TRAIN_PRESETS[task]))
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field (repeatable), e.g. --set epochs=3 --set lr=1e-3")
+    p.add_argument("--out", required=True, help="output directory; an interrupted run there is resumed")
+    p.add_argument("--tokenizer", help="the tokenizer that made the tokens (default: the reference)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.set_defaults(run=cmd_train, task=task)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m seitpp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-images", type=int, default=2_000, help="held-out test images for PSNR and usage")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.set_defaults(run=cmd_train_tokenizer)
+
+    p = commands.add_parser("train-tokenadapt", help="train TokenAdapt for a tokenizer on the embedded dataset (resumable)")
+    p.add_argument("--preset", default="cpu-ref", choices=sorted(TOKENADAPT_PRESETS))
+    p.add_argument("--out", required=True, help="output directory; an interrupted run there is resumed")
+    p.add_argument("--tokenizer", default=str(REFERENCE_DIR), help="a saved tokenizer (default: the reference)")
+    p.add_argument("--eval-images", type=int, default=1_000, help="held-out test images for the agreement table")
+    p.add_argument("--steps", type=int, default=0, help="override the preset's number of steps (0: keep it)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.set_defaults(run=cmd_train_tokenadapt)
 
     p = commands.add_parser("tokenize", help="images (Shapes or an ImageFolder tree) -> token store (resumable)")
     p.add_argument("--source", default="shapes", help="'shapes' (the embedded dataset) or an ImageFolder directory")
@@ -157,14 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codebook-size", type=int, default=391, help="K of SeiT's tokens (when reading them)")
     p.add_argument("--tokenizer-hash", default="seit-release", help="recorded in the store made from SeiT's files")
     p.set_defaults(run=cmd_convert)
+
+    p = commands.add_parser("pretrain", help="masked token modeling pre-training (resumable; torchrun for DDP)")
+    add_train_arguments(p, "pretrain")
+
+    p = commands.add_parser("finetune", help="classification on tokens or pixels (resumable; torchrun for DDP)")
+    add_train_arguments(p, "finetune")
+    p.add_argument("--init", help="an MTM pre-training checkpoint (file or run directory) for the encoder")
+    p.add_argument("--tokenadapt", help="a saved TokenAdapt for the seitpp policy (default: naive grid warps)")
+
+    p = commands.add_parser("evaluate", help="top-1 of a fine-tuned checkpoint on centre crops")
+    p.add_argument("--checkpoint", required=True, help="a training checkpoint (file or run directory)")
+    p.add_argument("--store", "--data", required=True, help="a .tokens file, or shapes:N")
+    p.add_argument("--tokenizer", help="for shapes:N, the tokenizer to use (default: the reference)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.set_defaults(run=cmd_evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv  # for provenance: the command as typed
     try:
         args.run(args)
     except (TokenStoreError, TokenFileError, ImageFolderError, UnreadableImageError, FileNotFoundError,
-            FileExistsError) as err:
+            FileExistsError, TrainSetupError, FloatingPointError) as err:
         parser.exit(1, f"error: {err}\n")  # bad input: the message names the file, a traceback adds nothing

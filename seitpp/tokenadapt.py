@@ -8,7 +8,13 @@ ordinary pixel-style warp does work, and a map g back to token logits:
 
 Following the release: f = Linear(C -> D) + one transformer block over the H*W tokens (fixed 2-D
 sin-cos positions) + ConvTranspose2d(D -> C, 2, stride 2); g = Conv2d(C -> D, 2, stride 2) + one
-block + Linear(D -> K). `theta` is the same (B, 2, 3) affine transform that `seitpp.augment.warp`
+block + Linear(D -> K). One change of ours: two skip paths (f also copies each code vector onto its
+2 x 2 cells; g also scores every code by cosine similarity with the 2 x 2 mean), and the last
+layers of f and g start at zero, so an untrained TokenAdapt is exactly the naive bilinear warp and
+training only has to learn the correction. And g is told theta (a linear embedding added to its
+tokens): after a flip, a cell holds the code vector of an unflipped patch, and what g must output
+is the code of that patch mirrored; without knowing that the map was mirrored, g could learn this
+only if f first learned to write each patch's orientation into its 2 x 2 cells. `theta` is the same (B, 2, 3) affine transform that `seitpp.augment.warp`
 applies to pixels: its coordinates run from -1 to 1 across any grid, so one theta means the same
 geometry on the 64 x 64 image, the 32 x 32 f-space and the 16 x 16 token grid.
 
@@ -19,16 +25,24 @@ Letters: B batch, H W token grid, C code dimension, D width, K codebook size.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from timm.layers import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 
-from seitpp.augment import warp
-from seitpp.tokenizer import Codebook
+from seitpp.augment import RandomAffine, affine_theta, warp
+from seitpp.files import atomic_path
+from seitpp.tokenizer import Codebook, VQTokenizer
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "tokenadapt.safetensors"
+REFERENCE_DIR = Path(__file__).parent / "artefacts" / "tokenadapt"
 
 
 @dataclass(frozen=True)
@@ -43,13 +57,16 @@ class TokenAdaptConfig:
 class TokenAdapt(nn.Module):
     """f and g around a frozen codebook. `forward(ids, theta)` -> logits of the augmented grid."""
 
-    def __init__(self, codebook: Codebook, config: TokenAdaptConfig = TokenAdaptConfig()):
+    def __init__(self, codebook: Codebook | torch.Tensor, config: TokenAdaptConfig = TokenAdaptConfig(),
+                 tokenizer_hash: str = ""):
         super().__init__()
-        if codebook.weight.shape != (config.codebook_size, config.code_dim):
-            raise ValueError(f"codebook is {tuple(codebook.weight.shape)}, config expects "
+        codes = codebook.vectors() if isinstance(codebook, Codebook) else codebook  # (K, C)
+        if codes.shape != (config.codebook_size, config.code_dim):
+            raise ValueError(f"codebook is {tuple(codes.shape)}, config expects "
                              f"({config.codebook_size}, {config.code_dim})")
         self.config = config
-        self.register_buffer("codes", codebook.vectors().detach().clone())  # (K, C), frozen
+        self.tokenizer_hash = tokenizer_hash  # fingerprint of the tokenizer whose tokens it was trained on
+        self.register_buffer("codes", codes.detach().clone())  # (K, C), frozen
         C, D = config.code_dim, config.width
         # f: tokens -> augmentation-compatible map at twice the resolution
         self.f_in = nn.Linear(C, D)
@@ -59,35 +76,175 @@ class TokenAdapt(nn.Module):
         self.g_in = nn.Conv2d(C, D, kernel_size=2, stride=2)
         self.g_block = Block(D, config.num_heads, config.mlp_ratio, qkv_bias=True)
         self.g_norm = nn.LayerNorm(D)
+        self.g_theta = nn.Linear(6, D)  # g is told the transform (ours, not the release's; see below)
         self.g_out = nn.Linear(D, config.codebook_size)
+        # Skip paths: f copies the code vectors onto the map and g starts from the nearest code, so
+        # an untrained TokenAdapt is the naive bilinear warp; the two networks learn the correction.
+        self.code_scale = nn.Parameter(torch.tensor(20.0))  # logit scale of the cosine similarities
+        for last in (self.f_out, self.g_out):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
-    def _block(self, block: Block, x: torch.Tensor) -> torch.Tensor:
-        """One transformer block over a (B, D, H, W) map with fixed sin-cos positions -> (B, H*W, D)."""
+    def _block(self, block: Block, x: torch.Tensor, extra: torch.Tensor | float = 0.0) -> torch.Tensor:
+        """One transformer block over a (B, D, H, W) map with fixed sin-cos positions (+ `extra`) -> (B, H*W, D)."""
         B, D, H, W = x.shape
         pos = build_sincos2d_pos_embed([H, W], dim=D, device=x.device, dtype=x.dtype)  # (H*W, D)
-        return block(x.flatten(2).transpose(1, 2) + pos)
+        return block(x.flatten(2).transpose(1, 2) + pos + extra)
 
     def f(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (B, H, W) -> augmentation-compatible map (B, C, 2H, 2W)."""
-        B, H, W = ids.shape
-        x = self.f_in(self.codes[ids])  # (B, H, W, D)
-        x = self._block(self.f_block, x.permute(0, 3, 1, 2))  # (B, H*W, D)
-        return self.f_out(x.transpose(1, 2).reshape(B, -1, H, W))
+        """ids (B, H, W) -> augmentation-compatible map (B, C, 2H, 2W).
 
-    def g(self, z: torch.Tensor) -> torch.Tensor:
-        """Map (B, C, 2H, 2W) -> token logits (B, K, H, W)."""
+        The code vectors, each copied onto its 2 x 2 cells, plus what the network learns to add.
+        """
+        B, H, W = ids.shape
+        e = self.codes[ids]  # (B, H, W, C)
+        x = self._block(self.f_block, self.f_in(e).permute(0, 3, 1, 2))  # (B, H*W, D)
+        skip = F.interpolate(e.permute(0, 3, 1, 2), scale_factor=2, mode="nearest")  # (B, C, 2H, 2W)
+        return skip + self.f_out(x.transpose(1, 2).reshape(B, -1, H, W))
+
+    def g(self, z: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Map (B, C, 2H, 2W) warped by theta (B, 2, 3) -> token logits (B, K, H, W).
+
+        Cosine similarity of each 2 x 2 cell's mean to every code (scaled), plus the learned logits.
+        """
         x = self.g_in(z)  # (B, D, H, W)
         B, _, H, W = x.shape
-        x = self.g_out(self.g_norm(self._block(self.g_block, x)))  # (B, H*W, K)
-        return x.transpose(1, 2).reshape(B, -1, H, W)
+        told = self.g_theta(theta.flatten(1))[:, None]  # (B, 1, D): the transform, known to the caller
+        x = self.g_out(self.g_norm(self._block(self.g_block, x, told)))  # (B, H*W, K)
+        nearest = F.normalize(F.avg_pool2d(z, 2), dim=1).permute(0, 2, 3, 1) @ self.codes.T  # (B, H, W, K)
+        return self.code_scale * nearest.permute(0, 3, 1, 2) + x.transpose(1, 2).reshape(B, -1, H, W)
 
     def forward(self, ids: torch.Tensor, theta: torch.Tensor, out_size: tuple[int, int] | None = None) -> torch.Tensor:
         """ids (B, H, W), theta (B, 2, 3) -> logits (B, K, h, w) of the transformed grid (default h, w = H, W)."""
         h, w = out_size or ids.shape[1:]
         z = warp(self.f(ids), theta, size=(2 * h, 2 * w), mode="bilinear")
-        return self.g(z)
+        return self.g(z, theta)
 
     @torch.no_grad()
     def augment(self, ids: torch.Tensor, theta: torch.Tensor, out_size: tuple[int, int] | None = None) -> torch.Tensor:
         """The augmented ids (B, h, w): argmax of the logits."""
         return self(ids, theta, out_size).argmax(1)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write `config.json` (config + tokenizer fingerprint) and the weights, each atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(directory / WEIGHTS_FILE) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        with atomic_path(directory / CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps({"model": asdict(self.config), "tokenizer_hash": self.tokenizer_hash}, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path = REFERENCE_DIR, tokenizer: VQTokenizer | None = None,
+             device: str | torch.device = "cpu") -> "TokenAdapt":
+        """Load a saved TokenAdapt (by default the book's reference one) in eval mode.
+
+        With `tokenizer`, check that the weights were trained on that tokenizer's tokens: f and g
+        are tied to one codebook, and another tokenizer's ids would be silently meaningless.
+        """
+        directory = Path(directory)
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"{directory / name}: missing; is {directory} a saved TokenAdapt?")
+        meta = json.loads((directory / CONFIG_FILE).read_text())
+        if tokenizer is not None and meta["tokenizer_hash"] != tokenizer.fingerprint():
+            raise ValueError(f"{directory}: TokenAdapt was trained on tokenizer {meta['tokenizer_hash']}, "
+                             f"not on this tokenizer ({tokenizer.fingerprint()})")
+        config = TokenAdaptConfig(**meta["model"])
+        model = cls(torch.zeros(config.codebook_size, config.code_dim), config, meta["tokenizer_hash"])
+        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        return model.to(device).eval()
+
+
+# ----------------------------------------------------------------------------------------------
+# The augmentations TokenAdapt learns, as per-sample affine matrices
+
+
+def _homogeneous(theta: torch.Tensor) -> torch.Tensor:
+    """(B, 2, 3) -> (B, 3, 3) with a last row [0, 0, 1], so transforms compose by matrix product."""
+    bottom = torch.tensor([0.0, 0.0, 1.0], device=theta.device).expand(len(theta), 1, 3)
+    return torch.cat([theta, bottom], 1)
+
+
+@dataclass(frozen=True)
+class GeometryDistribution:
+    """Random flips, affine transforms and resized crops, drawn per sample as one theta each.
+
+    The release's set: horizontal flip (p 0.5); with p 0.5 an affine chain (rotation +-30 deg,
+    translation 0.2, shear 15 deg, each with p 0.5); a random-resized crop. torchvision's v2
+    transforms draw one set of parameters per call; a theta per sample lets every image of a batch
+    get its own, and the same theta moves pixels, the f-space map and the id grid alike.
+    """
+
+    flip_p: float = 0.5
+    affine_p: float = 0.5
+    degrees: float = 30.0
+    translate: float = 0.2
+    shear: float = 15.0
+    crop_scale: tuple[float, float] = (0.35, 1.0)  # area fraction of the crop box
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+
+    def sample(self, B: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+        """theta (B, 2, 3) for `seitpp.augment.warp`: output coordinates -> input coordinates.
+
+        Read right to left: crop the output box out of the affine-transformed, mirrored input.
+        """
+        u = torch.rand(6, B, generator=generator, device=device)
+        # crop box: a share of the area and an aspect ratio, centred anywhere it fits
+        area = self.crop_scale[0] + (self.crop_scale[1] - self.crop_scale[0]) * u[0]
+        lo, hi = torch.log(torch.tensor(self.crop_ratio, device=device))
+        ratio = torch.exp(lo + (hi - lo) * u[1])
+        w, h = (area * ratio).sqrt().clamp(max=1), (area / ratio).sqrt().clamp(max=1)
+        crop = torch.zeros(B, 2, 3, device=device)
+        crop[:, 0, 0], crop[:, 1, 1] = w, h
+        crop[:, 0, 2], crop[:, 1, 2] = (1 - w) * (2 * u[2] - 1), (1 - h) * (2 * u[3] - 1)
+        # the affine chain, on a square frame (any H = W gives the same matrix in [-1, 1] units)
+        affine = RandomAffine(self.degrees, self.translate, self.shear, p=0.5).thetas(B, 2, 2, generator, device)
+        identity = torch.eye(2, 3, device=device).expand(B, 2, 3)
+        affine = torch.where((u[4] < self.affine_p)[:, None, None], affine, identity)
+        flip = identity.clone()
+        flip[:, 0, 0] = torch.where(u[5] < self.flip_p, -1.0, 1.0)
+        theta = _homogeneous(flip) @ _homogeneous(affine) @ _homogeneous(crop)
+        return theta[:, :2]
+
+
+@torch.no_grad()
+def agreement(model: TokenAdapt, tokenizer: VQTokenizer, x: torch.Tensor, theta: torch.Tensor,
+              out_grid: int | None = None, batch_size: int = 256) -> dict[str, float]:
+    """Share of ids that match the ground truth T(A(x)), for three ways of augmenting T(x):
+
+    - "tokenadapt": g(A(f(T(x)))), argmax;
+    - "naive": A applied to the id grid (nearest);
+    - "pixels": T(A(D(T(x)))): decode to pixels, warp, tokenize again; what TokenAdapt saves us
+      from running (a full decoder and encoder per image), and a rough ceiling, since the decode
+      is lossy and T(D(T(x))) is not T(x) either.
+
+    x: images (N, 3, S, S) in [0, 1]; theta (N, 2, 3). The output grid is out_grid x out_grid
+    tokens (default the token grid of x).
+    """
+    d = tokenizer.config.downsample
+    out = out_grid or x.shape[-1] // d
+    side = (out * d, out * d)
+    hits = {"tokenadapt": 0.0, "naive": 0.0, "pixels": 0.0}
+    for i in range(0, len(x), batch_size):
+        xb, tb = x[i:i + batch_size].to(tokenizer.device), theta[i:i + batch_size].to(tokenizer.device)
+        ids = tokenizer.tokenize(xb)
+        truth = tokenizer.tokenize(warp(xb, tb, side).clamp(0, 1))
+        guesses = {"tokenadapt": model.augment(ids, tb, (out, out)),
+                   "naive": warp(ids[:, None], tb, (out, out))[:, 0],
+                   "pixels": tokenizer.tokenize(warp(tokenizer.decode(ids), tb, side).clamp(0, 1))}
+        for name, guess in guesses.items():
+            hits[name] += (guess == truth).float().sum().item()
+    return {k: v / (len(x) * out * out) for k, v in hits.items()}
+
+
+def probe_thetas(N: int, distribution: GeometryDistribution, out_grid: int, seed: int = 0
+                 ) -> dict[str, tuple[torch.Tensor, int | None]]:
+    """The fixed geometries the book reports TokenAdapt on: name -> (theta (N, 2, 3), output grid or None)."""
+    return {
+        "hflip": (affine_theta(N, hflip=True), None),
+        "zoom 0.75": (affine_theta(N, scale=0.75), None),
+        "rotate 15": (affine_theta(N, degrees=15), None),
+        "training distribution": (distribution.sample(N, torch.Generator().manual_seed(seed)), out_grid),
+    }

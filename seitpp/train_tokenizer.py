@@ -74,12 +74,12 @@ def preset(name: str) -> TokenizerTrainConfig:
     return PRESETS[name]
 
 
-def lr_at(step: int, cfg: TokenizerTrainConfig) -> float:
-    """Linear warmup, then cosine decay to 1% of the peak."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+def warmup_cosine(step: int, steps: int, warmup_steps: int, peak: float, floor: float = 0.01) -> float:
+    """Learning rate at `step`: linear warmup to `peak`, then cosine decay to `floor` x peak."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    t = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,7 +146,7 @@ def train_tokenizer(
     t0 = time.perf_counter()
     for step in bar:
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = warmup_cosine(step, cfg.steps, cfg.warmup_steps, cfg.lr)
         x = sample_batch(images, step, cfg).to(device)
         x_hat, ids, vq_loss, z = model(x)
         rec_loss = reconstruction_loss(x_hat, x, cfg.edge_weight)
@@ -176,8 +176,9 @@ def train_tokenizer(
 
 
 def write_history(history: list[dict], path: Path) -> None:
-    """The per-step log as CSV (one row per step), written atomically."""
+    """The per-step log as CSV (one row per step, blank where a row lacks a column), written atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        fields = list(dict.fromkeys(k for row in history for k in row))  # rows may add columns (evaluations)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(history)

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from seitpp.cli import main
+from seitpp.tokenadapt import TokenAdapt
 from seitpp.tokenizer import VQTokenizer
 
 
@@ -25,3 +26,17 @@ def test_unknown_preset_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["train-tokenizer", "--preset", "nope", "--out", "x"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_train_tokenadapt_command_writes_model_and_provenance(tmp_path):
+    out = tmp_path / "ta"
+    main(["train-tokenadapt", "--preset", "cpu-tiny", "--steps", "3", "--out", str(out), "--eval-images", "16",
+          "--device", "cpu"])
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["preset"] == "cpu-tiny" and "train-tokenadapt" in provenance["command"]
+    assert set(provenance["metrics"]) == {"hflip", "zoom 0.75", "rotate 15", "training distribution"}
+    assert all(set(m) == {"tokenadapt", "naive", "pixels"} for m in provenance["metrics"].values())
+    model = TokenAdapt.load(out, tokenizer=VQTokenizer.load())
+    assert model.config.width == 64
+    assert not (out / "checkpoint.pt").exists()
+    assert (out / "history.csv").read_text().count("\n") == 4  # header + one row per step

@@ -1,0 +1,167 @@
+"""Training TokenAdapt on pairs (T(x), T(A(x))) made on the fly.
+
+The release ships TokenAdapt's architecture but no training code and no weights; the paper says
+what to minimise. Each step:
+
+1. draw a batch of training images x and one geometry theta per image (`GeometryDistribution`);
+2. the source is T(x), the stored tokens of x (tokenized once, up front, as a token dataset would
+   hold them); the target is T(A(x)): warp the pixels with theta and tokenize them;
+3. TokenAdapt maps T(x) to its f-space, warps that map with the same theta, and g predicts the
+   target ids; the loss is the cross-entropy against them.
+
+The output grid is the classifier's crop (14 x 14 tokens out of 16 x 16, as SeiT's 28 out of 32).
+Batches come from a generator seeded by (seed, step), so a resumed run sees exactly the batches
+of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from seitpp.augment import warp
+from seitpp.files import atomic_path
+from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig, agreement
+from seitpp.tokenizer import VQTokenizer
+from seitpp.train_tokenizer import CHECKPOINT_FILE, HISTORY_FILE, warmup_cosine, write_history
+
+
+@dataclass(frozen=True)
+class TokenAdaptTrainConfig:
+    model: TokenAdaptConfig = field(default_factory=TokenAdaptConfig)
+    geometry: GeometryDistribution = field(default_factory=GeometryDistribution)
+    num_train_images: int = 10_000  # rendered from the embedded dataset's train split
+    out_grid: int = 14  # output side in tokens: the classifier's crop
+    steps: int = 2_000
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.05
+    eval_every: int = 250  # held-out agreement, logged beside the loss
+    checkpoint_every: int = 250
+    seed: int = 0
+
+
+PRESETS: dict[str, TokenAdaptTrainConfig] = {
+    # Fast mode and tests: a narrow model, a few hundred images, well under a minute.
+    "cpu-tiny": TokenAdaptTrainConfig(
+        model=TokenAdaptConfig(width=64, num_heads=4), num_train_images=512, steps=150, batch_size=32,
+        lr=2e-3, warmup_steps=15, eval_every=50, checkpoint_every=50,
+    ),
+    # The book's reference TokenAdapt for the reference tokenizer, trained on the 2-core CPU.
+    "cpu-ref": TokenAdaptTrainConfig(model=TokenAdaptConfig(width=128, num_heads=4), num_train_images=5_000,
+                                     lr=2e-3),
+    # The release's width (384, 6 heads: about 4 M parameters) for a GPU.
+    "gpu": TokenAdaptTrainConfig(num_train_images=50_000, steps=20_000, batch_size=128, warmup_steps=500,
+                                 eval_every=1_000, checkpoint_every=1_000),
+}
+
+
+def preset(name: str) -> TokenAdaptTrainConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown TokenAdapt preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def draw(step: int, num_images: int, cfg: TokenAdaptTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images (indices (B,)) and transforms (theta (B, 2, 3)) of a step, from a generator seeded
+    by (seed, step): the batch of a step never depends on history."""
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    idx = torch.randint(num_images, (cfg.batch_size,), generator=g)
+    return idx, cfg.geometry.sample(cfg.batch_size, g)
+
+
+def make_pair(tokenizer: VQTokenizer, images: torch.Tensor, source_ids: torch.Tensor, step: int,
+              cfg: TokenAdaptTrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One training batch: (source ids (B, H, W), theta (B, 2, 3), target ids (B, out, out)).
+
+    images: uint8 (N, S, S, 3) training images; source_ids: their tokens (N, H, W).
+    """
+    idx, theta = draw(step, len(images), cfg)
+    device = source_ids.device
+    x = images[idx].to(device).permute(0, 3, 1, 2).float() / 255  # (B, 3, S, S)
+    side = cfg.out_grid * tokenizer.config.downsample
+    with torch.no_grad():
+        target = tokenizer.tokenize(warp(x, theta.to(device), (side, side)).clamp(0, 1))
+    return source_ids[idx.to(device)], theta.to(device), target
+
+
+def train_tokenadapt(
+    cfg: TokenAdaptTrainConfig,
+    tokenizer: VQTokenizer,
+    images: torch.Tensor | np.ndarray,
+    eval_images: torch.Tensor | None = None,
+    out_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> tuple[TokenAdapt, list[dict]]:
+    """Train TokenAdapt for `tokenizer` on uint8 images (N, S, S, 3); returns (model in eval mode, history).
+
+    `eval_images` (M, 3, S, S) float: every `eval_every` steps the history records how many ids of
+    T(A(x)) TokenAdapt and the naive grid warp get right, on fixed held-out thetas. With
+    `out_dir`, a checkpoint is written there atomically every `checkpoint_every` steps and a run
+    finds and resumes it; the finished model is saved there (`TokenAdapt.load(out_dir)`).
+    """
+    if cfg.model.codebook_size != tokenizer.config.codebook_size or cfg.model.code_dim != tokenizer.config.code_dim:
+        raise ValueError(f"TokenAdapt config ({cfg.model.codebook_size} codes of {cfg.model.code_dim}) does not fit "
+                         f"the tokenizer ({tokenizer.config.codebook_size} codes of {tokenizer.config.code_dim})")
+    grid = images.shape[1] // tokenizer.config.downsample
+    if cfg.out_grid > grid:
+        raise ValueError(f"out_grid {cfg.out_grid} is larger than the token grid {grid} of the images")
+    images = torch.as_tensor(images)
+    tokenizer = tokenizer.to(device).eval()
+    source_ids = tokenizer.tokenize_many(images.numpy()).to(device)  # what a token dataset stores
+    if eval_images is not None:
+        eval_theta = cfg.geometry.sample(len(eval_images), torch.Generator().manual_seed(cfg.seed + 12345))
+        eval_images = eval_images.to(device)
+
+    torch.manual_seed(cfg.seed)
+    model = TokenAdapt(tokenizer.codebook, cfg.model, tokenizer.fingerprint()).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, history = 0, []
+    ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
+    if ckpt_path is not None and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ckpt["config"] != asdict(cfg):
+            raise ValueError(f"{ckpt_path}: checkpoint was made with another config; remove it or use another out_dir")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start, history = ckpt["step"], ckpt["history"]
+
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="tokenadapt", disable=not progress)
+    t0 = time.perf_counter()
+    for step in bar:
+        model.train()
+        for group in opt.param_groups:
+            group["lr"] = warmup_cosine(step, cfg.steps, cfg.warmup_steps, cfg.lr)
+        source, theta, target = make_pair(tokenizer, images, source_ids, step, cfg)
+        logits = model(source, theta, (cfg.out_grid, cfg.out_grid))  # (B, K, out, out)
+        loss = F.cross_entropy(logits, target)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"TokenAdapt loss became {loss.item()} at step {step}; lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        row = {"step": step + 1, "loss": loss.item(),
+               "train_agree": (logits.argmax(1) == target).float().mean().item(),
+               "seconds": time.perf_counter() - t0}
+        if eval_images is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+            model.eval()
+            scores = agreement(model, tokenizer, eval_images, eval_theta, cfg.out_grid)
+            row |= {f"eval_{name}": score for name, score in scores.items()}
+        history.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", agree=f"{row['train_agree']:.2f}")
+        if ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+            with atomic_path(ckpt_path) as tmp:
+                torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "step": step + 1, "history": history}, tmp)
+    model.eval()
+    if out_dir is not None:
+        model.save(out_dir)
+        write_history(history, Path(out_dir) / HISTORY_FILE)
+    return model, history
