@@ -1,0 +1,210 @@
+"""Training recipes: one frozen config for MTM pre-training and fine-tuning, and named presets.
+
+The `imagenet-vitb` presets are the paper's recipes for ViT-B on ImageNet-1k tokens (32 x 32
+grids, 28 x 28 crops), written out; `gpu-small` is a ViT-S for our 16 x 16 Shapes grids on one
+GPU; `cpu-tiny` is the micro model for a live run in a notebook on a 2-core CPU. Where a scaled
+preset departs from the paper (epochs, batch, base lr), the field says so.
+
+Learning rates follow the release's scaling rules, peak lr = blr x (batch / lr_batch) ** power:
+
+    MTM pre-training   1.5e-4 x batch / 256           (lr_rule "linear", lr_batch 256)
+    fine-tuning        1e-3   x sqrt(batch) / 8       (lr_rule "sqrt",   lr_batch 64: sqrt(b/64) = sqrt(b)/8)
+    SeiT               7.5e-4 x batch / 512           (lr_rule "linear", lr_batch 512)
+
+`--set field=value` on the command line (or `with_overrides`) changes any field; `lr` sets the
+peak rate directly. SeiT's baseline is `policy="seit"` with its own rate rule (blr 7.5e-4,
+lr_rule "linear", lr_batch 512), 300 epochs and no layer decay.
+"""
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, fields, replace
+
+TASKS = ("pretrain", "finetune")
+POLICIES = ("none", "seit", "seitpp")
+
+
+class TrainSetupError(ValueError):
+    """A config, data set or file that cannot train: raised before the first step, naming the value."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run computes (the device and paths are not here).
+
+    Letters: B batch, H W token grid, K codebook size.
+    """
+
+    task: str = "finetune"  # "pretrain" (masked token modeling) or "finetune" (classification)
+    model: str = "tvit_base"  # a `seitpp.models` name (tvit_*, pvit_*) or, for pre-training, `seitpp.mtm`'s
+    codebook_size: int | None = None  # K; None takes the data's, a number is checked against it
+    num_classes: int | None = None  # likewise
+    crop: int = 28  # training crop side in tokens; pixel models get crop x patch_size / 2 pixels (same patch grid)
+
+    # -- augmentation (token models; see seitpp.train.TokenPolicy)
+    policy: str = "seitpp"  # "none": resized crops; "seit": Token-EDA + crops; "seitpp": the release's policy
+    color_adapt: bool = True  # seitpp: ColorAdapt as one of the embedding ops (off: identity in its place)
+    token_adapt: bool = True  # seitpp: geometric half of each batch (TokenAdapt, or naive warps without weights)
+    noise: float = 0.3  # Emb-Noise scale and std on unit-RMS embeddings. The release's 1.0 replaces 85% of
+    #                     our tokens once snapped back to the codebook; 0.3 replaces about 12%.
+    min_scale: float = 0.08  # smallest crop area fraction of random-resized crops
+    mixup: float = 0.8  # Beta alpha, 0 = off. Ids cannot be averaged: Mixup mixes one-hot distributions over
+    #                     codes, on seitpp's geometric half (and on pixels); elsewhere CutMix only, as SeiT
+    cutmix: float = 1.0  # Beta alpha, 0 = off
+    label_smoothing: float = 0.1
+
+    # -- model
+    drop_path: float = 0.1
+    global_pool: str = "avg"  # "avg" (the paper's fine-tuning) or "token"
+    stem: str = "seitpp"  # token models: "seitpp" (learned table) or "seit" (the tokenizer's frozen codes)
+
+    # -- optimisation (AdamW; per-step linear warmup, then cosine to min_lr)
+    epochs: int = 100
+    warmup_epochs: float = 5.0
+    batch_size: int = 1024  # over all ranks
+    blr: float = 1e-3  # base lr, scaled by the batch (module docstring)
+    lr_rule: str = "sqrt"  # "linear" or "sqrt"
+    lr_batch: int = 64
+    lr: float | None = None  # peak lr; None: from blr, lr_rule, lr_batch
+    min_lr: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.1
+    layer_decay: float | None = 0.65  # lr x layer_decay ** (depth - layer); None: off
+    clip_grad: float | None = None  # max gradient norm; None: off (the norm is logged either way)
+
+    # -- the run
+    amp: bool = True  # bf16 autocast on CUDA; nothing on the CPU
+    compile: bool = False  # torch.compile the training forward
+    seed: int = 0
+    eval_every: int = 1  # epochs between evaluations (and always after the last)
+    checkpoint_every: int = 0  # steps between checkpoints; 0: at the end of every epoch only
+    log_every: int = 10  # steps per log row
+
+    def __post_init__(self):
+        def need(ok: bool, problem: str) -> None:
+            if not ok:
+                raise TrainSetupError(f"config: {problem}")
+
+        need(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
+        need(self.policy in POLICIES, f"policy must be one of {POLICIES}, got {self.policy!r}")
+        need(self.task == "finetune" or self.policy == "none",
+             f"MTM pre-training uses plain crops only (policy 'none'), got policy {self.policy!r}")
+        need(self.lr_rule in ("linear", "sqrt"), f"lr_rule must be 'linear' or 'sqrt', got {self.lr_rule!r}")
+        need(self.crop >= 2 and self.crop % 2 == 0, f"crop must be even (one patch per 2 x 2 tokens), got {self.crop}")
+        need(0 < self.min_scale <= 1, f"min_scale must be in (0, 1], got {self.min_scale}")
+        need(self.epochs >= 1 and self.batch_size >= 1,
+             f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        need(0 <= self.warmup_epochs <= self.epochs, f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
+        need(self.mixup >= 0 and self.cutmix >= 0,
+             f"mixup and cutmix alphas must be >= 0, got {self.mixup}, {self.cutmix}")
+        need(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        need(self.layer_decay is None or 0 < self.layer_decay <= 1,
+             f"layer_decay must be in (0, 1] or None, got {self.layer_decay}")
+        need(self.peak_lr >= 0 and self.min_lr >= 0, f"learning rates must be >= 0, got {self.peak_lr}, {self.min_lr}")
+        need(self.eval_every >= 1 and self.log_every >= 1 and self.checkpoint_every >= 0,
+             "eval_every and log_every must be >= 1, checkpoint_every >= 0")
+
+    @property
+    def peak_lr(self) -> float:
+        """The lr after warmup: `lr` if set, else blr scaled by the batch size."""
+        if self.lr is not None:
+            return self.lr
+        ratio = self.batch_size / self.lr_batch
+        return self.blr * (ratio if self.lr_rule == "linear" else math.sqrt(ratio))
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets, by task: PRESETS[task][name]
+
+_PRETRAIN = TrainConfig(  # MTM: AdamW (0.9, 0.95), wd 0.05, 1.5e-4 x batch / 256, crops of min scale 0.2
+    task="pretrain", policy="none", mixup=0.0, cutmix=0.0, label_smoothing=0.0, drop_path=0.0,
+    blr=1.5e-4, lr_rule="linear", lr_batch=256, min_lr=0.0, betas=(0.9, 0.95), weight_decay=0.05,
+    layer_decay=None, min_scale=0.2,
+)
+_FINETUNE = TrainConfig()  # the defaults are the paper's fine-tuning recipe
+
+PRESETS: dict[str, dict[str, TrainConfig]] = {
+    "pretrain": {
+        # The micro model on ~2,000 Shapes grids: a few minutes on 2 cores. A few hundred steps of a
+        # micro model want a far larger rate than 400 epochs of ViT-B: peak 5e-3 at batch 64.
+        "cpu-tiny": replace(_PRETRAIN, model="mtm_micro", crop=14, epochs=8, warmup_epochs=1, batch_size=64,
+                            blr=2e-2, log_every=5),
+        # ViT-S on the 16 x 16 Shapes grids, one GPU; half the paper's epochs.
+        "gpu-small": replace(_PRETRAIN, model="mtm_small", crop=14, epochs=200, warmup_epochs=20, batch_size=1024,
+                             checkpoint_every=2_000, log_every=50),
+        # The paper: ViT-B/16, ImageNet-1k tokens, 400 epochs, batch 4096 (lr 2.4e-3), 40 warmup.
+        "imagenet-vitb": replace(_PRETRAIN, model="mtm_base", codebook_size=391, epochs=400, warmup_epochs=40,
+                                 batch_size=4096, checkpoint_every=5_000, log_every=100),
+    },
+    "finetune": {
+        # The micro model, a few epochs (peak 5e-3 at batch 64); layer decay milder for 4 blocks
+        # than 0.65 is for 12.
+        "cpu-tiny": replace(_FINETUNE, model="tvit_micro", crop=14, epochs=10, warmup_epochs=1, batch_size=64,
+                            blr=5e-3, layer_decay=0.85, drop_path=0.0, clip_grad=1.0, log_every=5),
+        "gpu-small": replace(_FINETUNE, model="tvit_small", crop=14, epochs=100, warmup_epochs=5, batch_size=1024,
+                             checkpoint_every=2_000, log_every=50),
+        # The paper: 100 epochs, 1e-3 x sqrt(batch) / 8 (4e-3 at 1024), layer decay 0.65, wd 0.1,
+        # 5 warmup, drop path 0.1, crops of min scale 0.08, average pooling, 1000 classes.
+        "imagenet-vitb": replace(_FINETUNE, model="tvit_base", codebook_size=391, num_classes=1000,
+                                 checkpoint_every=5_000, log_every=100),
+    },
+}
+
+
+def preset(name: str, task: str = "finetune") -> TrainConfig:
+    """The preset `name` for `task` ("pretrain" or "finetune")."""
+    if task not in PRESETS:
+        raise TrainSetupError(f"unknown task {task!r}; choose from {TASKS}")
+    if name not in PRESETS[task]:
+        raise TrainSetupError(f"unknown {task} preset {name!r}; choose from {sorted(PRESETS[task])}")
+    return PRESETS[task][name]
+
+
+def _parse(name: str, text: str, current: object) -> object:
+    """A command-line value for field `name`, read as a Python literal where it is one."""
+    if isinstance(current, str):
+        return text  # string fields take the text as it is ("none" is a policy, not None)
+    if text.lower() in ("none", "null"):
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word: a string field (model, policy, ...)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, list):
+        value = tuple(value)
+    return value
+
+
+def with_overrides(config: TrainConfig, assignments: list[str] | dict) -> TrainConfig:
+    """`config` with fields replaced: ["epochs=3", "lr=1e-3"] (strings, as from `--set`) or a dict."""
+    names = {f.name for f in fields(config)}
+    if isinstance(assignments, dict):
+        changes = dict(assignments)
+    else:
+        changes = {}
+        for item in assignments:
+            name, sep, text = item.partition("=")
+            if not sep:
+                raise TrainSetupError(f"--set {item!r}: expected FIELD=VALUE")
+            name = name.strip()
+            changes[name] = _parse(name, text.strip(), getattr(config, name, None))
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise TrainSetupError(f"config has no field(s) {unknown}; fields: {', '.join(sorted(names))}")
+    for name, value in changes.items():
+        current = getattr(config, name)
+        if value is not None and current is not None and not isinstance(value, type(current)) \
+                and not (isinstance(current, float) and isinstance(value, int)):
+            raise TrainSetupError(f"config field {name}: expected {type(current).__name__}, got {value!r}")
+    return replace(config, **changes)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    """The inverse of `dataclasses.asdict` (as stored in checkpoints)."""
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+

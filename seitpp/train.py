@@ -1,0 +1,796 @@
+"""Training on tokens: MTM pre-training and classification fine-tuning with one engine.
+
+The split follows MAE's `main_pretrain.py` + `engine_pretrain.py`: `train()` builds everything
+(data on the device, model, AdamW with layer-wise lr decay, the augmentation policy, checkpoints,
+the CSV log) and `train_one_epoch()` runs the steps: per-step warmup + cosine lr, the batch
+transform, bf16 autocast on CUDA, gradient clipping and a NaN guard. The notebooks, the CLI
+(`python -m seitpp pretrain / finetune`) and the benchmarks all call `train()`.
+
+Data. A token split is small (512 bytes per 16 x 16 image), so all of it lives on the device as
+one integer tensor; a batch is an index into it. Every epoch draws a permutation from a generator
+seeded by (seed, epoch); under DDP, rank r takes its slice of each global batch. No per-image
+Python runs in the step.
+
+Augmentation. `TokenPolicy` is the release's fine-tuning policy as a batch transform on ids:
+
+    ids (B, H, W) -> one of {Emb-Noise 0.75, ColorAdapt 0.25} on a random half (embed, op, nearest code)
+        -> split in two halves:
+             TokenAdapt half: per-sample theta (flip, affine, resized crop) -> TokenAdapt.augment -> Mixup | CutMix
+             plain half:      random-resized crop (tokens move, none invented) -> CutMix
+        -> ids (B, S, S), or one-hot mixtures (B, K, S, S) when Mixup was drawn; soft labels (B, classes);
+           label smoothing in the loss
+
+The release mixes the TokenAdapt half inside TokenAdapt's f-space, where its half-batch shares
+one flip and one affine. With a theta per sample, two partners carry two different geometries,
+so we mix after TokenAdapt instead: CutMix on ids, Mixup on one-hot distributions, which the
+token ViT's stem turns into exactly the mixture of the two embeddings.
+
+`PixelPolicy` gives the pixel ViT baseline resized crops, flips and the same label mixing.
+
+Exact resume. Every random draw of step s comes from generators seeded by (seed, s, rank): the
+batch order, the augmentations, the MTM masks, and torch's global generator (dropout, drop path)
+is reseeded too. A checkpoint holds the model, optimiser, step and log, so a run killed at any
+point and resumed from its last checkpoint computes bitwise what an uninterrupted run computes.
+
+Letters: B batch, H W token grid, S crop side, C code dimension, K codebook size.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.optim import create_optimizer_v2
+from tqdm.auto import tqdm
+
+from seitpp.augment import (CodeSwap, ColorAdapt, CutMix, EmbNoise, HFlip, Mixup, RandomChoice, RandomResizedCrop,
+                            SynonymReplace, synonyms_from_codebook, warp)
+from seitpp.files import atomic_path
+from seitpp.recipes import TrainConfig, TrainSetupError, config_from_dict
+from seitpp.storage import TokenStore
+from seitpp.tokenadapt import GeometryDistribution, TokenAdapt
+from seitpp.tokenizer import VQTokenizer
+
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.csv"
+CHECKPOINT_FORMAT = "seitpp-train-1"
+COLUMNS = ("step", "epoch", "lr", "loss", "grad_norm", "images_per_s", "data_share", "val_loss", "val_acc")
+TIMING_COLUMNS = ("images_per_s", "data_share")  # the only columns a resumed run may change
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the gradient stopped being finite; the last checkpoint on disk is the last good one."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Data: a labelled split held in memory
+
+
+@dataclass
+class TrainData:
+    """A labelled split in memory: token ids (N, H, W) or uint8 images (N, H, W, 3), labels (N,).
+
+    Ids are kept in the narrowest signed type that holds them (int16 for K up to 32768) and
+    widened per batch. `codebook_size` is K for tokens and None for images.
+    """
+
+    x: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    codebook_size: int | None = None
+    source: str = "tensors"  # where the data came from, for messages
+    tokenizer_hash: str | None = None  # fingerprint of the tokenizer that made the ids, if known
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        x = torch.as_tensor(np.asarray(self.x).astype(np.int64) if isinstance(self.x, np.ndarray)
+                            and self.x.dtype == np.uint16 else self.x)
+        self.labels = torch.as_tensor(self.labels).long()
+        if len(x) != len(self.labels):
+            raise TrainSetupError(f"{self.source}: {len(x)} samples but {len(self.labels)} labels")
+        if self.codebook_size is not None:
+            if x.ndim != 3 or x.is_floating_point():
+                raise TrainSetupError(f"{self.source}: token ids must be an integer (N, H, W) tensor, got "
+                                      f"{x.dtype} {tuple(x.shape)}")
+            if x.numel() and (x.min() < 0 or x.max() >= self.codebook_size):
+                raise TrainSetupError(f"{self.source}: ids from {int(x.min())} to {int(x.max())} do not fit a "
+                                      f"codebook of {self.codebook_size}")
+            x = x.to(torch.int16 if self.codebook_size <= 2**15 else torch.int32)
+        elif x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
+            raise TrainSetupError(f"{self.source}: images must be uint8 (N, H, W, 3), got {x.dtype} {tuple(x.shape)}")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
+            raise TrainSetupError(f"{self.source}: labels from {int(self.labels.min())} to {int(self.labels.max())} "
+                                  f"do not fit {self.num_classes} classes")
+        self.x = x
+
+    @property
+    def kind(self) -> str:
+        return "tokens" if self.codebook_size is not None else "pixels"
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(H, W): token grid, or image size in pixels."""
+        return tuple(self.x.shape[1:3])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def from_store(cls, path: str | Path) -> "TrainData":
+        """All of a `.tokens` store, decoded once."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such token store")
+        store = TokenStore.open(path)
+        return cls(torch.from_numpy(store.read_all().astype(np.int32)), torch.from_numpy(store.labels),
+                   store.num_classes, store.codebook_size, str(path), store.tokenizer_hash)
+
+    @classmethod
+    def shapes(cls, num_images: int, split: str = "train", pixels: bool = False,
+               tokenizer: VQTokenizer | None = None) -> "TrainData":
+        """The embedded Shapes dataset: images, or their tokens from `tokenizer` (default: the reference)."""
+        from seitpp.shapes import SHAPE_CLASSES, render_shapes
+
+        rendered = render_shapes(num_images, split=split)
+        source = f"shapes:{num_images} ({split})"
+        if pixels:
+            return cls(torch.from_numpy(rendered.images), torch.from_numpy(rendered.labels), len(SHAPE_CLASSES),
+                       None, source)
+        tokenizer = tokenizer or VQTokenizer.load()
+        ids = tokenizer.tokenize_many(rendered.images)
+        return cls(ids, torch.from_numpy(rendered.labels), len(SHAPE_CLASSES), tokenizer.config.codebook_size,
+                   source, tokenizer.fingerprint())
+
+    def fingerprint(self) -> str:
+        """A short hash of the samples and labels (computed once): a resumed run must see the same data."""
+        if self._fingerprint is None:
+            h = hashlib.sha256(str((self.kind, tuple(self.x.shape))).encode())
+            h.update(self.x.cpu().numpy().tobytes())
+            h.update(self.labels.cpu().numpy().tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def describe(self) -> dict:
+        return {"source": self.source, "kind": self.kind, "num_samples": len(self), "grid": list(self.grid),
+                "codebook_size": self.codebook_size, "num_classes": self.num_classes,
+                "tokenizer_hash": self.tokenizer_hash, "fingerprint": self.fingerprint()}
+
+
+def load_data(spec: str | Path, split: str = "train", pixels: bool = False,
+              tokenizer: VQTokenizer | None = None) -> TrainData:
+    """A `.tokens` file, or `shapes:N`: N images of the embedded dataset's `split`, as pixels or as
+    tokens of `tokenizer` (default: the reference one)."""
+    text = str(spec)
+    if text.startswith("shapes:"):
+        try:
+            n = int(text.removeprefix("shapes:"))
+        except ValueError:
+            raise TrainSetupError(f"{text!r}: expected shapes:N with N a number of images") from None
+        return TrainData.shapes(n, split, pixels, tokenizer)
+    if pixels:
+        raise TrainSetupError(f"{text}: a pixel model needs images; a token store holds tokens (use shapes:N)")
+    return TrainData.from_store(text)
+
+
+# ----------------------------------------------------------------------------------------------
+# Schedule and loss
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float, floor: float = 0.0) -> float:
+    """Linear warmup from peak / warmup_steps to `peak`, then half a cosine down to `floor` at the last step."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    t = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of logits (B, classes) against soft labels (B, classes), smoothed towards uniform."""
+    target = target * (1 - smoothing) + smoothing / target.shape[1]
+    return -(target * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# Augmentation policies: batch transforms on the device
+
+
+def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The central size x size window of ids (B, H, W) or images (B, C, H, W)."""
+    H, W = x.shape[-2:]
+    top, left = (H - size) // 2, (W - size) // 2
+    return x[..., top:top + size, left:left + size]
+
+
+def _one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return F.one_hot(labels.long(), num_classes).float()
+
+
+class TokenPolicy:
+    """The training batch transform on ids: `(ids (B, H, W), labels (B,), generator)` -> `(x, soft labels
+    (B, classes))`, x ids (B, S, S) int64, or a distribution (B, K, S, S) when Mixup was drawn. S = config.crop.
+
+    policy "none": random-resized crops + CutMix. "seit": Token-EDA (synonym replacement 0.25 /
+    code swap 0.25 / nothing 0.5, per batch) + crops + CutMix. "seitpp": the release's policy (module
+    docstring); `color_adapt=False` puts the identity in ColorAdapt's place, `token_adapt=False`
+    gives the whole batch plain crops. With `token_adapt` but no TokenAdapt weights, the geometric
+    half is warped directly on the grid (the naive augmentation of chapter 2).
+
+    Args:
+        config: the run's config (policy, crop, min_scale, noise, mixup, cutmix).
+        num_classes: for the soft labels.
+        codebook: (K, C) code vectors of the tokenizer, for the embedding ops and synonyms.
+        tokenadapt: a trained `TokenAdapt` (frozen here), or None.
+    """
+
+    def __init__(self, config: TrainConfig, num_classes: int, codebook: torch.Tensor | None = None,
+                 tokenadapt: TokenAdapt | None = None):
+        self.config, self.num_classes, self.size = config, num_classes, config.crop
+        self.crop = RandomResizedCrop(config.crop, scale=(config.min_scale, 1.0), mode="nearest")
+        self.cutmix = CutMix(config.cutmix) if config.cutmix > 0 else None
+        self.mixup = Mixup(config.mixup) if config.mixup > 0 else None
+        self.eda = self.emb = self.geometry = self.tokenadapt = None
+        if config.policy != "none" and codebook is None:
+            raise TrainSetupError(f"policy {config.policy!r} needs the tokenizer's codebook")
+        self.codebook_size = None if codebook is None else len(codebook)
+        if config.policy == "seit":
+            self.eda = RandomChoice([(SynonymReplace(synonyms_from_codebook(codebook, 5), p=0.25), 0.25),
+                                     (CodeSwap(p=1.0, max_fraction=0.25), 0.25), (None, 0.5)])
+        if config.policy == "seitpp":
+            color = ColorAdapt(fraction=1.0, codebook=codebook) if config.color_adapt else None
+            self.emb = RandomChoice([(EmbNoise(config.noise, config.noise, codebook=codebook), 0.75), (color, 0.25)],
+                                    fraction=0.5)
+            if config.token_adapt:
+                self.geometry = GeometryDistribution(crop_scale=(config.min_scale, 1.0))
+                self.tokenadapt = tokenadapt
+
+    def __call__(self, ids: torch.Tensor, labels: torch.Tensor,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = ids.long()
+        if self.eda is not None:
+            ids = self.eda(ids, generator)
+        if self.emb is not None:
+            ids = self.emb(ids, generator)
+        B = len(ids)
+        if self.geometry is None or B < 2:
+            return self._cutmix(self.crop(ids, generator), labels, generator)
+        perm = torch.randperm(B, generator=generator, device=_device_of(generator)).to(ids.device)
+        a, b = perm[: B // 2], perm[B // 2:]
+        x_a, y_a = self._geometric(ids[a], labels[a], generator)
+        x_b, y_b = self._cutmix(self.crop(ids[b], generator), labels[b], generator)
+        if x_a.is_floating_point():  # Mixup was drawn: the plain half joins as one-hot distributions
+            x_b = self._one_hot_codes(x_b)
+        return torch.cat([x_a, x_b]), torch.cat([y_a, y_b])
+
+    def _one_hot_codes(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, S, S) -> one-hot distributions over codes (B, K, S, S)."""
+        return F.one_hot(ids, self.codebook_size).permute(0, 3, 1, 2).float()
+
+    def _cutmix(self, ids: torch.Tensor, labels: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cutmix is None:
+            return ids, _one_hot(labels, self.num_classes)
+        return self.cutmix(ids, labels, self.num_classes, generator)
+
+    @torch.no_grad()
+    def _geometric(self, ids: torch.Tensor, labels: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample flip / affine / resized crop (TokenAdapt, or naive), then Mixup or CutMix (one per batch)."""
+        S = self.size
+        theta = self.geometry.sample(len(ids), generator, _device_of(generator)).to(ids.device)  # (b, 2, 3)
+        if self.tokenadapt is not None:
+            ids = self.tokenadapt.augment(ids, theta, (S, S))
+        else:  # naive: move tokens on the grid
+            ids = warp(ids[:, None], theta, (S, S))[:, 0]
+        if self.mixup is not None and (self.cutmix is None or _coin(generator)):
+            return self.mixup(self._one_hot_codes(ids), labels, self.num_classes, generator)
+        return self._cutmix(ids, labels, generator)
+
+
+def _device_of(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def _coin(generator: torch.Generator | None) -> bool:
+    """True with probability 1/2 (timm's switch between Mixup and CutMix)."""
+    return bool(torch.rand((), generator=generator, device=_device_of(generator)) < 0.5)
+
+
+def pixels_to_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (B, H, W, 3) -> float (B, 3, H, W), scaled from [0, 255] to [-2, 2] (mean 0.5, std 0.25)."""
+    return (images.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25
+
+
+class PixelPolicy:
+    """The pixel ViT's batch transform: `(uint8 (B, H, W, 3), labels, generator)` ->
+    `(float (B, 3, S, S), soft labels)`.
+
+    A random-resized crop and a horizontal flip per sample (torchvision's v2 transforms draw one
+    crop per call, so a batch would share it), then Mixup or CutMix (one of the two per batch).
+    """
+
+    def __init__(self, config: TrainConfig, num_classes: int, size: int):
+        self.num_classes, self.size = num_classes, size
+        self.crop = RandomResizedCrop(size, scale=(config.min_scale, 1.0), mode="bilinear")
+        self.flip = HFlip(0.5)
+        self.cutmix = CutMix(config.cutmix) if config.cutmix > 0 else None
+        self.mixup = Mixup(config.mixup) if config.mixup > 0 else None
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.flip(self.crop(pixels_to_input(images), generator), generator)
+        if self.mixup is not None and (self.cutmix is None or _coin(generator)):
+            return self.mixup(x, labels, self.num_classes, generator)
+        if self.cutmix is not None:
+            return self.cutmix(x, labels, self.num_classes, generator)
+        return x, _one_hot(labels, self.num_classes)
+
+
+class CropPolicy:
+    """MTM pre-training: random-resized crops of the ids only (no labels are used)."""
+
+    def __init__(self, config: TrainConfig):
+        self.crop = RandomResizedCrop(config.crop, scale=(config.min_scale, 1.0), mode="nearest")
+
+    def __call__(self, ids: torch.Tensor, labels: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.crop(ids.long(), generator), labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Building the model, and everything checked before the first step
+
+
+def _pixel_crop(config: TrainConfig) -> int:
+    """Pixel side with the token model's patch grid: a patch is 2 x 2 tokens or patch_size pixels."""
+    from seitpp.models import PixelViTConfig
+    return config.crop * PixelViTConfig().patch_size // 2
+
+
+def build_model(config: TrainConfig, codebook_size: int | None, num_classes: int,
+                codes: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
+    """The model of a run -> (model, the keyword arguments it was created with, for checkpoints)."""
+    if config.task == "pretrain":
+        from seitpp.mtm import create_mtm
+        args = dict(codebook_size=codebook_size, grid_size=config.crop, drop_path_rate=config.drop_path)
+        return create_mtm(config.model, **args), args
+    from seitpp.models import TokenViTConfig, create_model
+    args = dict(num_classes=num_classes, drop_path_rate=config.drop_path, global_pool=config.global_pool)
+    if codebook_size is None:  # pixels
+        args |= dict(img_size=_pixel_crop(config))
+        return create_model(config.model, **args), args
+    args |= dict(codebook_size=codebook_size, grid_size=config.crop, stem=config.stem)
+    if config.stem == "seit":  # frozen codes: a zero table is overwritten by a checkpoint's
+        codes = codes if codes is not None else torch.zeros(codebook_size, TokenViTConfig().code_dim)
+        return create_model(config.model, codes=codes, **args), args
+    return create_model(config.model, **args), args
+
+
+def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) -> None:
+    """Raise TrainSetupError for data and config that cannot train together, naming the file and value."""
+    for d in [data] + ([val] if val is not None else []):
+        if config.codebook_size is not None and d.codebook_size is not None and d.codebook_size != config.codebook_size:
+            raise TrainSetupError(f"{d.source}: tokens from a codebook of {d.codebook_size} codes, but the model "
+                                  f"expects codebook_size {config.codebook_size}")
+        if config.num_classes is not None and config.task == "finetune" and d.num_classes != config.num_classes:
+            raise TrainSetupError(f"{d.source}: {d.num_classes} classes, but the config sets num_classes "
+                                  f"{config.num_classes}")
+        if d.kind == "tokens" and min(d.grid) < config.crop:
+            raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} token grids are smaller than the "
+                                  f"{config.crop} x {config.crop} crop")
+        if d.kind == "pixels" and min(d.grid) < _pixel_crop(config):
+            raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} images are smaller than the "
+                                  f"{_pixel_crop(config)} pixel crop")
+    if val is not None:
+        for name in ("kind", "codebook_size", "num_classes"):
+            if getattr(val, name) != getattr(data, name):
+                raise TrainSetupError(f"{val.source}: {name} {getattr(val, name)} differs from the training data's "
+                                      f"({data.source}: {getattr(data, name)})")
+    if data.kind == "pixels" and config.task == "pretrain":
+        raise TrainSetupError(f"{data.source}: MTM pre-training needs token ids, not images")
+    is_pixel_model = config.model.startswith("pvit")
+    if config.task == "finetune" and is_pixel_model != (data.kind == "pixels"):
+        raise TrainSetupError(f"{data.source}: model {config.model} reads "
+                              f"{'images' if is_pixel_model else 'token ids'}, the data are {data.kind}")
+    if len(data) < config.batch_size:
+        raise TrainSetupError(f"{data.source}: {len(data)} samples, fewer than one batch of {config.batch_size}")
+
+
+def _policy_codebook(config: TrainConfig, data: TrainData, tokenizer: VQTokenizer | None,
+                     tokenadapt: TokenAdapt | None) -> torch.Tensor | None:
+    """The tokenizer's (K, C) code vectors when the policy or the stem needs them, checked against the data."""
+    needed = config.task == "finetune" and data.kind == "tokens" and (config.policy != "none" or config.stem == "seit")
+    if not needed:
+        return None
+    tokenizer = tokenizer or VQTokenizer.load()
+    made_by = data.tokenizer_hash
+    if made_by is not None and made_by != tokenizer.fingerprint():
+        raise TrainSetupError(f"{data.source} was made by tokenizer {made_by}, but the codebook given is that of "
+                              f"tokenizer {tokenizer.fingerprint()}: pass the tokenizer that made the tokens")
+    if tokenizer.config.codebook_size != data.codebook_size:
+        raise TrainSetupError(f"{data.source}: {data.codebook_size} codes, the tokenizer has "
+                              f"{tokenizer.config.codebook_size}")
+    if tokenadapt is not None:
+        if tokenadapt.config.codebook_size != data.codebook_size:
+            raise TrainSetupError(f"TokenAdapt has {tokenadapt.config.codebook_size} codes, "
+                                  f"{data.source} has {data.codebook_size}")
+        trained_on = getattr(tokenadapt, "tokenizer_hash", "")
+        if trained_on and trained_on != tokenizer.fingerprint():
+            raise TrainSetupError(f"TokenAdapt was trained on tokens of tokenizer {trained_on}, not of "
+                                  f"{tokenizer.fingerprint()}")
+    return tokenizer.codebook.vectors().detach()
+
+
+def _checkpoint_file(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what} checkpoint")
+    return path
+
+
+def _read_checkpoint(path: Path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many kinds here; all mean "not a checkpoint we can read"
+        raise TrainSetupError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise TrainSetupError(f"{path}: not a seitpp training checkpoint")
+    return ckpt
+
+
+def load_pretrained_encoder(model: nn.Module, path: str | Path) -> list[str]:
+    """Initialise a classifier from an MTM pre-training checkpoint -> the model keys not loaded (the head)."""
+    from seitpp.models import load_encoder
+    path = _checkpoint_file(path, "pre-training (--init)")
+    ckpt = _read_checkpoint(path)
+    if ckpt["config"]["task"] != "pretrain":
+        raise TrainSetupError(f"{path}: a {ckpt['config']['task']} checkpoint, not an MTM pre-training one")
+    mtm, _ = build_model(config_from_dict(ckpt["config"]), ckpt["model_args"]["codebook_size"], 0)
+    mtm.load_state_dict(ckpt["model"])
+    K_init, K_model = mtm.config.codebook_size, model.config.codebook_size
+    if K_init != K_model:
+        raise TrainSetupError(f"{path}: pre-trained on a codebook of {K_init} codes, the model has {K_model}")
+    try:
+        return load_encoder(model, mtm.encoder_state_dict())
+    except ValueError as err:
+        raise TrainSetupError(f"{path}: the pre-trained encoder does not fit {type(model).__name__}: {err}") from None
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
+    """The model of a training checkpoint (file or run directory), in eval mode -> (model, config)."""
+    path = _checkpoint_file(path, "training")
+    ckpt = _read_checkpoint(path)
+    config = config_from_dict(ckpt["config"])
+    args = ckpt["model_args"]
+    model, _ = build_model(config, args.get("codebook_size"), args.get("num_classes", 0))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), config
+
+
+def evaluate_checkpoint(path: str | Path, data: TrainData, device: str | torch.device = "cpu",
+                        batch_size: int = 256) -> dict[str, float]:
+    """The model of a training checkpoint on `data`, centre crops -> `evaluate`'s metrics."""
+    model, config = load_model(path, device)
+    # the data must fit the model as it was built: its codebook, its classes, its crop
+    K = getattr(model.config, "codebook_size", None)
+    _check_setup(replace(config, codebook_size=K if data.kind == "tokens" else None,
+                         num_classes=getattr(model.config, "num_classes", None), batch_size=1), data, None)
+    return evaluate(model, data, config, device, batch_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# Distributed training (torchrun): one process per device
+
+
+def setup_distributed() -> tuple[int, int]:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on the CPU.
+
+    -> (rank, world size); (0, 1) for a single process. Each CUDA rank uses device LOCAL_RANK.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return _rank_world()
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
+    """Sum a few numbers over all ranks (one collective); identity for a single process."""
+    if _rank_world()[1] == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _seed(*keys: int) -> int:
+    """A well-mixed 63-bit seed from non-negative integers: (seed, stream, step, rank) -> independent streams."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+_ORDER, _STEP, _EVAL = 1, 2, 3  # random streams
+
+
+# ----------------------------------------------------------------------------------------------
+# The engine
+
+
+@dataclass
+class _Run:
+    """What the steps of a run share."""
+
+    config: TrainConfig
+    model: nn.Module  # what the step calls: DDP-wrapped and/or compiled
+    module: nn.Module  # the bare model: its state dict, its evaluation
+    optimizer: torch.optim.Optimizer
+    policy: object
+    x: torch.Tensor  # the whole training split, on the device
+    labels: torch.Tensor
+    device: torch.device
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+    history: list[dict] = field(default_factory=list)
+    window: dict = field(default_factory=lambda: {"loss": 0.0, "grad_norm": 0.0, "steps": 0})
+    save: object = None  # callable(step) writing a checkpoint, or None
+    bar: object = None
+
+
+def _autocast(config: TrainConfig, device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
+
+
+def train_one_epoch(run: _Run, epoch: int, first: int = 0) -> None:
+    """Steps `first` .. steps_per_epoch - 1 of `epoch`; logs every `log_every` steps; checkpoints mid-epoch."""
+    cfg, rank, world = run.config, *_rank_world()
+    per_rank = cfg.batch_size // world
+    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(_seed(cfg.seed, _ORDER, epoch)))
+    order = order.to(run.device)
+    run.model.train()
+    t_window, t_data, timed = time.perf_counter(), 0.0, 0  # timed: steps of this window run by this process
+    for i in range(first, run.steps_per_epoch):
+        step = epoch * run.steps_per_epoch + i
+        t0 = time.perf_counter()
+        lr = lr_at(step, run.total_steps, run.warmup_steps, cfg.peak_lr, cfg.min_lr)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # layer-wise decay factors from timm
+        seed = _seed(cfg.seed, _STEP, step, rank)
+        g = torch.Generator().manual_seed(seed)  # augmentation and masks
+        torch.manual_seed(seed)  # dropout and drop path
+        idx = order[i * cfg.batch_size + rank * per_rank:i * cfg.batch_size + (rank + 1) * per_rank]
+        x, target = run.policy(run.x[idx], run.labels[idx], g)
+        t_data += time.perf_counter() - t0
+
+        with _autocast(cfg, run.device):
+            if cfg.task == "pretrain":
+                loss = run.model(x, generator=g)[0]
+            else:
+                loss = soft_cross_entropy(run.model(x), target, cfg.label_smoothing)
+        (loss_value,) = _sum_over_ranks([loss.item()], run.device)
+        loss_value /= world
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(f"loss is {loss_value} at step {step} (epoch {epoch}, lr {lr:.3g}); training "
+                                   f"stopped, the last checkpoint written is the last good one")
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad or math.inf))
+        if not math.isfinite(grad_norm):
+            raise TrainingDiverged(f"gradient norm is {grad_norm} at step {step} (epoch {epoch}, lr {lr:.3g}); "
+                                   f"training stopped, the last checkpoint written is the last good one")
+        run.optimizer.step()
+        timed += 1
+
+        w = run.window
+        w["loss"], w["grad_norm"], w["steps"] = w["loss"] + loss_value, w["grad_norm"] + grad_norm, w["steps"] + 1
+        done = step + 1
+        epoch_end = i + 1 == run.steps_per_epoch
+        if done % cfg.log_every == 0 or epoch_end:
+            seconds = time.perf_counter() - t_window
+            run.history.append({
+                "step": done, "epoch": round(done / run.steps_per_epoch, 4), "lr": lr,
+                "loss": w["loss"] / w["steps"], "grad_norm": w["grad_norm"] / w["steps"],
+                "images_per_s": round(timed * cfg.batch_size / seconds, 1) if seconds > 0 else None,
+                "data_share": round(t_data / seconds, 3) if seconds > 0 else None,
+            })
+            run.window = {"loss": 0.0, "grad_norm": 0.0, "steps": 0}
+            t_window, t_data, timed = time.perf_counter(), 0.0, 0
+        if run.bar is not None:
+            run.bar.update(1)
+            run.bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
+        if run.save is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and not epoch_end:
+            run.save(done)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: TrainData, config: TrainConfig, device: str | torch.device = "cpu",
+             batch_size: int = 256) -> dict[str, float]:
+    """Centre crops -> {"val_loss", "val_acc"} (top-1) for a classifier, {"val_loss"} for MTM.
+
+    Under DDP each rank evaluates every world-th sample and the sums are combined. MTM masks come
+    from a fixed seed, so evaluations along a run are comparable.
+    """
+    device = torch.device(device)
+    rank, world = _rank_world()
+    was_training = model.training
+    model.eval()
+    idx = torch.arange(rank, len(data), world)
+    size = _pixel_crop(config) if data.kind == "pixels" else config.crop
+    g = torch.Generator().manual_seed(_seed(config.seed, _EVAL, rank))
+    loss_sum = correct = 0.0
+    for chunk in idx.split(batch_size):
+        x, y = data.x[chunk].to(device), data.labels[chunk].to(device)
+        x = center_crop(pixels_to_input(x), size) if data.kind == "pixels" else center_crop(x.long(), size)
+        with _autocast(config, device):
+            if config.task == "pretrain":
+                loss_sum += float(model(x, generator=g)[0]) * len(chunk)
+                continue
+            logits = model(x).float()
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += float((logits.argmax(1) == y).sum())
+    loss_sum, correct, count = _sum_over_ranks([loss_sum, correct, float(len(idx))], device)
+    model.train(was_training)
+    metrics = {"val_loss": loss_sum / max(count, 1)}
+    if config.task == "finetune":
+        metrics["val_acc"] = correct / max(count, 1)
+    return metrics
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module  # the bare model after the last step, in eval mode
+    config: TrainConfig
+    history: list[dict]  # one dict per log row (COLUMNS)
+    val_acc: float | None  # top-1 of the last evaluation (fine-tuning with validation data)
+    val_loss: float | None
+    steps: int
+    out_dir: Path | None
+    missing_keys: list[str] = field(default_factory=list)  # model keys --init did not provide
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    """The log as CSV, one row per log step, blank where a row has no value; written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def train(
+    config: TrainConfig,
+    data: TrainData,
+    val: TrainData | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    tokenizer: VQTokenizer | None = None,
+    tokenadapt: TokenAdapt | None = None,
+    init: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Pre-train (config.task "pretrain") or fine-tune ("finetune") on `data`, evaluating on `val`.
+
+    Args:
+        config: a preset (`seitpp.recipes.preset`), possibly with overrides.
+        data, val: training and validation splits (`TrainData.from_store`, `TrainData.shapes`, or tensors).
+        out_dir: where `checkpoint.pt` and `history.csv` go; a run finds its checkpoint there and
+            resumes exactly. None: nothing is written.
+        tokenizer: the tokenizer that made the tokens (default: the reference one): its codebook
+            drives the embedding ops and synonyms of the "seit" / "seitpp" policies.
+        tokenadapt: trained TokenAdapt weights for the "seitpp" policy's geometric half.
+        init: an MTM pre-training checkpoint (file or run directory) to start the encoder from.
+        device: default CUDA if there is one; under torchrun, this rank's device.
+        progress: a tqdm bar (rank 0 only).
+    """
+    cfg = config
+    rank, world = _rank_world()
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+
+    # -- everything that can be wrong is found before the first step ---------------------------
+    _check_setup(cfg, data, val)
+    if cfg.batch_size % world:
+        raise TrainSetupError(f"config: batch_size {cfg.batch_size} is not divisible by {world} processes")
+    ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
+    ckpt = _read_checkpoint(ckpt_path) if ckpt_path is not None and ckpt_path.exists() else None
+    if ckpt is not None:
+        if ckpt["config"] != asdict(cfg):
+            changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != asdict(cfg).get(k))
+            raise TrainSetupError(f"{ckpt_path}: made with another config (fields {changed} differ); "
+                                  f"remove it or use another out_dir")
+        if ckpt["data"]["fingerprint"] != data.fingerprint():
+            raise TrainSetupError(f"{ckpt_path}: made on other data ({ckpt['data']['source']}) than {data.source}")
+        if ckpt["world_size"] != world:
+            warnings.warn(f"{ckpt_path}: made with {ckpt['world_size']} processes, resumed with {world}: "
+                          "the rest of the run draws other augmentations than it would have")
+    if init is not None and ckpt is None:
+        _checkpoint_file(init, "pre-training (--init)")
+    uses_tokenadapt = cfg.task == "finetune" and cfg.policy == "seitpp" and cfg.token_adapt
+    if tokenadapt is not None and not uses_tokenadapt:
+        warnings.warn(f"TokenAdapt given but unused: task {cfg.task}, policy {cfg.policy}, "
+                      f"token_adapt {cfg.token_adapt}")
+    codes = _policy_codebook(cfg, data, tokenizer, tokenadapt if uses_tokenadapt else None)
+
+    torch.manual_seed(cfg.seed)
+    model, model_args = build_model(cfg, data.codebook_size, data.num_classes, codes)
+    missing: list[str] = []
+    if init is not None and ckpt is None:
+        missing = load_pretrained_encoder(model, init)
+    model.to(device)
+    if cfg.task == "pretrain":
+        policy = CropPolicy(cfg)
+    elif data.kind == "pixels":
+        policy = PixelPolicy(cfg, data.num_classes, _pixel_crop(cfg))
+    else:
+        ta = tokenadapt.to(device).eval().requires_grad_(False) if tokenadapt is not None and uses_tokenadapt else None
+        policy = TokenPolicy(cfg, data.num_classes, None if codes is None else codes.to(device), ta)
+    optimizer = create_optimizer_v2(model, "adamw", lr=cfg.peak_lr, weight_decay=cfg.weight_decay,
+                                    betas=cfg.betas, layer_decay=cfg.layer_decay)
+    steps_per_epoch = len(data) // cfg.batch_size
+    total_steps = cfg.epochs * steps_per_epoch
+    start, history, window = 0, [], None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start, history, window = ckpt["step"], ckpt["history"], ckpt["window"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+
+    step_model = model
+    if world > 1:
+        step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                         else None)
+    if cfg.compile:
+        step_model = torch.compile(step_model)
+
+    run = _Run(cfg, step_model, model, optimizer, policy, data.x.to(device), data.labels.to(device), device,
+               steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history)
+    if window is not None:
+        run.window = window
+
+    def save(step: int) -> None:
+        if ckpt_path is None or rank != 0:
+            return
+        for name, p in model.named_parameters():  # never overwrite a good checkpoint with a broken model
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(f"parameter {name} is not finite after step {step - 1}; "
+                                       f"{ckpt_path} keeps the last good state")
+        state = {"format": CHECKPOINT_FORMAT, "config": asdict(cfg), "model_name": cfg.model, "model_args": model_args,
+                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                 "epoch": step / steps_per_epoch, "history": run.history, "window": run.window,
+                 "rng": {"torch": torch.get_rng_state()}, "data": data.describe(), "world_size": world,
+                 "init": None if init is None else str(init)}
+        with atomic_path(ckpt_path) as tmp:
+            torch.save(state, tmp)
+        write_history(run.history, ckpt_path.parent / HISTORY_FILE)
+
+    run.save = save
+    run.bar = tqdm(total=total_steps, initial=start, desc=cfg.task, disable=not progress or rank != 0)
+    try:
+        for epoch in range(start // steps_per_epoch, cfg.epochs):
+            first = start - epoch * steps_per_epoch if epoch == start // steps_per_epoch else 0
+            train_one_epoch(run, epoch, first)
+            last = epoch + 1 == cfg.epochs
+            if val is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
+                run.history[-1] |= evaluate(model, val, cfg, device, batch_size=max(cfg.batch_size // world, 64))
+            save((epoch + 1) * steps_per_epoch)
+    finally:
+        run.bar.close()
+    model.eval()
+    evals = [row for row in run.history if row.get("val_loss") is not None]
+    return TrainResult(model, cfg, run.history, evals[-1].get("val_acc") if evals else None,
+                       evals[-1]["val_loss"] if evals else None, total_steps,
+                       Path(out_dir) if out_dir is not None else None, missing)

@@ -1,0 +1,330 @@
+"""The training engine: schedule, policies, learning, exact resume after a kill, NaN guard, DDP, errors, CLI.
+
+Everything runs the micro models on a few hundred real token grids (Shapes through the reference
+tokenizer) with one thread per process, so that the file stays well under a minute on 2 cores.
+"""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import seitpp.train as train_module
+from seitpp.cli import main
+from seitpp.recipes import PRESETS, TrainConfig, TrainSetupError, preset, with_overrides
+from seitpp.storage import write_store
+from seitpp.tokenadapt import TokenAdapt, TokenAdaptConfig
+from seitpp.tokenizer import VQTokenizer
+from seitpp.train import (CHECKPOINT_FILE, COLUMNS, HISTORY_FILE, TIMING_COLUMNS, PixelPolicy, TokenPolicy,
+                          TrainData, TrainingDiverged, build_model, load_pretrained_encoder, lr_at,
+                          setup_distributed, train)
+
+NUM_CLASSES = 12
+# cpu-tiny at test size: 256 grids, batches of 32
+SMALL = dict(batch_size=32, epochs=2, warmup_epochs=0.5, log_every=2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: oversubscribed threads make every step many times slower
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return VQTokenizer.load()
+
+
+@pytest.fixture(scope="module")
+def grids(tokenizer):
+    """256 training grids (16 x 16 ids of the reference tokenizer, 12 classes) as TrainData."""
+    return TrainData.shapes(256, "train", tokenizer=tokenizer)
+
+
+@pytest.fixture(scope="module")
+def store(grids, tmp_path_factory):
+    path = tmp_path_factory.mktemp("store") / "train.tokens"
+    write_store(path, grids.x.numpy().astype("uint16"), grids.labels.numpy(), codebook_size=391,
+                num_classes=NUM_CLASSES, tokenizer_hash=grids.tokenizer_hash)
+    return path
+
+
+def tiny(task: str = "finetune", **changes) -> TrainConfig:
+    return replace(preset("cpu-tiny", task), **(SMALL | changes))
+
+
+def same_state(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ----------------------------------------------------------------------------------------------
+# Recipes and schedule
+
+
+def test_schedule_warms_up_linearly_then_follows_a_cosine_to_the_floor():
+    peak, floor, total, warm = 1e-3, 1e-5, 111, 10
+    lrs = [lr_at(s, total, warm, peak, floor) for s in range(total)]
+    assert lrs[0] == pytest.approx(peak / warm) and lrs[warm - 1] == pytest.approx(peak)
+    assert all(b - a == pytest.approx(peak / warm) for a, b in zip(lrs[:warm - 1], lrs[1:warm]))
+    assert lrs[warm] == pytest.approx(peak)  # the cosine starts at the peak ...
+    assert lrs[-1] == pytest.approx(floor)  # ... and ends on the floor at the last step
+    assert lrs[warm + 50] == pytest.approx((peak + floor) / 2)  # half-way down at half-way
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:]))
+
+
+def test_presets_carry_the_papers_recipes_and_overrides_parse():
+    mtm, ft = preset("imagenet-vitb", "pretrain"), preset("imagenet-vitb", "finetune")
+    assert (mtm.epochs, mtm.warmup_epochs, mtm.batch_size, mtm.betas, mtm.weight_decay) == \
+        (400, 40, 4096, (0.9, 0.95), 0.05)
+    assert mtm.peak_lr == pytest.approx(1.5e-4 * 4096 / 256) and mtm.min_scale == 0.2
+    assert ft.peak_lr == pytest.approx(1e-3 * math.sqrt(ft.batch_size) / 8)
+    assert (ft.epochs, ft.warmup_epochs, ft.layer_decay, ft.weight_decay, ft.drop_path, ft.min_scale,
+            ft.label_smoothing, ft.global_pool, ft.crop) == (100, 5, 0.65, 0.1, 0.1, 0.08, 0.1, "avg", 28)
+    assert set(PRESETS["pretrain"]) == set(PRESETS["finetune"]) == {"cpu-tiny", "gpu-small", "imagenet-vitb"}
+    cfg = with_overrides(preset("cpu-tiny"), ["epochs=3", "lr=1e-3", "policy=none", "layer_decay=None",
+                                              "betas=(0.9, 0.95)", "color_adapt=false", "min_lr=0"])
+    assert (cfg.epochs, cfg.peak_lr, cfg.policy, cfg.layer_decay, cfg.betas, cfg.color_adapt, cfg.min_lr) == \
+        (3, 1e-3, "none", None, (0.9, 0.95), False, 0.0)
+    with pytest.raises(TrainSetupError, match="no field"):
+        with_overrides(cfg, ["epoch=3"])
+    with pytest.raises(TrainSetupError, match="epochs: expected int"):
+        with_overrides(cfg, ["epochs=three"])
+    with pytest.raises(TrainSetupError, match="policy"):
+        with_overrides(cfg, ["policy=seitpp2"])
+    with pytest.raises(TrainSetupError, match="pre-training uses plain crops"):
+        replace(preset("cpu-tiny", "pretrain"), policy="seitpp")
+
+
+# ----------------------------------------------------------------------------------------------
+# Augmentation policies
+
+
+@pytest.mark.parametrize("changes", [
+    dict(policy="seitpp"), dict(policy="seitpp", tokenadapt=True), dict(policy="seitpp", color_adapt=False),
+    dict(policy="seitpp", token_adapt=False), dict(policy="seit"), dict(policy="none"), dict(policy="none", cutmix=0.0),
+])
+def test_policy_gives_crops_of_valid_ids_and_soft_labels(grids, tokenizer, changes):
+    changes = dict(changes)
+    ta = None
+    if changes.pop("tokenadapt", False):
+        torch.manual_seed(0)
+        ta = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
+    cfg = tiny(**changes)
+    policy = TokenPolicy(cfg, NUM_CLASSES, tokenizer.codebook.vectors().detach(), ta)
+    ids, labels = grids.x[:32], grids.labels[:32]
+    kinds = set()
+    for seed in range(6):  # Mixup (one-hot mixtures) or CutMix (ids), drawn per batch
+        x, y = policy(ids, labels, torch.Generator().manual_seed(seed))
+        again = policy(ids, labels, torch.Generator().manual_seed(seed))
+        assert torch.equal(x, again[0]) and torch.equal(y, again[1])  # seeded: repeatable
+        if x.is_floating_point():
+            assert x.shape == (32, 391, cfg.crop, cfg.crop) and x.min() >= 0
+            assert torch.allclose(x.sum(1), torch.ones(32, cfg.crop, cfg.crop))
+        else:
+            assert x.shape == (32, cfg.crop, cfg.crop) and x.dtype == torch.int64
+            assert 0 <= int(x.min()) and int(x.max()) < 391
+        kinds.add(x.dtype)
+        assert y.shape == (32, NUM_CLASSES) and torch.allclose(y.sum(1), torch.ones(32))
+        if changes.get("cutmix", 1.0) == 0.0:
+            assert torch.equal(y.argmax(1), labels)  # no mixing: the labels pass through
+    mixup_possible = changes.get("policy") == "seitpp" and changes.get("token_adapt", True)
+    assert kinds == ({torch.int64, torch.float32} if mixup_possible else {torch.int64})
+
+
+def test_seitpp_policy_changes_tokens_and_mixes_labels(grids, tokenizer):
+    policy = TokenPolicy(tiny(), NUM_CLASSES, tokenizer.codebook.vectors().detach())
+    x, y = policy(grids.x[:64], grids.labels[:64], torch.Generator().manual_seed(0))
+    ids = x.argmax(1) if x.is_floating_point() else x
+    assert (ids != grids.x[:64, 1:15, 1:15]).float().mean() > 0.3  # crops, warps, noise, colour move most tokens
+    assert (y.max(1).values < 1).any()  # CutMix mixed some labels
+
+
+def test_pixel_path_crops_to_the_token_models_patch_grid():
+    images = TrainData.shapes(64, "train", pixels=True)
+    cfg = tiny(model="pvit_micro", epochs=1)
+    x, y = PixelPolicy(cfg, NUM_CLASSES, 56)(images.x[:8], images.labels[:8], torch.Generator().manual_seed(0))
+    assert x.shape == (8, 3, 56, 56) and x.dtype == torch.float32 and y.shape == (8, NUM_CLASSES)
+    result = train(cfg, images, images, progress=False)  # the same engine, on pixels
+    assert result.model.config.img_size == 56 and result.steps == 2 and result.val_acc is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# Learning
+
+
+def test_finetune_fits_its_training_grids(grids):
+    """Five epochs of cpu-tiny (the full seitpp policy, naive warps) on 256 grids: top-1 on their
+    centre crops well above chance (1/12). Held-out accuracy needs thousands of grids (chapter 5)."""
+    cfg = tiny(epochs=5, lr=5e-3, log_every=8)
+    result = train(cfg, grids, grids, progress=False)
+    assert result.val_acc > 0.2
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert result.steps == 5 * 256 // 32 and not result.model.training
+
+
+def test_mtm_pretraining_loss_decreases(grids):
+    cfg = tiny("pretrain", epochs=3, log_every=4, lr=5e-3)
+    result = train(cfg, grids, grids, progress=False)
+    losses = [row["loss"] for row in result.history]  # means over 4 steps
+    assert losses[-1] < losses[0] - 0.1 and losses[-1] == min(losses), losses
+    assert result.val_acc is None and result.val_loss < losses[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Exact resume, NaN guard
+
+
+FINETUNE = [sys.executable, "-m", "seitpp", "finetune", "--preset", "cpu-tiny", "--set", "batch_size=32",
+            "--set", "epochs=2", "--set", "checkpoint_every=3", "--set", "log_every=2"]
+
+
+def test_killed_run_resumes_to_bitwise_the_same_weights_and_metrics(store, tmp_path):
+    """SIGKILL a CLI run after its first checkpoint, resume it; compare with a run never interrupted."""
+    env = os.environ | {"OMP_NUM_THREADS": "1"}  # one thread, as in this process: the same float sums
+    command = FINETUNE + ["--store", str(store), "--val", str(store), "--device", "cpu", "--out", str(tmp_path / "run")]
+    killed = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "run" / CHECKPOINT_FILE
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline and killed.poll() is None:
+        time.sleep(0.02)
+    assert killed.poll() is None, "the run ended before it could be killed"
+    killed.send_signal(signal.SIGKILL)  # no cleanup of any kind
+    killed.wait()
+    at_kill = torch.load(ckpt, weights_only=False)["step"]
+    assert 0 < at_kill < 16
+    resumed = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # meanwhile the same run, uninterrupted, in this process (what the CLI does, minus argparse)
+    cfg = with_overrides(preset("cpu-tiny"), [a for a in FINETUNE[FINETUNE.index("--set"):] if a != "--set"])
+    data = TrainData.from_store(store)
+    train(cfg, data, data, tmp_path / "straight", device="cpu", progress=False)
+    assert resumed.wait() == 0, resumed.stderr.read().decode()[-2000:]
+
+    a = torch.load(tmp_path / "straight" / CHECKPOINT_FILE, weights_only=False)
+    b = torch.load(ckpt, weights_only=False)
+    assert a["step"] == b["step"] == 16
+    assert same_state(a["model"], b["model"])
+    assert all(same_state(a["optimizer"]["state"][k], b["optimizer"]["state"][k]) for k in a["optimizer"]["state"])
+    strip = lambda h: [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in h]  # noqa: E731
+    assert strip(a["history"]) == strip(b["history"])
+    assert sum("val_acc" in row for row in a["history"]) == 2  # one evaluation per epoch
+    header = (tmp_path / "run" / HISTORY_FILE).read_text().splitlines()[0]
+    assert header == ",".join(COLUMNS)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(grids, tmp_path, monkeypatch):
+    calls = []
+    real = train_module.soft_cross_entropy
+
+    def poisoned(logits, target, smoothing=0.0):
+        calls.append(1)
+        loss = real(logits, target, smoothing)
+        return loss * math.inf if len(calls) == 6 else loss  # step 5
+
+    monkeypatch.setattr(train_module, "soft_cross_entropy", poisoned)
+    with pytest.raises(TrainingDiverged, match="loss is (inf|nan) at step 5"):
+        train(tiny(checkpoint_every=2), grids, out_dir=tmp_path, progress=False)
+    ckpt = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)
+    assert ckpt["step"] == 4 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    monkeypatch.setattr(train_module, "soft_cross_entropy", real)
+    with pytest.raises(TrainingDiverged, match="at step 1"):  # lr = inf: the first update breaks the weights
+        train(tiny(lr=math.inf), grids, progress=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Two processes (gloo)
+
+
+def _ddp_worker(rank: int, port: int, data: TrainData, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ |= {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    assert setup_distributed() == (rank, 2)  # as under torchrun
+    result = train(tiny(epochs=1), data, data, out_dir=out, device="cpu", progress=False)
+    torch.save({"model": result.model.state_dict(), "val_acc": result.val_acc},
+               os.path.join(out, f"rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+def test_two_gloo_processes_end_with_identical_weights(grids, tmp_path):
+    data = TrainData(grids.x[:128], grids.labels[:128], NUM_CLASSES, 391, "ddp", grids.tokenizer_hash)
+    port = 29500 + os.getpid() % 1000
+    # fork: the workers start with everything imported (spawn would import torch twice more)
+    workers = mp.start_processes(_ddp_worker, args=(port, data, str(tmp_path)), nprocs=2, join=False,
+                                 start_method="fork")
+    deadline = time.monotonic() + 120
+    while not workers.join(timeout=1):  # re-raises a worker's exception
+        if time.monotonic() > deadline:
+            for p in workers.processes:
+                p.kill()
+            pytest.fail("the two DDP workers did not finish within 120 s")
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert same_state(r0["model"], r1["model"]) and r0["val_acc"] == r1["val_acc"]
+    ckpt = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)  # written by rank 0 alone
+    assert ckpt["world_size"] == 2 and ckpt["step"] == 4 and same_state(ckpt["model"], r0["model"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors before the first step
+
+
+def test_setup_errors_name_the_file_and_the_value(grids, store, tmp_path):
+    data = TrainData.from_store(store)
+    with pytest.raises(TrainSetupError, match=f"{store}.*391 codes.*codebook_size 512"):
+        train(tiny(codebook_size=512), data, progress=False)
+    with pytest.raises(TrainSetupError, match=f"{store}: 16 x 16 token grids are smaller than the 18 x 18 crop"):
+        train(tiny(crop=18), data, progress=False)
+    with pytest.raises(TrainSetupError, match=f"{store}: 12 classes, but the config sets num_classes 10"):
+        train(tiny(num_classes=10), data, progress=False)
+    other = TrainData(grids.x[:40], grids.labels[:40] % 5, 5, 391, "val.tokens")
+    with pytest.raises(TrainSetupError, match="val.tokens: num_classes 5 differs"):
+        train(tiny(), data, other, progress=False)
+    with pytest.raises(FileNotFoundError, match="nothing.pt: no such pre-training"):
+        train(tiny(), data, init=tmp_path / "nothing.pt", progress=False)
+    with pytest.raises(TrainSetupError, match="reads images, the data are tokens"):
+        train(tiny(model="pvit_micro"), data, progress=False)
+    with pytest.raises(TrainSetupError, match="do not fit a codebook of 300"):
+        TrainData(grids.x, grids.labels, NUM_CLASSES, 300, "small.tokens")
+
+
+def test_cli_reports_errors_without_a_traceback(store, tmp_path, capsys):
+    for argv, message in [
+        (["finetune", "--store", str(tmp_path / "missing.tokens")], "missing.tokens: no such token store"),
+        (["finetune", "--store", str(store), "--set", "crop=18"], "smaller than the 18 x 18 crop"),
+        (["finetune", "--store", str(store), "--init", str(tmp_path / "no-run")], "no-run: no such pre-training"),
+        (["pretrain", "--store", str(store), "--set", "epochs=0"], "epochs and batch_size must be >= 1"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv + ["--out", str(tmp_path / "run")])
+        assert exit_info.value.code == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_cli_pretrain_finetune_evaluate(store, tmp_path, capsys):
+    common = ["--store", str(store), "--preset", "cpu-tiny", "--set", "batch_size=32", "--set", "epochs=1",
+              "--set", "log_every=2", "--device", "cpu"]
+    main(["pretrain", *common, "--out", str(tmp_path / "mtm")])
+    main(["finetune", *common, "--val", str(store), "--init", str(tmp_path / "mtm" / CHECKPOINT_FILE),
+          "--out", str(tmp_path / "ft")])
+    assert "finetune tvit_micro: 8 steps on 256 samples" in capsys.readouterr().out
+    main(["evaluate", "--checkpoint", str(tmp_path / "ft"), "--store", str(store), "--device", "cpu"])
+    report = capsys.readouterr().out
+    assert '"samples": 256' in report and '"val_acc"' in report
+    rows = (tmp_path / "ft" / HISTORY_FILE).read_text().splitlines()
+    assert rows[0] == ",".join(COLUMNS) and len(rows) == 1 + 4  # log_every 2 over 8 steps
+    ft = torch.load(tmp_path / "ft" / CHECKPOINT_FILE, weights_only=False)
+    assert ft["config"]["epochs"] == 1 and ft["init"].endswith(CHECKPOINT_FILE)
+    # --init put the pre-trained encoder into the classifier; only the head starts fresh
+    encoder = torch.load(tmp_path / "mtm" / CHECKPOINT_FILE, weights_only=False)["model"]
+    fresh, _ = build_model(preset("cpu-tiny"), 391, NUM_CLASSES)
+    missing = load_pretrained_encoder(fresh, tmp_path / "mtm")
+    assert missing and all(k.startswith(("head.", "fc_norm.")) for k in missing)
+    assert all(torch.equal(v, encoder[f"encoder.{k}"]) for k, v in fresh.state_dict().items() if k not in missing)
