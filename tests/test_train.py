@@ -308,12 +308,14 @@ def test_cli_reports_errors_without_a_traceback(store, tmp_path, capsys):
         assert err.startswith("error: ") and message in err and "Traceback" not in err
 
 
-def test_cli_pretrain_finetune_evaluate(store, tmp_path, capsys):
+def test_cli_pretrain_finetune_evaluate(store, tokenizer, tmp_path, capsys):
     common = ["--store", str(store), "--preset", "cpu-tiny", "--set", "batch_size=32", "--set", "epochs=1",
               "--set", "log_every=2", "--device", "cpu"]
     main(["pretrain", *common, "--out", str(tmp_path / "mtm")])
+    torch.manual_seed(0)  # an untrained TokenAdapt: what matters here is that it loads and runs
+    TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2), tokenizer.fingerprint()).save(tmp_path / "ta")
     main(["finetune", *common, "--val", str(store), "--init", str(tmp_path / "mtm" / CHECKPOINT_FILE),
-          "--out", str(tmp_path / "ft")])
+          "--tokenadapt", str(tmp_path / "ta"), "--out", str(tmp_path / "ft")])
     assert "finetune tvit_micro: 8 steps on 256 samples" in capsys.readouterr().out
     main(["evaluate", "--checkpoint", str(tmp_path / "ft"), "--store", str(store), "--device", "cpu"])
     report = capsys.readouterr().out
