@@ -313,7 +313,8 @@ def test_cli_pretrain_finetune_evaluate(store, tokenizer, tmp_path, capsys):
               "--set", "log_every=2", "--device", "cpu"]
     main(["pretrain", *common, "--out", str(tmp_path / "mtm")])
     torch.manual_seed(0)  # an untrained TokenAdapt: what matters here is that it loads and runs
-    TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2), tokenizer.fingerprint()).save(tmp_path / "ta")
+    untrained = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2), tokenizer.fingerprint())
+    untrained.save(tmp_path / "ta")
     main(["finetune", *common, "--val", str(store), "--init", str(tmp_path / "mtm" / CHECKPOINT_FILE),
           "--tokenadapt", str(tmp_path / "ta"), "--out", str(tmp_path / "ft")])
     assert "finetune tvit_micro: 8 steps on 256 samples" in capsys.readouterr().out
