@@ -2,11 +2,12 @@
 the error every reader raises for a file it cannot use."""
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 
 @contextmanager
@@ -30,6 +31,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_csv(rows: Sequence[dict], path: str | Path, columns: Sequence[str] | None = None) -> None:
+    """Rows as CSV, written atomically; columns in first-seen order unless given, blank where a row lacks one."""
+    columns = list(columns or dict.fromkeys(k for row in rows for k in row))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _umask() -> int:

@@ -36,7 +36,6 @@ Letters: B batch, H W token grid, S crop side, C code dimension, K codebook size
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import os
@@ -55,7 +54,7 @@ from tqdm.auto import tqdm
 
 from seitpp.augment import (CodeSwap, ColorAdapt, CutMix, EmbNoise, HFlip, Mixup, RandomChoice, RandomResizedCrop,
                             SynonymReplace, synonyms_from_codebook, warp)
-from seitpp.files import atomic_path
+from seitpp.files import atomic_path, write_csv
 from seitpp.recipes import TrainConfig, TrainSetupError, config_from_dict
 from seitpp.storage import TokenStore
 from seitpp.tokenadapt import GeometryDistribution, TokenAdapt
@@ -661,14 +660,6 @@ class TrainResult:
     missing_keys: list[str] = field(default_factory=list)  # model keys --init did not provide
 
 
-def write_history(history: list[dict], path: Path) -> None:
-    """The log as CSV, one row per log step, blank where a row has no value; written atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(history)
-
-
 def train(
     config: TrainConfig,
     data: TrainData,
@@ -775,7 +766,7 @@ def train(
                  "init": None if init is None else str(init)}
         with atomic_path(ckpt_path) as tmp:
             torch.save(state, tmp)
-        write_history(run.history, ckpt_path.parent / HISTORY_FILE)
+        write_csv(run.history, ckpt_path.parent / HISTORY_FILE, COLUMNS)
 
     run.save = save
     run.bar = tqdm(total=total_steps, initial=start, desc=cfg.task, disable=not progress or rank != 0)

@@ -25,10 +25,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from seitpp.augment import warp
-from seitpp.files import atomic_path
+from seitpp.files import atomic_path, write_csv
 from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig, agreement
 from seitpp.tokenizer import VQTokenizer
-from seitpp.train_tokenizer import CHECKPOINT_FILE, HISTORY_FILE, warmup_cosine, write_history
+from seitpp.train import lr_at
+from seitpp.train_tokenizer import CHECKPOINT_FILE, HISTORY_FILE
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class TokenAdaptTrainConfig:
 PRESETS: dict[str, TokenAdaptTrainConfig] = {
     # Fast mode and tests: a narrow model, a few hundred images, well under a minute.
     "cpu-tiny": TokenAdaptTrainConfig(
-        model=TokenAdaptConfig(width=64, num_heads=4), num_train_images=512, steps=150, batch_size=32,
+        model=TokenAdaptConfig(width=64, num_heads=4), num_train_images=512, steps=100, batch_size=32,
         lr=2e-3, warmup_steps=15, eval_every=50, checkpoint_every=50,
     ),
     # The book's reference TokenAdapt for the reference tokenizer, trained on the 2-core CPU.
@@ -138,7 +139,7 @@ def train_tokenadapt(
     for step in bar:
         model.train()
         for group in opt.param_groups:
-            group["lr"] = warmup_cosine(step, cfg.steps, cfg.warmup_steps, cfg.lr)
+            group["lr"] = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, floor=0.01 * cfg.lr)
         source, theta, target = make_pair(tokenizer, images, source_ids, step, cfg)
         logits = model(source, theta, (cfg.out_grid, cfg.out_grid))  # (B, K, out, out)
         loss = F.cross_entropy(logits, target)
@@ -163,5 +164,5 @@ def train_tokenadapt(
     model.eval()
     if out_dir is not None:
         model.save(out_dir)
-        write_history(history, Path(out_dir) / HISTORY_FILE)
+        write_csv(history, Path(out_dir) / HISTORY_FILE)
     return model, history

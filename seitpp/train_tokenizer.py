@@ -15,8 +15,6 @@ seeded by (seed, step), so a resumed run draws exactly the batches an uninterrup
 """
 from __future__ import annotations
 
-import csv
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from seitpp.files import atomic_path
+from seitpp.files import atomic_path, write_csv
 from seitpp.tokenizer import TokenizerConfig, VQTokenizer
+from seitpp.train import lr_at
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
@@ -72,14 +71,6 @@ def preset(name: str) -> TokenizerTrainConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown tokenizer preset {name!r}; choose from {sorted(PRESETS)}")
     return PRESETS[name]
-
-
-def warmup_cosine(step: int, steps: int, warmup_steps: int, peak: float, floor: float = 0.01) -> float:
-    """Learning rate at `step`: linear warmup to `peak`, then cosine decay to `floor` x peak."""
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
-    t = (step - warmup_steps) / max(1, steps - warmup_steps)
-    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,7 +137,7 @@ def train_tokenizer(
     t0 = time.perf_counter()
     for step in bar:
         for group in opt.param_groups:
-            group["lr"] = warmup_cosine(step, cfg.steps, cfg.warmup_steps, cfg.lr)
+            group["lr"] = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, floor=0.01 * cfg.lr)
         x = sample_batch(images, step, cfg).to(device)
         x_hat, ids, vq_loss, z = model(x)
         rec_loss = reconstruction_loss(x_hat, x, cfg.edge_weight)
@@ -171,14 +162,5 @@ def train_tokenizer(
     model.eval()
     if out_dir is not None:
         model.save(out_dir)
-        write_history(history, Path(out_dir) / HISTORY_FILE)
+        write_csv(history, Path(out_dir) / HISTORY_FILE)
     return model, history
-
-
-def write_history(history: list[dict], path: Path) -> None:
-    """The per-step log as CSV (one row per step, blank where a row lacks a column), written atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        fields = list(dict.fromkeys(k for row in history for k in row))  # rows may add columns (evaluations)
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(history)

@@ -28,3 +28,14 @@ def test_failure_keeps_the_old_file_and_cleans_up(tmp_path):
             raise RuntimeError("crash mid-write")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_write_csv_unions_columns_and_leaves_blanks(tmp_path):
+    from seitpp.files import write_csv
+
+    path = tmp_path / "log.csv"
+    write_csv([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5, "eval": 0.4}], path)
+    assert path.read_text().splitlines() == ["step,loss,eval", "1,2.0,", "2,1.5,0.4"]
+    write_csv([{"b": 1}], path, columns=["a", "b"])
+    assert path.read_text().splitlines() == ["a,b", ",1"]
+    assert not list(tmp_path.glob("*.tmp*"))  # nothing left behind by the atomic write
