@@ -241,10 +241,17 @@ def agreement(model: TokenAdapt, tokenizer: VQTokenizer, x: torch.Tensor, theta:
 
 def probe_thetas(N: int, distribution: GeometryDistribution, out_grid: int, seed: int = 0
                  ) -> dict[str, tuple[torch.Tensor, int | None]]:
-    """The fixed geometries the book reports TokenAdapt on: name -> (theta (N, 2, 3), output grid or None)."""
+    """The fixed geometries the book reports TokenAdapt on: name -> (theta (N, 2, 3), output grid).
+
+    All at `out_grid`, the classifier's crop that TokenAdapt is trained to produce, and the flip
+    once more at the full grid (None), a size it never produces in training, where the naive flip
+    is an exact mirror of the grid.
+    """
+    size = f"{out_grid} x {out_grid}"
     return {
-        "hflip": (affine_theta(N, hflip=True), None),
-        "zoom 0.75": (affine_theta(N, scale=0.75), None),
-        "rotate 15": (affine_theta(N, degrees=15), None),
-        "training distribution": (distribution.sample(N, torch.Generator().manual_seed(seed)), out_grid),
+        f"hflip ({size})": (affine_theta(N, hflip=True), out_grid),
+        f"zoom 0.75 ({size})": (affine_theta(N, scale=0.75), out_grid),
+        f"rotate 15 ({size})": (affine_theta(N, degrees=15), out_grid),
+        f"training distribution ({size})": (distribution.sample(N, torch.Generator().manual_seed(seed)), out_grid),
+        "hflip (full grid)": (affine_theta(N, hflip=True), None),
     }

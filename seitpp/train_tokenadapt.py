@@ -16,7 +16,7 @@ of an uninterrupted one.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from seitpp.augment import warp
-from seitpp.files import atomic_path, write_csv
+from seitpp.files import write_csv
 from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig, agreement
 from seitpp.tokenizer import VQTokenizer
 from seitpp.train import lr_at
-from seitpp.train_tokenizer import CHECKPOINT_FILE, HISTORY_FILE
+from seitpp.train_tokenizer import CHECKPOINT_FILE, HISTORY_FILE, resume, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,10 @@ class TokenAdaptTrainConfig:
 
 
 PRESETS: dict[str, TokenAdaptTrainConfig] = {
-    # Fast mode and tests: a narrow model, a few hundred images, well under a minute.
+    # Fast mode: a narrow model, a few hundred images, a few seconds; shows the loop, not a useful model.
     "cpu-tiny": TokenAdaptTrainConfig(
-        model=TokenAdaptConfig(width=64, num_heads=4), num_train_images=512, steps=100, batch_size=32,
-        lr=2e-3, warmup_steps=15, eval_every=50, checkpoint_every=50,
+        model=TokenAdaptConfig(width=64, num_heads=4), num_train_images=256, steps=40, batch_size=16,
+        lr=3e-3, warmup_steps=5, eval_every=20, checkpoint_every=20,
     ),
     # The book's reference TokenAdapt for the reference tokenizer, trained on the 2-core CPU.
     "cpu-ref": TokenAdaptTrainConfig(model=TokenAdaptConfig(width=128, num_heads=4), num_train_images=5_000,
@@ -124,15 +124,8 @@ def train_tokenadapt(
     torch.manual_seed(cfg.seed)
     model = TokenAdapt(tokenizer.codebook, cfg.model, tokenizer.fingerprint()).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, history = 0, []
     ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
-    if ckpt_path is not None and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt["config"] != asdict(cfg):
-            raise ValueError(f"{ckpt_path}: checkpoint was made with another config; remove it or use another out_dir")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start, history = ckpt["step"], ckpt["history"]
+    start, history = resume(ckpt_path, cfg, model, opt)
 
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="tokenadapt", disable=not progress)
     t0 = time.perf_counter()
@@ -158,9 +151,7 @@ def train_tokenadapt(
         history.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", agree=f"{row['train_agree']:.2f}")
         if ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            with atomic_path(ckpt_path) as tmp:
-                torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "step": step + 1, "history": history}, tmp)
+            save_checkpoint(ckpt_path, cfg, model, opt, step + 1, history)
     model.eval()
     if out_dir is not None:
         model.save(out_dir)

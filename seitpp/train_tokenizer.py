@@ -73,6 +73,30 @@ def preset(name: str) -> TokenizerTrainConfig:
     return PRESETS[name]
 
 
+def resume(path: Path | None, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[int, list[dict]]:
+    """Load the checkpoint at `path` if there is one -> (steps done, history); (0, []) otherwise.
+
+    Refuses a checkpoint made with another config: its steps would mean a different run.
+    """
+    if path is None or not path.exists():
+        return 0, []
+    ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
+    if ckpt["config"] != asdict(cfg):
+        raise ValueError(f"{path}: checkpoint was made with another config; remove it or use another out_dir")
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    return ckpt["step"], ckpt["history"]
+
+
+def save_checkpoint(path: Path, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
+                    history: list[dict]) -> None:
+    """Everything `resume` needs, written atomically (a run killed while saving keeps the previous one)."""
+    with atomic_path(path) as tmp:
+        torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "step": step, "history": history, "torch_rng": torch.get_rng_state()}, tmp)
+
+
 def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Finite differences of x (B, 3, H, W) -> (B, 3, H, W-1) horizontal, (B, 3, H-1, W) vertical."""
     return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
@@ -120,16 +144,8 @@ def train_tokenizer(
     torch.manual_seed(cfg.seed)
     model = VQTokenizer(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
-    start, history = 0, []
     ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
-    if ckpt_path is not None and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt["config"] != asdict(cfg):
-            raise ValueError(f"{ckpt_path}: checkpoint was made with another config; remove it or use another out_dir")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start, history = ckpt["step"], ckpt["history"]
-        torch.set_rng_state(ckpt["torch_rng"])
+    start, history = resume(ckpt_path, cfg, model, opt)
 
     model.train()
     stop_restarts = int(0.8 * cfg.steps)
@@ -156,9 +172,7 @@ def train_tokenizer(
         history.append(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}", codes=row["codes_in_batch"])
         if ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            with atomic_path(ckpt_path) as tmp:
-                torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "step": step + 1, "history": history, "torch_rng": torch.get_rng_state()}, tmp)
+            save_checkpoint(ckpt_path, cfg, model, opt, step + 1, history)
     model.eval()
     if out_dir is not None:
         model.save(out_dir)

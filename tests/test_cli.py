@@ -34,7 +34,8 @@ def test_train_tokenadapt_command_writes_model_and_provenance(tmp_path):
           "--device", "cpu"])
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["preset"] == "cpu-tiny" and "train-tokenadapt" in provenance["command"]
-    assert set(provenance["metrics"]) == {"hflip", "zoom 0.75", "rotate 15", "training distribution"}
+    assert set(provenance["metrics"]) == {"hflip (14 x 14)", "zoom 0.75 (14 x 14)", "rotate 15 (14 x 14)",
+                                          "training distribution (14 x 14)", "hflip (full grid)"}
     assert all(set(m) == {"tokenadapt", "naive", "pixels"} for m in provenance["metrics"].values())
     model = TokenAdapt.load(out, tokenizer=VQTokenizer.load())
     assert model.config.width == 64
