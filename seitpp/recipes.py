@@ -196,8 +196,12 @@ def with_overrides(config: TrainConfig, assignments: list[str] | dict) -> TrainC
     unknown = sorted(set(changes) - names)
     if unknown:
         raise TrainSetupError(f"config has no field(s) {unknown}; fields: {', '.join(sorted(names))}")
+    declared = {f.name: f.type for f in fields(config)}  # annotations as written (strings)
     for name, value in changes.items():
         current = getattr(config, name)
+        if declared[name] == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            changes[name] = float(value)  # a float field may hold an int in a preset (warmup_epochs=1)
+            continue
         if value is not None and current is not None and not isinstance(value, type(current)) \
                 and not (isinstance(current, float) and isinstance(value, int)):
             raise TrainSetupError(f"config field {name}: expected {type(current).__name__}, got {value!r}")

@@ -93,6 +93,8 @@ def test_presets_carry_the_papers_recipes_and_overrides_parse():
                                               "betas=(0.9, 0.95)", "color_adapt=false", "min_lr=0"])
     assert (cfg.epochs, cfg.peak_lr, cfg.policy, cfg.layer_decay, cfg.betas, cfg.color_adapt, cfg.min_lr) == \
         (3, 1e-3, "none", None, (0.9, 0.95), False, 0.0)
+    assert with_overrides(cfg, ["warmup_epochs=0.5"]).warmup_epochs == 0.5  # the preset wrote 1, a float field
+    assert isinstance(with_overrides(cfg, ["warmup_epochs=2"]).warmup_epochs, float)
     with pytest.raises(TrainSetupError, match="no field"):
         with_overrides(cfg, ["epoch=3"])
     with pytest.raises(TrainSetupError, match="epochs: expected int"):
