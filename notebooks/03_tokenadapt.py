@@ -112,7 +112,7 @@ pixels = images_to_tensor(train_images[idx[shown]].numpy())
 fig = image_grid([pixels, warp(pixels, theta[shown], (56, 56)).clamp(0, 1),
                   tokenizer.decode(source[shown]), tokenizer.decode(target[shown])],
                  row_labels=["x", "A(x)", "T(x) decoded", "T(A(x)) decoded"], size=1.2)
-fig.suptitle("six training pairs: TokenAdapt sees T(x) and theta, and must output T(A(x))", fontsize=9)
+fig.suptitle("six training pairs: TokenAdapt sees T(x) and theta, and must output T(A(x))", fontsize=9, y=1.02)
 print(f"source {tuple(source.shape)}, theta {tuple(theta.shape)}, target {tuple(target.shape)}")
 
 # %% [markdown]
@@ -147,8 +147,9 @@ with open(REFERENCE_DIR / "history.csv") as f:
 evals = [row for row in history if row["eval_tokenadapt"]]
 loss = np.array([float(row["loss"]) for row in history])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-axes[0].plot(np.arange(1, len(loss) + 1), np.convolve(loss, np.ones(25) / 25, mode="same"),
-             label="reference (cpu-ref), 25-step mean")
+window = 25
+axes[0].plot(np.arange(window, len(loss) + 1), np.convolve(loss, np.ones(window) / window, mode="valid"),
+             label=f"reference (cpu-ref), {window}-step mean")
 axes[0].plot([row["step"] for row in tiny_history], [row["loss"] for row in tiny_history], label="live (cpu-tiny)")
 axes[0].set(xlabel="step", ylabel="cross-entropy (nats)", title="training loss")
 axes[0].legend()
