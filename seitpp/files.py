@@ -1,5 +1,5 @@
 """Files: writing them so that a crash leaves the old file or the new one, never half of one, and
-the error every reader raises for a file it cannot use."""
+the error every reader raises for a file it cannot use, and the directory a saved model lives in."""
 from __future__ import annotations
 
 import csv
@@ -7,7 +7,12 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+if TYPE_CHECKING:
+    import torch
+
+CONFIG_FILE = "config.json"  # beside the weights of every saved model
 
 
 @contextmanager
@@ -40,6 +45,30 @@ def write_csv(rows: Sequence[dict], path: str | Path, columns: Sequence[str] | N
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def save_model(directory: str | Path, module: "torch.nn.Module", weights_file: str, config_json: str) -> Path:
+    """A model directory: `weights_file` (safetensors) and `config.json`, each written atomically."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / weights_file) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp))
+    with atomic_path(directory / CONFIG_FILE) as tmp:
+        tmp.write_text(config_json)
+    return directory
+
+
+def read_model(directory: str | Path, weights_file: str, what: str) -> tuple[str, dict]:
+    """(config.json text, state dict) of a directory written by `save_model`; a missing file is named."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    for name in (CONFIG_FILE, weights_file):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory / name}: missing; is {directory} a saved {what}?")
+    return (directory / CONFIG_FILE).read_text(), load_file(str(directory / weights_file))
 
 
 def _umask() -> int:

@@ -14,9 +14,10 @@ layers of f and g start at zero, so an untrained TokenAdapt is exactly the naive
 training only has to learn the correction. And g is told theta (a linear embedding added to its
 tokens): after a flip, a cell holds the code vector of an unflipped patch, and what g must output
 is the code of that patch mirrored; without knowing that the map was mirrored, g could learn this
-only if f first learned to write each patch's orientation into its 2 x 2 cells. `theta` is the same (B, 2, 3) affine transform that `seitpp.augment.warp`
-applies to pixels: its coordinates run from -1 to 1 across any grid, so one theta means the same
-geometry on the 64 x 64 image, the 32 x 32 f-space and the 16 x 16 token grid.
+only if f first learned to write each patch's orientation into its 2 x 2 cells.
+
+`theta` is the same (B, 2, 3) affine transform that `seitpp.augment.warp` applies to pixels: its
+coordinates run from -1 to 1 across any grid, so one theta means the same geometry on the 64 x 64 image, the 32 x 32 f-space and the 16 x 16 token grid.
 
 f and g are trained on pairs (T(x), T(A(x))) made on the fly: draw A per sample, warp the pixels,
 tokenize them for the target, and minimise the cross-entropy of g(A(f(T(x)))) against T(A(x)).
@@ -32,15 +33,13 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from timm.layers import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 
 from seitpp.augment import RandomAffine, affine_theta, warp
-from seitpp.files import atomic_path
+from seitpp.files import read_model, save_model
 from seitpp.tokenizer import Codebook, VQTokenizer
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "tokenadapt.safetensors"
 REFERENCE_DIR = Path(__file__).parent / "artefacts" / "tokenadapt"
 
@@ -127,13 +126,8 @@ class TokenAdapt(nn.Module):
 
     def save(self, directory: str | Path) -> Path:
         """Write `config.json` (config + tokenizer fingerprint) and the weights, each atomically."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / WEIGHTS_FILE) as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        with atomic_path(directory / CONFIG_FILE) as tmp:
-            tmp.write_text(json.dumps({"model": asdict(self.config), "tokenizer_hash": self.tokenizer_hash}, indent=2))
-        return directory
+        meta = {"model": asdict(self.config), "tokenizer_hash": self.tokenizer_hash}
+        return save_model(directory, self, WEIGHTS_FILE, json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, directory: str | Path = REFERENCE_DIR, tokenizer: VQTokenizer | None = None,
@@ -143,17 +137,14 @@ class TokenAdapt(nn.Module):
         With `tokenizer`, check that the weights were trained on that tokenizer's tokens: f and g
         are tied to one codebook, and another tokenizer's ids would be silently meaningless.
         """
-        directory = Path(directory)
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            if not (directory / name).is_file():
-                raise FileNotFoundError(f"{directory / name}: missing; is {directory} a saved TokenAdapt?")
-        meta = json.loads((directory / CONFIG_FILE).read_text())
+        config_text, state = read_model(directory, WEIGHTS_FILE, "TokenAdapt")
+        meta = json.loads(config_text)
         if tokenizer is not None and meta["tokenizer_hash"] != tokenizer.fingerprint():
             raise ValueError(f"{directory}: TokenAdapt was trained on tokenizer {meta['tokenizer_hash']}, "
                              f"not on this tokenizer ({tokenizer.fingerprint()})")
         config = TokenAdaptConfig(**meta["model"])
         model = cls(torch.zeros(config.codebook_size, config.code_dim), config, meta["tokenizer_hash"])
-        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        model.load_state_dict(state)
         return model.to(device).eval()
 
 

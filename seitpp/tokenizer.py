@@ -21,12 +21,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 from seitpp.data import images_to_tensor
-from seitpp.files import atomic_path
+from seitpp.files import read_model, save_model
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "tokenizer.safetensors"
 REFERENCE_DIR = Path(__file__).parent / "artefacts" / "tokenizer"
 
@@ -280,25 +278,14 @@ class VQTokenizer(nn.Module):
 
     def save(self, directory: str | Path) -> Path:
         """Write `config.json` and `tokenizer.safetensors` into `directory`, each atomically."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        with atomic_path(directory / WEIGHTS_FILE) as tmp:
-            save_file(tensors, str(tmp))
-        with atomic_path(directory / CONFIG_FILE) as tmp:
-            tmp.write_text(self.config.to_json())
-        return directory
+        return save_model(directory, self, WEIGHTS_FILE, self.config.to_json())
 
     @classmethod
     def load(cls, directory: str | Path = REFERENCE_DIR, device: str | torch.device = "cpu") -> "VQTokenizer":
         """Load a tokenizer saved by `save` (by default the book's reference tokenizer), in eval mode."""
-        directory = Path(directory)
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            if not (directory / name).is_file():
-                raise FileNotFoundError(f"{directory / name}: missing; is {directory} a saved tokenizer?")
-        config = TokenizerConfig.from_json((directory / CONFIG_FILE).read_text())
-        model = cls(config)
-        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        config, state = read_model(directory, WEIGHTS_FILE, "tokenizer")
+        model = cls(TokenizerConfig.from_json(config))
+        model.load_state_dict(state)
         return model.to(device).eval()
 
     def fingerprint(self) -> str:
