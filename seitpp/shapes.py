@@ -34,6 +34,7 @@ SHAPE_CLASSES: tuple[str, ...] = (
     "heart", "arrow", "crescent", "pair", "stack", "bars",
 )
 SPLITS = {"train": 0, "val": 1, "test": 2}
+STYLES = ("photo", "sketch")
 
 # Object geometry jitter. size is the radius-like scale: the object spans about 2 * size pixels.
 SIZE_RANGE = (0.20, 0.375)  # x resolution, so the object covers ~40-75% of the image side
@@ -285,14 +286,37 @@ def _object_fill(rng: np.random.Generator, n: int, luma_bg: float) -> np.ndarray
     return (c0 * (1 - m) + c1 * m).astype(np.float32)
 
 
-def _render_one(rng: np.random.Generator, label: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """One image uint8 (H, W, 3) and its mask uint8 (H, W). Draw order is fixed for determinism."""
+def _outline(params: ShapeParams, n: int, width: float) -> np.ndarray:
+    """Coverage (H, W) of a band about `width` pixels wide along the object's boundary.
+
+    Where the shape scaled up by width/2 and the shape scaled down by width/2 disagree: every
+    boundary gets its line (a ring's inner one too), anti-aliased like the filled shape. Scaling
+    is not an exact dilation, so parts far from the centre get a slightly uneven line: a sketch.
+    """
+    half = 0.5 * width
+    grown = ShapeParams(params.label, params.center, params.size + half, params.rotation)
+    shrunk = ShapeParams(params.label, params.center, max(params.size - half, 1e-3), params.rotation)
+    return np.abs(shape_coverage(grown, n) - shape_coverage(shrunk, n))
+
+
+def _render_one(rng: np.random.Generator, label: int, n: int, style: str = "photo") -> tuple[np.ndarray, np.ndarray]:
+    """One image uint8 (H, W, 3) and its mask uint8 (H, W). Draw order is fixed for determinism.
+
+    The object's geometry is drawn first, so a "sketch" shows the same object as the "photo" of
+    the same index: an ink outline on plain paper, no texture, no clutter (a shifted domain, as
+    ImageNet-Sketch is for ImageNet).
+    """
     params = _sample_params(rng, label, n)
-    luma, img = _background(rng, n)
-    _draw_clutter(rng, img, luma)
     cov = shape_coverage(params, n)
-    fill = _object_fill(rng, n, luma)
-    img += cov[..., None] * (fill - img)  # the object in front of everything
+    if style == "sketch":
+        paper, ink = _colour(rng, rng.uniform(0.85, 0.95)), _colour(rng, rng.uniform(0.03, 0.2))
+        line = _outline(params, n, width=rng.uniform(1.5, 2.5) * n / 64)[..., None]
+        img = paper + line * (ink - paper)
+    else:
+        luma, img = _background(rng, n)
+        _draw_clutter(rng, img, luma)
+        fill = _object_fill(rng, n, luma)
+        img += cov[..., None] * (fill - img)  # the object in front of everything
     img += rng.standard_normal(img.shape, dtype=np.float32) * 0.012  # a little sensor grain
     image = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
     mask = np.where(cov >= 0.5, label + 1, 0).astype(np.uint8)
@@ -317,11 +341,14 @@ def render_shapes(
     split: str = "train",
     start: int = 0,
     progress: bool = False,
+    style: str = "photo",
 ) -> Shapes:
     """Render images start .. start + num_images - 1 of a split.
 
     Image i uses np.random.default_rng([seed, split_id, i]) only and has label i % num_classes,
     so classes are balanced and any slice renders the same pixels as the whole split.
+    `style` is "photo" (textured object, cluttered background) or "sketch" (the same objects,
+    outlined in ink on plain paper).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}, expected one of {tuple(SPLITS)}")
@@ -333,6 +360,8 @@ def render_shapes(
         raise ValueError(f"resolution must be >= 16, got {resolution}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")  # default_rng rejects negative seeds
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}, expected one of {STYLES}")
 
     n, k = int(resolution), len(SHAPE_CLASSES)
     images = np.empty((num_images, n, n, 3), dtype=np.uint8)
@@ -344,7 +373,7 @@ def render_shapes(
         indices = tqdm(indices, desc=f"shapes/{split}", unit="img")
     for j in indices:
         rng = np.random.default_rng([seed, SPLITS[split], start + j])
-        images[j], masks[j] = _render_one(rng, int(labels[j]), n)
+        images[j], masks[j] = _render_one(rng, int(labels[j]), n, style)
     return Shapes(images, labels, masks)
 
 

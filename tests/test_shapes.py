@@ -183,3 +183,32 @@ def test_bad_arguments_raise_elsewhere():
         ShapesDataset(4, split="training")
     with pytest.raises(ValueError, match="supersample"):
         shape_coverage(ShapeParams(0, (32.0, 32.0), 16.0, 0.0), R, supersample=0)
+
+
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """Binary dilation by a (2r + 1) square: a max filter."""
+    t = torch.from_numpy(mask.astype(np.float32))[None, None]
+    return torch.nn.functional.max_pool2d(t, 2 * r + 1, 1, r)[0, 0].numpy() > 0
+
+
+def _erode(mask: np.ndarray, r: int) -> np.ndarray:
+    return ~_dilate(~mask, r)
+
+
+def test_sketch_draws_the_same_objects_as_outlines_on_plain_paper():
+    photo = render_shapes(24, split="test")
+    sketch = render_shapes(24, split="test", style="sketch")
+    assert np.array_equal(photo.labels, sketch.labels)
+    assert np.array_equal(photo.masks, sketch.masks)  # same geometry, image by image
+    luma = sketch.images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    for i in range(len(luma)):
+        inside = photo.masks[i] > 0
+        edge = _dilate(inside, 1) & ~_erode(inside, 1)  # a band along the boundary
+        far = ~_dilate(inside, 3)
+        assert luma[i][far].std() < 6  # paper: no clutter, no texture, only grain
+        assert np.percentile(luma[i][edge], 25) < luma[i][far].mean() - 60  # dark ink along it
+        deep = _erode(inside, 4)
+        if deep.any():  # the object's inside is paper, not fill
+            assert abs(np.median(luma[i][deep]) - np.median(luma[i][far])) < 10
+    with pytest.raises(ValueError, match="unknown style"):
+        render_shapes(2, style="cartoon")
