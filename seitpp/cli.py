@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from seitpp.data import ImageFolderError, UnreadableImageError, images_to_tensor
-from seitpp.files import atomic_path
+from seitpp.files import FileProblem, atomic_path
 from seitpp.recipes import PRESETS as TRAIN_PRESETS, TrainSetupError, preset as train_preset, with_overrides
+from seitpp.reproduce import SWEEPS, run_sweep, summarize, sweep_preset
 from seitpp.shapes import render_shapes
 from seitpp.seit_format import TokenFileError, read_seit_split, seit_split_files, write_seit_split
 from seitpp.storage import TokenStore, TokenStoreError, write_store
@@ -103,7 +104,11 @@ def cmd_train_tokenadapt(args: argparse.Namespace) -> None:
 
 
 def cmd_tokenize(args: argparse.Namespace) -> None:
-    tokenizer = VQTokenizer.load(args.tokenizer, device=args.device)
+    if args.vqgan:  # a taming-transformers checkpoint instead of one of ours
+        from seitpp.vqgan import load_vqgan
+        tokenizer = load_vqgan(args.vqgan, device=args.device)
+    else:
+        tokenizer = VQTokenizer.load(args.tokenizer, device=args.device)
     resolution = args.resolution or tokenizer.config.resolution
     if args.source == "shapes":
         source = shapes_source(args.num_images, split=args.split, resolution=resolution)
@@ -179,6 +184,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps({"checkpoint": args.checkpoint, "data": data.source, "samples": len(data)} | metrics, indent=2))
 
 
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    sweep = sweep_preset(args.preset)
+    out = Path(args.out)
+    started = time.perf_counter()
+    rows = run_sweep(sweep, out, workers=args.workers or None)
+    summary = summarize(rows)
+    write_provenance(out, args, started, f"{sweep.test_images} images of the embedded dataset's test split, clean "
+                     "and corrupted (see seitpp.reproduce); mean over seeds in summary.csv",
+                     {"cells": len(rows), "sweep": repr(sweep), "groups": len(summary)})
+
+
 def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--store", "--data", required=True,
                    help="a .tokens file, or shapes:N (N images of the embedded dataset, tokenized on the fly)")
@@ -221,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="train", choices=["train", "val", "test"], help="Shapes split")
     p.add_argument("--num-images", type=int, default=10_000, help="Shapes images to tokenize")
     p.add_argument("--tokenizer", default=str(REFERENCE_DIR), help="a saved tokenizer (default: the reference)")
+    p.add_argument("--vqgan", help="tokenize with a taming-transformers VQGAN checkpoint (.ckpt) instead")
     p.add_argument("--resolution", type=int, default=0, help="image side in pixels (default: the tokenizer's)")
     p.add_argument("--skip-unreadable", action="store_true", help="skip (and count) unreadable images")
     p.add_argument("--batch-size", type=int, default=256)
@@ -247,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="an MTM pre-training checkpoint (file or run directory) for the encoder")
     p.add_argument("--tokenadapt", help="a saved TokenAdapt for the seitpp policy (default: naive grid warps)")
 
+    p = commands.add_parser("reproduce", help="the paper's findings: budgets, ablation, robustness, pixel "
+                            "baselines, all seeds (resumable)")
+    p.add_argument("--preset", default="cpu", choices=sorted(SWEEPS),
+                   help="cpu: about an hour on 2 cores; gpu: one GPU; smoke: seconds, for tests")
+    p.add_argument("--out", required=True, help="output directory: results.csv, summary.csv, provenance.json")
+    p.add_argument("--workers", type=int, default=0, help="parallel cells (default: the preset's)")
+    p.add_argument("--device", default="cpu", help="recorded in the provenance (cells run on CUDA if there is one)")
+    p.set_defaults(run=cmd_reproduce)
+
     p = commands.add_parser("evaluate", help="top-1 of a fine-tuned checkpoint on centre crops")
     p.add_argument("--checkpoint", required=True, help="a training checkpoint (file or run directory)")
     p.add_argument("--store", "--data", required=True, help="a .tokens file, or shapes:N")
@@ -262,6 +288,6 @@ def main(argv: list[str] | None = None) -> None:
     args.argv = sys.argv[1:] if argv is None else argv  # for provenance: the command as typed
     try:
         args.run(args)
-    except (TokenStoreError, TokenFileError, ImageFolderError, UnreadableImageError, FileNotFoundError,
+    except (FileProblem, TokenStoreError, TokenFileError, ImageFolderError, UnreadableImageError, FileNotFoundError,
             FileExistsError, TrainSetupError, FloatingPointError) as err:
         parser.exit(1, f"error: {err}\n")  # bad input: the message names the file, a traceback adds nothing

@@ -108,3 +108,24 @@ def test_tokenize_an_image_folder(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["tokenize", "--source", str(tmp_path / "photos"), "--out", str(tmp_path / "q.tokens"), "--device", "cpu"])
     assert "broken.png" in capsys.readouterr().err
+
+
+def test_tokenize_with_a_taming_vqgan_checkpoint(tmp_path, capsys):
+    from seitpp.vqgan import VQGANConfig, VQGANTokenizer, load_vqgan, save_vqgan_checkpoint
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    ckpt = save_vqgan_checkpoint(VQGANTokenizer(VQGANConfig.cpu_tiny()).eval(), tmp_path / "vqgan.ckpt")
+    out = tmp_path / "vq.tokens"
+    main(["tokenize", "--vqgan", str(ckpt), "--num-images", "8", "--out", str(out), "--device", "cpu"])
+    store = TokenStore.open(out)
+    vqgan = load_vqgan(ckpt)
+    assert store.grid == (vqgan.config.grid_size,) * 2 and store.codebook_size == 64
+    assert store.tokenizer_hash == vqgan.fingerprint()
+    assert "vq.tokens" in capsys.readouterr().out
+    # a damaged checkpoint is a one-line error naming the file, not a traceback
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(ckpt.read_bytes()[:200])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tokenize", "--vqgan", str(bad), "--num-images", "2", "--out", str(tmp_path / "x.tokens")])
+    assert exit_info.value.code == 1
+    assert "bad.ckpt" in capsys.readouterr().err

@@ -1,0 +1,489 @@
+"""The paper's findings, measured here: storage budgets, the augmentation ablation, robustness and
+pixel baselines, as one resumable sweep (`python -m seitpp reproduce --preset cpu --out DIR`).
+
+The sweep is a list of cells. A cell is one training run of one method at one storage budget with
+one seed, followed by evaluations on the clean test split and on three shifted versions of it:
+
+    budgets     method x budget x seed   SeiT / SeiT + MTM / SeiT++ without MTM / SeiT++
+    ablation    variant x seed           at one budget: baseline, + ColorAdapt, + TokenAdapt, both
+    pixels      format x seed            the pixel ViT of the same body on PNG / JPEG / downsampled images
+
+Budgets keep the first fraction of the training images (Shapes labels cycle through the classes,
+so every prefix is balanced), mirroring the paper's 1.4 / 0.8 / 0.3 GB. Every cell trains for the
+same number of steps, so a smaller budget sees its images more often: the question is what the
+stored data buy, not what a shorter run costs. MTM pre-trains once per budget (seed 0), on that
+budget's tokens only; its fine-tuning seeds share it. TokenAdapt is the committed reference
+(trained on the training split only), frozen.
+
+Robustness follows the paper's protocol: the test images are corrupted in pixels (Gaussian noise,
+Gaussian blur) and then tokenized; "sketch" renders the same test objects as ink outlines on paper,
+a domain no training image comes from. Pixel models see the corrupted pixels directly.
+
+Results. `results.csv` gets one row per finished cell, written atomically as cells finish; a rerun
+skips every cell already there (and an MTM run resumes from its checkpoint), so an interrupted
+sweep continues where it stopped. `summary.csv` holds the mean and standard deviation over
+seeds; `provenance.json` the command, preset, machine, date and duration.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import statistics
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from seitpp.files import atomic_path, write_csv
+from seitpp.footprint import downsample, encoded_bytes
+from seitpp.recipes import TrainConfig, preset, with_overrides
+from seitpp.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.storage import write_store
+
+RESULTS_FILE, SUMMARY_FILE = "results.csv", "summary.csv"
+# The committed run of the cpu preset: python -m seitpp reproduce --preset cpu --out seitpp/artefacts/reproduce-cpu
+REFERENCE_RESULTS = Path(__file__).parent / "artefacts" / "reproduce-cpu"
+EVAL_SETS = ("clean", "noise", "blur", "sketch")
+RESULT_COLUMNS = ("experiment", "method", "budget", "train_images", "seed", "bytes_per_image", "train_bytes",
+                  *(f"acc_{s}" for s in EVAL_SETS), "train_loss", "steps", "seconds")
+SUMMARY_COLUMNS = ("experiment", "method", "budget", "train_images", "bytes_per_image", "train_bytes", "seeds",
+                   *(f"acc_{s}_{stat}" for s in EVAL_SETS for stat in ("mean", "std")))
+
+# The four rows of the paper's budget table, and one more. SeiT's model embeds ids with the
+# tokenizer's frozen code vectors (its "seit" stem); SeiT++ learns its own table, which MTM
+# pre-trains. "SeiT, learned table" is SeiT on the SeiT++ stem: it separates what the stem does
+# from what MTM and the augmentations do.
+METHODS: dict[str, dict] = {
+    "SeiT": dict(policy="seit", stem="seit"),
+    "SeiT, learned table": dict(policy="seit", stem="seitpp"),
+    "SeiT + MTM": dict(policy="seit", stem="seitpp", mtm=True),
+    "SeiT++ without MTM": dict(policy="seitpp", stem="seitpp"),
+    "SeiT++": dict(policy="seitpp", stem="seitpp", mtm=True),
+}
+# The ablation's variants: SeiT++'s policy with ColorAdapt and TokenAdapt switched on and off.
+ABLATION: dict[str, dict] = {
+    "baseline": dict(color_adapt=False, token_adapt=False),
+    "+ ColorAdapt": dict(color_adapt=True, token_adapt=False),
+    "+ TokenAdapt": dict(color_adapt=False, token_adapt=True),
+    "+ both": dict(color_adapt=True, token_adapt=True),
+}
+
+
+@dataclass(frozen=True)
+class SweepPreset:
+    """The sizes of a sweep. Budgets are fractions of `train_images`."""
+
+    name: str
+    train_images: int  # the largest budget: the first N images of the Shapes train split
+    budgets: tuple[float, ...]  # 1.4 / 0.8 / 0.3 GB in the paper -> (1, 0.8 / 1.4, 0.3 / 1.4)
+    test_images: int
+    seeds: tuple[int, ...]
+    finetune_steps: int  # per cell, whatever the budget
+    pretrain_steps: int  # MTM, per budget
+    finetune: dict = field(default_factory=dict)  # overrides of recipes.preset(base, "finetune")
+    pretrain: dict = field(default_factory=dict)  # overrides of recipes.preset(base, "pretrain")
+    base: str = "cpu-tiny"  # the recipes preset both start from
+    pixel_model: str = "pvit_micro"
+    ablation_budget: float = 0.8 / 1.4
+    ablation_mtm: bool = True  # the ablation's variants start from the MTM encoder of their budget
+    jpeg_qualities: tuple[int, ...] = (5, 25)
+    downsample_factors: tuple[int, ...] = (4,)
+    noise_std: float = 0.1  # on [0, 1] pixels
+    blur_sigma: float = 1.0  # pixels, at 64 x 64
+    workers: int = 2  # parallel cells (processes), each on one thread on the CPU
+
+    def budget_images(self, budget: float) -> int:
+        return max(len(SHAPE_CLASSES), round(budget * self.train_images))
+
+
+BUDGETS = (1.0, 0.8 / 1.4, 0.3 / 1.4)
+# At CPU scale the paper's fine-tuning augmentation (crops down to 8% of the grid, Mixup 0.8, CutMix
+# 1.0) keeps a micro ViT at chance for a whole short run (10.7% after 570 steps on 1,000 images;
+# 12 classes), and lr 2e-3 learns about twice as fast as the preset's 5e-3: so every method here
+# gets mild crops (35% of the area or more), no label mixing, and lr 2e-3. What differs between
+# methods is only their own part: stem, token augmentation, pre-training.
+MILD = dict(min_scale=0.35, mixup=0.0, cutmix=0.0, lr=2e-3)
+SWEEPS: dict[str, SweepPreset] = {
+    # Seconds: the same code path as `cpu`, for tests and the notebooks' fast mode.
+    "smoke": SweepPreset("smoke", train_images=96, budgets=(1.0, 0.5), test_images=48, seeds=(0,),
+                         finetune_steps=4, pretrain_steps=4, finetune=dict(MILD, batch_size=16),
+                         pretrain=dict(batch_size=16), jpeg_qualities=(5,), downsample_factors=(4,), workers=1),
+    # About 75 minutes on a 2-core CPU (two cells at a time, one thread each): micro models, 3 seeds.
+    "cpu": SweepPreset("cpu", train_images=3000, budgets=BUDGETS, test_images=1200, seeds=(0, 1, 2),
+                       finetune_steps=800, pretrain_steps=1500, finetune=dict(MILD, batch_size=32)),
+    # One GPU: the small models, larger data and schedules.
+    "gpu": SweepPreset("gpu", train_images=20000, budgets=BUDGETS, test_images=5000, seeds=(0, 1, 2),
+                       finetune_steps=6000, pretrain_steps=20000, base="gpu-small", pixel_model="pvit_small",
+                       finetune=dict(MILD, lr=None, batch_size=256), pretrain=dict(batch_size=256), workers=1),
+}
+
+
+def sweep_preset(name: str) -> SweepPreset:
+    if name not in SWEEPS:
+        raise ValueError(f"unknown sweep preset {name!r}; choose from {sorted(SWEEPS)}")
+    return SWEEPS[name]
+
+
+# ----------------------------------------------------------------------------------------------
+# Cells
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run and its evaluations. `overrides` change the fine-tuning preset."""
+
+    experiment: str  # "budgets", "ablation", "pixels"
+    method: str
+    budget: float
+    seed: int
+    overrides: dict
+    mtm: bool = False  # start from the MTM encoder of this budget
+    data: str = "tokens"  # "tokens" or a pixel format: "png", "jpeg5", "down4", ...
+
+    @property
+    def key(self) -> str:
+        return f"{self.experiment}|{self.method}|{self.budget:.4f}|{self.seed}"
+
+
+def pixel_formats(sweep: SweepPreset) -> dict[str, str]:
+    """Pixel baselines: format key -> the name shown in tables."""
+    formats = {"png": "pixels (PNG)"}
+    formats |= {f"jpeg{q}": f"JPEG quality {q}" for q in sweep.jpeg_qualities}
+    formats |= {f"down{f}": f"downsampled x1/{f} (PNG)" for f in sweep.downsample_factors}
+    return formats
+
+
+def make_cells(sweep: SweepPreset) -> list[Cell]:
+    """Every cell of the sweep, pre-training-free ones first within each experiment."""
+    cells = []
+    for seed in sweep.seeds:
+        for budget in sweep.budgets:
+            for method, spec in METHODS.items():
+                spec = dict(spec)
+                cells.append(Cell("budgets", method, budget, seed, spec, mtm=spec.pop("mtm", False)))
+        for variant, flags in ABLATION.items():
+            if variant == "+ both" and sweep.ablation_budget in sweep.budgets and sweep.ablation_mtm:
+                continue  # the budget table's SeiT++ cell at this budget is this variant: not trained twice
+            cells.append(Cell("ablation", variant, sweep.ablation_budget, seed,
+                              dict(policy="seitpp", stem="seitpp", **flags), mtm=sweep.ablation_mtm))
+        for fmt, name in pixel_formats(sweep).items():
+            cells.append(Cell("pixels", name, 1.0, seed, dict(model=sweep.pixel_model), data=fmt))
+    return cells
+
+
+def finetune_config(sweep: SweepPreset, cell: Cell, num_images: int) -> TrainConfig:
+    """The fine-tuning preset with the sweep's and the cell's overrides, epochs set for `finetune_steps`."""
+    cfg = with_overrides(preset(sweep.base, "finetune"), {**sweep.finetune, **cell.overrides, "seed": cell.seed})
+    epochs = _epochs_for(sweep.finetune_steps, num_images, cfg.batch_size)
+    return replace(cfg, epochs=epochs, warmup_epochs=0.05 * epochs, eval_every=10**9)  # 5% warmup
+
+
+def pretrain_config(sweep: SweepPreset, num_images: int) -> TrainConfig:
+    cfg = with_overrides(preset(sweep.base, "pretrain"), {**sweep.pretrain, "seed": 0})
+    epochs = _epochs_for(sweep.pretrain_steps, num_images, cfg.batch_size)
+    return replace(cfg, epochs=epochs, warmup_epochs=0.05 * epochs)
+
+
+def _epochs_for(steps: int, num_images: int, batch_size: int) -> int:
+    per_epoch = max(1, num_images // batch_size)
+    return max(1, math.ceil(steps / per_epoch))
+
+
+# ----------------------------------------------------------------------------------------------
+# Data: rendered, tokenized and corrupted once, cached in the sweep's work folder
+
+
+def corrupt(images: np.ndarray, kind: str, sweep: SweepPreset, seed: int = 0) -> np.ndarray:
+    """uint8 images (N, H, W, 3) with Gaussian noise or Gaussian blur, as uint8 again."""
+    from torchvision.transforms.v2.functional import gaussian_blur
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    if kind == "noise":
+        g = torch.Generator().manual_seed(seed)
+        x = x + sweep.noise_std * torch.randn(x.shape, generator=g)
+    elif kind == "blur":
+        k = 2 * math.ceil(3 * sweep.blur_sigma) + 1
+        x = gaussian_blur(x, [k, k], [sweep.blur_sigma, sweep.blur_sigma])
+    else:
+        raise ValueError(f"unknown corruption {kind!r}")
+    return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def jpeg_roundtrip(images: np.ndarray, quality: int) -> tuple[np.ndarray, float]:
+    """Each image through a JPEG file of `quality` -> (decoded uint8 images, mean bytes per image)."""
+    import io
+
+    from PIL import Image
+    out, sizes = np.empty_like(images), []
+    for i, im in enumerate(images):
+        buffer = io.BytesIO()
+        Image.fromarray(im).save(buffer, format="JPEG", quality=quality)
+        sizes.append(buffer.tell())
+        out[i] = np.asarray(Image.open(buffer).convert("RGB"))
+    return out, float(np.mean(sizes))
+
+
+def downsampled(images: np.ndarray, factor: int) -> tuple[np.ndarray, float]:
+    """Stored at 1/factor resolution (PNG), shown to the model bilinearly upsampled back -> (images, bytes)."""
+    small = downsample(images, factor)
+    size = float(np.mean([encoded_bytes(im, "PNG") for im in small]))
+    x = torch.from_numpy(small).permute(0, 3, 1, 2).float()
+    up = F.interpolate(x, size=images.shape[1:3], mode="bilinear", align_corners=False)
+    return up.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy(), size
+
+
+def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
+    """Render, tokenize and corrupt everything once; arrays go to `work/data.npz` -> {name: array, "bytes": {...}}."""
+    path = work / "data.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        return data | {"bytes": _bytes_from(data)}
+    from seitpp.tokenizer import VQTokenizer
+    tokenizer = VQTokenizer.load()
+    train = render_shapes(sweep.train_images, split="train", progress=progress)
+    test = render_shapes(sweep.test_images, split="test", progress=progress)
+    sketch = render_shapes(sweep.test_images, split="test", style="sketch")
+    tests = {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
+             "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images}
+    data = {"train_labels": train.labels, "test_labels": test.labels, "train_png": train.images,
+            "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16)}
+    for name, images in tests.items():
+        data[f"test_{name}_pixels"] = images
+        data[f"test_{name}_tokens"] = tokenizer.tokenize_many(images).numpy().astype(np.int16)
+    sizes = {"png": float(np.mean([encoded_bytes(im, "PNG") for im in train.images]))}
+    for q in sweep.jpeg_qualities:
+        data[f"train_jpeg{q}"], sizes[f"jpeg{q}"] = jpeg_roundtrip(train.images, q)
+    for f in sweep.downsample_factors:
+        data[f"train_down{f}"], sizes[f"down{f}"] = downsampled(train.images, f)
+    store = work / "train.tokens"
+    write_store(store, data["train_tokens"], train.labels, codebook_size=tokenizer.config.codebook_size,
+                num_classes=len(SHAPE_CLASSES), tokenizer_hash=tokenizer.fingerprint())
+    sizes["tokens"] = store.stat().st_size / sweep.train_images
+    data["bytes_keys"] = np.array(list(sizes))
+    data["bytes_values"] = np.array(list(sizes.values()))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **data)
+    return data | {"bytes": sizes}
+
+
+def _bytes_from(data: dict) -> dict[str, float]:
+    return dict(zip(data["bytes_keys"].tolist(), data["bytes_values"].tolist()))
+
+
+# ----------------------------------------------------------------------------------------------
+# Running one cell (in a worker process)
+
+
+def _train_data(data: dict, key: str, n: int, kind: str):
+    from seitpp.train import TrainData
+    labels = data["train_labels"][:n]
+    if kind == "tokens":
+        return TrainData(torch.from_numpy(data["train_tokens"][:n]), labels, len(SHAPE_CLASSES), 391, "sweep train")
+    return TrainData(torch.from_numpy(data[key][:n]), labels, len(SHAPE_CLASSES), None, f"sweep train ({kind})")
+
+
+def _test_data(data: dict, name: str, kind: str):
+    from seitpp.train import TrainData
+    x = data[f"test_{name}_tokens"] if kind == "tokens" else data[f"test_{name}_pixels"]
+    return TrainData(torch.from_numpy(x), data["test_labels"], len(SHAPE_CLASSES),
+                     391 if kind == "tokens" else None, f"sweep test ({name})")
+
+
+def run_pretrain(sweep: SweepPreset, budget: float, work: Path, threads: int) -> str:
+    """MTM on this budget's tokens; resumes from its checkpoint. -> the run directory."""
+    from seitpp.train import train
+    torch.set_num_threads(threads)
+    data = prepare_data(sweep, work, progress=False)
+    n = sweep.budget_images(budget)
+    out = work / f"mtm-{budget:.4f}"
+    train(pretrain_config(sweep, n), _train_data(data, "train_tokens", n, "tokens"), out_dir=out, progress=False)
+    return str(out)
+
+
+def run_cell(sweep: SweepPreset, cell: Cell, work: Path, threads: int) -> dict:
+    """Train one cell and evaluate it on every test set -> its results row."""
+    from seitpp.tokenadapt import TokenAdapt
+    from seitpp.train import evaluate, train
+    torch.set_num_threads(threads)
+    data = prepare_data(sweep, work, progress=False)
+    kind = "tokens" if cell.data == "tokens" else "pixels"
+    n = sweep.budget_images(cell.budget)
+    cfg = finetune_config(sweep, cell, n)
+    uses_tokenadapt = cfg.policy == "seitpp" and cfg.token_adapt
+    started = time.perf_counter()
+    result = train(cfg, _train_data(data, f"train_{cell.data}", n, kind), progress=False,
+                   tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
+                   init=work / f"mtm-{cell.budget:.4f}" if cell.mtm else None)
+    row = {"experiment": cell.experiment, "method": cell.method, "budget": round(cell.budget, 4),
+           "train_images": n, "seed": cell.seed, "bytes_per_image": round(data["bytes"][cell.data], 1),
+           "train_bytes": round(data["bytes"][cell.data] * n), "train_loss": round(result.history[-1]["loss"], 4),
+           "steps": result.steps}
+    for name in EVAL_SETS:
+        row[f"acc_{name}"] = round(evaluate(result.model, _test_data(data, name, kind), cfg)["val_acc"], 4)
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """Rows of a results or summary CSV, numbers as floats (ints where whole)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such results file")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return [{k: _number(v) for k, v in row.items()} for row in rows]
+
+
+def _number(text: str):
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+def _row_key(row: dict) -> str:
+    return f"{row['experiment']}|{row['method']}|{float(row['budget']):.4f}|{int(row['seed'])}"
+
+
+def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, progress: bool = True) -> list[dict]:
+    """Run every cell not yet in `out/results.csv` -> all rows; writes results and summary CSVs.
+
+    MTM runs go first; a cell that needs one is queued when its MTM run has finished. With more
+    than one worker, cells run in parallel processes of one thread each.
+    """
+    out = Path(out)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    workers = workers or sweep.workers
+    prepare_data(sweep, work, progress=progress)
+    results_path = out / RESULTS_FILE
+    rows = read_results(results_path) if results_path.exists() else []
+    done = {_row_key(r) for r in rows}
+    todo = [c for c in make_cells(sweep) if c.key not in done]
+    pretrain_budgets = sorted({c.budget for c in todo if c.mtm}, reverse=True)
+    threads = 1 if workers > 1 else max(1, torch.get_num_threads())
+    bar = tqdm(total=len(todo) + len(pretrain_budgets), desc=f"sweep {sweep.name}", disable=not progress)
+
+    if workers == 1:  # in this process: simpler tracebacks, and what the notebooks' fast mode uses
+        for budget in pretrain_budgets:
+            run_pretrain(sweep, budget, work, threads)
+            bar.update(1)
+        for cell in todo:
+            rows.append(run_cell(sweep, cell, work, threads))
+            _write(rows, out)
+            bar.update(1)
+        bar.close()
+        return rows
+
+    waiting = [c for c in todo if c.mtm]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        running = {pool.submit(run_pretrain, sweep, b, work, threads): ("pretrain", b) for b in pretrain_budgets}
+        running |= {pool.submit(run_cell, sweep, c, work, threads): ("cell", c) for c in todo if not c.mtm}
+        try:
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    kind, what = running.pop(future)
+                    result = future.result()  # a failed cell stops the sweep with its own error
+                    if kind == "pretrain":
+                        for cell in [c for c in waiting if c.budget == what]:
+                            running[pool.submit(run_cell, sweep, cell, work, threads)] = ("cell", cell)
+                    else:
+                        rows.append(result)
+                        _write(rows, out)
+                    bar.update(1)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    bar.close()
+    return rows
+
+
+def _write(rows: list[dict], out: Path) -> None:
+    order = {c: i for i, c in enumerate(("budgets", "ablation", "pixels"))}
+    rows.sort(key=lambda r: (order.get(r["experiment"], 9), -float(r["budget"]), r["method"], int(r["seed"])))
+    write_csv(rows, out / RESULTS_FILE, RESULT_COLUMNS)
+    write_csv(summarize(rows), out / SUMMARY_FILE, SUMMARY_COLUMNS)
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation over seeds of every (experiment, method, budget)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["experiment"], r["method"], round(float(r["budget"]), 4)), []).append(r)
+    summary = []
+    for (experiment, method, budget), group in groups.items():
+        s = {"experiment": experiment, "method": method, "budget": budget, "train_images": group[0]["train_images"],
+             "bytes_per_image": group[0]["bytes_per_image"], "train_bytes": group[0]["train_bytes"],
+             "seeds": len(group)}
+        for name in EVAL_SETS:
+            accs = [float(r[f"acc_{name}"]) for r in group]
+            s[f"acc_{name}_mean"] = round(statistics.mean(accs), 4)
+            s[f"acc_{name}_std"] = round(statistics.stdev(accs), 4) if len(accs) > 1 else 0.0
+        summary.append(s)
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------
+# The paper's numbers (ImageNet-1k, ViT-B/16; the ablation ViT-S on ImageNet-100), top-1 in %
+
+PAPER_BUDGET_GB = (1.4, 0.8, 0.3)
+PAPER_BUDGETS = {
+    "SeiT": (74.0, 66.3, 47.2),
+    "SeiT + MTM": (75.1, 70.6, 53.9),
+    "SeiT++ without MTM": (75.5, 69.1, 51.2),
+    "SeiT++": (77.8, 74.1, 60.6),
+}
+PAPER_ABLATION = {"baseline": 77.3, "+ ColorAdapt": 78.3, "+ TokenAdapt": 80.4, "+ both": 81.4}
+PAPER_ROBUSTNESS = {  # ViT-B without MTM; "sketch" is ImageNet-Sketch
+    "SeiT": {"clean": 74.0, "noise": 50.7, "blur": 62.6, "sketch": 22.6},
+    "SeiT++ without MTM": {"clean": 75.5, "noise": 58.6, "blur": 66.8, "sketch": 27.7},
+}
+PAPER_PIXELS = {"full pixels": (140.0, 81.8), "JPEG quality 5": (11.0, 74.6), "downsampled x0.2": (9.6, 75.2),
+                "SeiT tokens": (1.4, 74.0), "SeiT++ tokens": (1.4, 77.8)}  # (GB, top-1)
+
+
+def select(summary: list[dict], experiment: str, method: str | None = None, budget: float | None = None) -> list[dict]:
+    """The summary rows of one experiment (and method, and budget), largest budget first."""
+    rows = [r for r in summary if r["experiment"] == experiment and (method is None or r["method"] == method)
+            and (budget is None or abs(float(r["budget"]) - budget) < 1e-3)]
+    return sorted(rows, key=lambda r: -float(r["budget"]))
+
+
+def ablation_rows(summary: list[dict], sweep: SweepPreset) -> dict[str, dict]:
+    """Variant -> summary row; "+ both" is the budget table's SeiT++ cell when it was not trained twice."""
+    rows = {r["method"]: r for r in select(summary, "ablation")}
+    if "+ both" not in rows:
+        both = select(summary, "budgets", "SeiT++", sweep.ablation_budget)
+        if both:
+            rows["+ both"] = both[0]
+    return {v: rows[v] for v in ABLATION if v in rows}
+
+
+def mean_std(row: dict, name: str = "clean") -> str:
+    """'73.1 ± 1.2': a summary row's accuracy on one test set, in %."""
+    return f"{100 * row[f'acc_{name}_mean']:.1f} ± {100 * row[f'acc_{name}_std']:.1f}"
+
+
+def format_table(header: list[str], rows: list[list]) -> str:
+    """A plain-text table, columns padded to their widest cell."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in cells]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])

@@ -1,0 +1,165 @@
+"""The reproduction sweep: cells, data, resume, summaries, the command (smoke preset: seconds)."""
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from seitpp.cli import main
+from seitpp.reproduce import (ABLATION, EVAL_SETS, METHODS, RESULTS_FILE, SUMMARY_FILE, corrupt, downsampled,
+                              finetune_config, jpeg_roundtrip, make_cells, read_results, run_sweep, summarize,
+                              sweep_preset)
+from seitpp.shapes import render_shapes
+
+SMOKE = replace(sweep_preset("smoke"), train_images=48, test_images=24, finetune_steps=2, pretrain_steps=2)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    return out, run_sweep(SMOKE, out, progress=False)
+
+
+def test_cells_cover_every_experiment_once():
+    cells = make_cells(SMOKE)
+    keys = [c.key for c in cells]
+    assert len(keys) == len(set(keys))
+    budget_cells = [c for c in cells if c.experiment == "budgets"]
+    assert len(budget_cells) == len(METHODS) * len(SMOKE.budgets) * len(SMOKE.seeds)
+    assert {c.method for c in cells if c.experiment == "ablation"} == set(ABLATION)
+    assert all(c.mtm == (c.method in ("SeiT + MTM", "SeiT++")) for c in budget_cells)
+    # in the cpu preset the ablation budget is a table budget: "+ both" is the SeiT++ cell, not run twice
+    cpu = sweep_preset("cpu")
+    assert "+ both" not in {c.method for c in make_cells(cpu) if c.experiment == "ablation"}
+
+
+def test_every_cell_trains_the_same_number_of_steps():
+    cpu = sweep_preset("cpu")
+    for budget in cpu.budgets:
+        cell = next(c for c in make_cells(cpu) if c.budget == budget and c.method == "SeiT")
+        n = cpu.budget_images(budget)
+        cfg = finetune_config(cpu, cell, n)
+        steps = cfg.epochs * (n // cfg.batch_size)
+        assert cpu.finetune_steps <= steps < cpu.finetune_steps + n // cfg.batch_size
+
+
+def test_sweep_writes_one_row_per_cell_with_every_evaluation(swept):
+    out, rows = swept
+    assert len(rows) == len(make_cells(SMOKE))
+    on_disk = read_results(out / RESULTS_FILE)
+    assert len(on_disk) == len(rows)
+    for r in on_disk:
+        for name in EVAL_SETS:
+            assert 0.0 <= r[f"acc_{name}"] <= 1.0
+        assert r["train_bytes"] == pytest.approx(r["bytes_per_image"] * r["train_images"], rel=1e-2)
+    summary = read_results(out / SUMMARY_FILE)
+    assert {s["seeds"] for s in summary} == {len(SMOKE.seeds)}
+    by = {s["method"]: s for s in summary if s["experiment"] == "pixels"}
+    # tokens are far smaller than any pixel format, and JPEG q5 / downsampling far smaller than PNG
+    tokens = next(s for s in summary if s["experiment"] == "budgets")["bytes_per_image"]
+    assert tokens < by["JPEG quality 5"]["bytes_per_image"] < by["pixels (PNG)"]["bytes_per_image"]
+    assert by["downsampled x1/4 (PNG)"]["bytes_per_image"] < by["pixels (PNG)"]["bytes_per_image"] / 4
+
+
+def test_resume_runs_only_the_missing_cells(swept, tmp_path):
+    out, rows = swept
+    copy = tmp_path / "resumed"
+    copy.mkdir()
+    (copy / "work").symlink_to(out / "work")  # the cached data and MTM runs
+    kept = [r for r in read_results(out / RESULTS_FILE) if not (r["method"] == "SeiT" and r["seed"] == 0)]
+    with open(copy / RESULTS_FILE, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(kept[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    again = run_sweep(SMOKE, copy, progress=False)
+    assert len(again) == len(rows)
+    redone = {(r["method"], r["budget"]) for r in again if r["method"] == "SeiT"}
+    assert len(redone) == len(SMOKE.budgets)
+    first = {(r["experiment"], r["method"], r["budget"], r["seed"]): r["acc_clean"] for r in rows}
+    for r in again:  # training is deterministic: a re-run cell gets the numbers it had
+        assert first[(r["experiment"], r["method"], r["budget"], r["seed"])] == pytest.approx(r["acc_clean"])
+
+
+def test_summary_mean_and_spread():
+    rows = [{"experiment": "budgets", "method": "SeiT", "budget": 1.0, "train_images": 10, "seed": s,
+             "bytes_per_image": 1.0, "train_bytes": 10, **{f"acc_{n}": a for n in EVAL_SETS}}
+            for s, a in enumerate([0.5, 0.7, 0.6])]
+    (s,) = summarize(rows)
+    assert s["seeds"] == 3 and s["acc_clean_mean"] == pytest.approx(0.6) and s["acc_clean_std"] == pytest.approx(0.1)
+
+
+def test_corruptions_and_pixel_formats():
+    images = render_shapes(6, split="test").images
+    noisy, blurred = corrupt(images, "noise", SMOKE), corrupt(images, "blur", SMOKE)
+    assert noisy.shape == blurred.shape == images.shape and noisy.dtype == np.uint8
+    diff = np.abs(noisy.astype(int) - images.astype(int))
+    assert 10 < diff.mean() < 40  # sigma 0.1 of the range: about 20 grey levels
+    # blur removes high frequencies: neighbouring pixels become more alike
+    def roughness(x):
+        return np.abs(np.diff(x.astype(float), axis=1)).mean()
+    assert roughness(blurred) < 0.7 * roughness(images)
+    with pytest.raises(ValueError, match="unknown corruption"):
+        corrupt(images, "fog", SMOKE)
+    q5, size5 = jpeg_roundtrip(images, 5)
+    q75, size75 = jpeg_roundtrip(images, 75)
+    assert size5 < size75 and q5.shape == images.shape
+    assert np.abs(q5.astype(int) - images).mean() > np.abs(q75.astype(int) - images).mean()
+    small, size = downsampled(images, 4)
+    assert small.shape == images.shape and size < size5 * 4
+
+
+def test_read_results_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such results file"):
+        read_results(tmp_path / "missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("experiment,method\n")
+    with pytest.raises(ValueError, match="empty.csv: no rows"):
+        read_results(empty)
+
+
+def test_unknown_sweep_preset():
+    with pytest.raises(ValueError, match="unknown sweep preset"):
+        sweep_preset("huge")
+
+
+def test_reproduce_command_writes_provenance(tmp_path, monkeypatch):
+    import seitpp.reproduce as reproduce
+    monkeypatch.setitem(reproduce.SWEEPS, "smoke", replace(SMOKE, budgets=(1.0,), jpeg_qualities=(),
+                                                            downsample_factors=()))
+    monkeypatch.setattr(reproduce, "METHODS", {"SeiT": METHODS["SeiT"]})
+    monkeypatch.setattr(reproduce, "ABLATION", {})
+    out = tmp_path / "run"
+    main(["reproduce", "--preset", "smoke", "--out", str(out)])
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["command"] == f"python -m seitpp reproduce --preset smoke --out {out}"
+    assert provenance["preset"] == "smoke" and provenance["metrics"]["cells"] == 2
+    assert len(read_results(out / RESULTS_FILE)) == 2  # SeiT and the PNG pixel baseline
+
+
+def test_figures_and_tables_from_a_summary(swept):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from seitpp.reproduce import PAPER_BUDGET_GB, PAPER_BUDGETS, ablation_rows, format_table, mean_std, select
+    from seitpp.viz import budget_figure, storage_frontier_figure
+    out, _ = swept
+    summary = read_results(out / SUMMARY_FILE)
+    fig = budget_figure(summary, PAPER_BUDGETS, PAPER_BUDGET_GB, chance=1 / 12)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["training set stored as tokens (kB)",
+                                                    "training set stored as tokens (GB)"]
+    assert all(ax.get_ylabel() for ax in fig.axes)
+    frontier = storage_frontier_figure(summary, chance=1 / 12)
+    left = frontier.axes[0]
+    assert left.get_xscale() == "log" and all(ax.get_xlabel() and ax.get_ylabel() for ax in frontier.axes)
+    plt.close("all")
+    # the frontier never goes down: more bytes can always do what fewer did
+    (line,) = [ln for ln in left.get_lines() if ln.get_label() == "frontier"]
+    assert np.all(np.diff(line.get_ydata()) >= 0) and np.all(np.diff(line.get_xdata()) >= 0)
+    rows = select(summary, "budgets", "SeiT")
+    assert [r["budget"] for r in rows] == sorted((r["budget"] for r in rows), reverse=True)
+    assert set(ablation_rows(summary, SMOKE)) == set(ABLATION)
+    assert mean_std({"acc_clean_mean": 0.7312, "acc_clean_std": 0.012}) == "73.1 ± 1.2"
+    text = format_table(["a", "bb"], [["x", 1], ["yyy", 22]])
+    assert text.splitlines() == ["a    bb", "-------", "x     1", "yyy  22"]
