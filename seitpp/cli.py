@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -31,8 +32,8 @@ PROVENANCE_FILE = "provenance.json"
 
 def machine_description(device: str) -> dict:
     """What ran a command: enough to judge a timing or reproduce a result."""
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "device": device}
+    info = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": device}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
@@ -69,7 +70,8 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
                      metrics)
 
 
-def write_provenance(out: Path, args: argparse.Namespace, started: float, evaluation: str, metrics: dict) -> None:
+def write_provenance(out: Path, args: argparse.Namespace, started: float, evaluation: str, metrics: dict,
+                     echo: bool = True) -> None:
     """`provenance.json` beside an artefact: the command, preset, machine, date and what it measured."""
     provenance = {
         "command": "python -m seitpp " + " ".join(args.argv),
@@ -82,7 +84,8 @@ def write_provenance(out: Path, args: argparse.Namespace, started: float, evalua
     }
     with atomic_path(out / PROVENANCE_FILE) as tmp:
         tmp.write_text(json.dumps(provenance, indent=2))
-    print(json.dumps(provenance, indent=2))
+    if echo:
+        print(json.dumps(provenance, indent=2))
 
 
 def cmd_train_tokenadapt(args: argparse.Namespace) -> None:
@@ -188,11 +191,16 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     sweep = sweep_preset(args.preset)
     out = Path(args.out)
     started = time.perf_counter()
-    rows = run_sweep(sweep, out, workers=args.workers or None)
-    summary = summarize(rows)
-    write_provenance(out, args, started, f"{sweep.test_images} images of the embedded dataset's test split, clean "
-                     "and corrupted (see seitpp.reproduce); mean over seeds in summary.csv",
-                     {"cells": len(rows), "sweep": repr(sweep), "groups": len(summary)})
+
+    def record(rows: list[dict], total: int) -> None:  # after every cell: an interrupted sweep says how far it got
+        write_provenance(out, args, started, f"{sweep.test_images} images of the embedded dataset's test split, "
+                         "clean and corrupted (see seitpp.reproduce); mean over seeds in summary.csv",
+                         {"cells_done": len(rows), "cells_total": total, "complete": len(rows) == total,
+                          "cell_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
+                          "groups": len(summarize(rows)), "sweep": repr(sweep)}, echo=False)
+
+    run_sweep(sweep, out, workers=args.workers or None, on_progress=record)
+    print(json.dumps(json.loads((out / PROVENANCE_FILE).read_text()), indent=2))
 
 
 def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:

@@ -35,6 +35,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -360,11 +361,13 @@ def _row_key(row: dict) -> str:
     return f"{row['experiment']}|{row['method']}|{float(row['budget']):.4f}|{int(row['seed'])}"
 
 
-def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, progress: bool = True) -> list[dict]:
+def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, progress: bool = True,
+              on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
     """Run every cell not yet in `out/results.csv` -> all rows; writes results and summary CSVs.
 
     MTM runs go first; a cell that needs one is queued when its MTM run has finished. With more
-    than one worker, cells run in parallel processes of one thread each.
+    than one worker, cells run in parallel processes of one thread each. `on_progress(rows, total)`
+    is called before the first cell and after every finished one (the CLI writes its provenance).
     """
     out = Path(out)
     work = out / "work"
@@ -374,7 +377,17 @@ def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, p
     results_path = out / RESULTS_FILE
     rows = read_results(results_path) if results_path.exists() else []
     done = {_row_key(r) for r in rows}
-    todo = [c for c in make_cells(sweep) if c.key not in done]
+    cells = make_cells(sweep)
+    todo = [c for c in cells if c.key not in done]
+
+    def report(new_row: dict | None = None) -> None:
+        if new_row is not None:
+            rows.append(new_row)
+            _write(rows, out)
+        if on_progress is not None:
+            on_progress(rows, len(cells))
+
+    report()
     pretrain_budgets = sorted({c.budget for c in todo if c.mtm}, reverse=True)
     threads = 1 if workers > 1 else max(1, torch.get_num_threads())
     bar = tqdm(total=len(todo) + len(pretrain_budgets), desc=f"sweep {sweep.name}", disable=not progress)
@@ -384,8 +397,7 @@ def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, p
             run_pretrain(sweep, budget, work, threads)
             bar.update(1)
         for cell in todo:
-            rows.append(run_cell(sweep, cell, work, threads))
-            _write(rows, out)
+            report(run_cell(sweep, cell, work, threads))
             bar.update(1)
         bar.close()
         return rows
@@ -404,8 +416,7 @@ def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, p
                         for cell in [c for c in waiting if c.budget == what]:
                             running[pool.submit(run_cell, sweep, cell, work, threads)] = ("cell", cell)
                     else:
-                        rows.append(result)
-                        _write(rows, out)
+                        report(result)
                     bar.update(1)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)

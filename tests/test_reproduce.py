@@ -133,7 +133,9 @@ def test_reproduce_command_writes_provenance(tmp_path, monkeypatch):
     main(["reproduce", "--preset", "smoke", "--out", str(out)])
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["command"] == f"python -m seitpp reproduce --preset smoke --out {out}"
-    assert provenance["preset"] == "smoke" and provenance["metrics"]["cells"] == 2
+    assert provenance["preset"] == "smoke"
+    assert provenance["metrics"]["cells_done"] == provenance["metrics"]["cells_total"] == 2
+    assert provenance["metrics"]["complete"] is True
     assert len(read_results(out / RESULTS_FILE)) == 2  # SeiT and the PNG pixel baseline
 
 
