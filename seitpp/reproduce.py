@@ -498,3 +498,82 @@ def format_table(header: list[str], rows: list[list]) -> str:
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in cells]
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+# ----------------------------------------------------------------------------------------------
+# The paper's findings, judged on a summary
+
+
+def _difference(a: dict, b: dict, name: str = "clean") -> tuple[float, float]:
+    """(b - a, the spread of that difference), in points: means and the two stds combined."""
+    d = 100 * (b[f"acc_{name}_mean"] - a[f"acc_{name}_mean"])
+    return d, 100 * math.hypot(a[f"acc_{name}_std"], b[f"acc_{name}_std"])
+
+
+def verdict(difference: float, spread: float) -> str:
+    """'holds' when the paper's direction (a positive difference) is beyond the spread of seeds,
+    'opposite' when the other direction is, else 'unclear'."""
+    if difference > spread:
+        return "holds"
+    return "opposite" if difference < -spread else "unclear"
+
+
+def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
+    """The paper's findings measured on `summary` -> rows {finding, comparison, difference, spread, verdict}.
+
+    Each is a difference that the paper says is positive; the verdict compares it with the spread
+    over seeds (standard deviations of the two means, combined). Missing cells are skipped.
+    """
+    def cell(experiment: str, method: str, budget: float) -> dict | None:
+        rows = select(summary, experiment, method, budget)
+        return rows[0] if rows else None
+
+    out = []
+
+    def judge(finding: str, comparison: str, a: dict | None, b: dict | None, name: str = "clean") -> None:
+        if a is not None and b is not None:
+            d, s = _difference(a, b, name)
+            out.append({"finding": finding, "comparison": comparison, "difference": round(d, 1),
+                        "spread": round(s, 1), "verdict": verdict(d, s)})
+
+    big, small = max(sweep.budgets), min(sweep.budgets)
+    # 1. the smaller the budget, the larger SeiT++'s gain over SeiT
+    gain = {}
+    for b in (big, small):
+        pair = cell("budgets", "SeiT", b), cell("budgets", "SeiT++", b)
+        if None not in pair:
+            gain[b] = _difference(*pair)
+    if len(gain) == 2:
+        d, s = gain[small][0] - gain[big][0], math.hypot(gain[small][1], gain[big][1])
+        out.append({"finding": "smaller budget, larger gain",
+                    "comparison": f"(SeiT++ - SeiT) at {sweep.budget_images(small)} minus at "
+                                  f"{sweep.budget_images(big)} images",
+                    "difference": round(d, 1), "spread": round(s, 1), "verdict": verdict(d, s)})
+    # 2. MTM helps, at every budget, on either augmentation
+    for b in sweep.budgets:
+        n = sweep.budget_images(b)
+        judge("MTM helps", f"SeiT + MTM - SeiT, learned table ({n} images)",
+              cell("budgets", "SeiT, learned table", b), cell("budgets", "SeiT + MTM", b))
+        judge("MTM helps", f"SeiT++ - SeiT++ without MTM ({n} images)",
+              cell("budgets", "SeiT++ without MTM", b), cell("budgets", "SeiT++", b))
+    # 3. SeiT++ beats SeiT, and MTM and the augmentations add up
+    for b in sweep.budgets:
+        n = sweep.budget_images(b)
+        judge("SeiT++ beats SeiT", f"SeiT++ - SeiT ({n} images)", cell("budgets", "SeiT", b),
+              cell("budgets", "SeiT++", b))
+        judge("MTM and augmentation add up", f"SeiT++ - SeiT + MTM ({n} images)", cell("budgets", "SeiT + MTM", b),
+              cell("budgets", "SeiT++", b))
+    # 4. the ablation: each augmentation helps, TokenAdapt more than ColorAdapt
+    ablation = ablation_rows(summary, sweep)
+    base = ablation.get("baseline")
+    for variant in ("+ ColorAdapt", "+ TokenAdapt", "+ both"):
+        judge("each augmentation helps", f"{variant} - baseline", base, ablation.get(variant))
+    judge("TokenAdapt helps more than ColorAdapt", "+ TokenAdapt - + ColorAdapt", ablation.get("+ ColorAdapt"),
+          ablation.get("+ TokenAdapt"))
+    # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM)
+    for name in ("noise", "blur", "sketch"):
+        judge("more robust", f"SeiT++ without MTM - SeiT, on {name}", cell("budgets", "SeiT", big),
+              cell("budgets", "SeiT++ without MTM", big), name)
+        judge("more robust", f"SeiT++ without MTM - SeiT, learned table, on {name}",
+              cell("budgets", "SeiT, learned table", big), cell("budgets", "SeiT++ without MTM", big), name)
+    return out

@@ -165,3 +165,28 @@ def test_figures_and_tables_from_a_summary(swept):
     assert mean_std({"acc_clean_mean": 0.7312, "acc_clean_std": 0.012}) == "73.1 ± 1.2"
     text = format_table(["a", "bb"], [["x", 1], ["yyy", 22]])
     assert text.splitlines() == ["a    bb", "-------", "x     1", "yyy  22"]
+
+
+def test_findings_judge_differences_against_the_spread():
+    from seitpp.reproduce import findings, verdict
+    assert verdict(3.0, 1.0) == "holds" and verdict(-3.0, 1.0) == "opposite" and verdict(0.5, 1.0) == "unclear"
+    sweep = replace(SMOKE, budgets=(1.0, 0.5), ablation_budget=0.5)
+
+    def row(experiment, method, budget, acc, std=0.01):
+        return {"experiment": experiment, "method": method, "budget": budget, "train_images": 1, "seeds": 3,
+                "bytes_per_image": 1, "train_bytes": 1,
+                **{f"acc_{n}_mean": acc for n in EVAL_SETS}, **{f"acc_{n}_std": std for n in EVAL_SETS}}
+    # a world where the paper is right: SeiT++'s gain grows as the budget shrinks
+    summary = [row("budgets", "SeiT", 1.0, 0.70), row("budgets", "SeiT++", 1.0, 0.75),
+               row("budgets", "SeiT", 0.5, 0.50), row("budgets", "SeiT++", 0.5, 0.65),
+               row("ablation", "baseline", 0.5, 0.50), row("ablation", "+ ColorAdapt", 0.5, 0.505),
+               row("ablation", "+ TokenAdapt", 0.5, 0.60)]
+    judged = {(f["finding"], f["comparison"]): f for f in findings(summary, sweep)}
+    (budget,) = [f for (name, _), f in judged.items() if name == "smaller budget, larger gain"]
+    assert budget["difference"] == pytest.approx(10.0) and budget["verdict"] == "holds"
+    assert judged[("each augmentation helps", "+ ColorAdapt - baseline")]["verdict"] == "unclear"
+    assert judged[("TokenAdapt helps more than ColorAdapt", "+ TokenAdapt - + ColorAdapt")]["verdict"] == "holds"
+    # "+ both" comes from the budget table's SeiT++ at the ablation budget: 65% against 50%
+    assert judged[("each augmentation helps", "+ both - baseline")]["difference"] == pytest.approx(15.0)
+    # comparisons whose cells are missing are left out, not guessed
+    assert not [f for f in judged.values() if f["finding"] == "MTM helps"]
