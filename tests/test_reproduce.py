@@ -87,6 +87,8 @@ def test_summary_mean_and_spread():
             for s, a in enumerate([0.5, 0.7, 0.6])]
     (s,) = summarize(rows)
     assert s["seeds"] == 3 and s["acc_clean_mean"] == pytest.approx(0.6) and s["acc_clean_std"] == pytest.approx(0.1)
+    (one,) = summarize(rows[:1])
+    assert np.isnan(one["acc_clean_std"])  # one seed has no spread, not a spread of zero
 
 
 def test_corruptions_and_pixel_formats():
@@ -163,6 +165,7 @@ def test_figures_and_tables_from_a_summary(swept):
     assert [r["budget"] for r in rows] == sorted((r["budget"] for r in rows), reverse=True)
     assert set(ablation_rows(summary, SMOKE)) == set(ABLATION)
     assert mean_std({"acc_clean_mean": 0.7312, "acc_clean_std": 0.012}) == "73.1 ± 1.2"
+    assert mean_std({"acc_clean_mean": 0.7312, "acc_clean_std": float("nan")}) == "73.1 (1 seed)"
     text = format_table(["a", "bb"], [["x", 1], ["yyy", 22]])
     assert text.splitlines() == ["a    bb", "-------", "x     1", "yyy  22"]
 
