@@ -60,17 +60,6 @@ def test_book_builds(built_book):
 
 
 @pytest.mark.slow
-def test_citations_resolve_to_the_bibliography(built_book):
-    references = (built_book / "book" / "references.html").read_text()
-    for title in ("Storage-Efficient Vision Training with Tokens", "Masked Token Modeling Improves",
-                  "MAsked Generative Encoder", "Masked Autoencoders Are Scalable", "Taming Transformers",
-                  "Vector-quantized Image Modeling", "Adaptive Instance Normalization"):
-        assert title in references, f"{title!r} is not in the bibliography"
-    intro = (built_book / "book" / "intro.html").read_text()
-    assert intro.count('href="references.html#') >= 5  # {cite} roles became links into it
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_executes_in_fast_mode(built_book, name):
     page = built_book / "notebooks" / f"{name}.html"
