@@ -101,14 +101,15 @@ class TokenStem(nn.Module):
         K, C, D = config.codebook_size, config.code_dim, config.embed_dim
         self.codebook_size = K
         if config.stem == "seitpp":
-            if codes is not None:
-                raise ValueError("stem 'seitpp' learns its own table: codes are only for stem 'seit'")
             self.codes = nn.Embedding(K, C)
-            # Rows of about unit length, like the tokenizer's codes. The LayerNorm after the table
-            # makes the stem blind to its scale, but MTM scores its predictions against the table:
-            # BERT's std 0.02 there starts every logit near 0, and MTM learned slower: 40 steps of
-            # mtm_micro on 16 grids lowered the loss by 0.4 nats, against 1.3 from this scale.
-            nn.init.normal_(self.codes.weight, std=C ** -0.5)
+            if codes is not None:  # start from the tokenizer's codes, then learn
+                self.codes.weight.data.copy_(_checked_codes(codes, K, C, config.stem))
+            else:
+                # Rows of about unit length, like the tokenizer's codes. The LayerNorm after the table
+                # makes the stem blind to its scale, but MTM scores its predictions against the table:
+                # BERT's std 0.02 there starts every logit near 0, and MTM learned slower: 40 steps of
+                # mtm_micro on 16 grids lowered the loss by 0.4 nats, against 1.3 from this scale.
+                nn.init.normal_(self.codes.weight, std=C ** -0.5)
             self.norm = nn.LayerNorm(C)
             self.drop = nn.Dropout(config.embed_drop)
             self.proj = nn.Conv2d(C, D, kernel_size=2, stride=2)
@@ -116,10 +117,7 @@ class TokenStem(nn.Module):
             if codes is None:
                 raise ValueError("stem 'seit' needs the tokenizer's code vectors: "
                                  "pass codes=tokenizer.codebook.vectors() (a (K, C) tensor)")
-            if not isinstance(codes, torch.Tensor) or codes.shape != (K, C) or not codes.is_floating_point():
-                got = f"{tuple(codes.shape)} {codes.dtype}" if isinstance(codes, torch.Tensor) else type(codes).__name__
-                raise ValueError(f"stem 'seit' needs float code vectors of shape ({K}, {C}), got {got}")
-            self.register_buffer("codes", codes.detach().float().clone())  # (K, C), frozen
+            self.register_buffer("codes", _checked_codes(codes, K, C, config.stem))  # (K, C), frozen
             self.norm = nn.Identity()
             self.drop = nn.Identity()
             self.proj = nn.Conv2d(C, D, kernel_size=4, stride=2, padding=1)
@@ -156,6 +154,14 @@ class TokenStem(nn.Module):
             raise ValueError(f"the token grid must have even sides (one patch per 2 x 2 tokens), got {H} x {W}")
         z = self.proj(self.lookup(x).permute(0, 3, 1, 2))  # (B, D, H/2, W/2)
         return z.flatten(2).transpose(1, 2), (z.shape[2], z.shape[3])
+
+
+def _checked_codes(codes: torch.Tensor, K: int, C: int, stem: str) -> torch.Tensor:
+    """A float copy of the (K, C) code vectors, or a ValueError that says what they are instead."""
+    if not isinstance(codes, torch.Tensor) or codes.shape != (K, C) or not codes.is_floating_point():
+        got = f"{tuple(codes.shape)} {codes.dtype}" if isinstance(codes, torch.Tensor) else type(codes).__name__
+        raise ValueError(f"stem {stem!r} needs float code vectors of shape ({K}, {C}), got {got}")
+    return codes.detach().float().clone()
 
 
 class PixelStem(nn.Module):
@@ -259,7 +265,8 @@ class TokenViT(ViT):
 
     Args:
         config: sizes, stem and head.
-        codes: the tokenizer's (K, C) code vectors, required by stem "seit" (and refused by "seitpp").
+        codes: the tokenizer's (K, C) code vectors: stem "seit" needs them (frozen); stem "seitpp"
+            starts its learned table from them when given, else from random rows.
     """
 
     def __init__(self, config: TokenViTConfig = TokenViTConfig(), codes: torch.Tensor | None = None):

@@ -126,14 +126,14 @@ def truncated_normal(mean: float, std: float, low: float, high: float, generator
 class MaskedTokenModel(nn.Module):
     """MAGE-style masked token modeling on the SeiT++ token ViT. `forward(ids)` -> (loss, logits, mask)."""
 
-    def __init__(self, config: MTMConfig = MTMConfig()):
+    def __init__(self, config: MTMConfig = MTMConfig(), codes: torch.Tensor | None = None):
         super().__init__()
         self.config = config
         K, C, D, Dd = config.codebook_size, config.code_dim, config.embed_dim, config.decoder_dim
 
         # --------------------------------------------------------------------------------------
         # encoder: the classifier's stem, cls token, positions, blocks and norm, under the same names
-        self.encoder = TokenViT(config.encoder_config())
+        self.encoder = TokenViT(config.encoder_config(), codes)  # codes: the table's start (else random)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, D))  # replaces masked patches that stay in
 
         # --------------------------------------------------------------------------------------
@@ -284,8 +284,10 @@ _DECODERS = {  # (decoder_dim, decoder_depth, decoder_heads)
 MTM_MODELS = tuple(f"mtm_{size}" for size in _DECODERS)
 
 
-def create_mtm(name: str, **overrides) -> MaskedTokenModel:
-    """`mtm_micro`, `mtm_tiny`, `mtm_small` or `mtm_base`; keyword arguments override MTMConfig fields."""
+def create_mtm(name: str, codes: torch.Tensor | None = None, **overrides) -> MaskedTokenModel:
+    """`mtm_micro`, `mtm_tiny`, `mtm_small` or `mtm_base`; keyword arguments override MTMConfig fields.
+
+    codes: (K, C) code vectors the token table starts from (default: random rows)."""
     size = name.removeprefix("mtm_")
     if name not in MTM_MODELS:
         raise ValueError(f"unknown MTM model {name!r}; known: {', '.join(MTM_MODELS)}")
@@ -296,4 +298,4 @@ def create_mtm(name: str, **overrides) -> MaskedTokenModel:
     Dd, dec_depth, dec_heads = _DECODERS[size]
     config = MTMConfig(embed_dim=D, depth=depth, num_heads=heads,
                        decoder_dim=Dd, decoder_depth=dec_depth, decoder_heads=dec_heads)
-    return MaskedTokenModel(replace(config, **overrides))
+    return MaskedTokenModel(replace(config, **overrides), codes)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields, replace
 
 TASKS = ("pretrain", "finetune")
 POLICIES = ("none", "seit", "seitpp")
+TABLE_INITS = ("random", "codes")
 
 
 class TrainSetupError(ValueError):
@@ -58,6 +59,8 @@ class TrainConfig:
     drop_path: float = 0.1
     global_pool: str = "avg"  # "avg" (the paper's fine-tuning) or "token"
     stem: str = "seitpp"  # token models: "seitpp" (learned table) or "seit" (the tokenizer's frozen codes)
+    table_init: str = "random"  # where stem seitpp's table starts: "random" rows (the release) or "codes",
+    #                             a trainable copy of the tokenizer's code vectors (for small data)
 
     # -- optimisation (AdamW; per-step linear warmup, then cosine to min_lr)
     epochs: int = 100
@@ -88,6 +91,7 @@ class TrainConfig:
 
         need(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
         need(self.policy in POLICIES, f"policy must be one of {POLICIES}, got {self.policy!r}")
+        need(self.table_init in TABLE_INITS, f"table_init must be one of {TABLE_INITS}, got {self.table_init!r}")
         need(self.task == "finetune" or self.policy == "none",
              f"MTM pre-training uses plain crops only (policy 'none'), got policy {self.policy!r}")
         need(self.lr_rule in ("linear", "sqrt"), f"lr_rule must be 'linear' or 'sqrt', got {self.lr_rule!r}")

@@ -358,7 +358,7 @@ def build_model(config: TrainConfig, codebook_size: int | None, num_classes: int
     if config.task == "pretrain":
         from seitpp.mtm import create_mtm
         args = dict(codebook_size=codebook_size, grid_size=config.crop, drop_path_rate=config.drop_path)
-        return create_mtm(config.model, **args), args
+        return create_mtm(config.model, codes=codes if config.table_init == "codes" else None, **args), args
     from seitpp.models import TokenViTConfig, create_model
     args = dict(num_classes=num_classes, drop_path_rate=config.drop_path, global_pool=config.global_pool)
     if codebook_size is None:  # pixels
@@ -368,7 +368,7 @@ def build_model(config: TrainConfig, codebook_size: int | None, num_classes: int
     if config.stem == "seit":  # frozen codes: a zero table is overwritten by a checkpoint's
         codes = codes if codes is not None else torch.zeros(codebook_size, TokenViTConfig().code_dim)
         return create_model(config.model, codes=codes, **args), args
-    return create_model(config.model, **args), args
+    return create_model(config.model, codes=codes if config.table_init == "codes" else None, **args), args
 
 
 def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) -> None:
@@ -404,7 +404,9 @@ def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) ->
 def _policy_codebook(config: TrainConfig, data: TrainData, tokenizer: VQTokenizer | None,
                      tokenadapt: TokenAdapt | None) -> torch.Tensor | None:
     """The tokenizer's (K, C) code vectors when the policy or the stem needs them, checked against the data."""
-    needed = config.task == "finetune" and data.kind == "tokens" and (config.policy != "none" or config.stem == "seit")
+    uses_codes = config.table_init == "codes" or (config.task == "finetune" and
+                                                  (config.policy != "none" or config.stem == "seit"))
+    needed = data.kind == "tokens" and uses_codes
     if not needed:
         return None
     tokenizer = tokenizer or VQTokenizer.load()

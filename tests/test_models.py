@@ -104,13 +104,22 @@ def test_mixup_of_one_hots_mixes_the_embeddings():
     torch.testing.assert_close(mixed, 0.3 * stem.lookup(a) + 0.7 * stem.lookup(b))
 
 
+def test_seitpp_table_starts_from_codes_when_given_and_learns_them():
+    codes = _codes()
+    stem = create_model("tvit_micro", **TINY, codes=codes).patch_embed
+    torch.testing.assert_close(stem.table(), codes, rtol=0, atol=0)
+    assert stem.table().requires_grad and stem.table().data_ptr() != codes.data_ptr()  # a trainable copy
+    random = create_model("tvit_micro", **TINY).patch_embed.table()
+    assert not torch.allclose(random, codes) and 0.7 < random.norm(dim=1).mean() < 1.3  # rows of about unit length
+
+
 def test_clear_errors():
     with pytest.raises(ValueError, match="codes=tokenizer.codebook.vectors"):
         create_model("tvit_micro", **TINY, stem="seit")
     with pytest.raises(ValueError, match=r"shape \(391, 32\)"):
         create_model("tvit_micro", **TINY, stem="seit", codes=torch.randn(100, 32))
-    with pytest.raises(ValueError, match="only for stem 'seit'"):
-        create_model("tvit_micro", **TINY, codes=_codes())
+    with pytest.raises(ValueError, match=r"stem 'seitpp' needs float code vectors of shape \(391, 32\)"):
+        create_model("tvit_micro", **TINY, codes=torch.zeros(391, 8))
     with pytest.raises(ValueError, match="stem must be"):
         create_model("tvit_micro", stem="vqgan")
     model = create_model("tvit_micro", **TINY)

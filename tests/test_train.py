@@ -180,6 +180,24 @@ def test_mtm_pretraining_loss_decreases(grids):
     assert result.val_acc is None and result.val_loss < losses[0]
 
 
+@pytest.mark.parametrize("task", ["pretrain", "finetune"])
+def test_table_init_codes_starts_the_learned_table_from_the_tokenizer(grids, tokenizer, task, monkeypatch):
+    tables = []
+    build = train_module.build_model
+
+    def build_and_keep_the_table(*args, **kwargs):
+        model, model_args = build(*args, **kwargs)
+        stem = model.get_submodule("encoder.patch_embed" if task == "pretrain" else "patch_embed")
+        tables.append(stem.table().detach().clone())
+        return model, model_args
+
+    monkeypatch.setattr(train_module, "build_model", build_and_keep_the_table)
+    train(tiny(task, epochs=1, table_init="codes"), grids, progress=False, tokenizer=tokenizer)
+    torch.testing.assert_close(tables[0], tokenizer.codebook.vectors().detach(), rtol=0, atol=0)
+    with pytest.raises(TrainSetupError, match="table_init must be one of"):
+        tiny(task, table_init="zeros")
+
+
 # ----------------------------------------------------------------------------------------------
 # Exact resume, NaN guard
 
