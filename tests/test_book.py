@@ -1,9 +1,6 @@
 """The notebooks and the book: Jupytext pairs in sync, no committed outputs, and the whole book
 built in fast mode with warnings as errors, which executes every notebook."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jupytext
@@ -39,18 +36,6 @@ def test_ipynb_is_committed_without_outputs(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_is_in_the_toc(name):
     assert f"notebooks/{name}" in (ROOT / "_toc.yml").read_text()
-
-
-@pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
-    """Build the whole book once, in fast mode, with warnings as errors."""
-    out = tmp_path_factory.mktemp("book")
-    env = os.environ | {"SEITPP_FAST": "1"}
-    jb = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run([str(jb), "build", "--all", "-W", "-n", "--keep-going", "--path-output", str(out), str(ROOT)],
-                            env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
-    return out / "_build" / "html"
 
 
 @pytest.mark.slow
