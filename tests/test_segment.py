@@ -1,0 +1,322 @@
+"""Segmentation from tokens: data and folder errors, model shapes, aligned augmentation, metrics,
+learning, and exact resume.
+
+Everything runs the micro model on a few dozen Shapes grids (reference tokenizer) with one thread,
+so that the file stays well under a minute on 2 shared cores.
+"""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import seitpp.segment as segment
+from seitpp.augment import ColorAdapt, affine_theta
+from seitpp.data import UnreadableImageError
+from seitpp.recipes import TrainSetupError, preset
+from seitpp.segment import (CHECKPOINT_FILE, HISTORY_FILE, SegmentationAugment, SegmentationData,
+                            SegmentationFileError, SegmentConfig, TokenSegmenter, confusion_matrix,
+                            evaluate_segmentation, iou_per_class, mean_iou, pixel_accuracy, train_segmentation)
+from seitpp.shapes import render_shapes
+from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig
+from seitpp.tokenizer import VQTokenizer
+from seitpp.train import TrainData, train
+
+NUM_CLASSES = 13  # 12 shapes + background
+K = 391
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: oversubscribed threads make every step many times slower
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return VQTokenizer.load()
+
+
+@pytest.fixture(scope="module")
+def shapes(tokenizer):
+    """48 training grids (16 x 16 ids) with their 64 x 64 masks."""
+    return SegmentationData.shapes(48, "train", tokenizer)
+
+
+def same_state(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def upsampled(classes: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, H, W) -> uint8 (B, H * factor, W * factor), each cell copied onto factor x factor pixels."""
+    return classes.to(torch.uint8).repeat_interleave(factor, 1).repeat_interleave(factor, 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+
+
+def test_shapes_data_pairs_token_grids_with_masks_of_the_object_class(shapes):
+    assert len(shapes) == 48 and shapes.grid == (16, 16) and shapes.mask_size == (64, 64)
+    assert shapes.masks.dtype == torch.uint8 and not shapes.ids.is_floating_point()
+    assert shapes.num_classes == NUM_CLASSES and shapes.codebook_size == K
+    labels = render_shapes(48, split="train").labels
+    for mask, label in zip(shapes.masks, labels):
+        assert set(mask.unique().tolist()) == {0, int(label) + 1}  # background and the one object
+    assert 0.5 < (shapes.masks == 0).float().mean() < 0.95
+
+
+def test_data_rejects_values_that_do_not_fit(shapes):
+    with pytest.raises(TrainSetupError, match="mask values up to 13 do not fit 13 classes"):
+        SegmentationData(shapes.ids, shapes.masks.clone().fill_(13), NUM_CLASSES, K, source="bad")
+    with pytest.raises(TrainSetupError, match="ids from 0 to 390 do not fit a codebook of 100"):
+        SegmentationData(shapes.ids.clone().fill_(390).index_fill_(0, torch.tensor([0]), 0), shapes.masks,
+                         NUM_CLASSES, 100, source="bad")
+    with pytest.raises(TrainSetupError, match="48 token grids but 47 masks"):
+        SegmentationData(shapes.ids, shapes.masks[:47], NUM_CLASSES, K)
+
+
+def _folder(root, sizes=((40, 32), (32, 32), (24, 48)), num_classes=5):
+    """An ADE20k-style folder: images/<stem>.{png,jpg} and annotations/<stem>.png, left half class 1,
+    right half class num_classes - 1."""
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+            root / "images" / f"img{i}.{'png' if i % 2 else 'jpg'}")
+        mask = np.ones((h, w), dtype=np.uint8)
+        mask[:, w // 2:] = num_classes - 1
+        Image.fromarray(mask).save(root / "annotations" / f"img{i}.png")
+    return root
+
+
+def test_folder_in_ade20k_layout_is_tokenized_with_centre_square_masks(tmp_path, tokenizer):
+    data = SegmentationData.from_folder(_folder(tmp_path / "ade"), tokenizer, num_classes=5, resolution=32)
+    assert data.ids.shape == (3, 8, 8) and data.masks.shape == (3, 32, 32) and data.num_classes == 5
+    assert data.tokenizer_hash == tokenizer.fingerprint()
+    # the centre square of each mask: left half class 1, right half class 4 (image 2 is a tall one)
+    expected = torch.ones(32, 32, dtype=torch.uint8)
+    expected[:, 16:] = 4
+    assert all(torch.equal(m, expected) for m in data.masks)
+    split = tmp_path / "split"
+    _folder(split / "tmp")
+    for name in ("images", "annotations"):
+        (split / name).mkdir()
+        (split / "tmp" / name).rename(split / name / "training")
+    assert len(SegmentationData.from_folder(split, tokenizer, num_classes=5, split="training")) == 3
+
+
+def _break_empty(root):
+    for f in (root / "images").iterdir():
+        f.unlink()
+    return root / "images", "no image files"
+
+
+def _break_no_annotations(root):
+    for f in (root / "annotations").iterdir():
+        f.unlink()
+    (root / "annotations").rmdir()
+    return root / "annotations", "no such folder"
+
+
+def _break_missing_mask(root):
+    (root / "annotations" / "img1.png").unlink()
+    return root / "images" / "img1.png", "no mask for this image"
+
+
+def _break_unreadable(root):
+    (root / "images" / "img0.jpg").write_bytes(b"not an image at all")
+    return root / "images" / "img0.jpg", "cannot read image"
+
+
+def _break_mask_size(root):
+    Image.fromarray(np.zeros((20, 30), dtype=np.uint8)).save(root / "annotations" / "img2.png")
+    return root / "annotations" / "img2.png", "mask is 30 x 20 pixels, its image img2.jpg is 24 x 48"
+
+
+def _break_mask_values(root):
+    Image.fromarray(np.full((32, 32), 7, dtype=np.uint8)).save(root / "annotations" / "img1.png")
+    return root / "annotations" / "img1.png", "class index 7 is beyond num_classes 5"
+
+
+def _break_rgb_mask(root):
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(root / "annotations" / "img1.png")
+    return root / "annotations" / "img1.png", "got mode RGB"
+
+
+@pytest.mark.parametrize("damage", [_break_empty, _break_no_annotations, _break_missing_mask, _break_unreadable,
+                                    _break_mask_size, _break_mask_values, _break_rgb_mask])
+def test_bad_folders_fail_naming_the_file_and_the_problem(tmp_path, tokenizer, damage):
+    path, problem = damage(_folder(tmp_path / "ade"))
+    error = UnreadableImageError if damage is _break_unreadable else SegmentationFileError
+    with pytest.raises(error) as info:
+        SegmentationData.from_folder(tmp_path / "ade", tokenizer, num_classes=5)
+    assert info.value.path == path
+    assert str(path) in str(info.value) and problem in str(info.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Model
+
+
+@pytest.mark.parametrize("encoder", ["tvit_micro", "tvit_tiny"])
+def test_segmenter_gives_logits_per_token_or_at_the_mask_size(encoder):
+    model = TokenSegmenter(NUM_CLASSES, K, encoder, grid_size=14).eval()
+    for side in (14, 16):  # the trained grid, and a whole grid through resampled positions
+        ids = torch.randint(K, (2, side, side))
+        assert model.forward_features(ids).shape == (2, model.encoder.num_features, side // 2, side // 2)
+        assert model(ids).shape == (2, NUM_CLASSES, side, side)
+        logits = model(ids, (4 * side, 4 * side))
+        assert logits.shape == (2, NUM_CLASSES, 4 * side, 4 * side) and torch.isfinite(logits).all()
+
+
+def test_segmenter_starts_from_an_mtm_encoder(shapes, tmp_path):
+    """Three steps of MTM pre-training give a checkpoint; its encoder fills the segmenter's, key for key."""
+    grids = TrainData(shapes.ids, torch.zeros(len(shapes)), 1, K)
+    mtm = replace(preset("cpu-tiny", "pretrain"), epochs=1, warmup_epochs=0, batch_size=16)
+    pretrained = train(mtm, grids, out_dir=tmp_path / "mtm", device="cpu", progress=False).model
+    model = TokenSegmenter(NUM_CLASSES, K, "tvit_micro", grid_size=mtm.crop)
+    assert model.load_pretrained(tmp_path / "mtm") == []
+    assert same_state(model.encoder.state_dict(), pretrained.encoder_state_dict())
+    with pytest.raises(TrainSetupError, match="does not fit"):  # positions learned for another grid
+        TokenSegmenter(NUM_CLASSES, K, "tvit_micro", grid_size=16).load_pretrained(tmp_path / "mtm")
+
+
+# ----------------------------------------------------------------------------------------------
+# Augmentation: tokens and masks move together
+
+
+def test_identity_and_centre_crop_leave_tokens_and_masks_in_place(shapes):
+    ids, masks = shapes.ids[:4].long(), shapes.masks[:4]
+    out_ids, out_masks = SegmentationAugment(16).apply(ids, masks, affine_theta(4))
+    assert torch.equal(out_ids, ids) and torch.equal(out_masks, masks)
+    out_ids, out_masks = SegmentationAugment(14)(ids, masks)  # no geometry: the central 14 x 14 window
+    assert torch.equal(out_ids, ids[:, 1:15, 1:15]) and torch.equal(out_masks, masks[:, 4:60, 4:60])
+
+
+def test_flip_moves_a_mask_made_from_the_tokens_with_them():
+    ids = torch.randint(K, (6, 16, 16), generator=torch.Generator().manual_seed(0))
+    masks = upsampled(ids % NUM_CLASSES, 4)  # a mask that is a function of the tokens
+    out_ids, out_masks = SegmentationAugment(16).apply(ids, masks, affine_theta(6, hflip=True))
+    assert torch.equal(out_ids, ids.flip(-1)) and torch.equal(out_masks, masks.flip(-1))
+    # per-sample flips drawn by the augmentation: each mask still matches its own tokens
+    flips = GeometryDistribution(flip_p=0.5, affine_p=0.0, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
+    out_ids, out_masks = SegmentationAugment(16, flips)(ids, masks, torch.Generator().manual_seed(1))
+    flipped = (out_ids != ids).flatten(1).any(1)
+    assert 0 < flipped.sum() < 6
+    assert torch.equal(out_masks, upsampled(out_ids % NUM_CLASSES, 4))
+
+
+def test_random_geometry_applies_each_samples_theta_to_its_mask():
+    """Masks at the token resolution see exactly the tokens' sample points: any theta, exact agreement."""
+    ids = torch.randint(K, (32, 16, 16), generator=torch.Generator().manual_seed(0))
+    masks = (ids % NUM_CLASSES).to(torch.uint8)
+    augment = SegmentationAugment(14, GeometryDistribution())
+    out_ids, out_masks = augment(ids, masks, torch.Generator().manual_seed(1))
+    assert out_ids.shape == out_masks.shape == (32, 14, 14)
+    assert torch.equal(out_masks, (out_ids % NUM_CLASSES).to(torch.uint8))
+    assert (out_ids != ids[:, 1:15, 1:15]).float().mean() > 0.5  # it did move the tokens
+    # at 4x resolution the mask is finer than the tokens, but still far closer than another sample's geometry
+    theta = GeometryDistribution().sample(32, torch.Generator().manual_seed(1))
+    out_ids, out_masks = augment.apply(ids, upsampled(masks, 4), theta)
+    _, wrong = augment.apply(ids, upsampled(masks, 4), theta.roll(1, 0))
+    own = (upsampled(out_ids % NUM_CLASSES, 4) == out_masks).float().mean()
+    other = (upsampled(out_ids % NUM_CLASSES, 4) == wrong).float().mean()
+    assert own > 0.5 > 0.2 > other
+
+
+def test_tokenadapt_gets_the_masks_theta(tokenizer):
+    """An untrained TokenAdapt is the exact mirror for flips: its tokens and the masks flip together."""
+    ids = torch.randint(K, (8, 16, 16), generator=torch.Generator().manual_seed(0))
+    masks = upsampled(ids % NUM_CLASSES, 4)
+    tokenadapt = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
+    flips = GeometryDistribution(flip_p=0.5, affine_p=0.0, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
+    out_ids, out_masks = SegmentationAugment(16, flips, tokenadapt)(ids, masks, torch.Generator().manual_seed(2))
+    flipped = (out_ids != ids).flatten(1).any(1)
+    assert 0 < flipped.sum() < 8
+    assert torch.equal(out_ids[flipped], ids[flipped].flip(-1))
+    assert torch.equal(out_masks, upsampled(out_ids % NUM_CLASSES, 4))
+
+
+def test_color_adapt_changes_tokens_only(shapes, tokenizer):
+    ids, masks = shapes.ids[:8].long(), shapes.masks[:8]
+    color = ColorAdapt(fraction=1.0, codebook=tokenizer.codebook)
+    out_ids, out_masks = SegmentationAugment(16, appearance=color)(ids, masks, torch.Generator().manual_seed(0))
+    assert torch.equal(out_masks, masks)
+    assert (out_ids != ids).float().mean() > 0.05
+
+
+# ----------------------------------------------------------------------------------------------
+# Metrics
+
+
+def test_metrics_on_hand_made_confusions():
+    target = torch.tensor([0, 0, 1, 1])
+    pred = torch.tensor([0, 1, 1, 1])
+    cm = confusion_matrix(pred, target, 2)
+    assert cm.tolist() == [[1, 1], [0, 2]]  # rows: truth, columns: prediction
+    assert mean_iou(cm) == pytest.approx((1 / 2 + 2 / 3) / 2)  # IoU 0: 1 / (2 + 1 - 1), IoU 1: 2 / (2 + 3 - 2)
+    assert pixel_accuracy(cm) == pytest.approx(3 / 4)
+    # a class neither present nor predicted does not count; one predicted but absent counts as IoU 0
+    cm4 = confusion_matrix(pred, target, 4)
+    assert mean_iou(cm4) == pytest.approx(mean_iou(cm)) and torch.isnan(iou_per_class(cm4)[2:]).all()
+    cm3 = confusion_matrix(torch.tensor([0, 2]), torch.tensor([0, 0]), 3)
+    assert iou_per_class(cm3)[[0, 2]].tolist() == [0.5, 0.0] and mean_iou(cm3) == pytest.approx(0.25)
+    # perfect, and accumulated over batches as over the whole
+    masks = torch.randint(5, (4, 8, 8))
+    assert mean_iou(confusion_matrix(masks, masks, 5)) == pixel_accuracy(confusion_matrix(masks, masks, 5)) == 1.0
+    guess = torch.randint(5, (4, 8, 8))
+    halves = confusion_matrix(guess[:2], masks[:2], 5) + confusion_matrix(guess[2:], masks[2:], 5)
+    assert torch.equal(halves, confusion_matrix(guess, masks, 5))
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+
+
+def all_background(data: SegmentationData) -> torch.Tensor:
+    return confusion_matrix(torch.zeros_like(data.masks), data.masks, data.num_classes)
+
+
+def test_short_training_lowers_the_loss_and_beats_all_background(shapes):
+    config = SegmentConfig(epochs=30, batch_size=16)
+    result = train_segmentation(config, shapes, device="cpu", progress=False)
+    losses = [row["loss"] for row in result.history]
+    assert len(losses) == 30 and losses[-1] < 0.7 * losses[0]
+    fit = evaluate_segmentation(result.model, shapes)
+    baseline = all_background(shapes)
+    assert fit["pixel_acc"] > pixel_accuracy(baseline) + 0.01
+    assert fit["miou"] > 2 * mean_iou(baseline)
+
+
+def test_resumed_run_computes_what_an_uninterrupted_run_does(shapes, tokenizer, tmp_path, monkeypatch):
+    """Interrupt a run in its third step, after the mid-epoch checkpoint of step 2, resume it, compare."""
+    config = SegmentConfig(epochs=2, batch_size=16, checkpoint_every=2, color_adapt=0.5)
+    val = SegmentationData(shapes.ids[:16], shapes.masks[:16], NUM_CLASSES, K, "val")
+    kwargs = dict(tokenizer=tokenizer, device="cpu", progress=False)
+    straight = train_segmentation(config, shapes, val, tmp_path / "straight", **kwargs)
+
+    real_lr_at = segment.lr_at
+
+    def killed_in_step_3(step, *args):
+        if step == 2:
+            raise KeyboardInterrupt
+        return real_lr_at(step, *args)
+
+    monkeypatch.setattr(segment, "lr_at", killed_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_segmentation(config, shapes, val, tmp_path / "run", **kwargs)
+    monkeypatch.setattr(segment, "lr_at", real_lr_at)
+    assert torch.load(tmp_path / "run" / CHECKPOINT_FILE, weights_only=True)["step"] == 2
+    resumed = train_segmentation(config, shapes, val, tmp_path / "run", **kwargs)
+
+    assert same_state(straight.model.state_dict(), resumed.model.state_dict())
+    assert straight.history == resumed.history and resumed.metrics == straight.metrics
+    assert set(straight.metrics) == {"val_loss", "miou", "pixel_acc"}
+    assert (tmp_path / "run" / HISTORY_FILE).read_text() == (tmp_path / "straight" / HISTORY_FILE).read_text()
+    with pytest.raises(TrainSetupError, match=r"another config \(fields \['seed'\] differ\)"):
+        train_segmentation(replace(config, seed=1), shapes, val, tmp_path / "run", **kwargs)
