@@ -34,6 +34,17 @@ def test_cells_cover_every_experiment_once():
     assert "+ both" not in {c.method for c in make_cells(cpu) if c.experiment == "ablation"}
 
 
+def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
+    from seitpp.reproduce import pretrain_config
+    cpu, random_rows = sweep_preset("cpu"), sweep_preset("cpu-random-table")
+    cell = next(c for c in make_cells(cpu) if c.method == "SeiT++ without MTM")
+    assert finetune_config(cpu, cell, 100).table_init == "codes" and pretrain_config(cpu, 100).table_init == "codes"
+    assert finetune_config(random_rows, cell, 100).table_init == "random"
+    assert pretrain_config(random_rows, 100).table_init == "random"
+    differs = [f for f in ("finetune", "pretrain") if getattr(cpu, f) != getattr(random_rows, f)]
+    assert replace(random_rows, name="cpu", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
+
+
 def test_every_cell_trains_the_same_number_of_steps():
     cpu = sweep_preset("cpu")
     for budget in cpu.budgets:
