@@ -42,3 +42,22 @@ def test_training_throughput_counts_flops_and_reads_the_engine_log():
     config = replace(preset("cpu-tiny", "finetune"), policy="none", batch_size=8)
     (row,) = engine_rates({"tokens": (config, data, None)}, torch.device("cpu"), steps=2)
     assert row["rate"] > 0 and 0 <= row["data_share"] <= 1
+
+
+def test_chapter_costs_measures_a_notebook_and_merges_rows(tmp_path):
+    from benchmarks.chapter_costs import merge, run_chapter
+    from seitpp.files import write_csv
+
+    notebook = tmp_path / "01_probe.py"  # writes 3 MB to scratch and holds 50 MB of memory for a moment
+    notebook.write_text("# %%\nimport os, tempfile, time\nimport numpy as np\n"
+                        "fast = os.environ['SEITPP_FAST']\n"
+                        "path = os.path.join(tempfile.gettempdir(), 'probe.bin')\n"
+                        "open(path, 'wb').write(bytes(3 * 2**20))\n"
+                        "block = np.ones(50 * 2**20 // 8)\ntime.sleep(1.0)\n")
+    row = run_chapter(notebook, fast=True)
+    assert row["chapter"] == "01_probe" and row["mode"] == "fast" and row["seconds"] >= 1.0
+    assert row["scratch_disk_mb"] >= 3.0 and row["peak_memory_mb"] >= 50
+    csv_path = tmp_path / "costs.csv"
+    write_csv([dict(row, seconds=99.0), dict(row, mode="full")], csv_path)
+    merged = merge([row], csv_path)  # the new fast row replaces the old one, the full row stays
+    assert [(r["mode"], float(r["seconds"])) for r in merged] == [("fast", row["seconds"]), ("full", row["seconds"])]
