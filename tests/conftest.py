@@ -1,10 +1,12 @@
-"""Fixtures shared by test files: the whole book, built once per test session."""
+"""Fixtures shared by test files: one torch thread per test module that trains, the reference
+tokenizer, and the whole book built once per test session."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,3 +21,19 @@ def built_book(tmp_path_factory) -> Path:
                             env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
     return out / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Use it with `pytestmark = pytest.mark.usefixtures("one_thread")` in modules that train."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: oversubscribed threads make every step many times slower
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The reference tokenizer (the committed artefact)."""
+    from seitpp.tokenizer import VQTokenizer
+    return VQTokenizer.load()

@@ -23,13 +23,7 @@ TINY = dict(embed_dim=16, depth=2, num_heads=2, num_classes=5)
 TINY_MTM = dict(embed_dim=16, depth=1, num_heads=2, decoder_dim=16, decoder_depth=1, decoder_heads=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: on a shared 2-core machine a second thread waits more than it works."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _codes() -> torch.Tensor:

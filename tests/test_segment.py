@@ -20,24 +20,13 @@ from seitpp.segment import (CHECKPOINT_FILE, HISTORY_FILE, SegmentationAugment, 
                             evaluate_segmentation, iou_per_class, mean_iou, pixel_accuracy, train_segmentation)
 from seitpp.shapes import render_shapes
 from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig
-from seitpp.tokenizer import VQTokenizer
 from seitpp.train import TrainData, train
 
 NUM_CLASSES = 13  # 12 shapes + background
 K = 391
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: oversubscribed threads make every step many times slower
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return VQTokenizer.load()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

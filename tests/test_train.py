@@ -20,7 +20,6 @@ from seitpp.cli import main
 from seitpp.recipes import PRESETS, TrainConfig, TrainSetupError, preset, with_overrides
 from seitpp.storage import write_store
 from seitpp.tokenadapt import TokenAdapt, TokenAdaptConfig
-from seitpp.tokenizer import VQTokenizer
 from seitpp.train import (CHECKPOINT_FILE, COLUMNS, HISTORY_FILE, TIMING_COLUMNS, PixelPolicy, TokenPolicy,
                           TrainData, TrainingDiverged, build_model, load_pretrained_encoder, lr_at,
                           setup_distributed, train)
@@ -30,17 +29,7 @@ NUM_CLASSES = 12
 SMALL = dict(batch_size=32, epochs=2, warmup_epochs=0.5, log_every=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: oversubscribed threads make every step many times slower
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return VQTokenizer.load()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
