@@ -54,6 +54,7 @@ from seitpp.tokenizer import VQTokenizer, psnr
 from seitpp.viz import budget_figure, image_grid, storage_frontier_figure
 
 FAST = seitpp.fast_mode()
+NUM_TEST = 48 if FAST else 1_200  # test images for the tokenizer's PSNR on each test set (the sweep's 1,200)
 CHANCE = 1 / len(SHAPE_CLASSES)
 cpu = sweep_preset("cpu")
 summary = read_results(REFERENCE_RESULTS / SUMMARY_FILE)
@@ -89,6 +90,22 @@ for name, images in sets.items():
 # one row per test image: each set's image, then what its tokens decode to
 fig = image_grid([torch.stack([c[i] for c in columns]) for i in range(n_show)],
                  row_labels=[SHAPE_CLASSES[i] for i in test.labels], col_labels=labels, size=1.35)
+
+# %% [markdown]
+# How much of each test set survives tokenization, on more images: the PSNR of the tokens'
+# reconstruction against the image the tokenizer was given (corrupted or not), mean over the images.
+
+# %%
+many = render_shapes(NUM_TEST, split="test")
+test_sets = {"clean": many.images, "noise": corrupt(many.images, "noise", cpu), "blur": corrupt(many.images, "blur", cpu),
+             "sketch": render_shapes(NUM_TEST, split="test", style="sketch").images}
+rows = []
+for name, images in test_sets.items():
+    x = images_to_tensor(images)
+    with torch.no_grad():
+        dbs = torch.cat([psnr(tokenizer.decode(tokenizer.tokenize(chunk)), chunk) for chunk in x.split(200)])
+    rows.append([name, f"{dbs.mean():.1f}", f"{dbs.std():.1f}"])
+print(format_table([f"test set ({NUM_TEST} images)", "PSNR of tokens (dB)", "std"], rows))
 
 # %% [markdown]
 # Noise survives tokenization as a different choice of codes almost everywhere (the tokenizer
