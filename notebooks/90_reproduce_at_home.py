@@ -42,7 +42,6 @@ import torch
 import seitpp
 from seitpp.reproduce import format_table, read_results
 
-FAST = seitpp.fast_mode()
 ROOT = Path.cwd().parent  # notebooks run in notebooks/
 ARTEFACTS = Path(seitpp.__file__).parent / "artefacts"
 COSTS = ROOT / "benchmarks" / "results" / "chapter_costs.csv"
@@ -69,13 +68,18 @@ chapters = sorted({r["chapter"] for r in costs} | {p.stem for p in (ROOT / "note
 by = {(r["chapter"], r["mode"]): r for r in costs}
 
 
-def cell(chapter: str, mode: str, key: str, unit: str = "") -> str:
+def cell(chapter: str, mode: str, key: str) -> str:
+    """One measurement of the CSV as text, or "not measured yet"."""
     row = by.get((chapter, mode))
-    return "not measured yet" if row is None else f"{row[key]:,.0f}{unit}" if key != "seconds" else _duration(row[key])
+    if row is None:
+        return "not measured yet"
+    return _duration(row[key]) if key == "seconds" else f"{row[key]:,.0f}"
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 print(format_table(["chapter", "fast: time", "fast: memory (MB)", "full: time", "full: memory (MB)", "full: disk (MB)"],
