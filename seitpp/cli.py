@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cpu: about an hour on 2 cores; gpu: one GPU; smoke: seconds, for tests")
     p.add_argument("--out", required=True, help="output directory: results.csv, summary.csv, provenance.json")
     p.add_argument("--workers", type=int, default=0, help="parallel cells (default: the preset's)")
-    p.add_argument("--device", default="cpu", help="recorded in the provenance (cells run on CUDA if there is one)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="recorded in the provenance (cells run on CUDA if there is one)")
     p.set_defaults(run=cmd_reproduce)
 
     p = commands.add_parser("evaluate", help="top-1 of a fine-tuned checkpoint on centre crops")

@@ -34,6 +34,24 @@ def test_cells_cover_every_experiment_once():
     assert "+ both" not in {c.method for c in make_cells(cpu) if c.experiment == "ablation"}
 
 
+def test_a_sweep_trains_only_its_experiments_and_keeps_each_cells_log(swept, tmp_path):
+    from seitpp.train import COLUMNS
+    gpu = sweep_preset("gpu")
+    assert {c.experiment for c in make_cells(gpu)} == {"budgets"}
+    assert len(make_cells(gpu)) == len(METHODS) * len(gpu.budgets) * len(gpu.seeds)
+    budgets_only = replace(SMOKE, experiments=("budgets",), budgets=(1.0,))
+    rows = run_sweep(budgets_only, tmp_path, progress=False)
+    assert {r["experiment"] for r in rows} == {"budgets"} and len(rows) == len(METHODS)
+    with np.load(tmp_path / "work" / "data.npz") as data:  # no pixel copies for a sweep without pixel cells
+        assert not any(key.startswith("train_png") or key.endswith("_pixels") for key in data.files)
+    out, _ = swept
+    logs = sorted((out / "work" / "histories").glob("*.csv"))
+    assert len(logs) == len(make_cells(SMOKE))
+    with open(logs[0], newline="") as f:
+        log = list(csv.DictReader(f))
+    assert tuple(log[0]) == COLUMNS and int(log[-1]["step"]) == SMOKE.finetune_steps
+
+
 def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
     from seitpp.reproduce import pretrain_config
     cpu, random_rows = sweep_preset("cpu"), sweep_preset("cpu-random-table")
