@@ -4,23 +4,14 @@ from __future__ import annotations
 import os
 import platform
 import re
-import time
 from datetime import date
 from pathlib import Path
-from typing import Callable
 
 import torch
 
+from seitpp.throughput import per_second  # noqa: F401  (the benchmarks time with it)
+
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
-
-
-def per_second(fn: Callable[[], int], min_seconds: float = 2.0) -> float:
-    """Items per second of fn (which returns how many items it handled), after one warm-up call."""
-    fn()
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min_seconds:
-        done += fn()
-    return done / (time.perf_counter() - start)
 
 
 def machine() -> str:

@@ -24,19 +24,16 @@ transform's kernels, which is what holds the training step back when they overla
 from __future__ import annotations
 
 import argparse
-import contextlib
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import per_second, report
+from benchmarks.common import report
 from seitpp.models import PixelViTConfig, create_model
 from seitpp.mtm import create_mtm
 from seitpp.recipes import preset
 from seitpp.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.throughput import flops_per_image, per_second, step_fn
 from seitpp.tokenadapt import REFERENCE_DIR as TOKENADAPT_DIR
 from seitpp.tokenadapt import TokenAdapt
 from seitpp.tokenizer import VQTokenizer
@@ -45,37 +42,6 @@ from seitpp.train import TrainData, center_crop, pixels_to_input, train
 CROP = 14  # tokens; 7 x 7 patches of 2 x 2 tokens
 PIXEL_CROP = CROP * PixelViTConfig().patch_size // 2  # 56 pixels: 7 x 7 patches of 8 x 8 pixels
 NUM_CLASSES = len(SHAPE_CLASSES)
-
-
-def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, device: torch.device,
-            compile: bool = False):
-    """One training step of `model` on (x, y) as a callable returning the batch size; y None: MTM (its own loss)."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    forward = torch.compile(model) if compile else model
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    generator = torch.Generator(device=device).manual_seed(0)
-
-    def step() -> int:
-        with autocast:
-            loss = forward(x, generator=generator)[0] if y is None else F.cross_entropy(forward(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return len(x)
-    return step
-
-
-def flops_per_image(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> float:
-    """FLOPs of forward + backward per image, counted on a copy-free pass (the optimiser step is not counted)."""
-    n = min(len(x), 8)
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        loss = model(x[:n], generator=torch.Generator(device=x.device).manual_seed(0))[0] if y is None \
-            else F.cross_entropy(model(x[:n]), y[:n])
-        loss.backward()
-    model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / n
 
 
 def model_steps(images: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor, sizes: list[str],

@@ -28,7 +28,8 @@ def test_training_throughput_counts_flops_and_reads_the_engine_log():
 
     import torch
 
-    from benchmarks.training_throughput import engine_rates, flops_per_image
+    from benchmarks.training_throughput import engine_rates
+    from seitpp.throughput import flops_per_image
     from seitpp.models import create_model
     from seitpp.recipes import preset
     from seitpp.train import TrainData
