@@ -63,6 +63,21 @@ def _randn(shape: Sequence[int], generator: torch.Generator | None, device: torc
     return torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=dtype).to(device)
 
 
+def _randn_on_device(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
+                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard normals of `shape` drawn where the data are, from a seed the generator gives.
+
+    For element-wise noise: a CPU draw of B x C x H x W normals and its copy to a GPU take longer
+    than the training step they feed (the engine's generators live on the CPU). The seed keeps
+    the draw a function of the generator's state, so runs still repeat and resume exactly.
+    """
+    if generator is None or generator.device == device:
+        return _randn(shape, generator, device, dtype)
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+    local = torch.Generator(device=device).manual_seed(seed)
+    return torch.randn(tuple(shape), generator=local, device=device, dtype=dtype)
+
+
 def _randperm(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     return torch.randperm(n, generator=generator, device=_gen_device(generator, device)).to(device)
 
@@ -459,7 +474,7 @@ class EmbNoise(TokenAugmentation):
     def apply(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         B, C = z.shape[:2]
         offset = _randn((B, C, 1, 1), generator, z.device, z.dtype) * self.scale
-        return z + offset + _randn(z.shape, generator, z.device, z.dtype) * self.std
+        return z + offset + _randn_on_device(z.shape, generator, z.device, z.dtype) * self.std
 
 
 # ----------------------------------------------------------------------------------------------

@@ -85,6 +85,16 @@ def test_cpu_generator_drives_cuda_data():
     assert out.device.type == "cuda" and torch.equal(out.cpu(), CodeSwap()(x.cpu(), gen(0)))
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_element_noise_is_drawn_on_the_gpu_from_the_cpu_generator():
+    noise = EmbNoise(0.3, 0.3, codebook=CODEBOOK)
+    x = make_input("ids", "cuda")
+    a, b = noise(x, gen(0)), noise(x, gen(0))
+    assert a.device.type == "cuda" and torch.equal(a, b)  # a function of the generator's state
+    assert not torch.equal(a, noise(x, gen(1)))
+
+
 def test_unseeded_and_other_int_dtypes():
     x = make_input("ids").to(torch.int16)
     for aug in (HFlip(), CodeSwap(), RandomAffine(20), SynonymReplace(SYNONYMS), EmbNoise(0.3, 0.3, codebook=CODEBOOK)):
