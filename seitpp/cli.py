@@ -23,7 +23,8 @@ from seitpp.seit_format import TokenFileError, read_seit_split, seit_split_files
 from seitpp.storage import TokenStore, TokenStoreError, write_store
 from seitpp.tokenadapt import agreement, probe_thetas
 from seitpp.tokenize_dataset import folder_source, shapes_source, tokenize_dataset
-from seitpp.tokenizer import REFERENCE_DIR, TokenizerReport, VQTokenizer, evaluate_tokenizer, reduce_codebook
+from seitpp.tokenizer import (REFERENCE_DIR, Codebook, TokenizerReport, VQTokenizer, evaluate_tokenizer,
+                              reduce_codebook)
 from seitpp.train_tokenadapt import PRESETS as TOKENADAPT_PRESETS, preset as tokenadapt_preset, train_tokenadapt
 from seitpp.train_tokenizer import CHECKPOINT_FILE, PRESETS, preset, train_tokenizer
 
@@ -168,7 +169,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     data = load_data(args.store, "train", pixels, tokenizer)
     val = load_data(args.val, "val", pixels, tokenizer) if args.val else None
     tokenadapt = TokenAdapt.load(args.tokenadapt, tokenizer) if getattr(args, "tokenadapt", None) else None
-    result = train(cfg, data, val, args.out, tokenizer=tokenizer, tokenadapt=tokenadapt,
+    try:
+        codebook = Codebook.from_seit(args.codebook).vectors().detach() if args.codebook else None
+    except ValueError as err:  # it names the file and the problem
+        raise TrainSetupError(str(err)) from None
+    result = train(cfg, data, val, args.out, tokenizer=tokenizer, tokenadapt=tokenadapt, codebook=codebook,
                    init=getattr(args, "init", None), device=args.device)
     if rank == 0:
         acc = "" if result.val_acc is None else f", val top-1 {result.val_acc:.4f}"
@@ -212,6 +217,8 @@ def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
                    help="override a config field (repeatable), e.g. --set epochs=3 --set lr=1e-3")
     p.add_argument("--out", required=True, help="output directory; an interrupted run there is resumed")
     p.add_argument("--tokenizer", help="the tokenizer that made the tokens (default: the reference)")
+    p.add_argument("--codebook", help="instead of --tokenizer: SeiT's codebook.ckpt, the (K, 32) code vectors of "
+                                      "its released ImageNet tokens")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.set_defaults(run=cmd_train, task=task)
 

@@ -27,11 +27,12 @@ from seitpp.throughput import flops_per_image, peak_tflops, per_second, step_fn
 
 def train_command(task: str, store: str | Path, out: str | Path, preset: str, nproc: int = 1,
                   val: str | Path | None = None, init: str | Path | None = None, tokenadapt: str | Path | None = None,
-                  tokenizer: str | Path | None = None, device: str | None = None,
+                  tokenizer: str | Path | None = None, codebook: str | Path | None = None, device: str | None = None,
                   overrides: dict | None = None) -> list[str]:
     """The argv of one training run: `torchrun` with `nproc` > 1 processes, else this Python.
 
-    task: "pretrain" or "finetune"; overrides: config fields for `--set field=value`.
+    task: "pretrain" or "finetune"; codebook: SeiT's `codebook.ckpt` for its released tokens (instead of
+    a tokenizer); overrides: config fields for `--set field=value`.
     """
     if task not in ("pretrain", "finetune"):
         raise ValueError(f"task must be 'pretrain' or 'finetune', got {task!r}")
@@ -40,7 +41,7 @@ def train_command(task: str, store: str | Path, out: str | Path, preset: str, np
     launcher = ["torchrun", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else [sys.executable]
     argv = [*launcher, "-m", "seitpp", task, "--store", str(store), "--preset", preset, "--out", str(out)]
     for flag, value in (("--val", val), ("--init", init), ("--tokenadapt", tokenadapt), ("--tokenizer", tokenizer),
-                        ("--device", device)):
+                        ("--codebook", codebook), ("--device", device)):
         if value is not None:
             if task == "pretrain" and flag in ("--init", "--tokenadapt"):
                 raise ValueError(f"{flag} is a fine-tuning option")

@@ -402,13 +402,23 @@ def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) ->
 
 
 def _policy_codebook(config: TrainConfig, data: TrainData, tokenizer: VQTokenizer | None,
-                     tokenadapt: TokenAdapt | None) -> torch.Tensor | None:
+                     tokenadapt: TokenAdapt | None, codebook: torch.Tensor | None = None) -> torch.Tensor | None:
     """The tokenizer's (K, C) code vectors when the policy or the stem needs them, checked against the data."""
     uses_codes = config.table_init == "codes" or (config.task == "finetune" and
                                                   (config.policy != "none" or config.stem == "seit"))
     needed = data.kind == "tokens" and uses_codes
     if not needed:
         return None
+    if codebook is not None:  # code vectors without their tokenizer (SeiT's codebook.ckpt): K is all we can check
+        if tokenizer is not None:
+            raise TrainSetupError("give the tokenizer or its codebook, not both")
+        if codebook.ndim != 2 or len(codebook) != data.codebook_size:
+            raise TrainSetupError(f"{data.source}: {data.codebook_size} codes, the codebook given has shape "
+                                  f"{tuple(codebook.shape)}")
+        if tokenadapt is not None and tokenadapt.config.codebook_size != data.codebook_size:
+            raise TrainSetupError(f"TokenAdapt has {tokenadapt.config.codebook_size} codes, "
+                                  f"{data.source} has {data.codebook_size}")
+        return F.normalize(codebook.detach().float(), dim=1)
     tokenizer = tokenizer or VQTokenizer.load()
     made_by = data.tokenizer_hash
     if made_by is not None and made_by != tokenizer.fingerprint():
@@ -670,6 +680,7 @@ def train(
     *,
     tokenizer: VQTokenizer | None = None,
     tokenadapt: TokenAdapt | None = None,
+    codebook: torch.Tensor | None = None,
     init: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
@@ -684,6 +695,8 @@ def train(
         tokenizer: the tokenizer that made the tokens (default: the reference one): its codebook
             drives the embedding ops and synonyms of the "seit" / "seitpp" policies.
         tokenadapt: trained TokenAdapt weights for the "seitpp" policy's geometric half.
+        codebook: (K, C) code vectors of the tokens when their tokenizer is not at hand (SeiT's
+            released `codebook.ckpt`, via `Codebook.from_seit`), instead of `tokenizer`.
         init: an MTM pre-training checkpoint (file or run directory) to start the encoder from.
         device: default CUDA if there is one; under torchrun, this rank's device.
         progress: a tqdm bar (rank 0 only).
@@ -716,7 +729,7 @@ def train(
     if tokenadapt is not None and not uses_tokenadapt:
         warnings.warn(f"TokenAdapt given but unused: task {cfg.task}, policy {cfg.policy}, "
                       f"token_adapt {cfg.token_adapt}")
-    codes = _policy_codebook(cfg, data, tokenizer, tokenadapt if uses_tokenadapt else None)
+    codes = _policy_codebook(cfg, data, tokenizer, tokenadapt if uses_tokenadapt else None, codebook)
 
     torch.manual_seed(cfg.seed)
     model, model_args = build_model(cfg, data.codebook_size, data.num_classes, codes)

@@ -60,6 +60,24 @@ def test_torchrun_two_processes_then_the_same_command_resumes(store, tmp_path):
     assert again["step"] == ckpt["step"] and all(torch.equal(again["model"][k], v) for k, v in ckpt["model"].items())
 
 
+def test_seit_release_files_train_with_their_codebook_ckpt(store, tokenizer, tmp_path):
+    """SeiT's files -> our store (as `convert` makes it, no tokenizer known) -> fine-tuning with the
+    seitpp policy, whose embedding ops take their codes from SeiT's `codebook.ckpt`."""
+    seit, converted, ckpt = tmp_path / "seit", tmp_path / "converted.tokens", tmp_path / "codebook.ckpt"
+    run([sys.executable, "-m", "seitpp", "convert", str(store), str(seit), "--split", "train"])
+    run([sys.executable, "-m", "seitpp", "convert", str(seit), str(converted), "--split", "train"])
+    torch.save(tokenizer.codebook.vectors().detach().clone(), ckpt)  # a bare (391, 32) tensor, as the release's
+    out = tmp_path / "ft"
+    run(train_command("finetune", converted, out, "cpu-tiny", codebook=ckpt, device="cpu", overrides=TINY))
+    assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"] == 64 // 16
+    ckpt.write_bytes(b"not a checkpoint")
+    argv = train_command("finetune", converted, tmp_path / "bad", "cpu-tiny", codebook=ckpt, device="cpu",
+                         overrides=TINY)
+    failed = subprocess.run(argv, capture_output=True, text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    assert failed.returncode != 0 and f"{ckpt}: not a readable torch checkpoint" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
 def test_step_rate_gives_epoch_hours():
     rate = measure_step_rate(preset("cpu-tiny", "finetune"), 391, 12, batch=4, device="cpu", seconds=0.2)
     assert rate.images_per_s > 0 and rate.gflops_per_image > 0 and rate.mfu is None

@@ -286,6 +286,10 @@ def test_two_gloo_processes_end_with_identical_weights(grids, tmp_path):
 
 def test_setup_errors_name_the_file_and_the_value(grids, store, tmp_path):
     data = TrainData.from_store(store)
+    with pytest.raises(TrainSetupError, match=r"391 codes, the codebook given has shape \(10, 32\)"):
+        train(tiny(), data, codebook=torch.zeros(10, 32), progress=False)
+    with pytest.raises(TrainSetupError, match="the tokenizer or its codebook, not both"):
+        train(tiny(), data, codebook=torch.zeros(391, 32), tokenizer=object(), progress=False)
     with pytest.raises(TrainSetupError, match=f"{store}.*391 codes.*codebook_size 512"):
         train(tiny(codebook_size=512), data, progress=False)
     with pytest.raises(TrainSetupError, match=f"{store}: 16 x 16 token grids are smaller than the 18 x 18 crop"):
