@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -80,6 +81,7 @@ def tokenize_dataset(source: ImageSource, tokenizer: VQTokenizer, out: str | Pat
     partial.mkdir(parents=True, exist_ok=True)
     ids = np.memmap(partial / IDS_FILE, dtype=np.uint16, mode=mode, shape=(n, *grid))
     bar = tqdm(total=n, initial=done, desc=f"tokenizing into {out.name}", unit="img", disable=not progress)
+    started, first = time.perf_counter(), done
     for start in range(done, n, batch_size):
         stop = min(start + batch_size, n)
         batch_ids = tokenizer.tokenize(source.load(start, stop))
@@ -88,6 +90,10 @@ def tokenize_dataset(source: ImageSource, tokenizer: VQTokenizer, out: str | Pat
         _write_progress(partial, job | {"done": stop})
         bar.update(stop - start)
     bar.close()
+    if progress and n > first:  # the rate of this run, resumed images not counted
+        seconds = time.perf_counter() - started
+        print(f"tokenized {n - first} images in {seconds:.1f} s: {(n - first) / seconds:,.1f} images/s on "
+              f"{tokenizer.device}")
     write_store(out, np.asarray(ids[:n]), source.labels, codebook_size=tokenizer.config.codebook_size,
                 num_classes=len(source.classes), tokenizer_hash=job["tokenizer"],
                 metadata={"source": source.description, "classes": source.classes,

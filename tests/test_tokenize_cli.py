@@ -1,5 +1,6 @@
 """`python -m seitpp tokenize / info / convert`: a real kill and resume, and format conversion."""
 import json
+import re
 import subprocess
 import sys
 import time
@@ -104,6 +105,7 @@ def test_tokenize_an_image_folder(tmp_path, capsys):
     store = TokenStore.open(tmp_path / "p.tokens")
     assert len(store) == 6 and store.num_classes == 2 and store.grid == (16, 16)
     assert store.labels.tolist() == [0, 0, 0, 1, 1, 1] and store.metadata["classes"] == ["cats", "dogs"]
+    assert re.search(r"tokenized 6 images in [\d.]+ s: [\d,.]+ images/s on cpu", capsys.readouterr().out)
     (tmp_path / "photos" / "dogs" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(SystemExit):
         main(["tokenize", "--source", str(tmp_path / "photos"), "--out", str(tmp_path / "q.tokens"), "--device", "cpu"])
