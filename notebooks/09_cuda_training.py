@@ -432,3 +432,18 @@ print(f"- H200: ViT-B step {vitb['images_per_s']:,.0f} images/s at {vitb['mfu']:
 best = max(table, key=lambda row: float(row[1].split()[0]))
 print(f"- GPU sweep (ViT-S, 20,000 images, {len(gpu_sweep.seeds)} seeds): best {best[0]} at {best[1]} % top-1; "
       + "; ".join(f"{f['comparison']}: {f['verdict']}" for f in verdicts if f["finding"] == "MTM helps"))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Run the chapter with `SEITPP_FAST=0` on a GPU: section 2 then trains `gpu-small` on the
+#    token set of section 1. How many images per second does its `history.csv` log, and how
+#    close is that to the step rate of section 3 for the same model?
+# 2. With `SEITPP_SEIT_TOKENS` pointing at SeiT's ImageNet files, compare the time our reader
+#    needs for the validation split with the release's per-byte loop (`benchmarks/loading.py`
+#    times both on the book's data).
+# 3. `python -m benchmarks.policy_profile --device cuda` on your GPU: how much of the seitpp
+#    policy is left once Emb-Noise draws on the GPU, and what does bf16 autocast around
+#    TokenAdapt buy in the whole policy?
+# 4. Give the `gpu` sweep MTM a real schedule (its `pretrain_steps` ten times larger) and rerun
+#    it: does "MTM helps" turn from "opposite" at this data size?
