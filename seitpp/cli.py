@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from seitpp.beyond import PRESETS as BEYOND_PRESETS, beyond_preset, run_beyond, summarize as summarize_beyond
 from seitpp.data import ImageFolderError, UnreadableImageError, images_to_tensor
 from seitpp.files import FileProblem, atomic_path
 from seitpp.recipes import PRESETS as TRAIN_PRESETS, TrainSetupError, preset as train_preset, with_overrides
@@ -208,6 +209,22 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     print(json.dumps(json.loads((out / PROVENANCE_FILE).read_text()), indent=2))
 
 
+def cmd_beyond(args: argparse.Namespace) -> None:
+    preset = beyond_preset(args.preset)
+    out = Path(args.out)
+    started = time.perf_counter()
+
+    def record(rows: list[dict], total: int) -> None:  # after every cell: an interrupted sweep says how far it got
+        write_provenance(out, args, started, f"{preset.test_images} images of the embedded dataset's test split "
+                         "(see seitpp.beyond); mean over seeds in summary.csv",
+                         {"cells_done": len(rows), "cells_total": total, "complete": len(rows) == total,
+                          "cell_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
+                          "groups": len(summarize_beyond(rows)), "preset": repr(preset)}, echo=False)
+
+    run_beyond(preset, out, workers=args.workers or None, on_progress=record)
+    print(json.dumps(json.loads((out / PROVENANCE_FILE).read_text()), indent=2))
+
+
 def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--store", "--data", required=True,
                    help="a .tokens file, or shapes:N (N images of the embedded dataset, tokenized on the fly)")
@@ -288,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="recorded in the provenance (cells run on CUDA if there is one)")
     p.set_defaults(run=cmd_reproduce)
+
+    p = commands.add_parser("beyond", help="chapter 8: segmentation, a second tokenizer and DCT inputs, all seeds "
+                            "(resumable)")
+    p.add_argument("--preset", default="cpu", choices=sorted(BEYOND_PRESETS),
+                   help="cpu: about 30 minutes on 2 cores; smoke: seconds, for tests")
+    p.add_argument("--out", required=True, help="output directory: results.csv, summary.csv, examples.npz, "
+                   "provenance.json")
+    p.add_argument("--workers", type=int, default=0, help="parallel jobs (default: the preset's)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="recorded in the provenance (jobs run on CUDA if there is one)")
+    p.set_defaults(run=cmd_beyond)
 
     p = commands.add_parser("evaluate", help="top-1 of a fine-tuned checkpoint on centre crops")
     p.add_argument("--checkpoint", required=True, help="a training checkpoint (file or run directory)")

@@ -7,8 +7,10 @@ The paper reports +4.2 mIoU on ADE20k from SeiT++. Here the same ideas at small 
         --decoder--> logits (B, classes, H, W) --bilinear--> (B, classes, Hm, Wm), scored against masks (B, Hm, Wm)
 
 A mask holds one class per pixel: 0 is background, c + 1 is object class c (Shapes' convention,
-and ADE20k's, whose 0 is "other"). Masks keep their pixel resolution; the model predicts one
-logit map per token (a patch is 2 x 2 tokens) and upsamples it to the mask.
+and ADE20k's, whose 0 is "other"). A data set may name one more value, `ignore_index` (255 for
+the usual "unlabelled"), for pixels that count in neither the loss nor the metrics. Masks keep
+their pixel resolution; the model predicts one logit map per token (a patch is 2 x 2 tokens) and
+upsamples it to the mask.
 
 Augmentation has to move tokens and masks together. `SegmentationAugment` draws one affine theta
 per sample (flip, affine chain, resized crop: `seitpp.tokenadapt.GeometryDistribution`) and
@@ -43,7 +45,7 @@ from seitpp.augment import ColorAdapt, TokenAugmentation, warp
 from seitpp.data import IMAGE_EXTENSIONS, UnreadableImageError
 from seitpp.files import FileProblem, atomic_path, write_csv
 from seitpp.models import create_model
-from seitpp.recipes import TrainSetupError
+from seitpp.recipes import TABLE_INITS, TrainSetupError
 from seitpp.tokenadapt import GeometryDistribution, TokenAdapt
 from seitpp.tokenizer import VQTokenizer
 from seitpp.train import TrainingDiverged, _seed, load_pretrained_encoder, lr_at
@@ -69,8 +71,9 @@ class SegmentationFileError(FileProblem):
 class SegmentationData:
     """Token ids (N, H, W) and masks uint8 (N, Hm, Wm): 0 background, c + 1 object class c.
 
-    `num_classes` counts the background; ids lie in [0, codebook_size). `source` names where the
-    data came from in messages.
+    `num_classes` counts the background; ids lie in [0, codebook_size). `ignore_index`, when set,
+    is a mask value outside the classes (ADE20k's 255) whose pixels are not scored. `source`
+    names where the data came from in messages.
     """
 
     ids: torch.Tensor
@@ -79,6 +82,7 @@ class SegmentationData:
     codebook_size: int
     source: str = "tensors"
     tokenizer_hash: str | None = None  # fingerprint of the tokenizer that made the ids, if known
+    ignore_index: int | None = None  # unlabelled pixels: in neither loss nor metrics
     _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
@@ -97,9 +101,14 @@ class SegmentationData:
         if ids.numel() and (ids.min() < 0 or ids.max() >= self.codebook_size):
             raise TrainSetupError(f"{self.source}: ids from {int(ids.min())} to {int(ids.max())} do not fit a "
                                   f"codebook of {self.codebook_size}")
-        if masks.numel() and masks.max() >= self.num_classes:
-            raise TrainSetupError(f"{self.source}: mask values up to {int(masks.max())} do not fit "
-                                  f"{self.num_classes} classes (background included)")
+        if self.ignore_index is not None and not self.num_classes <= self.ignore_index <= 255:
+            raise TrainSetupError(f"{self.source}: ignore_index must be a uint8 value that is not a class, in "
+                                  f"[{self.num_classes}, 255], got {self.ignore_index}")
+        labelled = masks if self.ignore_index is None else masks[masks != self.ignore_index]
+        if labelled.numel() and labelled.max() >= self.num_classes:
+            raise TrainSetupError(f"{self.source}: mask values up to {int(labelled.max())} do not fit "
+                                  f"{self.num_classes} classes (background included)"
+                                  + ("" if self.ignore_index is None else f" nor ignore_index {self.ignore_index}"))
         self.ids = ids.to(torch.int16 if self.codebook_size <= 2**15 else torch.int32)
         self.masks = masks
 
@@ -119,7 +128,7 @@ class SegmentationData:
     def fingerprint(self) -> str:
         """A short hash of ids and masks (computed once): a resumed run must see the same data."""
         if self._fingerprint is None:
-            h = hashlib.sha256(str((tuple(self.ids.shape), tuple(self.masks.shape))).encode())
+            h = hashlib.sha256(str((tuple(self.ids.shape), tuple(self.masks.shape), self.ignore_index)).encode())
             h.update(self.ids.numpy().tobytes())
             h.update(self.masks.numpy().tobytes())
             self._fingerprint = h.hexdigest()[:16]
@@ -139,14 +148,16 @@ class SegmentationData:
 
     @classmethod
     def from_folder(cls, root: str | Path, tokenizer: VQTokenizer, num_classes: int, resolution: int = 64,
-                    split: str | None = None) -> "SegmentationData":
+                    split: str | None = None, ignore_index: int | None = None,
+                    progress: bool = True) -> "SegmentationData":
         """Image/mask pairs in ADE20k's layout, tokenized by `tokenizer`.
 
         `root/images[/split]/<stem>.<any image format>` and `root/annotations[/split]/<stem>.png`,
         a mask holding one class index per pixel (0 background) at its image's size. Both are cut
         to their centre square and resized to `resolution` (image bicubic, mask nearest). Mask
         pixels index the image's stored pixel array (EXIF orientation is not applied to either).
-        ADE20k: num_classes=151, split="training" or "validation".
+        Pixels equal to `ignore_index` (e.g. 255) are allowed and left unscored. ADE20k:
+        num_classes=151, split="training" or "validation". `progress`: a tqdm bar over the pairs read.
         """
         root = Path(root)
         image_dir, mask_dir = (root / name / split if split else root / name for name in ("images", "annotations"))
@@ -163,16 +174,18 @@ class SegmentationData:
             twice = sorted({s for s in stems if stems.count(s) > 1})
             raise SegmentationFileError(image_dir, f"several images share a stem, so a mask cannot tell which "
                                                    f"is its image: {twice[:5]}")
-        pairs = [_read_pair(p, mask_dir / f"{p.stem}.png", num_classes, resolution) for p in image_paths]
+        pairs = [_read_pair(p, mask_dir / f"{p.stem}.png", num_classes, resolution, ignore_index)
+                 for p in tqdm(image_paths, desc=f"read {image_dir.name}", unit="pair", disable=not progress)]
         images, masks = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
         return cls(tokenizer.tokenize_many(images), torch.from_numpy(masks), num_classes,
-                   tokenizer.config.codebook_size, str(root), tokenizer.fingerprint())
+                   tokenizer.config.codebook_size, str(root), tokenizer.fingerprint(), ignore_index)
 
 
 MASK_MODES = ("L", "P", "I", "I;16")  # one integer per pixel
 
 
-def _read_pair(image_path: Path, mask_path: Path, num_classes: int, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_pair(image_path: Path, mask_path: Path, num_classes: int, resolution: int,
+               ignore_index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """-> image uint8 (resolution, resolution, 3), mask uint8 (resolution, resolution): both centre squares."""
     if not mask_path.is_file():
         raise SegmentationFileError(image_path, f"no mask for this image (expected {mask_path})")
@@ -195,9 +208,11 @@ def _read_pair(image_path: Path, mask_path: Path, num_classes: int, resolution: 
         raise SegmentationFileError(mask_path, f"mask is {mask.size[0]} x {mask.size[1]} pixels, its image "
                                                f"{image_path.name} is {image.size[0]} x {image.size[1]}")
     values = np.asarray(mask)
-    if values.max() >= num_classes:
-        raise SegmentationFileError(mask_path, f"class index {int(values.max())} is beyond num_classes "
-                                               f"{num_classes} (background 0 included)")
+    labelled = values if ignore_index is None else values[values != ignore_index]
+    if labelled.size and labelled.max() >= num_classes:
+        raise SegmentationFileError(mask_path, f"class index {int(labelled.max())} is beyond num_classes "
+                                               f"{num_classes} (background 0 included)"
+                                               + ("" if ignore_index is None else f" and is not {ignore_index}"))
     w, h = image.size
     side = min(w, h)
     box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
@@ -226,14 +241,15 @@ class TokenSegmenter(nn.Module):
             Other even grids are read through resampled positions.
         decoder_dim: Dd.
         drop_path_rate: stochastic depth of the encoder.
+        codes: the tokenizer's (K, C) code vectors to start the encoder's learned table from (None: random rows).
     """
 
     def __init__(self, num_classes: int, codebook_size: int = 391, encoder: str = "tvit_micro", grid_size: int = 14,
-                 decoder_dim: int = 64, drop_path_rate: float = 0.0):
+                 decoder_dim: int = 64, drop_path_rate: float = 0.0, codes: torch.Tensor | None = None):
         super().__init__()
         # no head and the cls-token pool: every encoder weight is used, and an MTM encoder fits it key for key
         self.encoder = create_model(encoder, num_classes=0, global_pool="token", codebook_size=codebook_size,
-                                    grid_size=grid_size, drop_path_rate=drop_path_rate)
+                                    grid_size=grid_size, drop_path_rate=drop_path_rate, codes=codes)
         D, C = self.encoder.num_features, self.encoder.config.code_dim
         self.up = nn.ConvTranspose2d(D, decoder_dim, kernel_size=2, stride=2)  # a patch -> its 2 x 2 tokens
         self.skip = nn.Conv2d(C, decoder_dim, kernel_size=1)  # each token's own embedding
@@ -332,10 +348,30 @@ class SegmentationAugment:
 # Metrics from a confusion matrix
 
 
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Class maps pred and target (any equal shape) -> counts (classes, classes) int64: row truth, column prediction."""
-    idx = target.flatten().long() * num_classes + pred.flatten().long()
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+                     ignore_index: int | None = None) -> torch.Tensor:
+    """Class maps pred and target (any equal shape) -> counts (classes, classes) int64: row truth, column
+    prediction. Pixels whose target is `ignore_index` are not counted."""
+    pred, target = pred.flatten().long(), target.flatten().long()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        pred, target = pred[keep], target[keep]
+    idx = target * num_classes + pred
     return torch.bincount(idx, minlength=num_classes ** 2).view(num_classes, num_classes).cpu()
+
+
+def pixel_loss(logits: torch.Tensor, masks: torch.Tensor, ignore_index: int | None = None,
+               reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of logits (B, classes, Hm, Wm) against masks (B, Hm, Wm), over the labelled pixels.
+
+    "mean" divides by the labelled pixels (at least one), so a batch of unlabelled pixels gives 0, not NaN.
+    """
+    masks = masks.long()
+    total = F.cross_entropy(logits, masks, reduction="sum", ignore_index=-100 if ignore_index is None else ignore_index)
+    if reduction == "sum":
+        return total
+    labelled = masks.numel() if ignore_index is None else int((masks != ignore_index).sum())
+    return total / max(1, labelled)
 
 
 def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
@@ -359,7 +395,7 @@ def pixel_accuracy(confusion: torch.Tensor) -> float:
 @torch.no_grad()
 def evaluate_segmentation(model: TokenSegmenter, data: SegmentationData, device: str | torch.device = "cpu",
                           batch_size: int = 64) -> dict[str, float]:
-    """Whole token grids -> {"val_loss" (per pixel), "miou", "pixel_acc"} at the masks' resolution."""
+    """Whole token grids -> {"val_loss" (per labelled pixel), "miou", "pixel_acc"} at the masks' resolution."""
     was_training = model.training
     model.eval()
     confusion = torch.zeros(data.num_classes, data.num_classes, dtype=torch.int64)
@@ -367,11 +403,23 @@ def evaluate_segmentation(model: TokenSegmenter, data: SegmentationData, device:
     for ids, masks in zip(data.ids.split(batch_size), data.masks.split(batch_size)):
         ids, masks = ids.to(device).long(), masks.to(device).long()
         logits = model(ids, data.mask_size)  # (B, classes, Hm, Wm)
-        loss_sum += float(F.cross_entropy(logits, masks, reduction="sum"))
-        confusion += confusion_matrix(logits.argmax(1), masks, data.num_classes)
+        loss_sum += float(pixel_loss(logits, masks, data.ignore_index, reduction="sum"))
+        confusion += confusion_matrix(logits.argmax(1), masks, data.num_classes, data.ignore_index)
     model.train(was_training)
-    return {"val_loss": loss_sum / max(1, data.masks.numel()), "miou": mean_iou(confusion),
+    return {"val_loss": loss_sum / max(1, int(confusion.sum())), "miou": mean_iou(confusion),
             "pixel_acc": pixel_accuracy(confusion)}
+
+
+@torch.no_grad()
+def predict_masks(model: TokenSegmenter, ids: torch.Tensor, mask_size: tuple[int, int],
+                  batch_size: int = 64) -> torch.Tensor:
+    """Whole token grids (N, H, W) -> predicted class maps uint8 (N, *mask_size), on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(chunk.to(device).long(), mask_size).argmax(1).to(torch.uint8).cpu() for chunk in ids.split(batch_size)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0, *mask_size, dtype=torch.uint8)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -388,6 +436,8 @@ class SegmentConfig:
     decoder_dim: int = 64  # Dd
     geometric: bool = True  # per-sample flip / affine / resized crop (through TokenAdapt when given); off: centre crop
     min_scale: float = 0.35  # smallest crop area fraction of the geometric transform
+    affine_p: float = 0.5  # share of samples whose transform adds the affine chain (rotation, shear,
+    #                        translation); 0: flips and resized crops only
     color_adapt: float = 0.0  # share of each batch whose tokens get ColorAdapt (SeiT++ fine-tuning: 0.5 x 0.25)
     epochs: int = 20
     warmup_epochs: float = 1.0
@@ -398,6 +448,8 @@ class SegmentConfig:
     weight_decay: float = 0.05
     layer_decay: float | None = None  # lr x layer_decay ** (depth - layer) in the encoder; None: off
     drop_path: float = 0.0
+    table_init: str = "random"  # where the encoder's learned table starts: "random" rows, or "codes", a
+    #                             trainable copy of the tokenizer's code vectors (as TrainConfig.table_init)
     clip_grad: float | None = 1.0
     seed: int = 0
     eval_every: int = 1  # epochs between evaluations (and always after the last)
@@ -407,6 +459,8 @@ class SegmentConfig:
         checks = [
             (self.crop >= 2 and self.crop % 2 == 0, f"crop must be even (one patch per 2 x 2 tokens), got {self.crop}"),
             (0 < self.min_scale <= 1, f"min_scale must be in (0, 1], got {self.min_scale}"),
+            (0 <= self.affine_p <= 1, f"affine_p must be a probability in [0, 1], got {self.affine_p}"),
+            (self.table_init in TABLE_INITS, f"table_init must be one of {TABLE_INITS}, got {self.table_init!r}"),
             (0 <= self.color_adapt <= 1, f"color_adapt must be a share in [0, 1], got {self.color_adapt}"),
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
             (0 <= self.warmup_epochs <= self.epochs, f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}"),
@@ -445,7 +499,8 @@ def train_segmentation(
         data, val: training and validation `SegmentationData`.
         out_dir: where `segment.pt` and `history.csv` go; a run finds its checkpoint there and
             resumes exactly. None: nothing is written.
-        tokenizer: the tokenizer that made the ids (default: the reference one), for ColorAdapt's codebook.
+        tokenizer: the tokenizer that made the ids (default: the reference one), for ColorAdapt's codebook
+            and table_init "codes".
         tokenadapt: trained TokenAdapt weights for the geometric transform of the tokens (None: naive warp).
         init: an MTM pre-training checkpoint (file or run directory) to start the encoder from.
         device: default CUDA if there is one.
@@ -457,15 +512,18 @@ def train_segmentation(
     ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
     ckpt = _read_checkpoint(ckpt_path, cfg, data) if ckpt_path is not None and ckpt_path.exists() else None
 
+    codes = _codes(data, tokenizer) if cfg.color_adapt > 0 or cfg.table_init == "codes" else None
+
     torch.manual_seed(cfg.seed)
-    model = TokenSegmenter(data.num_classes, data.codebook_size, cfg.model, cfg.crop, cfg.decoder_dim, cfg.drop_path)
+    model = TokenSegmenter(data.num_classes, data.codebook_size, cfg.model, cfg.crop, cfg.decoder_dim, cfg.drop_path,
+                           codes if cfg.table_init == "codes" else None)
     if init is not None and ckpt is None:
         model.load_pretrained(init)
     model.to(device)
+    geometry = GeometryDistribution(affine_p=cfg.affine_p, crop_scale=(cfg.min_scale, 1.0)) if cfg.geometric else None
     augment = SegmentationAugment(
-        cfg.crop, GeometryDistribution(crop_scale=(cfg.min_scale, 1.0)) if cfg.geometric else None,
-        tokenadapt.to(device).eval().requires_grad_(False) if tokenadapt is not None else None,
-        ColorAdapt(cfg.color_adapt, codebook=_codes(data, tokenizer).to(device)) if cfg.color_adapt > 0 else None)
+        cfg.crop, geometry, tokenadapt.to(device).eval().requires_grad_(False) if tokenadapt is not None else None,
+        ColorAdapt(cfg.color_adapt, codebook=codes.to(device)) if cfg.color_adapt > 0 else None)
     optimizer = create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay, betas=cfg.betas,
                                     layer_decay=cfg.layer_decay)
     steps_per_epoch = len(data) // cfg.batch_size
@@ -504,7 +562,7 @@ def train_segmentation(
             torch.manual_seed(seed)  # drop path
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)
             x, y = augment(ids[idx].long(), masks[idx], g)
-            loss = F.cross_entropy(model(x, y.shape[-2:]), y.long())
+            loss = pixel_loss(model(x, y.shape[-2:]), y, data.ignore_index)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise TrainingDiverged(f"loss is {loss_value} at step {step} (lr {lr:.3g}); the last checkpoint "
@@ -540,7 +598,7 @@ def _check_setup(cfg: SegmentConfig, data: SegmentationData, val: SegmentationDa
             raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} token grids must be even and at least "
                                   f"the {cfg.crop} x {cfg.crop} crop")
     if val is not None:
-        for name in ("codebook_size", "num_classes"):
+        for name in ("codebook_size", "num_classes", "ignore_index"):
             if getattr(val, name) != getattr(data, name):
                 raise TrainSetupError(f"{val.source}: {name} {getattr(val, name)} differs from the training data's "
                                       f"({data.source}: {getattr(data, name)})")

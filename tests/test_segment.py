@@ -1,5 +1,5 @@
 """Segmentation from tokens: data and folder errors, model shapes, aligned augmentation, metrics,
-learning, and exact resume.
+learning, exact resume, unlabelled pixels (ignore_index) and a table started from the codes.
 
 Everything runs the micro model on a few dozen Shapes grids (reference tokenizer) with one thread,
 so that the file stays well under a minute on 2 shared cores.
@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import seitpp.segment as segment
@@ -309,3 +310,92 @@ def test_resumed_run_computes_what_an_uninterrupted_run_does(shapes, tokenizer, 
     assert (tmp_path / "run" / HISTORY_FILE).read_text() == (tmp_path / "straight" / HISTORY_FILE).read_text()
     with pytest.raises(TrainSetupError, match=r"another config \(fields \['seed'\] differ\)"):
         train_segmentation(replace(config, seed=1), shapes, val, tmp_path / "run", **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Unlabelled pixels (ignore_index), the table's start, predictions
+
+
+def test_ignore_index_must_lie_outside_the_classes_and_masks_must_use_it(shapes):
+    masks = shapes.masks.clone()
+    masks[:, :8] = 255  # a band of unlabelled pixels at the top of every mask
+    with pytest.raises(TrainSetupError, match="mask values up to 255 do not fit 13 classes"):
+        SegmentationData(shapes.ids, masks, NUM_CLASSES, K)
+    data = SegmentationData(shapes.ids, masks, NUM_CLASSES, K, ignore_index=255)
+    assert data.num_classes == NUM_CLASSES and (data.masks == 255).any()
+    # what is ignored changes what a run computes: a resumed run must see the same
+    assert (SegmentationData(shapes.ids, shapes.masks, NUM_CLASSES, K, ignore_index=255).fingerprint()
+            != SegmentationData(shapes.ids, shapes.masks, NUM_CLASSES, K).fingerprint())
+    with pytest.raises(TrainSetupError, match=r"ignore_index must be .* in \[13, 255\], got 3"):
+        SegmentationData(shapes.ids, shapes.masks, NUM_CLASSES, K, ignore_index=3)
+    with pytest.raises(TrainSetupError, match="nor ignore_index 254"):
+        SegmentationData(shapes.ids, masks, NUM_CLASSES, K, ignore_index=254)
+
+
+def test_ignored_pixels_count_in_neither_loss_nor_metrics(shapes):
+    logits = torch.randn(4, NUM_CLASSES, 64, 64, generator=torch.Generator().manual_seed(0))
+    masks = shapes.masks[:4].long().clone()
+    masks[:, :, :20] = 255
+    keep = masks != 255
+    expected = F.cross_entropy(logits.permute(0, 2, 3, 1)[keep], masks[keep])
+    assert segment.pixel_loss(logits, masks, 255).item() == pytest.approx(expected.item(), rel=1e-5)
+    scrambled = logits.clone()
+    scrambled[..., :20] = 100 * torch.randn(4, NUM_CLASSES, 64, 20)  # what the model says where nobody labelled
+    assert segment.pixel_loss(scrambled, masks, 255).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert segment.pixel_loss(logits, torch.full_like(masks, 255), 255).item() == 0.0  # nothing labelled: 0, not NaN
+    pred = logits.argmax(1)
+    assert torch.equal(confusion_matrix(pred, masks, NUM_CLASSES, 255),
+                       confusion_matrix(pred[keep], masks[keep], NUM_CLASSES))
+    # the evaluation scores only labelled pixels: a model's metrics on data with a band ignored are
+    # those of the labelled part, which no other value in the band can change
+    model = TokenSegmenter(NUM_CLASSES, K).eval()
+    ignored = SegmentationData(shapes.ids[:8], shapes.masks[:8].clone().index_fill_(2, torch.arange(20), 255),
+                               NUM_CLASSES, K, ignore_index=255)
+    predicted = segment.predict_masks(model, ignored.ids, ignored.mask_size)
+    labelled = ignored.masks != 255
+    confusion = confusion_matrix(predicted[labelled], ignored.masks[labelled], NUM_CLASSES)
+    metrics = evaluate_segmentation(model, ignored)
+    assert metrics["miou"] == pytest.approx(mean_iou(confusion)) and metrics["pixel_acc"] == pytest.approx(
+        pixel_accuracy(confusion))
+
+
+def test_training_with_ignored_pixels_and_mismatched_validation(shapes):
+    masks = shapes.masks.clone()
+    masks[:, 30:34] = 255
+    data = SegmentationData(shapes.ids, masks, NUM_CLASSES, K, ignore_index=255)
+    with pytest.raises(TrainSetupError, match="ignore_index None differs"):
+        train_segmentation(SegmentConfig(epochs=1, batch_size=16), data, shapes, progress=False)
+    result = train_segmentation(SegmentConfig(epochs=1, batch_size=16), data, data, device="cpu", progress=False)
+    assert all(np.isfinite(row["loss"]) for row in result.history) and 0 < result.metrics["pixel_acc"] <= 1
+
+
+def test_folder_masks_may_hold_the_ignore_index(tmp_path, tokenizer, capsys):
+    root = _folder(tmp_path / "ade")
+    mask = np.ones((32, 32), dtype=np.uint8)
+    mask[:4] = 255
+    Image.fromarray(mask).save(root / "annotations" / "img1.png")
+    with pytest.raises(SegmentationFileError, match="class index 255 is beyond num_classes 5"):
+        SegmentationData.from_folder(root, tokenizer, num_classes=5, resolution=32, progress=False)
+    assert capsys.readouterr().err == ""  # no bar without progress
+    data = SegmentationData.from_folder(root, tokenizer, num_classes=5, resolution=32, ignore_index=255)
+    assert data.ignore_index == 255 and (data.masks[1] == 255).any() and data.masks[0].max() < 5
+    assert "3/3" in capsys.readouterr().err  # the bar counted the three pairs
+
+
+def test_table_can_start_from_the_tokenizers_codes_and_configs_are_checked(tokenizer):
+    codes = tokenizer.codebook.vectors().detach()
+    model = TokenSegmenter(NUM_CLASSES, K, codes=codes)
+    assert torch.equal(model.encoder.patch_embed.codes.weight.detach(), codes)
+    assert not torch.equal(TokenSegmenter(NUM_CLASSES, K).encoder.patch_embed.codes.weight.detach(), codes)
+    with pytest.raises(TrainSetupError, match="table_init must be one of"):
+        SegmentConfig(table_init="zeros")
+    with pytest.raises(TrainSetupError, match="affine_p must be a probability"):
+        SegmentConfig(affine_p=1.5)
+
+
+def test_predicted_masks_are_the_argmax_at_the_mask_size(shapes):
+    model = TokenSegmenter(NUM_CLASSES, K).eval()
+    predicted = segment.predict_masks(model, shapes.ids[:5], (64, 64), batch_size=2)
+    assert predicted.shape == (5, 64, 64) and predicted.dtype == torch.uint8
+    with torch.no_grad():
+        assert torch.equal(predicted, model(shapes.ids[:5].long(), (64, 64)).argmax(1).to(torch.uint8))

@@ -1,0 +1,684 @@
+"""Beyond classification (chapter 8): segmentation from tokens, a second tokenizer, and DCT inputs,
+as one resumable sweep (`python -m seitpp beyond --preset cpu --out DIR`).
+
+Chapter 6's sweep (`seitpp.reproduce`) measures what SeiT++ adds to classification on the
+reference tokens. This one asks whether it carries over, in three experiments on the same Shapes
+images (the first `train_images` of the train split, the first `test_images` of the test split):
+
+    segment   SeiT-style / SeiT++ segmenters (`seitpp.segment`) on the reference tokens and the
+              Shapes masks: mIoU and pixel accuracy on the test split
+    transfer  chapter 6's classification recipe on the tokens of a second tokenizer of another
+              kind, trained here: 8 x 8 tokens of 8 x 8 pixels from 1,024 codes, where the
+              reference has 16 x 16 tokens of 4 x 4 pixels from 391: SeiT / SeiT++ without MTM /
+              SeiT++, top-1
+    dct       a DCT ViT (`seitpp.dct`) on JPEG's quantised 8 x 8 DCT levels instead of tokens:
+              from scratch / from masked block pre-training / with the colour-statistics swap, top-1
+
+A cell is one training run with one seed, then its evaluation. Some cells need a stage first, a
+run made once (seed 0) and shared by every seed:
+
+    mtm-reference   MTM on the reference tokens of the training images     -> segment SeiT++
+    tokenizer-f8    the second tokenizer, then its tokens of every image    -> every transfer cell
+    mtm-f8          MTM on the second tokenizer's tokens (after tokenizer-f8) -> transfer SeiT++
+    masked-dct      masked block modeling on the training levels            -> dct masked pre-training
+
+With several workers, jobs run in processes of one thread each; a worker that comes free takes
+the first job whose stage is done (stages first, then cells seed by seed).
+
+Where SeiT++'s pieces need something that exists only for the reference tokenizer, it says so:
+TokenAdapt is trained for the reference tokens only (chapter 3), so SeiT++ on the second
+tokenizer's tokens warps its geometric half directly on the grid (the naive warp of chapter 2).
+
+Storage. Every row carries `bytes_per_image`, what its input costs per training image: tokens as
+a `.tokens` store (`seitpp.storage`, file size / images), DCT levels as `seitpp.dct.to_bytes`
+files. A segmentation set also stores its masks, whatever the input: `storage.csv` lists their PNG
+size beside every input's and the pixels' own PNG size.
+
+Results, as in `seitpp.reproduce`: `results.csv` gets one row per finished cell, written
+atomically as cells finish; a rerun skips the cells already there, and stages resume from their
+checkpoints (the tokenizer and both MTM runs; masked block modeling, two minutes, restarts).
+`summary.csv` holds means and standard deviations over seeds; `storage.csv` the bytes per image
+of every input; `examples.npz` the predicted masks of a few test images (seed 0, each
+segmentation method), for the chapter's pictures; `tokenizer-f8/` the second tokenizer, so the
+chapter can decode its tokens; `provenance.json` (written by the command) the command, preset,
+machine, date and duration.
+
+Cost of the `cpu` preset, one thread per job, measured beside another one-thread job on a 2-core
+CPU: data 23 s; stages: second tokenizer 468 s, MTM on the reference tokens 583 s, MTM on the
+second tokenizer's 226 s, masked block modeling 133 s; cells: segmentation 103 s (SeiT-style) and
+366 s (SeiT++), transfer 35 s, DCT 63 to 69 s. About 61 minutes of work, 31 minutes of wall on
+two workers.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from seitpp.data import images_to_tensor
+from seitpp.dct import DCTTrainConfig, bytes_per_image, coefficient_rms, encode, evaluate_dct, train_dct
+from seitpp.files import atomic_path, write_csv
+from seitpp.footprint import encoded_bytes
+from seitpp.recipes import TrainConfig
+from seitpp.reproduce import (Cell as ReproduceCell, _load_data, finetune_config, format_table, mean_std,
+                              pretrain_config, read_results, sweep_preset, verdict)
+from seitpp.segment import (SegmentationData, SegmentConfig, confusion_matrix, mean_iou, pixel_accuracy,
+                            predict_masks, train_segmentation)
+from seitpp.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.storage import write_store
+from seitpp.tokenizer import TokenizerConfig, VQTokenizer, evaluate_tokenizer
+from seitpp.train_tokenizer import TokenizerTrainConfig, train_tokenizer
+
+RESULTS_FILE, SUMMARY_FILE, EXAMPLES_FILE, STORAGE_FILE = "results.csv", "summary.csv", "examples.npz", "storage.csv"
+SECOND_TOKENIZER_DIR = "tokenizer-f8"  # inside the output folder: the second tokenizer, saved
+# The committed run of the cpu preset: python -m seitpp beyond --preset cpu --out seitpp/artefacts/beyond-cpu
+REFERENCE_RESULTS = Path(__file__).parent / "artefacts" / "beyond-cpu"
+EXPERIMENTS = ("segment", "transfer", "dct")
+METRICS = ("miou", "pixel_acc", "top1")  # fractions in [0, 1]; blank where an experiment has no such metric
+RESULT_COLUMNS = ("experiment", "method", "seed", "train_images", "bytes_per_image", "train_bytes", *METRICS,
+                  "train_loss", "steps", "seconds")
+SUMMARY_COLUMNS = ("experiment", "method", "train_images", "bytes_per_image", "train_bytes", "seeds",
+                   *(f"{m}_{stat}" for m in METRICS for stat in ("mean", "std")))
+NUM_CLASSES = len(SHAPE_CLASSES)
+PAPER_SEGMENTATION_GAIN = 4.2  # mIoU points, SeiT++ over SeiT on ADE20k (the paper)
+
+# -- the methods: what differs between them is only their own part --------------------------------
+
+# Segmentation. The SeiT analogue trains the encoder from scratch on tokens and masks moved together
+# by flips and resized crops on the grid (what SeiT's crops do to tokens); SeiT++ starts from the
+# MTM encoder, moves tokens through TokenAdapt with the release's whole geometry (affine chain
+# included), and gives ColorAdapt the share of samples its classification policy does (half the
+# batch x one batch in four). Both start their token table from the tokenizer's codes.
+SEGMENT_METHODS: dict[str, dict] = {
+    "SeiT-style": dict(config=dict(affine_p=0.0)),
+    "SeiT++": dict(config=dict(color_adapt=0.125), tokenadapt=True, stage="mtm-reference"),
+}
+# The second tokenizer's tokens through chapter 6's recipe (`seitpp.reproduce`'s overrides per
+# method); SeiT++ without MTM (a minute of the sweep) separates MTM from the augmentation.
+TRANSFER_METHODS: dict[str, dict] = {
+    "SeiT": dict(overrides=dict(policy="seit", stem="seit"), stage="tokenizer-f8"),
+    "SeiT++ without MTM (naive warp)": dict(overrides=dict(policy="seitpp", stem="seitpp"), stage="tokenizer-f8"),
+    "SeiT++ (naive warp)": dict(overrides=dict(policy="seitpp", stem="seitpp"), stage="mtm-f8", mtm=True),
+}
+# DCT inputs: the DCT ViT with SeiT++'s two ideas carried over, one at a time.
+DCT_METHODS: dict[str, dict] = {
+    "from scratch": dict(),
+    "masked pre-training": dict(stage="masked-dct"),
+    # the share ColorAdapt gets in SeiT++'s policy (half the batch, one batch in four)
+    "colour swap": dict(color_swap=0.125),
+}
+METHODS = {"segment": SEGMENT_METHODS, "transfer": TRANSFER_METHODS, "dct": DCT_METHODS}
+STAGES = ("tokenizer-f8", "mtm-reference", "masked-dct", "mtm-f8")  # longest first; each after the one it needs
+STAGE_NEEDS = {"mtm-f8": "tokenizer-f8"}
+
+# The second tokenizer: one more stride-2 level than the reference (16, 32, 64), so each token
+# covers 8 x 8 pixels and a 64 x 64 image is 8 x 8 tokens; the full 1,024 codes, not reduced.
+F8 = TokenizerConfig(channels=(16, 32, 64, 64), codebook_size=1024)
+
+
+@dataclass(frozen=True)
+class BeyondPreset:
+    """The sizes of the sweep. `recipe` names the `seitpp.reproduce` preset whose classification
+    recipe (steps, MTM, overrides) the transfer cells use, at its full budget."""
+
+    name: str
+    train_images: int
+    test_images: int
+    seeds: tuple[int, ...]
+    segment: SegmentConfig  # the segmenters' run; methods and seeds change their own fields
+    tokenizer: TokenizerTrainConfig  # the second tokenizer's training
+    recipe: str  # a seitpp.reproduce sweep preset
+    dct: DCTTrainConfig  # DCT classification; methods and seeds change their own fields
+    dct_pretrain: DCTTrainConfig  # masked block modeling
+    examples: int = 6  # test images whose predicted masks are kept
+    workers: int = 2  # parallel jobs (processes), one thread each
+
+    def __post_init__(self):
+        shared = ("quality", "size", "crop")  # the pre-trained encoder must fit the classifier and its input
+        differ = [f for f in shared if getattr(self.dct, f) != getattr(self.dct_pretrain, f)]
+        if differ or self.dct.task != "finetune" or self.dct_pretrain.task != "pretrain":
+            raise ValueError(f"preset {self.name}: dct must be a finetune and dct_pretrain a pretrain config with the "
+                             f"same {', '.join(shared)} (differ: {differ})")
+
+
+# At 160 steps on 512 images a segmenter only matched predicting all background (pixel accuracy
+# 0.85). On 1,000 images at lr 4e-3, batch 32 (seed 0): 40 epochs reached mIoU 0.23 (SeiT-style)
+# and 0.27 (SeiT++ without MTM) on 300 test images, 0.15 without geometric augmentation
+# (over-fitted); the sweep's 25 epochs (775 steps, about the classification recipe's 800) reach
+# 0.22 (SeiT-style) and 0.23 (SeiT++) on the 1,200 test images, where all background scores 0.07
+# (pixel accuracy 0.89 against 0.86). TokenAdapt on every batch makes a SeiT++ cell 3.5 x a SeiT one.
+_SEGMENT = SegmentConfig(lr=4e-3, table_init="codes", batch_size=32, epochs=25, warmup_epochs=1)
+# DCT at JPEG quality 10: 241 bytes per image (the cpu preset's 1,000 training images) and 26.3 dB
+# PSNR (200 of them), beside the reference tokens' 172 bytes and 27.1 dB: the two inputs cost
+# about the same to store. The classification recipe is chapter 6's (800 steps of batch 32, lr 2e-3).
+_DCT = DCTTrainConfig(steps=800, batch_size=32, lr=2e-3, quality=10)
+_DCT_PRETRAIN = DCTTrainConfig(task="pretrain", steps=800, batch_size=64, lr=2e-3, quality=10)
+PRESETS: dict[str, BeyondPreset] = {
+    # Seconds: the same code path as `cpu`, for tests and the chapter's fast mode.
+    "smoke": BeyondPreset(
+        "smoke", train_images=64, test_images=32, seeds=(0,),
+        segment=replace(_SEGMENT, epochs=2, warmup_epochs=0.5, batch_size=16),
+        tokenizer=TokenizerTrainConfig(model=replace(F8, channels=(8, 8, 16, 16), codebook_size=64),
+                                       num_train_images=64, steps=4, batch_size=8, warmup_steps=1,
+                                       checkpoint_every=2),
+        recipe="smoke", dct=replace(_DCT, steps=4, batch_size=16),
+        dct_pretrain=replace(_DCT_PRETRAIN, steps=4, batch_size=16), examples=4, workers=1),
+    # The committed run (see the module docstring): micro models, 3 seeds, two workers on a 2-core CPU.
+    "cpu": BeyondPreset(
+        "cpu", train_images=1000, test_images=1200, seeds=(0, 1, 2), segment=_SEGMENT,
+        tokenizer=TokenizerTrainConfig(model=F8, num_train_images=4000, steps=1000, batch_size=32,
+                                       warmup_steps=50, checkpoint_every=100),
+        recipe="cpu", dct=_DCT, dct_pretrain=_DCT_PRETRAIN),
+}
+
+
+def beyond_preset(name: str) -> BeyondPreset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown beyond preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+# ----------------------------------------------------------------------------------------------
+# Cells
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of `method` in `experiment`, with one seed."""
+
+    experiment: str
+    method: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.experiment}|{self.method}|{self.seed}"
+
+    @property
+    def spec(self) -> dict:
+        return METHODS[self.experiment][self.method]
+
+    @property
+    def stage(self) -> str | None:
+        """The stage this cell waits for, or None."""
+        return self.spec.get("stage")
+
+
+def make_cells(preset: BeyondPreset) -> list[Cell]:
+    """Every cell, seed by seed: an interrupted sweep holds whole seeds of every table first."""
+    return [Cell(experiment, method, seed) for seed in preset.seeds for experiment in EXPERIMENTS
+            for method in METHODS[experiment]]
+
+
+def stages_for(cells: list[Cell]) -> list[str]:
+    """The stages these cells need, with the stages those need, in `STAGES` order."""
+    needed = {c.stage for c in cells if c.stage}
+    needed |= {STAGE_NEEDS[s] for s in needed if s in STAGE_NEEDS}
+    return [s for s in STAGES if s in needed]
+
+
+def segment_config(preset: BeyondPreset, cell: Cell) -> SegmentConfig:
+    return replace(preset.segment, **cell.spec.get("config", {}), seed=cell.seed)
+
+
+def transfer_config(preset: BeyondPreset, cell: Cell, grid: int) -> TrainConfig:
+    """Chapter 6's fine-tuning recipe for this method, its crop the whole grid of the second tokenizer."""
+    recipe = sweep_preset(preset.recipe)
+    cell = ReproduceCell("transfer", cell.method, 1.0, cell.seed, dict(cell.spec["overrides"], crop=grid))
+    return finetune_config(recipe, cell, preset.train_images)
+
+
+def dct_config(preset: BeyondPreset, cell: Cell) -> DCTTrainConfig:
+    return replace(preset.dct, color_swap=cell.spec.get("color_swap", 0.0), seed=cell.seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Data: rendered, tokenized and encoded once, cached in the sweep's work folder
+
+
+def prepare_data(preset: BeyondPreset, work: Path, progress: bool = True) -> dict:
+    """Images, masks, labels, reference tokens and DCT levels of both splits -> `work/data.npz`.
+
+    Byte table (`data["bytes"]`): "tokens" (the reference store), "dct" (levels as `to_bytes`),
+    "masks" and "png" (one PNG file per mask, per image).
+    """
+    path = work / "data.npz"
+    if path.exists():
+        return _load_data(str(path), path.stat().st_mtime_ns)
+    tokenizer = VQTokenizer.load()
+    quality = preset.dct.quality
+    data, sizes = {"codebook_size": np.array(tokenizer.config.codebook_size)}, {}
+    for split, n in (("train", preset.train_images), ("test", preset.test_images)):
+        rendered = render_shapes(n, split=split, progress=progress)
+        data[f"{split}_images"], data[f"{split}_masks"], data[f"{split}_labels"] = (
+            rendered.images, rendered.masks, rendered.labels)
+        data[f"{split}_tokens"] = tokenizer.tokenize_many(rendered.images).numpy().astype(np.int16)
+        data[f"{split}_dct"] = encode(rendered.images, quality).numpy()
+    store = work / "reference.tokens"
+    write_store(store, data["train_tokens"], data["train_labels"], codebook_size=tokenizer.config.codebook_size,
+                num_classes=NUM_CLASSES, tokenizer_hash=tokenizer.fingerprint())
+    sizes["tokens"] = store.stat().st_size / preset.train_images
+    sizes["dct"] = bytes_per_image(torch.from_numpy(data["train_dct"]))
+    sizes["masks"] = float(np.mean([encoded_bytes(m, "PNG") for m in data["train_masks"]]))
+    sizes["png"] = float(np.mean([encoded_bytes(im, "PNG") for im in data["train_images"]]))
+    data["bytes_keys"], data["bytes_values"] = np.array(list(sizes)), np.array(list(sizes.values()))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **data)
+    return data | {"bytes": sizes}
+
+
+def _segmentation(data: dict, split: str) -> SegmentationData:
+    return SegmentationData(torch.from_numpy(data[f"{split}_tokens"]), torch.from_numpy(data[f"{split}_masks"]),
+                            NUM_CLASSES + 1, int(data["codebook_size"]), f"beyond {split} (segmentation)")
+
+
+def _token_data(ids: np.ndarray, labels: np.ndarray, codebook_size: int, source: str):
+    from seitpp.train import TrainData
+    return TrainData(torch.from_numpy(ids), torch.from_numpy(labels), NUM_CLASSES, codebook_size, source)
+
+
+def all_background(masks: np.ndarray | torch.Tensor, num_classes: int = NUM_CLASSES + 1) -> dict[str, float]:
+    """The scores of predicting background (0) everywhere on masks (N, Hm, Wm): the floor a segmenter must beat."""
+    masks = torch.as_tensor(masks)
+    confusion = confusion_matrix(torch.zeros_like(masks), masks, num_classes)
+    return {"miou": mean_iou(confusion), "pixel_acc": pixel_accuracy(confusion)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Stages and cells (each in a worker process)
+
+
+def _second_tokens(work: Path) -> dict:
+    path = work / "tokens-f8.npz"
+    return _load_data(str(path), path.stat().st_mtime_ns)
+
+
+def run_stage(preset: BeyondPreset, stage: str, work: Path, threads: int) -> str:
+    """Run (or resume, or find done) one stage -> its name."""
+    from seitpp.train import train
+    torch.set_num_threads(threads)
+    data = prepare_data(preset, work, progress=False)
+    n = preset.train_images
+    if stage == "mtm-reference":
+        train(pretrain_config(sweep_preset(preset.recipe), n),
+              _token_data(data["train_tokens"], data["train_labels"], int(data["codebook_size"]), "reference tokens"),
+              out_dir=work / stage, progress=False)
+    elif stage == "tokenizer-f8":
+        _second_tokenizer(preset, work, data)
+    elif stage == "mtm-f8":
+        second = _second_tokens(work)
+        grid = second["train_tokens"].shape[-1]
+        cfg = replace(pretrain_config(sweep_preset(preset.recipe), n), crop=grid)
+        train(cfg, _token_data(second["train_tokens"], data["train_labels"], int(second["codebook_size"]), "f8 tokens"),
+              out_dir=work / stage, tokenizer=VQTokenizer.load(work / SECOND_TOKENIZER_DIR), progress=False)
+    elif stage == "masked-dct":
+        done = work / stage / "encoder.pt"
+        if not done.exists():
+            levels = torch.from_numpy(data["train_dct"])
+            result = train_dct(preset.dct_pretrain, levels, scale=coefficient_rms(levels, preset.dct.quality),
+                               progress=False)
+            write_csv(result.history, work / stage / "history.csv")
+            with atomic_path(done) as tmp:
+                torch.save(result.model.encoder.state_dict(), tmp)
+    else:
+        raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")
+    return stage
+
+
+def _second_tokenizer(preset: BeyondPreset, work: Path, data: dict) -> None:
+    """Train the second tokenizer (resumable), measure it, tokenize both splits -> `work/tokens-f8.npz`."""
+    out = work / "tokens-f8.npz"
+    if out.exists():
+        return
+    cfg = preset.tokenizer
+    images = render_shapes(max(cfg.num_train_images, preset.train_images), split="train").images
+    tokenizer, _ = train_tokenizer(cfg, torch.from_numpy(images), out_dir=work / SECOND_TOKENIZER_DIR, progress=False)
+    report = evaluate_tokenizer(tokenizer, images_to_tensor(data["test_images"]))
+    train_ids = tokenizer.tokenize_many(data["train_images"]).numpy().astype(np.int16)
+    store = work / "f8.tokens"
+    write_store(store, train_ids, data["train_labels"], codebook_size=cfg.model.codebook_size,
+                num_classes=NUM_CLASSES, tokenizer_hash=tokenizer.fingerprint())
+    sizes = {"tokens": store.stat().st_size / preset.train_images}
+    arrays = {"codebook_size": np.array(cfg.model.codebook_size), "train_tokens": train_ids,
+              "test_tokens": tokenizer.tokenize_many(data["test_images"]).numpy().astype(np.int16),
+              "psnr_db": np.array(report.psnr), "codes_used": np.array(report.codes_used),
+              "bytes_keys": np.array(list(sizes)), "bytes_values": np.array(list(sizes.values()))}
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def run_cell(preset: BeyondPreset, cell: Cell, work: Path, threads: int) -> dict:
+    """Train one cell and evaluate it on the test split -> its results row (and, for a segmenter of
+    seed 0, its predicted masks of the first `examples` test images under "masks")."""
+    torch.set_num_threads(threads)
+    data = prepare_data(preset, work, progress=False)
+    started = time.perf_counter()
+    row = {"experiment": cell.experiment, "method": cell.method, "seed": cell.seed, "train_images": preset.train_images}
+    if cell.experiment == "segment":
+        row |= _segment_cell(preset, cell, work, data)
+    elif cell.experiment == "transfer":
+        row |= _transfer_cell(preset, cell, work, data)
+    else:
+        row |= _dct_cell(preset, cell, work, data)
+    row["train_bytes"] = round(row["bytes_per_image"] * preset.train_images)
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def _segment_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
+    from seitpp.tokenadapt import TokenAdapt
+    cfg = segment_config(preset, cell)
+    train_set = _segmentation(data, "train")
+    result = train_segmentation(cfg, train_set, tokenadapt=TokenAdapt.load() if cell.spec.get("tokenadapt") else None,
+                                init=work / cell.stage if cell.stage else None, progress=False)
+    masks = torch.from_numpy(data["test_masks"])
+    predicted = predict_masks(result.model, torch.from_numpy(data["test_tokens"]), tuple(masks.shape[1:]))
+    confusion = confusion_matrix(predicted, masks, train_set.num_classes)
+    row = {"miou": round(mean_iou(confusion), 4), "pixel_acc": round(pixel_accuracy(confusion), 4),
+           "bytes_per_image": round(data["bytes"]["tokens"], 1), "train_loss": round(result.history[-1]["loss"], 4),
+           "steps": result.history[-1]["step"]}
+    if cell.seed == preset.seeds[0]:
+        row["masks"] = predicted[:preset.examples].numpy()
+    return row
+
+
+def _transfer_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
+    from seitpp.train import evaluate, train
+    second = _second_tokens(work)
+    K, grid = int(second["codebook_size"]), second["train_tokens"].shape[-1]
+    cfg = transfer_config(preset, cell, grid)
+    result = train(cfg, _token_data(second["train_tokens"], data["train_labels"], K, "f8 train"),
+                   tokenizer=VQTokenizer.load(work / SECOND_TOKENIZER_DIR),
+                   init=work / "mtm-f8" if cell.spec.get("mtm") else None, progress=False)
+    test = _token_data(second["test_tokens"], data["test_labels"], K, "f8 test")
+    return {"top1": round(evaluate(result.model, test, cfg)["val_acc"], 4),
+            "bytes_per_image": round(second["bytes"]["tokens"], 1), "train_loss": round(result.history[-1]["loss"], 4),
+            "steps": result.steps}
+
+
+def _dct_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
+    cfg = dct_config(preset, cell)
+    levels = torch.from_numpy(data["train_dct"])
+    init = torch.load(work / cell.stage / "encoder.pt", weights_only=True) if cell.stage else None
+    result = train_dct(cfg, levels, torch.from_numpy(data["train_labels"]), NUM_CLASSES,
+                       scale=coefficient_rms(levels, cfg.quality), init=init, progress=False)
+    top1 = evaluate_dct(result.model, torch.from_numpy(data["test_dct"]), torch.from_numpy(data["test_labels"]),
+                        cfg.crop)
+    return {"top1": round(top1, 4), "bytes_per_image": round(data["bytes"]["dct"], 1),
+            "train_loss": round(result.history[-1]["loss"], 4), "steps": cfg.steps}
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep
+
+
+def _row_key(row: dict) -> str:
+    return f"{row['experiment']}|{row['method']}|{int(row['seed'])}"
+
+
+def run_beyond(preset_name: str | BeyondPreset, out: str | Path, workers: int | None = None, progress: bool = True,
+               on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
+    """Run every cell not yet in `out/results.csv` -> all rows; writes results, summary and examples.
+
+    A job (stage or cell) starts when the stage it needs is done; with more than one worker, jobs
+    run in parallel processes of one thread each. `on_progress(rows, total)` is called before the
+    first cell and after every finished one (the command writes its provenance there).
+    """
+    preset = beyond_preset(preset_name) if isinstance(preset_name, str) else preset_name
+    out = Path(out)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    workers = workers or preset.workers
+    data = prepare_data(preset, work, progress=progress)
+    results_path = out / RESULTS_FILE
+    rows = read_results(results_path) if results_path.exists() else []
+    done = {_row_key(r) for r in rows}
+    cells = make_cells(preset)
+    todo = [c for c in cells if c.key not in done]
+    stages = stages_for(todo)
+    examples = _read_examples(out / EXAMPLES_FILE)
+
+    def report(row: dict | None = None) -> None:
+        if row is not None:
+            if "masks" in row:
+                examples[row["method"]] = row.pop("masks")
+            rows.append(row)
+        if rows:  # on a rerun too, so the summary always follows the code that summarises
+            _write(rows, examples, data, preset, out)
+        if on_progress is not None:
+            on_progress(rows, len(cells))
+
+    report()
+    # pending jobs in the order a free worker takes them: (name, function, args, the stage it needs)
+    pending = [(s, run_stage, (preset, s, work), STAGE_NEEDS.get(s)) for s in stages]
+    pending += [(c.key, run_cell, (preset, c, work), c.stage) for c in todo]
+    finished_stages = set(STAGES) - set(stages)
+    threads = 1 if workers > 1 else max(1, torch.get_num_threads())
+    bar = tqdm(total=len(pending), desc=f"beyond {preset.name}", disable=not progress)
+
+    def finish(job: tuple, result) -> None:
+        if job[1] is run_stage:
+            finished_stages.add(result)
+            if result == "tokenizer-f8":
+                _keep_second_tokenizer(work, out)
+        else:
+            report(result)
+        bar.update(1)
+
+    def next_ready() -> tuple | None:
+        return next((job for job in pending if job[3] is None or job[3] in finished_stages), None)
+
+    if workers == 1:  # in this process: simpler tracebacks, and what the chapter's fast mode uses
+        while (job := next_ready()) is not None:
+            pending.remove(job)
+            finish(job, job[1](*job[2], threads))
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            running: dict[Future, tuple] = {}
+            try:
+                while pending or running:
+                    while len(running) < workers and (job := next_ready()) is not None:
+                        pending.remove(job)
+                        running[pool.submit(job[1], *job[2], threads)] = job
+                    completed, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in completed:
+                        finish(running.pop(future), future.result())  # a failed job stops the sweep with its error
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    bar.close()
+    return rows
+
+
+def _keep_second_tokenizer(work: Path, out: Path) -> None:
+    """Copy the trained second tokenizer (weights, config, loss curve) next to the results."""
+    target = out / SECOND_TOKENIZER_DIR
+    target.mkdir(exist_ok=True)
+    for name in ("config.json", "tokenizer.safetensors", "history.csv"):
+        shutil.copyfile(work / SECOND_TOKENIZER_DIR / name, target / name)
+    second = _second_tokens(work)
+    with atomic_path(target / "measured.json") as tmp:
+        tmp.write_text(json.dumps({"codebook_size": int(second["codebook_size"]),
+                                   "grid": list(second["train_tokens"].shape[1:]),
+                                   "psnr_db": round(float(second["psnr_db"]), 3),
+                                   "codes_used": int(second["codes_used"]),
+                                   "bytes_per_image": round(float(second["bytes"]["tokens"]), 1),
+                                   "evaluation": "the sweep's test images"}, indent=2))
+
+
+def _read_examples(path: Path) -> dict[str, np.ndarray]:
+    """Predicted masks by method from `examples.npz` (empty when there is none yet)."""
+    if not path.exists():
+        return {}
+    with np.load(path, allow_pickle=False) as z:
+        return {k.removeprefix("pred:"): z[k] for k in z.files if k.startswith("pred:")}
+
+
+def _write(rows: list[dict], examples: dict[str, np.ndarray], data: dict, preset: BeyondPreset, out: Path) -> None:
+    order = {e: i for i, e in enumerate(EXPERIMENTS)}
+    rows.sort(key=lambda r: (order.get(r["experiment"], 9), r["method"], int(r["seed"])))
+    write_csv(rows, out / RESULTS_FILE, RESULT_COLUMNS)
+    write_csv(summarize(rows), out / SUMMARY_FILE, SUMMARY_COLUMNS)
+    write_csv(storage_rows(data, preset, out / "work"), out / STORAGE_FILE)
+    if examples:
+        n = preset.examples
+        arrays = {"ids": data["test_tokens"][:n], "masks": data["test_masks"][:n], "labels": data["test_labels"][:n]}
+        arrays |= {f"pred:{method}": masks for method, masks in examples.items()}
+        with atomic_path(out / EXAMPLES_FILE) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
+def storage_rows(data: dict, preset: BeyondPreset, work: Path) -> list[dict]:
+    """Bytes per training image of every input the sweep stores (the second tokenizer's once it exists)."""
+    sizes = data["bytes"]
+    rows = [{"input": "pixels (PNG)", "bytes_per_image": sizes["png"]},
+            {"input": f"DCT levels (JPEG quality {preset.dct.quality})", "bytes_per_image": sizes["dct"]},
+            {"input": f"reference tokens ({'x'.join(map(str, data['train_tokens'].shape[1:]))}, "
+                      f"K {int(data['codebook_size'])})", "bytes_per_image": sizes["tokens"]}]
+    if (work / "tokens-f8.npz").exists():
+        second = _second_tokens(work)
+        rows.append({"input": f"f8 tokens ({'x'.join(map(str, second['train_tokens'].shape[1:]))}, "
+                              f"K {int(second['codebook_size'])})", "bytes_per_image": second["bytes"]["tokens"]})
+    rows.append({"input": "segmentation masks (PNG)", "bytes_per_image": sizes["masks"]})
+    return [r | {"bytes_per_image": round(float(r["bytes_per_image"]), 1)} for r in rows]
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation over seeds of every (experiment, method), for each metric it has
+    (`seitpp.reproduce.summarize`'s convention: one seed has no spread, NaN)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["experiment"], r["method"]), []).append(r)
+    summary = []
+    for (experiment, method), group in groups.items():
+        s = {"experiment": experiment, "method": method, "train_images": group[0]["train_images"],
+             "bytes_per_image": group[0]["bytes_per_image"], "train_bytes": group[0]["train_bytes"],
+             "seeds": len(group)}
+        for metric in METRICS:
+            values = [float(r[metric]) for r in group if r.get(metric) not in (None, "")]
+            if values:
+                s[f"{metric}_mean"] = round(statistics.mean(values), 4)
+                s[f"{metric}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else math.nan
+        summary.append(s)
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables for the chapter
+
+
+def select(summary: list[dict], experiment: str) -> dict[str, dict]:
+    """Method -> summary row of one experiment, in the order of its METHODS."""
+    rows = {r["method"]: r for r in summary if r["experiment"] == experiment}
+    return {m: rows[m] for m in METHODS[experiment] if m in rows}
+
+
+def score(row: dict, metric: str) -> str:
+    """'20.5 ± 0.4': a summary row's metric in %, through `seitpp.reproduce.mean_std`."""
+    return mean_std({"acc_x_mean": row[f"{metric}_mean"], "acc_x_std": row[f"{metric}_std"]}, "x")
+
+
+def segment_table(summary: list[dict], background: dict[str, float]) -> str:
+    """Segmentation: each method's mIoU and pixel accuracy (%) beside predicting all background."""
+    rows = [["all background (no model)", "-", f"{100 * background['miou']:.1f}",
+             f"{100 * background['pixel_acc']:.1f}"]]
+    rows += [[m, f"{r['bytes_per_image']:.0f}", score(r, "miou"), score(r, "pixel_acc")]
+             for m, r in select(summary, "segment").items()]
+    return format_table(["method", "bytes/image", "mIoU (%)", "pixel accuracy (%)"], rows)
+
+
+def transfer_table(summary: list[dict], second: dict, reference: list[dict] | None = None) -> str:
+    """Top-1 (%) on the second tokenizer's tokens (`second`: its measured.json); with `reference`
+    (chapter 6's sweep summary, same images and recipe), the reference tokenizer's rows beside."""
+    rows = [[f"f8, K {second['codebook_size']}: {m}", f"{r['bytes_per_image']:.0f}", score(r, "top1")]
+            for m, r in select(summary, "transfer").items()]
+    if reference is not None:
+        for method in ("SeiT", "SeiT++ without MTM", "SeiT++"):
+            ref = [r for r in reference if r["experiment"] == "budgets" and r["method"] == method
+                   and abs(float(r["budget"]) - 1.0) < 1e-3]
+            if ref:
+                rows.append([f"reference, K 391: {method} (chapter 6)", f"{ref[0]['bytes_per_image']:.0f}",
+                             mean_std(ref[0])])
+    return format_table(["tokens: method", "bytes/image", "top-1 (%)"], rows)
+
+
+def storage_table(storage: list[dict]) -> str:
+    """`storage.csv` as a table, with each input's size against the reference tokens'."""
+    tokens = next(r["bytes_per_image"] for r in storage if r["input"].startswith("reference tokens"))
+    return format_table(["input", "bytes/image", "x reference tokens"],
+                        [[r["input"], f"{r['bytes_per_image']:.0f}", f"{r['bytes_per_image'] / tokens:.2f}"]
+                         for r in storage])
+
+
+def dct_table(summary: list[dict], reference: list[dict] | None = None) -> str:
+    """Top-1 (%) of the DCT ViT and its input's bytes per image (and, with `reference`, chapter 6's
+    token models, trained on the same images with the same recipe)."""
+    rows = [[f"DCT levels: {m}", f"{r['bytes_per_image']:.0f}", score(r, "top1")]
+            for m, r in select(summary, "dct").items()]
+    if reference is not None:
+        for method in ("SeiT", "SeiT, learned table", "SeiT++"):
+            ref = [r for r in reference if r["experiment"] == "budgets" and r["method"] == method
+                   and abs(float(r["budget"]) - 1.0) < 1e-3]
+            if ref:
+                rows.append([f"tokens: {method} (chapter 6)", f"{ref[0]['bytes_per_image']:.0f}", mean_std(ref[0])])
+    return format_table(["input: method", "bytes/image", "top-1 (%)"], rows)
+
+
+def findings(summary: list[dict]) -> list[dict]:
+    """Does SeiT++'s gain carry over? Each difference the paper's claim says is positive, in points,
+    against the spread over seeds (`seitpp.reproduce.verdict`). Missing cells are skipped."""
+    comparisons = [
+        ("segmentation", "segment", "SeiT-style", "SeiT++", "miou", PAPER_SEGMENTATION_GAIN),
+        ("segmentation", "segment", "SeiT-style", "SeiT++", "pixel_acc", None),
+        ("another tokenizer", "transfer", "SeiT", "SeiT++ (naive warp)", "top1", None),
+        ("another tokenizer", "transfer", "SeiT++ without MTM (naive warp)", "SeiT++ (naive warp)", "top1", None),
+        ("DCT inputs", "dct", "from scratch", "masked pre-training", "top1", None),
+        ("DCT inputs", "dct", "from scratch", "colour swap", "top1", None),
+    ]
+    out = []
+    for name, experiment, a, b, metric, paper in comparisons:
+        rows = select(summary, experiment)
+        if a in rows and b in rows:
+            ra, rb = rows[a], rows[b]
+            d = 100 * (rb[f"{metric}_mean"] - ra[f"{metric}_mean"])
+            s = 100 * math.hypot(ra[f"{metric}_std"], rb[f"{metric}_std"])
+            out.append({"question": name, "comparison": f"{b} - {a} ({metric})", "difference": round(d, 1),
+                        "spread": round(s, 1), "verdict": verdict(d, s), "paper": paper})
+    return out
+
+
+def findings_table(summary: list[dict]) -> str:
+    """`findings` as a table; a spread of one seed (NaN) shows as '(1 seed)'."""
+    return format_table(["question", "comparison", "points", "spread", "verdict", "paper"],
+                        [[f["question"], f["comparison"], f"{f['difference']:+.1f}",
+                          "(1 seed)" if math.isnan(f["spread"]) else f"{f['spread']:.1f}", f["verdict"],
+                          "-" if f["paper"] is None else f"{f['paper']:+.1f} (ADE20k)"] for f in findings(summary)])
+
+
+def colour_masks(masks: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Class maps (N, Hm, Wm) -> uint8 pictures (N, Hm, Wm, 3): background black, each object class
+    its own colour of matplotlib's tab20 (the same colour in every figure)."""
+    import matplotlib
+
+    palette = np.array([(0, 0, 0)] + [matplotlib.colormaps["tab20"](i)[:3] for i in range(20)]) * 255
+    return palette.round().astype(np.uint8)[np.asarray(masks, dtype=np.int64) % len(palette)]
+
+
+def read_examples(out: str | Path) -> dict[str, np.ndarray]:
+    """`examples.npz` of a run: ids (N, H, W), masks (N, Hm, Wm), labels (N,), and predicted masks by method."""
+    path = Path(out) / EXAMPLES_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such examples file (the sweep writes it after a segmentation cell)")
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

@@ -1,0 +1,245 @@
+"""Chapter 8's sweep (seitpp.beyond) and the DCT training recipe (seitpp.dct): the smoke preset end to
+end, resume, summaries and tables, the command, and the recipe's exact augmentations.
+
+The sweep runs once per module on a smoke preset cut further (a few dozen images, a handful of
+steps, one thread), so the file stays well under a minute on 2 shared cores.
+"""
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import seitpp.beyond as beyond
+from seitpp.beyond import (EXPERIMENTS, METHODS, RESULTS_FILE, STORAGE_FILE, SUMMARY_FILE, Cell, all_background,
+                           beyond_preset, dct_table, findings, findings_table, make_cells, read_examples, run_beyond,
+                           segment_table, stages_for, storage_table, summarize, transfer_table)
+from seitpp.cli import main
+from seitpp.dct import (DCTTrainConfig, coefficient_rms, encode, evaluate_dct, hflip_levels, random_block_crops,
+                        train_dct)
+from seitpp.reproduce import read_results
+from seitpp.shapes import SHAPE_CLASSES, render_shapes
+
+SMOKE = replace(beyond_preset("smoke"), train_images=32, test_images=16, examples=3)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    out = tmp_path_factory.mktemp("beyond")
+    return out, run_beyond(SMOKE, out, progress=False)
+
+
+def _forbid_training(monkeypatch):
+    def refuse(*args):
+        raise AssertionError(f"a finished sweep trained again: {args[1]}")
+    monkeypatch.setattr(beyond, "run_cell", refuse)
+    monkeypatch.setattr(beyond, "run_stage", refuse)
+
+
+# ----------------------------------------------------------------------------------------------
+# Cells and stages
+
+
+def test_cells_cover_every_method_and_seed_once_and_name_their_stages():
+    cpu = beyond_preset("cpu")
+    cells = make_cells(cpu)
+    assert len({c.key for c in cells}) == len(cells) == len(cpu.seeds) * sum(len(METHODS[e]) for e in EXPERIMENTS)
+    assert [c.seed for c in cells] == sorted(c.seed for c in cells)  # seed by seed
+    assert stages_for(cells) == ["tokenizer-f8", "mtm-reference", "masked-dct", "mtm-f8"]
+    # a cell that needs MTM on the second tokenizer also brings the tokenizer it is trained on
+    assert stages_for([Cell("transfer", "SeiT++ (naive warp)", 0)]) == ["tokenizer-f8", "mtm-f8"]
+    assert stages_for([Cell("segment", "SeiT-style", 0), Cell("dct", "colour swap", 1)]) == []
+    with pytest.raises(ValueError, match="unknown beyond preset 'huge'"):
+        beyond_preset("huge")
+
+
+def test_transfer_cells_use_chapter_6s_recipe_on_the_whole_second_grid():
+    cpu = beyond_preset("cpu")
+    seit = beyond.transfer_config(cpu, Cell("transfer", "SeiT", 2), 8)
+    plus = beyond.transfer_config(cpu, Cell("transfer", "SeiT++ (naive warp)", 2), 8)
+    assert beyond.transfer_config(cpu, Cell("transfer", "SeiT++ without MTM (naive warp)", 2), 8) == plus
+    assert (seit.policy, seit.stem, plus.policy, plus.stem) == ("seit", "seit", "seitpp", "seitpp")
+    assert seit.crop == plus.crop == 8 and seit.seed == plus.seed == 2
+    assert seit.lr == 2e-3 and seit.table_init == plus.table_init == "codes" and seit.mixup == 0.0
+    assert seit.epochs * (cpu.train_images // seit.batch_size) >= 800  # reproduce's cpu steps
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep, end to end
+
+
+def test_sweep_writes_one_row_per_cell_with_its_metrics_and_storage(swept):
+    out, rows = swept
+    on_disk = read_results(out / RESULTS_FILE)
+    assert len(on_disk) == len(rows) == len(make_cells(SMOKE))
+    for r in on_disk:
+        metrics = ("miou", "pixel_acc") if r["experiment"] == "segment" else ("top1",)
+        assert all(0.0 <= r[m] <= 1.0 for m in metrics)
+        assert all(r[m] == "" for m in beyond.METRICS if m not in metrics)  # blank, not zero
+        assert r["bytes_per_image"] > 0 and r["train_bytes"] == pytest.approx(r["bytes_per_image"] * 32, abs=1)
+    bytes_of = {r["experiment"]: r["bytes_per_image"] for r in on_disk}
+    data = np.load(out / "work" / "data.npz")
+    table = dict(zip(data["bytes_keys"].tolist(), data["bytes_values"].tolist()))
+    assert bytes_of["segment"] == pytest.approx(table["tokens"], abs=0.1)
+    assert bytes_of["dct"] == pytest.approx(table["dct"], abs=0.1)
+    # 8 x 8 tokens of a 64-code book take fewer bytes than 16 x 16 of 391, and both fewer than PNG
+    assert bytes_of["transfer"] < bytes_of["segment"] < table["png"]
+    second = json.loads((out / "tokenizer-f8" / "measured.json").read_text())
+    assert second["codebook_size"] == 64 and second["grid"] == [8, 8]
+    assert second["bytes_per_image"] == bytes_of["transfer"]
+    assert (out / "tokenizer-f8" / "tokenizer.safetensors").is_file()
+
+
+def test_examples_hold_seed_0s_predicted_masks_for_the_first_test_images(swept):
+    out, _ = swept
+    ex = read_examples(out)
+    test = render_shapes(SMOKE.examples, split="test")
+    assert ex["ids"].shape == (3, 16, 16) and np.array_equal(ex["masks"], test.masks)
+    for method in METHODS["segment"]:
+        assert ex[f"pred:{method}"].shape == (3, 64, 64) and ex[f"pred:{method}"].max() < len(SHAPE_CLASSES) + 1
+    with pytest.raises(FileNotFoundError, match="no such examples file"):
+        read_examples(out / "work")
+
+
+def test_a_finished_sweep_trains_nothing_and_rewrites_the_same_results(swept, monkeypatch):
+    out, rows = swept
+    before = (out / RESULTS_FILE).read_text()
+    _forbid_training(monkeypatch)
+    again = run_beyond(SMOKE, out, progress=False)
+    assert len(again) == len(rows) and (out / RESULTS_FILE).read_text() == before
+
+
+def test_a_missing_cell_is_trained_again_with_the_same_numbers(swept, tmp_path, monkeypatch):
+    out, _ = swept
+    copy = tmp_path / "resumed"
+    copy.mkdir()
+    (copy / "work").symlink_to(out / "work")  # the cached data and stages
+    rows = read_results(out / RESULTS_FILE)
+    kept = [r for r in rows if r["experiment"] != "dct" or r["method"] != "colour swap"]
+    with open(copy / RESULTS_FILE, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(kept[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    trained = []
+    real = beyond.run_cell
+    monkeypatch.setattr(beyond, "run_stage", lambda *args: pytest.fail("stages are done"))
+    monkeypatch.setattr(beyond, "run_cell",
+                        lambda preset, cell, *args: trained.append(cell.key) or real(preset, cell, *args))
+    again = run_beyond(SMOKE, copy, progress=False)
+    assert trained == ["dct|colour swap|0"] and len(again) == len(rows)
+    redone = next(r for r in again if r["method"] == "colour swap")
+    assert redone["top1"] == next(r for r in rows if r["method"] == "colour swap")["top1"]  # deterministic
+
+
+def test_summary_means_and_spreads_per_metric():
+    rows = [{"experiment": "segment", "method": "SeiT++", "seed": s, "train_images": 10, "bytes_per_image": 2.0,
+             "train_bytes": 20, "miou": m, "pixel_acc": 0.9, "top1": ""} for s, m in enumerate([0.2, 0.4, 0.3])]
+    (s,) = summarize(rows)
+    assert s["seeds"] == 3 and s["miou_mean"] == pytest.approx(0.3) and s["miou_std"] == pytest.approx(0.1)
+    assert s["pixel_acc_std"] == 0.0 and "top1_mean" not in s  # no top-1 for a segmenter
+    (one,) = summarize(rows[:1])
+    assert np.isnan(one["miou_std"])  # one seed has no spread
+
+
+def test_tables_from_a_summary(swept):
+    out, _ = swept
+    summary = read_results(out / SUMMARY_FILE)
+    background = all_background(render_shapes(SMOKE.test_images, split="test").masks)
+    text = segment_table(summary, background)
+    assert "all background (no model)" in text and all(m in text for m in METHODS["segment"])
+    second = json.loads((out / "tokenizer-f8" / "measured.json").read_text())
+    assert all(m in transfer_table(summary, second) for m in METHODS["transfer"])
+    text = dct_table(summary)
+    assert all(f"DCT levels: {m}" in text for m in METHODS["dct"])
+    storage = read_results(out / STORAGE_FILE)
+    assert [r["input"] for r in storage] == ["pixels (PNG)", "DCT levels (JPEG quality 10)",
+                                             "reference tokens (16x16, K 391)", "f8 tokens (8x8, K 64)",
+                                             "segmentation masks (PNG)"]
+    assert "x reference tokens" in storage_table(storage)
+    judged = findings(summary)
+    assert judged[0]["comparison"] == "SeiT++ - SeiT-style (miou)" and judged[0]["paper"] == 4.2
+    assert len(judged) == 6 and {f["question"] for f in judged} == {"segmentation", "another tokenizer", "DCT inputs"}
+    assert all(f["verdict"] == "unclear" for f in judged)  # one seed: no spread, nothing is beyond it
+    assert "+4.2 (ADE20k)" in findings_table(summary)
+
+
+def test_all_background_baseline_on_hand_made_masks():
+    masks = np.zeros((2, 4, 4), dtype=np.uint8)
+    masks[:, :2, :2] = 3  # a quarter of each mask is object class 2
+    scores = all_background(masks, num_classes=13)
+    assert scores["pixel_acc"] == pytest.approx(0.75)
+    assert scores["miou"] == pytest.approx((0.75 + 0.0) / 2)  # background IoU 0.75, the object's 0
+
+
+def test_beyond_command_writes_provenance(swept, tmp_path, monkeypatch):
+    out, rows = swept
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "work").symlink_to(out / "work")
+    for name in (RESULTS_FILE, "examples.npz"):
+        (run / name).write_bytes((out / name).read_bytes())
+    monkeypatch.setitem(beyond.PRESETS, "smoke", SMOKE)
+    _forbid_training(monkeypatch)
+    main(["beyond", "--preset", "smoke", "--out", str(run)])
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["command"] == f"python -m seitpp beyond --preset smoke --out {run}"
+    assert provenance["preset"] == "smoke" and provenance["metrics"]["complete"] is True
+    assert provenance["metrics"]["cells_done"] == provenance["metrics"]["cells_total"] == len(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# The DCT recipe: exact augmentations on levels, a deterministic loop
+
+
+@pytest.fixture(scope="module")
+def levels() -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    shapes = render_shapes(32, split="train")
+    return encode(shapes.images, 10), torch.from_numpy(shapes.labels), shapes.images
+
+
+def test_mirroring_levels_is_encoding_the_mirrored_images(levels):
+    x, _, images = levels
+    assert torch.equal(hflip_levels(x), encode(np.ascontiguousarray(images[:, :, ::-1]), 10))
+    assert torch.equal(hflip_levels(hflip_levels(x)), x)
+
+
+def test_random_block_crops_are_slices(levels):
+    x, _, _ = levels
+    crops = random_block_crops(x[:6], 7, torch.Generator().manual_seed(0))
+    assert crops.shape == (6, 192, 7, 7) and crops.dtype == x.dtype
+    for crop, full in zip(crops, x[:6]):
+        assert any(torch.equal(crop, full[:, i:i + 7, j:j + 7]) for i in range(2) for j in range(2))
+    with pytest.raises(ValueError, match="a 9 x 9 crop does not fit 8 x 8 blocks"):
+        random_block_crops(x, 9)
+
+
+def test_dct_training_is_deterministic_and_a_pretrained_encoder_loads(levels):
+    x, labels, _ = levels
+    scale = coefficient_rms(x, 10)
+    tiny = dict(steps=6, batch_size=8, quality=10)
+    pre = train_dct(DCTTrainConfig(task="pretrain", **tiny), x, scale=scale, progress=False)
+    assert pre.history[-1]["step"] == 6 and all(np.isfinite(h["loss"]) for h in pre.history)
+    init = pre.model.encoder.state_dict()
+    runs = [train_dct(DCTTrainConfig(color_swap=0.5, **tiny), x, labels, 12, scale=scale, init=init, progress=False)
+            for _ in range(2)]
+    a, b = (r.model.state_dict() for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert 0.0 <= evaluate_dct(runs[0].model, x, labels) <= 1.0
+
+
+def test_dct_recipe_errors():
+    with pytest.raises(ValueError, match="task must be 'finetune' or 'pretrain'"):
+        DCTTrainConfig(task="segment")
+    with pytest.raises(ValueError, match="color_swap must be a share"):
+        DCTTrainConfig(color_swap=2.0)
+    with pytest.raises(ValueError, match="quality"):
+        DCTTrainConfig(quality=0)
+    x = torch.zeros(4, 192, 8, 8, dtype=torch.int16)
+    with pytest.raises(ValueError, match="4 images, fewer than one batch of 32"):
+        train_dct(DCTTrainConfig(), x, torch.zeros(4), 12, progress=False)
+    with pytest.raises(ValueError, match="one label per image"):
+        train_dct(DCTTrainConfig(batch_size=2), x, None, 12, progress=False)
