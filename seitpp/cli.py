@@ -193,36 +193,32 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps({"checkpoint": args.checkpoint, "data": data.source, "samples": len(data)} | metrics, indent=2))
 
 
-def cmd_reproduce(args: argparse.Namespace) -> None:
-    sweep = sweep_preset(args.preset)
+def run_sweep_command(args: argparse.Namespace, sweep, run, summarize_rows, evaluation: str) -> None:
+    """A resumable sweep (`reproduce`, `beyond`): `run(sweep, out, workers, on_progress)`, with the
+    provenance rewritten after every finished cell, so an interrupted sweep says how far it got."""
     out = Path(args.out)
     started = time.perf_counter()
 
-    def record(rows: list[dict], total: int) -> None:  # after every cell: an interrupted sweep says how far it got
-        write_provenance(out, args, started, f"{sweep.test_images} images of the embedded dataset's test split, "
-                         "clean and corrupted (see seitpp.reproduce); mean over seeds in summary.csv",
+    def record(rows: list[dict], total: int) -> None:
+        write_provenance(out, args, started, evaluation,
                          {"cells_done": len(rows), "cells_total": total, "complete": len(rows) == total,
                           "cell_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
-                          "groups": len(summarize(rows)), "sweep": repr(sweep)}, echo=False)
+                          "groups": len(summarize_rows(rows)), "sweep": repr(sweep)}, echo=False)
 
-    run_sweep(sweep, out, workers=args.workers or None, on_progress=record)
+    run(sweep, out, workers=args.workers or None, on_progress=record)
     print(json.dumps(json.loads((out / PROVENANCE_FILE).read_text()), indent=2))
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    sweep = sweep_preset(args.preset)
+    run_sweep_command(args, sweep, run_sweep, summarize, f"{sweep.test_images} images of the embedded dataset's "
+                      "test split, clean and corrupted (see seitpp.reproduce); mean over seeds in summary.csv")
 
 
 def cmd_beyond(args: argparse.Namespace) -> None:
     preset = beyond_preset(args.preset)
-    out = Path(args.out)
-    started = time.perf_counter()
-
-    def record(rows: list[dict], total: int) -> None:  # after every cell: an interrupted sweep says how far it got
-        write_provenance(out, args, started, f"{preset.test_images} images of the embedded dataset's test split "
-                         "(see seitpp.beyond); mean over seeds in summary.csv",
-                         {"cells_done": len(rows), "cells_total": total, "complete": len(rows) == total,
-                          "cell_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
-                          "groups": len(summarize_beyond(rows)), "preset": repr(preset)}, echo=False)
-
-    run_beyond(preset, out, workers=args.workers or None, on_progress=record)
-    print(json.dumps(json.loads((out / PROVENANCE_FILE).read_text()), indent=2))
+    run_sweep_command(args, preset, run_beyond, summarize_beyond, f"{preset.test_images} images of the embedded "
+                      "dataset's test split (see seitpp.beyond); mean over seeds in summary.csv")
 
 
 def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
