@@ -73,6 +73,7 @@ from seitpp.footprint import encoded_bytes
 from seitpp.recipes import TrainConfig
 from seitpp.reproduce import (Cell as ReproduceCell, _load_data, finetune_config, format_table, mean_std,
                               pretrain_config, read_results, sweep_preset, verdict)
+from seitpp.reproduce import select as select_budget_rows
 from seitpp.segment import (SegmentationData, SegmentConfig, confusion_matrix, mean_iou, pixel_accuracy,
                             predict_masks, train_segmentation)
 from seitpp.shapes import SHAPE_CLASSES, render_shapes
@@ -604,13 +605,18 @@ def transfer_table(summary: list[dict], second: dict, reference: list[dict] | No
     rows = [[f"f8, K {second['codebook_size']}: {m}", f"{r['bytes_per_image']:.0f}", score(r, "top1")]
             for m, r in select(summary, "transfer").items()]
     if reference is not None:
-        for method in ("SeiT", "SeiT++ without MTM", "SeiT++"):
-            ref = [r for r in reference if r["experiment"] == "budgets" and r["method"] == method
-                   and abs(float(r["budget"]) - 1.0) < 1e-3]
-            if ref:
-                rows.append([f"reference, K 391: {method} (chapter 6)", f"{ref[0]['bytes_per_image']:.0f}",
-                             mean_std(ref[0])])
+        rows += _chapter6_rows(reference, ("SeiT", "SeiT++ without MTM", "SeiT++"), "reference, K 391: {} (chapter 6)")
     return format_table(["tokens: method", "bytes/image", "top-1 (%)"], rows)
+
+
+def _chapter6_rows(reference: list[dict], methods: tuple[str, ...], label: str) -> list[list]:
+    """Chapter 6's token models at the full budget (the same images and recipe) as table rows."""
+    rows = []
+    for method in methods:
+        ref = select_budget_rows(reference, "budgets", method, 1.0)
+        if ref:
+            rows.append([label.format(method), f"{ref[0]['bytes_per_image']:.0f}", mean_std(ref[0])])
+    return rows
 
 
 def storage_table(storage: list[dict]) -> str:
@@ -627,11 +633,7 @@ def dct_table(summary: list[dict], reference: list[dict] | None = None) -> str:
     rows = [[f"DCT levels: {m}", f"{r['bytes_per_image']:.0f}", score(r, "top1")]
             for m, r in select(summary, "dct").items()]
     if reference is not None:
-        for method in ("SeiT", "SeiT, learned table", "SeiT++"):
-            ref = [r for r in reference if r["experiment"] == "budgets" and r["method"] == method
-                   and abs(float(r["budget"]) - 1.0) < 1e-3]
-            if ref:
-                rows.append([f"tokens: {method} (chapter 6)", f"{ref[0]['bytes_per_image']:.0f}", mean_std(ref[0])])
+        rows += _chapter6_rows(reference, ("SeiT", "SeiT, learned table", "SeiT++"), "tokens: {} (chapter 6)")
     return format_table(["input: method", "bytes/image", "top-1 (%)"], rows)
 
 
