@@ -95,6 +95,7 @@ def main() -> None:
     x = torch.randint(K, (step_batch, CROP, CROP), device=device)
     y = torch.randint(CLASSES, (step_batch,), device=device)
     size = model_name.split("_")[-1]
+    peak = peak_tflops(device)
     step_rows = []
     for name, model, target in [
         (model_name, create_model(model_name, num_classes=CLASSES, grid_size=CROP), y),
@@ -103,11 +104,12 @@ def main() -> None:
         model = model.to(device).train()
         flops = flops_per_image(model, x, target)
         rate = per_second(step_fn(model, x, target, device), args.seconds)
-        step_rows.append({"model": name, "flops": flops, "rate": rate})
+        achieved = rate * flops / 1e12  # TFLOP/s
+        step_rows.append({"model": name, "flops": flops, "rate": rate, "tflops": achieved,
+                          "mfu": achieved / peak if peak else None})
         print(f"  step {name:<12} {rate:>10,.1f} images/s, {flops / 1e9:.1f} GFLOP/image", flush=True)
         del model
 
-    peak = peak_tflops(device)
     classify = step_rows[0]["rate"]
     gb = num_images * GRID * GRID * 2 / 1e9
     lines = [
@@ -129,9 +131,8 @@ def main() -> None:
         "|---|---|---|---|" + ("---|" if peak else ""),
     ]
     for r in step_rows:
-        achieved = r["rate"] * r["flops"] / 1e12
-        lines.append(f"| {r['model']} | {r['flops'] / 1e9:.1f} | {r['rate']:,.1f} | {achieved:.1f} |"
-                     + (f" {achieved / peak:.1%} |" if peak else ""))
+        lines.append(f"| {r['model']} | {r['flops'] / 1e9:.1f} | {r['rate']:,.1f} | {r['tflops']:.1f} |"
+                     + (f" {r['mfu']:.1%} |" if peak else ""))
     slowest = min(loader_rows, key=lambda r: r["rate"])
     lines += ["", f"Slowest loader ({slowest['memory']} memory, policy {slowest['policy']}) / {model_name} step: "
                   f"{slowest['rate'] / classify:.1f} x."]
@@ -143,7 +144,7 @@ def main() -> None:
                  "images_per_s": round(r["rate"], 1)} | stamp for r in loader_rows]
         rows += [{"what": "step", "model": r["model"], "batch": step_batch, "images_per_s": round(r["rate"], 1),
                   "gflops_per_image": round(r["flops"] / 1e9, 2),
-                  "mfu": round(r["rate"] * r["flops"] / 1e12 / peak, 4) if peak else ""} | stamp for r in step_rows]
+                  "mfu": round(r["mfu"], 4) if peak else ""} | stamp for r in step_rows]
         write_csv(rows, RESULTS_CSV, CSV_COLUMNS)
 
 

@@ -77,7 +77,7 @@ def measure_step_rate(config: TrainConfig, codebook_size: int, num_classes: int,
     """Images/s of `config`'s model (classifier or MTM) training on random ids of its crop, batch `batch`.
 
     The same step as the engine's (forward, backward, AdamW; bf16 autocast on CUDA), without the
-    data path, which on tokens costs a few percent (benchmarks/gpu_data_path.py).
+    data path, which benchmarks/gpu_data_path.py measures on its own.
     """
     device = torch.device(device)
     if config.task == "pretrain":
