@@ -45,6 +45,7 @@ import json
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -52,7 +53,6 @@ import numpy as np
 import torch
 
 import seitpp
-from seitpp.augment import ColorAdapt
 from seitpp.beyond import (METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, SECOND_TOKENIZER_DIR, STORAGE_FILE,
                            SUMMARY_FILE, Cell, all_background, beyond_preset, colour_masks, dct_config, dct_table,
                            findings, findings_table, make_cells, read_examples, run_beyond, segment_config,
@@ -61,9 +61,9 @@ from seitpp.data import images_to_tensor
 from seitpp.dct import bytes_per_image, decode, encode
 from seitpp.reproduce import REFERENCE_RESULTS as CHAPTER_6_RESULTS
 from seitpp.reproduce import format_table, read_results
-from seitpp.segment import SegmentationAugment
+from seitpp.segment import segment_policy
 from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.tokenadapt import GeometryDistribution, TokenAdapt
+from seitpp.tokenadapt import TokenAdapt
 from seitpp.tokenizer import VQTokenizer, evaluate_tokenizer, psnr
 from seitpp.viz import as_uint8, image_grid
 
@@ -147,15 +147,23 @@ fig.tight_layout()
 # upsampled to the 64 x 64 mask. Its encoder is the MTM encoder's shape key for key, so SeiT++
 # can start from it.
 #
+# It is trained by the same engine as chapters 5 and 6: `seitpp.train.train` with a config of task
+# `"segment"` (`preset("cpu-tiny", "segment")`, also `python -m seitpp segment` on the command
+# line). The engine brings the schedule, the optimiser, checkpoints, exact resume and DDP; the
+# task brings three things: the model, a batch transform (`seitpp.segment.segment_policy`) and a
+# per-pixel loss.
+#
 # Augmenting a segmentation pair means moving the tokens *and* the mask by the same transform.
 # The two methods differ only in their own part:
 #
-# - **SeiT-style**: encoder from scratch; flips and resized crops, applied to the token grid
-#   directly and to the mask (nearest), the analogue of SeiT's grid crops; no colour change.
-# - **SeiT++**: encoder from MTM pre-trained on the same training tokens (chapter 5's recipe);
-#   the release's whole geometry (flips, affine chain, resized crops) with the tokens moved
-#   through TokenAdapt (chapter 3) and the mask by the same theta; ColorAdapt (chapter 4) on the
-#   share of samples SeiT++'s classification policy gives it.
+# - **SeiT-style** (policy `"none"`): encoder from scratch; flips and resized crops, applied to
+#   the token grid directly and to the mask (nearest), the analogue of SeiT's grid crops.
+# - **SeiT++** (policy `"seitpp"`): encoder from MTM pre-trained on the same training tokens
+#   (chapter 5's recipe); the release's whole geometry (flips, affine chain, resized crops) with
+#   the tokens moved through TokenAdapt (chapter 3) and the mask by the same theta; before it, on
+#   half of each batch, the fine-tuning policy's appearance ops: Emb-Noise, or ColorAdapt
+#   (chapter 4) one batch in four. They change what tokens say, not where they are, so the masks
+#   stay as they are.
 #
 # Both start their token table from the tokenizer's codes, as chapter 6's sweep does.
 
@@ -163,25 +171,25 @@ fig.tight_layout()
 for method in METHODS["segment"]:
     cfg = segment_config(cpu, Cell("segment", method, 0))
     spec = METHODS["segment"][method]
-    print(f"{method:>11}: affine_p {cfg.affine_p}, ColorAdapt share {cfg.color_adapt}, "
+    print(f"{method:>11}: task {cfg.task}, policy {cfg.policy}, affine_p {cfg.affine_p}, "
           f"tokens moved by {'TokenAdapt' if spec.get('tokenadapt') else 'the grid warp'}, "
           f"encoder from {'MTM' if spec.get('stage') else 'scratch'}, table from {cfg.table_init}, "
           f"{cfg.epochs} epochs, lr {cfg.lr}")
 
 # %% [markdown]
 # Three training images, what their tokens decode to, their masks, and one draw of each method's
-# augmentation: the augmented tokens decoded, and the augmented mask, which must still cover the
-# object in the decoded picture.
+# augmentation, the very batch transform the engine trains with (on the whole 16 x 16 grid here,
+# to see all of it): the augmented tokens decoded, and the augmented mask, which must still cover
+# the object in the decoded picture.
 
 # %%
 train = render_shapes(3, split="train")
 ids = tokenizer.tokenize(images_to_tensor(train.images))  # (3, 16, 16)
 masks = torch.from_numpy(train.masks)  # (3, 64, 64)
-augments = {
-    "SeiT-style": SegmentationAugment(16, GeometryDistribution(affine_p=0.0)),
-    "SeiT++": SegmentationAugment(16, GeometryDistribution(), TokenAdapt.load(),
-                                  ColorAdapt(1.0, codebook=tokenizer.codebook)),  # colour on all three, to see it
-}
+codes = tokenizer.codebook.vectors().detach()
+augments = {method: segment_policy(replace(segment_config(cpu, Cell("segment", method, 0)), crop=16), codes,
+                                   TokenAdapt.load() if METHODS["segment"][method].get("tokenadapt") else None)
+            for method in METHODS["segment"]}
 columns = [train.images, as_uint8(tokenizer.decode(ids)), colour_masks(masks)]  # each (3, 64, 64, 3) uint8
 labels = ["image", "tokens, decoded", "mask"]
 for name, augment in augments.items():

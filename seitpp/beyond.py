@@ -70,12 +70,11 @@ from seitpp.data import images_to_tensor
 from seitpp.dct import DCTTrainConfig, bytes_per_image, coefficient_rms, encode, evaluate_dct, train_dct
 from seitpp.files import atomic_path, write_csv
 from seitpp.footprint import encoded_bytes
-from seitpp.recipes import TrainConfig
+from seitpp.recipes import TrainConfig, preset as train_preset
 from seitpp.reproduce import (Cell as ReproduceCell, _load_data, finetune_config, format_table, mean_std,
                               pretrain_config, read_results, sweep_preset, verdict)
 from seitpp.reproduce import select as select_budget_rows
-from seitpp.segment import (SegmentationData, SegmentConfig, confusion_matrix, mean_iou, pixel_accuracy,
-                            predict_masks, train_segmentation)
+from seitpp.segment import SegmentationData, confusion_matrix, mean_iou, pixel_accuracy, predict_masks
 from seitpp.shapes import SHAPE_CLASSES, render_shapes
 from seitpp.storage import write_store
 from seitpp.tokenizer import TokenizerConfig, VQTokenizer, evaluate_tokenizer
@@ -96,14 +95,15 @@ PAPER_SEGMENTATION_GAIN = 4.2  # mIoU points, SeiT++ over SeiT on ADE20k (the pa
 
 # -- the methods: what differs between them is only their own part --------------------------------
 
-# Segmentation. The SeiT analogue trains the encoder from scratch on tokens and masks moved together
-# by flips and resized crops on the grid (what SeiT's crops do to tokens); SeiT++ starts from the
-# MTM encoder, moves tokens through TokenAdapt with the release's whole geometry (affine chain
-# included), and gives ColorAdapt the share of samples its classification policy does (half the
-# batch x one batch in four). Both start their token table from the tokenizer's codes.
+# Segmentation, trained by the engine (`seitpp.train.train`, task "segment"). The SeiT analogue
+# trains the encoder from scratch on tokens and masks moved together by flips and resized crops
+# on the grid (what SeiT's crops do to tokens; policy "none"); SeiT++ starts from the MTM encoder,
+# moves tokens through TokenAdapt with the release's whole geometry (affine chain included), and
+# gives half of each batch the fine-tuning policy's appearance ops, Emb-Noise or ColorAdapt
+# (policy "seitpp"). Both start their token table from the tokenizer's codes.
 SEGMENT_METHODS: dict[str, dict] = {
-    "SeiT-style": dict(config=dict(affine_p=0.0)),
-    "SeiT++": dict(config=dict(color_adapt=0.125), tokenadapt=True, stage="mtm-reference"),
+    "SeiT-style": dict(config=dict(policy="none", affine_p=0.0)),
+    "SeiT++": dict(config=dict(policy="seitpp"), tokenadapt=True, stage="mtm-reference"),
 }
 # The second tokenizer's tokens through chapter 6's recipe (`seitpp.reproduce`'s overrides per
 # method); SeiT++ without MTM (a minute of the sweep) separates MTM from the augmentation.
@@ -137,7 +137,7 @@ class BeyondPreset:
     train_images: int
     test_images: int
     seeds: tuple[int, ...]
-    segment: SegmentConfig  # the segmenters' run; methods and seeds change their own fields
+    segment: TrainConfig  # the segmenters' run (task "segment"); methods and seeds change their own fields
     tokenizer: TokenizerTrainConfig  # the second tokenizer's training
     recipe: str  # a seitpp.reproduce sweep preset
     dct: DCTTrainConfig  # DCT classification; methods and seeds change their own fields
@@ -159,7 +159,7 @@ class BeyondPreset:
 # (over-fitted); the sweep's 25 epochs (775 steps, about the classification recipe's 800) reach
 # 0.22 (SeiT-style) and 0.23 (SeiT++) on the 1,200 test images, where all background scores 0.07
 # (pixel accuracy 0.89 against 0.86). TokenAdapt on every batch makes a SeiT++ cell 3.5 x a SeiT one.
-_SEGMENT = SegmentConfig(lr=4e-3, table_init="codes", batch_size=32, epochs=25, warmup_epochs=1)
+_SEGMENT = replace(train_preset("cpu-tiny", "segment"), lr=4e-3, table_init="codes", epochs=25)
 # DCT at JPEG quality 10: 241 bytes per image (the cpu preset's 1,000 training images) and 26.3 dB
 # PSNR (200 of them), beside the reference tokens' 172 bytes and 27.1 dB: the two inputs cost
 # about the same to store. The classification recipe is chapter 6's (800 steps of batch 32, lr 2e-3).
@@ -229,7 +229,7 @@ def stages_for(cells: list[Cell]) -> list[str]:
     return [s for s in STAGES if s in needed]
 
 
-def segment_config(preset: BeyondPreset, cell: Cell) -> SegmentConfig:
+def segment_config(preset: BeyondPreset, cell: Cell) -> TrainConfig:
     return replace(preset.segment, **cell.spec.get("config", {}), seed=cell.seed)
 
 
@@ -379,16 +379,17 @@ def run_cell(preset: BeyondPreset, cell: Cell, work: Path, threads: int) -> dict
 
 def _segment_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
     from seitpp.tokenadapt import TokenAdapt
+    from seitpp.train import train
     cfg = segment_config(preset, cell)
     train_set = _segmentation(data, "train")
-    result = train_segmentation(cfg, train_set, tokenadapt=TokenAdapt.load() if cell.spec.get("tokenadapt") else None,
-                                init=work / cell.stage if cell.stage else None, progress=False)
+    result = train(cfg, train_set, tokenadapt=TokenAdapt.load() if cell.spec.get("tokenadapt") else None,
+                   init=work / cell.stage if cell.stage else None, progress=False)
     masks = torch.from_numpy(data["test_masks"])
     predicted = predict_masks(result.model, torch.from_numpy(data["test_tokens"]), tuple(masks.shape[1:]))
     confusion = confusion_matrix(predicted, masks, train_set.num_classes)
     row = {"miou": round(mean_iou(confusion), 4), "pixel_acc": round(pixel_accuracy(confusion), 4),
            "bytes_per_image": round(data["bytes"]["tokens"], 1), "train_loss": round(result.history[-1]["loss"], 4),
-           "steps": result.history[-1]["step"]}
+           "steps": result.steps}
     if cell.seed == preset.seeds[0]:
         row["masks"] = predicted[:preset.examples].numpy()
     return row

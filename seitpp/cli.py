@@ -158,17 +158,29 @@ def cmd_convert(args: argparse.Namespace) -> None:
         print(f"wrote {', '.join(str(p) for p in seit_split_files(dst, args.split))}")
 
 
+def read_data(args: argparse.Namespace, spec: str, split: str, task: str, tokenizer: VQTokenizer | None):
+    """A command's --store / --val: `TrainData` for pre-training and fine-tuning, `SegmentationData`
+    (shapes:N or an ADE20k-layout folder) for segmentation."""
+    if task == "segment":
+        from seitpp.segment import load_segmentation
+        folder_split = args.split if split == "train" else args.val_split
+        return load_segmentation(spec, folder_split or ("val" if spec.startswith("shapes:") else None), tokenizer,
+                                 args.num_classes, args.ignore_index, args.resolution)
+    from seitpp.train import load_data
+    return load_data(spec, split, args.pixels, tokenizer)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
-    """`pretrain` and `finetune`: one engine (seitpp.train); under torchrun, one process per device."""
+    """`pretrain`, `finetune` and `segment`: one engine (seitpp.train); under torchrun, one process per device."""
     from seitpp.tokenadapt import TokenAdapt
-    from seitpp.train import load_data, setup_distributed, train
+    from seitpp.train import setup_distributed, train
 
     cfg = with_overrides(train_preset(args.preset, args.task), args.set)
     rank, world = setup_distributed()
-    pixels = cfg.model.startswith("pvit")
+    args.pixels = cfg.model.startswith("pvit")
     tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None
-    data = load_data(args.store, "train", pixels, tokenizer)
-    val = load_data(args.val, "val", pixels, tokenizer) if args.val else None
+    data = read_data(args, args.store, "train", cfg.task, tokenizer)
+    val = read_data(args, args.val, "val", cfg.task, tokenizer) if args.val else None
     tokenadapt = TokenAdapt.load(args.tokenadapt, tokenizer) if getattr(args, "tokenadapt", None) else None
     try:
         codebook = Codebook.from_seit(args.codebook).vectors().detach() if args.codebook else None
@@ -177,18 +189,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     result = train(cfg, data, val, args.out, tokenizer=tokenizer, tokenadapt=tokenadapt, codebook=codebook,
                    init=getattr(args, "init", None), device=args.device)
     if rank == 0:
-        acc = "" if result.val_acc is None else f", val top-1 {result.val_acc:.4f}"
-        loss = "" if result.val_loss is None else f", val loss {result.val_loss:.4f}"
+        names = {"val_loss": "val loss", "val_acc": "val top-1", "val_miou": "val mIoU", "val_pixel_acc": "val pixels"}
+        scores = "".join(f", {names[k]} {v:.4f}" for k, v in result.metrics.items() if k in names)
         print(f"{cfg.task} {cfg.model}: {result.steps} steps on {len(data)} samples x {world} process(es)"
-              f"{loss}{acc}; checkpoint and history.csv in {args.out}")
+              f"{scores}; checkpoint and history.csv in {args.out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from seitpp.train import evaluate_checkpoint, load_data, load_model
+    from seitpp.train import evaluate_checkpoint, load_model
 
     _, cfg = load_model(args.checkpoint)
     tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None
-    data = load_data(args.store, "val", cfg.model.startswith("pvit"), tokenizer)
+    args.pixels, args.val_split = cfg.model.startswith("pvit"), args.split
+    data = read_data(args, args.store, "val", cfg.task, tokenizer)
     metrics = evaluate_checkpoint(args.checkpoint, data, args.device)
     print(json.dumps({"checkpoint": args.checkpoint, "data": data.source, "samples": len(data)} | metrics, indent=2))
 
@@ -234,6 +247,16 @@ def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
                                       "its released ImageNet tokens")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.set_defaults(run=cmd_train, task=task)
+
+
+def add_segmentation_arguments(p: argparse.ArgumentParser, splits: tuple[str, ...] = ("--split",)) -> None:
+    """How a folder of image/mask pairs is read (`seitpp.segment.SegmentationData.from_folder`)."""
+    p.add_argument("--num-classes", type=int, help="for a folder: classes, background included (ADE20k: 151)")
+    for flag in splits:
+        p.add_argument(flag, help="for a folder: the subfolder of images/ and annotations/ (ADE20k: training, "
+                                  "validation); for shapes:N the embedded split (default train, val)")
+    p.add_argument("--ignore-index", type=int, help="for a folder: the mask value of unlabelled pixels (ADE20k: none)")
+    p.add_argument("--resolution", type=int, default=64, help="for a folder: the side images and masks are resized to")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -292,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="an MTM pre-training checkpoint (file or run directory) for the encoder")
     p.add_argument("--tokenadapt", help="a saved TokenAdapt for the seitpp policy (default: naive grid warps)")
 
+    p = commands.add_parser("segment", help="semantic segmentation on tokens: shapes:N or image/mask folders in "
+                            "ADE20k's layout (resumable; torchrun for DDP)")
+    add_train_arguments(p, "segment")
+    p.add_argument("--init", help="an MTM pre-training checkpoint (file or run directory) for the encoder")
+    p.add_argument("--tokenadapt", help="a saved TokenAdapt for the seitpp policy (default: naive grid warps)")
+    add_segmentation_arguments(p, ("--split", "--val-split"))
+
     p = commands.add_parser("reproduce", help="the paper's findings: budgets, ablation, robustness, pixel "
                             "baselines, all seeds (resumable)")
     p.add_argument("--preset", default="cpu", choices=sorted(SWEEPS),
@@ -313,11 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recorded in the provenance (jobs run on CUDA if there is one)")
     p.set_defaults(run=cmd_beyond)
 
-    p = commands.add_parser("evaluate", help="top-1 of a fine-tuned checkpoint on centre crops")
+    p = commands.add_parser("evaluate", help="top-1 of a fine-tuned checkpoint on centre crops, mIoU of a segmenter")
     p.add_argument("--checkpoint", required=True, help="a training checkpoint (file or run directory)")
     p.add_argument("--store", "--data", required=True, help="a .tokens file, or shapes:N")
     p.add_argument("--tokenizer", help="for shapes:N, the tokenizer to use (default: the reference)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_segmentation_arguments(p)
     p.set_defaults(run=cmd_evaluate)
     return parser
 

@@ -1,5 +1,5 @@
-"""Semantic segmentation from tokens: data, a token ViT with a light decoder, aligned augmentation,
-mIoU, and a small training loop built from the classification engine's pieces.
+"""Semantic segmentation from tokens: data, a token ViT with a light decoder, aligned augmentation
+and mIoU; trained by the engine of MTM and fine-tuning (`seitpp.train.train`, task "segment").
 
 The paper reports +4.2 mIoU on ADE20k from SeiT++. Here the same ideas at small scale:
 
@@ -19,9 +19,14 @@ through TokenAdapt (f -> warp -> g, given the same theta) or directly on the gri
 Because theta is in [-1, 1] coordinates, one theta is the same geometry on a 16 x 16 grid and on
 its 64 x 64 mask. ColorAdapt changes what tokens say, not where they are: it acts on tokens only.
 
-`train_segmentation` reuses the engine's schedule (`lr_at`), timm's AdamW factory with layer-wise
-decay, its seeding scheme (every random draw of step s from seeds (seed, stream, s)) and atomic
-checkpoints, so a run resumed from its checkpoint computes bitwise what an uninterrupted run does.
+Training is `seitpp.train.train(config, data, val)` with a "segment" config (`preset("cpu-tiny",
+"segment")`): the engine builds a `TokenSegmenter` (`build_model`), takes its batch transform from
+`segment_policy`, its loss from `pixel_loss` and its evaluation from `segmentation_counts`, and
+brings the rest: schedule, layer-wise decay, seeding, checkpoints, exact resume, DDP, the CSV log.
+
+    policy "none":   one geometry per sample (flip, affine chain, resized crop), tokens warped on the grid
+    policy "seitpp": the same geometry with tokens through TokenAdapt, after the fine-tuning policy's
+                     appearance half (Emb-Noise or ColorAdapt on half the batch, tokens kept in place)
 
 Letters: B batch, H W token grid, Hm Wm mask size, S crop side in tokens, K codebook size,
 L patches, D encoder width, Dd decoder width.
@@ -29,8 +34,7 @@ L patches, D encoder width, Dd decoder width.
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,23 +42,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
-from timm.optim import create_optimizer_v2
 from tqdm.auto import tqdm
 
-from seitpp.augment import ColorAdapt, TokenAugmentation, warp
+from seitpp.augment import TokenAugmentation, warp
 from seitpp.data import IMAGE_EXTENSIONS, UnreadableImageError
-from seitpp.files import FileProblem, atomic_path, write_csv
+from seitpp.files import FileProblem
 from seitpp.models import create_model
-from seitpp.recipes import TABLE_INITS, TrainSetupError
+from seitpp.recipes import TrainConfig, TrainSetupError
 from seitpp.tokenadapt import GeometryDistribution, TokenAdapt
 from seitpp.tokenizer import VQTokenizer
-from seitpp.train import TrainingDiverged, _seed, load_pretrained_encoder, lr_at
-
-CHECKPOINT_FILE = "segment.pt"
-HISTORY_FILE = "history.csv"
-CHECKPOINT_FORMAT = "seitpp-segment-1"
-COLUMNS = ("step", "epoch", "lr", "loss", "val_loss", "miou", "pixel_acc")
-_ORDER, _STEP = 1, 2  # random streams: the epoch's sample order, everything drawn in a step
+from seitpp.train import embedding_ops, geometry_of, load_pretrained_encoder, pixel_loss
 
 
 class SegmentationFileError(FileProblem):
@@ -80,7 +77,7 @@ class SegmentationData:
     masks: torch.Tensor
     num_classes: int
     codebook_size: int
-    source: str = "tensors"
+    source: str = "tensors"  # where the data came from, for messages
     tokenizer_hash: str | None = None  # fingerprint of the tokenizer that made the ids, if known
     ignore_index: int | None = None  # unlabelled pixels: in neither loss nor metrics
     _fingerprint: str | None = field(default=None, init=False, repr=False)
@@ -112,6 +109,18 @@ class SegmentationData:
         self.ids = ids.to(torch.int16 if self.codebook_size <= 2**15 else torch.int32)
         self.masks = masks
 
+    kind = "tokens"  # what the training engine asks of its data (as `TrainData.kind`)
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The inputs, for the training engine: the ids (N, H, W)."""
+        return self.ids
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """The targets, for the training engine: the masks (N, Hm, Wm)."""
+        return self.masks
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -133,6 +142,12 @@ class SegmentationData:
             h.update(self.masks.numpy().tobytes())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
+
+    def describe(self) -> dict:
+        return {"source": self.source, "kind": "segmentation", "num_samples": len(self), "grid": list(self.grid),
+                "mask_size": list(self.mask_size), "codebook_size": self.codebook_size,
+                "num_classes": self.num_classes, "ignore_index": self.ignore_index,
+                "tokenizer_hash": self.tokenizer_hash, "fingerprint": self.fingerprint()}
 
     @classmethod
     def shapes(cls, num_images: int, split: str = "train", tokenizer: VQTokenizer | None = None) -> "SegmentationData":
@@ -179,6 +194,24 @@ class SegmentationData:
         images, masks = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
         return cls(tokenizer.tokenize_many(images), torch.from_numpy(masks), num_classes,
                    tokenizer.config.codebook_size, str(root), tokenizer.fingerprint(), ignore_index)
+
+
+def load_segmentation(spec: str | Path, split: str | None = None, tokenizer: VQTokenizer | None = None,
+                      num_classes: int | None = None, ignore_index: int | None = None,
+                      resolution: int = 64) -> SegmentationData:
+    """`shapes:N` (N images of the embedded dataset's `split`, default "train") or a folder in
+    ADE20k's layout (`SegmentationData.from_folder`; `split` its subfolder, num_classes required)."""
+    text = str(spec)
+    tokenizer = tokenizer or VQTokenizer.load()
+    if text.startswith("shapes:"):
+        try:
+            n = int(text.removeprefix("shapes:"))
+        except ValueError:
+            raise TrainSetupError(f"{text!r}: expected shapes:N with N a number of images") from None
+        return SegmentationData.shapes(n, split or "train", tokenizer)
+    if num_classes is None:
+        raise TrainSetupError(f"{text}: a folder needs its number of classes, background included (ADE20k: 151)")
+    return SegmentationData.from_folder(text, tokenizer, num_classes, resolution, split, ignore_index)
 
 
 MASK_MODES = ("L", "P", "I", "I;16")  # one integer per pixel
@@ -250,6 +283,7 @@ class TokenSegmenter(nn.Module):
         # no head and the cls-token pool: every encoder weight is used, and an MTM encoder fits it key for key
         self.encoder = create_model(encoder, num_classes=0, global_pool="token", codebook_size=codebook_size,
                                     grid_size=grid_size, drop_path_rate=drop_path_rate, codes=codes)
+        self.config = replace(self.encoder.config, num_classes=num_classes)  # the encoder's shape, classes per pixel
         D, C = self.encoder.num_features, self.encoder.config.code_dim
         self.up = nn.ConvTranspose2d(D, decoder_dim, kernel_size=2, stride=2)  # a patch -> its 2 x 2 tokens
         self.skip = nn.Conv2d(C, decoder_dim, kernel_size=1)  # each token's own embedding
@@ -327,6 +361,7 @@ class SegmentationAugment:
             theta = centre_crop_theta(B, tuple(ids.shape[1:]), self.size)
         else:
             theta = self.geometry.sample(B, generator, generator.device if generator is not None else "cpu")
+        ids = ids.long()
         if self.appearance is not None:
             ids = self.appearance(ids, generator)
         return self.apply(ids, masks, theta.to(ids.device))
@@ -337,11 +372,21 @@ class SegmentationAugment:
         (B, S * Hm / H, S * Wm / W)."""
         (H, W), (Hm, Wm), S = ids.shape[1:], masks.shape[1:], self.size
         if self.tokenadapt is not None:
-            ids = self.tokenadapt.augment(ids.long(), theta, (S, S))
+            ids = self.tokenadapt.augment(ids, theta, (S, S))
         else:
             ids = warp(ids[:, None], theta, (S, S))[:, 0]
         masks = warp(masks[:, None], theta, (round(S * Hm / H), round(S * Wm / W)))[:, 0]
         return ids, masks
+
+
+def segment_policy(config: TrainConfig, codebook: torch.Tensor | None = None,
+                   tokenadapt: TokenAdapt | None = None) -> SegmentationAugment:
+    """The engine's batch transform for a "segment" config (module docstring): crop side `config.crop`,
+    `seitpp.train.geometry_of(config)` per sample; with policy "seitpp", TokenAdapt for the tokens (when
+    given) and the fine-tuning policy's appearance half (`seitpp.train.embedding_ops`, needs `codebook`)."""
+    seitpp = config.policy == "seitpp"
+    return SegmentationAugment(config.crop, geometry_of(config), tokenadapt if seitpp else None,
+                               embedding_ops(config, codebook) if seitpp else None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -358,20 +403,6 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
         pred, target = pred[keep], target[keep]
     idx = target * num_classes + pred
     return torch.bincount(idx, minlength=num_classes ** 2).view(num_classes, num_classes).cpu()
-
-
-def pixel_loss(logits: torch.Tensor, masks: torch.Tensor, ignore_index: int | None = None,
-               reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy of logits (B, classes, Hm, Wm) against masks (B, Hm, Wm), over the labelled pixels.
-
-    "mean" divides by the labelled pixels (at least one), so a batch of unlabelled pixels gives 0, not NaN.
-    """
-    masks = masks.long()
-    total = F.cross_entropy(logits, masks, reduction="sum", ignore_index=-100 if ignore_index is None else ignore_index)
-    if reduction == "sum":
-        return total
-    labelled = masks.numel() if ignore_index is None else int((masks != ignore_index).sum())
-    return total / max(1, labelled)
 
 
 def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
@@ -393,19 +424,28 @@ def pixel_accuracy(confusion: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate_segmentation(model: TokenSegmenter, data: SegmentationData, device: str | torch.device = "cpu",
-                          batch_size: int = 64) -> dict[str, float]:
-    """Whole token grids -> {"val_loss" (per labelled pixel), "miou", "pixel_acc"} at the masks' resolution."""
+def segmentation_counts(model: TokenSegmenter, data: SegmentationData, device: str | torch.device = "cpu",
+                        batch_size: int = 64, indices: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+    """Whole token grids (those of `indices`, default all) -> (confusion (classes, classes) int64, summed
+    pixel loss), at the masks' resolution: sums, so that ranks and batches can be added up."""
     was_training = model.training
     model.eval()
     confusion = torch.zeros(data.num_classes, data.num_classes, dtype=torch.int64)
     loss_sum = 0.0
-    for ids, masks in zip(data.ids.split(batch_size), data.masks.split(batch_size)):
-        ids, masks = ids.to(device).long(), masks.to(device).long()
-        logits = model(ids, data.mask_size)  # (B, classes, Hm, Wm)
+    indices = torch.arange(len(data)) if indices is None else indices
+    for chunk in indices.split(batch_size):
+        ids, masks = data.ids[chunk].to(device).long(), data.masks[chunk].to(device).long()
+        logits = model(ids, data.mask_size).float()  # (B, classes, Hm, Wm)
         loss_sum += float(pixel_loss(logits, masks, data.ignore_index, reduction="sum"))
         confusion += confusion_matrix(logits.argmax(1), masks, data.num_classes, data.ignore_index)
     model.train(was_training)
+    return confusion, loss_sum
+
+
+def evaluate_segmentation(model: TokenSegmenter, data: SegmentationData, device: str | torch.device = "cpu",
+                          batch_size: int = 64) -> dict[str, float]:
+    """Whole token grids -> {"val_loss" (per labelled pixel), "miou", "pixel_acc"} at the masks' resolution."""
+    confusion, loss_sum = segmentation_counts(model, data, device, batch_size)
     return {"val_loss": loss_sum / max(1, int(confusion.sum())), "miou": mean_iou(confusion),
             "pixel_acc": pixel_accuracy(confusion)}
 
@@ -423,222 +463,16 @@ def predict_masks(model: TokenSegmenter, ids: torch.Tensor, mask_size: tuple[int
 
 
 # ----------------------------------------------------------------------------------------------
-# Training
+# What the engine checks before the first step
 
 
-@dataclass(frozen=True)
-class SegmentConfig:
-    """Everything that decides what a segmentation run computes; the defaults are a CPU-sized run."""
-
-    model: str = "tvit_micro"  # the encoder, a seitpp.models token ViT
-    crop: int = 14  # training crop side S in tokens; also the grid the encoder's positions are learned for,
-    #                 so it must equal an MTM encoder's pre-training crop
-    decoder_dim: int = 64  # Dd
-    geometric: bool = True  # per-sample flip / affine / resized crop (through TokenAdapt when given); off: centre crop
-    min_scale: float = 0.35  # smallest crop area fraction of the geometric transform
-    affine_p: float = 0.5  # share of samples whose transform adds the affine chain (rotation, shear,
-    #                        translation); 0: flips and resized crops only
-    color_adapt: float = 0.0  # share of each batch whose tokens get ColorAdapt (SeiT++ fine-tuning: 0.5 x 0.25)
-    epochs: int = 20
-    warmup_epochs: float = 1.0
-    batch_size: int = 32
-    lr: float = 2e-3  # peak lr, after warmup; cosine down to min_lr
-    min_lr: float = 1e-5
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.05
-    layer_decay: float | None = None  # lr x layer_decay ** (depth - layer) in the encoder; None: off
-    drop_path: float = 0.0
-    table_init: str = "random"  # where the encoder's learned table starts: "random" rows, or "codes", a
-    #                             trainable copy of the tokenizer's code vectors (as TrainConfig.table_init)
-    clip_grad: float | None = 1.0
-    seed: int = 0
-    eval_every: int = 1  # epochs between evaluations (and always after the last)
-    checkpoint_every: int = 0  # steps between checkpoints; 0: at the end of every epoch only
-
-    def __post_init__(self):
-        checks = [
-            (self.crop >= 2 and self.crop % 2 == 0, f"crop must be even (one patch per 2 x 2 tokens), got {self.crop}"),
-            (0 < self.min_scale <= 1, f"min_scale must be in (0, 1], got {self.min_scale}"),
-            (0 <= self.affine_p <= 1, f"affine_p must be a probability in [0, 1], got {self.affine_p}"),
-            (self.table_init in TABLE_INITS, f"table_init must be one of {TABLE_INITS}, got {self.table_init!r}"),
-            (0 <= self.color_adapt <= 1, f"color_adapt must be a share in [0, 1], got {self.color_adapt}"),
-            (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
-            (0 <= self.warmup_epochs <= self.epochs, f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}"),
-            (self.eval_every >= 1 and self.checkpoint_every >= 0, "eval_every must be >= 1, checkpoint_every >= 0"),
-        ]
-        for ok, problem in checks:
-            if not ok:
-                raise TrainSetupError(f"segment config: {problem}")
-
-
-@dataclass
-class SegmentResult:
-    model: TokenSegmenter  # after the last step, in eval mode
-    config: SegmentConfig
-    history: list[dict]  # one row per epoch (COLUMNS)
-    metrics: dict[str, float]  # the last evaluation: val_loss, miou, pixel_acc (empty without val)
-    out_dir: Path | None
-
-
-def train_segmentation(
-    config: SegmentConfig,
-    data: SegmentationData,
-    val: SegmentationData | None = None,
-    out_dir: str | Path | None = None,
-    *,
-    tokenizer: VQTokenizer | None = None,
-    tokenadapt: TokenAdapt | None = None,
-    init: str | Path | None = None,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-) -> SegmentResult:
-    """Train a `TokenSegmenter` on `data` with per-pixel cross-entropy; mIoU and pixel accuracy on `val`.
-
-    Args:
-        config: the run's settings.
-        data, val: training and validation `SegmentationData`.
-        out_dir: where `segment.pt` and `history.csv` go; a run finds its checkpoint there and
-            resumes exactly. None: nothing is written.
-        tokenizer: the tokenizer that made the ids (default: the reference one), for ColorAdapt's codebook
-            and table_init "codes".
-        tokenadapt: trained TokenAdapt weights for the geometric transform of the tokens (None: naive warp).
-        init: an MTM pre-training checkpoint (file or run directory) to start the encoder from.
-        device: default CUDA if there is one.
-        progress: a tqdm bar.
-    """
-    cfg = config
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    _check_setup(cfg, data, val, tokenadapt)
-    ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
-    ckpt = _read_checkpoint(ckpt_path, cfg, data) if ckpt_path is not None and ckpt_path.exists() else None
-
-    codes = _codes(data, tokenizer) if cfg.color_adapt > 0 or cfg.table_init == "codes" else None
-
-    torch.manual_seed(cfg.seed)
-    model = TokenSegmenter(data.num_classes, data.codebook_size, cfg.model, cfg.crop, cfg.decoder_dim, cfg.drop_path,
-                           codes if cfg.table_init == "codes" else None)
-    if init is not None and ckpt is None:
-        model.load_pretrained(init)
-    model.to(device)
-    geometry = GeometryDistribution(affine_p=cfg.affine_p, crop_scale=(cfg.min_scale, 1.0)) if cfg.geometric else None
-    augment = SegmentationAugment(
-        cfg.crop, geometry, tokenadapt.to(device).eval().requires_grad_(False) if tokenadapt is not None else None,
-        ColorAdapt(cfg.color_adapt, codebook=codes.to(device)) if cfg.color_adapt > 0 else None)
-    optimizer = create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay, betas=cfg.betas,
-                                    layer_decay=cfg.layer_decay)
-    steps_per_epoch = len(data) // cfg.batch_size
-    total_steps, warmup_steps = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
-    start, history, window = 0, [], {"loss": 0.0, "steps": 0}  # window: this epoch's training loss so far
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        start, history, window = ckpt["step"], ckpt["history"], ckpt["window"]
-
-    def save(step: int) -> None:
-        if ckpt_path is None:
-            return
-        state = {"format": CHECKPOINT_FORMAT, "config": asdict(cfg), "model": model.state_dict(),
-                 "optimizer": optimizer.state_dict(), "step": step, "history": history, "window": window,
-                 "data": {"source": data.source, "fingerprint": data.fingerprint()},
-                 "init": None if init is None else str(init)}
-        with atomic_path(ckpt_path) as tmp:
-            torch.save(state, tmp)
-        write_csv(history, ckpt_path.parent / HISTORY_FILE, COLUMNS)
-
-    ids, masks = data.ids.to(device), data.masks.to(device)
-    model.train()
-    order = None
-    with tqdm(total=total_steps, initial=start, desc="segment", disable=not progress) as bar:
-        for step in range(start, total_steps):
-            epoch, i = divmod(step, steps_per_epoch)
-            if order is None or i == 0:
-                g = torch.Generator().manual_seed(_seed(cfg.seed, _ORDER, epoch))
-                order = torch.randperm(len(data), generator=g)
-            lr = lr_at(step, total_steps, warmup_steps, cfg.lr, cfg.min_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)  # layer-wise decay factors from timm
-            seed = _seed(cfg.seed, _STEP, step)
-            g = torch.Generator().manual_seed(seed)  # augmentation
-            torch.manual_seed(seed)  # drop path
-            idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)
-            x, y = augment(ids[idx].long(), masks[idx], g)
-            loss = pixel_loss(model(x, y.shape[-2:]), y, data.ignore_index)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise TrainingDiverged(f"loss is {loss_value} at step {step} (lr {lr:.3g}); the last checkpoint "
-                                       f"written is the last good one")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad or math.inf)
-            optimizer.step()
-            window = {"loss": window["loss"] + loss_value, "steps": window["steps"] + 1}
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}")
-            done = step + 1
-            if i + 1 == steps_per_epoch:
-                row = {"step": done, "epoch": epoch + 1, "lr": lr, "loss": window["loss"] / window["steps"]}
-                if val is not None and ((epoch + 1) % cfg.eval_every == 0 or done == total_steps):
-                    row |= evaluate_segmentation(model, val, device, batch_size=max(cfg.batch_size, 64))
-                history.append(row)
-                window = {"loss": 0.0, "steps": 0}
-                save(done)
-            elif cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
-                save(done)
-    model.eval()
-    evals = [row for row in history if "miou" in row]
-    metrics = {k: evals[-1][k] for k in ("val_loss", "miou", "pixel_acc")} if evals else {}
-    return SegmentResult(model, cfg, history, metrics, Path(out_dir) if out_dir is not None else None)
-
-
-def _check_setup(cfg: SegmentConfig, data: SegmentationData, val: SegmentationData | None,
-                 tokenadapt: TokenAdapt | None) -> None:
-    """Raise TrainSetupError for data, config and TokenAdapt that cannot train together, naming the value."""
+def check_segmentation(config: TrainConfig, data: SegmentationData, val: SegmentationData | None) -> None:
+    """Raise TrainSetupError for segmentation data that cannot train with `config`, naming the value
+    (what the engine checks for every task, it checks itself)."""
     for d in [data] + ([val] if val is not None else []):
-        if min(d.grid) < cfg.crop or d.grid[0] % 2 or d.grid[1] % 2:
-            raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} token grids must be even and at least "
-                                  f"the {cfg.crop} x {cfg.crop} crop")
-    if val is not None:
-        for name in ("codebook_size", "num_classes", "ignore_index"):
-            if getattr(val, name) != getattr(data, name):
-                raise TrainSetupError(f"{val.source}: {name} {getattr(val, name)} differs from the training data's "
-                                      f"({data.source}: {getattr(data, name)})")
-    if len(data) < cfg.batch_size:
-        raise TrainSetupError(f"{data.source}: {len(data)} samples, fewer than one batch of {cfg.batch_size}")
-    if tokenadapt is not None:
-        if not cfg.geometric:
-            raise TrainSetupError("TokenAdapt given, but the config's geometric augmentation is off")
-        if tokenadapt.config.codebook_size != data.codebook_size:
-            raise TrainSetupError(f"TokenAdapt has {tokenadapt.config.codebook_size} codes, {data.source} has "
-                                  f"{data.codebook_size}")
-        if tokenadapt.tokenizer_hash and data.tokenizer_hash and tokenadapt.tokenizer_hash != data.tokenizer_hash:
-            raise TrainSetupError(f"TokenAdapt was trained on tokens of tokenizer {tokenadapt.tokenizer_hash}, "
-                                  f"{data.source} was made by {data.tokenizer_hash}")
-
-
-def _codes(data: SegmentationData, tokenizer: VQTokenizer | None) -> torch.Tensor:
-    """The (K, C) code vectors of the tokenizer that made the data (default: the reference one), checked."""
-    tokenizer = tokenizer or VQTokenizer.load()
-    if data.tokenizer_hash is not None and data.tokenizer_hash != tokenizer.fingerprint():
-        raise TrainSetupError(f"{data.source} was made by tokenizer {data.tokenizer_hash}, not by the one given "
-                              f"({tokenizer.fingerprint()}): pass the tokenizer that made the tokens")
-    if tokenizer.config.codebook_size != data.codebook_size:
-        raise TrainSetupError(f"{data.source}: {data.codebook_size} codes, the tokenizer has "
-                              f"{tokenizer.config.codebook_size}")
-    return tokenizer.codebook.vectors().detach()
-
-
-def _read_checkpoint(path: Path, cfg: SegmentConfig, data: SegmentationData) -> dict:
-    """A segmentation checkpoint of this very run (same config, same data), or TrainSetupError."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds here; all mean "not a checkpoint we can read"
-        raise TrainSetupError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise TrainSetupError(f"{path}: not a seitpp segmentation checkpoint")
-    if ckpt["config"] != asdict(cfg):
-        changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != asdict(cfg).get(k))
-        raise TrainSetupError(f"{path}: made with another config (fields {changed} differ); remove it or use "
-                              f"another out_dir")
-    if ckpt["data"]["fingerprint"] != data.fingerprint():
-        raise TrainSetupError(f"{path}: made on other data ({ckpt['data']['source']}) than {data.source}")
-    return ckpt
+        if d.grid[0] % 2 or d.grid[1] % 2:
+            raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} token grids must be even (a patch is "
+                                  f"2 x 2 tokens)")
+    if val is not None and val.ignore_index != data.ignore_index:
+        raise TrainSetupError(f"{val.source}: ignore_index {val.ignore_index} differs from the training data's "
+                              f"({data.source}: {data.ignore_index})")

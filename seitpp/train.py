@@ -1,10 +1,15 @@
-"""Training on tokens: MTM pre-training and classification fine-tuning with one engine.
+"""Training on tokens: MTM pre-training, classification fine-tuning and segmentation with one engine.
 
 The split follows MAE's `main_pretrain.py` + `engine_pretrain.py`: `train()` builds everything
 (data on the device, model, AdamW with layer-wise lr decay, the augmentation policy, checkpoints,
 the CSV log) and `train_one_epoch()` runs the steps: per-step warmup + cosine lr, the batch
 transform, bf16 autocast on CUDA, gradient clipping and a NaN guard. The notebooks, the CLI
-(`python -m seitpp pretrain / finetune`) and the benchmarks all call `train()`.
+(`python -m seitpp pretrain / finetune / segment`) and the benchmarks all call `train()`.
+
+The three tasks differ in three places only: the model (`build_model`), the batch transform
+(a policy) and the loss. Segmentation (`seitpp.segment`) trains a `TokenSegmenter` on
+`SegmentationData`, whose targets are masks: its policy moves tokens and masks by one geometry
+per sample, the loss is per-pixel cross-entropy and the evaluation is mIoU.
 
 Data. A token split is small (512 bytes per 16 x 16 image), so all of it lives on the device as
 one integer tensor; a batch is an index into it. Every epoch draws a permutation from a generator
@@ -63,7 +68,8 @@ from seitpp.tokenizer import VQTokenizer
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
 CHECKPOINT_FORMAT = "seitpp-train-1"
-COLUMNS = ("step", "epoch", "lr", "loss", "grad_norm", "images_per_s", "data_share", "val_loss", "val_acc")
+COLUMNS = ("step", "epoch", "lr", "loss", "grad_norm", "images_per_s", "data_share", "val_loss", "val_acc",
+           "val_miou", "val_pixel_acc")
 TIMING_COLUMNS = ("images_per_s", "data_share")  # the only columns a resumed run may change
 
 
@@ -199,6 +205,21 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smoothing: fl
     return -(target * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
 
 
+def pixel_loss(logits: torch.Tensor, masks: torch.Tensor, ignore_index: int | None = None,
+               reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of logits (B, classes, Hm, Wm) against masks (B, Hm, Wm), over the labelled pixels.
+
+    "mean" divides by the labelled pixels (at least one), so a batch of unlabelled pixels gives 0, not NaN.
+    """
+    masks = masks.long()
+    total = F.cross_entropy(logits.float(), masks, reduction="sum",
+                            ignore_index=-100 if ignore_index is None else ignore_index)
+    if reduction == "sum":
+        return total
+    labelled = masks.numel() if ignore_index is None else int((masks != ignore_index).sum())
+    return total / max(1, labelled)
+
+
 # ----------------------------------------------------------------------------------------------
 # Augmentation policies: batch transforms on the device
 
@@ -245,11 +266,9 @@ class TokenPolicy:
             self.eda = RandomChoice([(SynonymReplace(synonyms_from_codebook(codebook, 5), p=0.25), 0.25),
                                      (CodeSwap(p=1.0, max_fraction=0.25), 0.25), (None, 0.5)])
         if config.policy == "seitpp":
-            color = ColorAdapt(fraction=1.0, codebook=codebook) if config.color_adapt else None
-            self.emb = RandomChoice([(EmbNoise(config.noise, config.noise, codebook=codebook), 0.75), (color, 0.25)],
-                                    fraction=0.5)
+            self.emb = embedding_ops(config, codebook)
             if config.token_adapt:
-                self.geometry = GeometryDistribution(crop_scale=(config.min_scale, 1.0))
+                self.geometry = geometry_of(config)
                 self.tokenadapt = tokenadapt
 
     def __call__(self, ids: torch.Tensor, labels: torch.Tensor,
@@ -291,6 +310,18 @@ class TokenPolicy:
         if self.mixup is not None and (self.cutmix is None or _coin(generator)):
             return self.mixup(self._one_hot_codes(ids), labels, self.num_classes, generator)
         return self._cutmix(ids, labels, generator)
+
+
+def embedding_ops(config: TrainConfig, codebook: torch.Tensor) -> RandomChoice:
+    """The seitpp policy's appearance half: on a random half of the batch, Emb-Noise (3 batches in 4)
+    or ColorAdapt (1 in 4; the identity when `config.color_adapt` is off). Tokens keep their places."""
+    color = ColorAdapt(fraction=1.0, codebook=codebook) if config.color_adapt else None
+    return RandomChoice([(EmbNoise(config.noise, config.noise, codebook=codebook), 0.75), (color, 0.25)], fraction=0.5)
+
+
+def geometry_of(config: TrainConfig) -> GeometryDistribution:
+    """Per-sample flip, affine chain (share `affine_p`) and resized crop (area from `min_scale`)."""
+    return GeometryDistribution(affine_p=config.affine_p, crop_scale=(config.min_scale, 1.0))
 
 
 def _device_of(generator: torch.Generator | None) -> torch.device:
@@ -355,6 +386,11 @@ def _pixel_crop(config: TrainConfig) -> int:
 def build_model(config: TrainConfig, codebook_size: int | None, num_classes: int,
                 codes: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
     """The model of a run -> (model, the keyword arguments it was created with, for checkpoints)."""
+    if config.task == "segment":
+        from seitpp.segment import TokenSegmenter
+        args = dict(num_classes=num_classes, codebook_size=codebook_size, encoder=config.model,
+                    grid_size=config.crop, decoder_dim=config.decoder_dim, drop_path_rate=config.drop_path)
+        return TokenSegmenter(codes=codes if config.table_init == "codes" else None, **args), args
     if config.task == "pretrain":
         from seitpp.mtm import create_mtm
         args = dict(codebook_size=codebook_size, grid_size=config.crop, drop_path_rate=config.drop_path)
@@ -373,11 +409,18 @@ def build_model(config: TrainConfig, codebook_size: int | None, num_classes: int
 
 def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) -> None:
     """Raise TrainSetupError for data and config that cannot train together, naming the file and value."""
+    from seitpp.segment import SegmentationData, check_segmentation
+    for d in [data] + ([val] if val is not None else []):
+        if isinstance(d, SegmentationData) != (config.task == "segment"):
+            raise TrainSetupError(f"{d.source}: {'masks' if isinstance(d, SegmentationData) else 'image labels'} "
+                                  f"cannot train task {config.task!r}")
+    if config.task == "segment":
+        check_segmentation(config, data, val)
     for d in [data] + ([val] if val is not None else []):
         if config.codebook_size is not None and d.codebook_size is not None and d.codebook_size != config.codebook_size:
             raise TrainSetupError(f"{d.source}: tokens from a codebook of {d.codebook_size} codes, but the model "
                                   f"expects codebook_size {config.codebook_size}")
-        if config.num_classes is not None and config.task == "finetune" and d.num_classes != config.num_classes:
+        if config.num_classes is not None and config.task != "pretrain" and d.num_classes != config.num_classes:
             raise TrainSetupError(f"{d.source}: {d.num_classes} classes, but the config sets num_classes "
                                   f"{config.num_classes}")
         if d.kind == "tokens" and min(d.grid) < config.crop:
@@ -394,7 +437,7 @@ def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) ->
     if data.kind == "pixels" and config.task == "pretrain":
         raise TrainSetupError(f"{data.source}: MTM pre-training needs token ids, not images")
     is_pixel_model = config.model.startswith("pvit")
-    if config.task == "finetune" and is_pixel_model != (data.kind == "pixels"):
+    if config.task != "pretrain" and is_pixel_model != (data.kind == "pixels"):
         raise TrainSetupError(f"{data.source}: model {config.model} reads "
                               f"{'images' if is_pixel_model else 'token ids'}, the data are {data.kind}")
     if len(data) < config.batch_size:
@@ -404,7 +447,7 @@ def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) ->
 def _policy_codebook(config: TrainConfig, data: TrainData, tokenizer: VQTokenizer | None,
                      tokenadapt: TokenAdapt | None, codebook: torch.Tensor | None = None) -> torch.Tensor | None:
     """The tokenizer's (K, C) code vectors when the policy or the stem needs them, checked against the data."""
-    uses_codes = config.table_init == "codes" or (config.task == "finetune" and
+    uses_codes = config.table_init == "codes" or (config.task != "pretrain" and
                                                   (config.policy != "none" or config.stem == "seit"))
     needed = data.kind == "tokens" and uses_codes
     if not needed:
@@ -550,7 +593,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     policy: object
     x: torch.Tensor  # the whole training split, on the device
-    labels: torch.Tensor
+    labels: torch.Tensor  # (N,) class labels, or (N, Hm, Wm) masks for segmentation
     device: torch.device
     steps_per_epoch: int
     total_steps: int
@@ -559,6 +602,7 @@ class _Run:
     window: dict = field(default_factory=lambda: {"loss": 0.0, "grad_norm": 0.0, "steps": 0})
     save: object = None  # callable(step) writing a checkpoint, or None
     bar: object = None
+    ignore_index: int | None = None  # segmentation: the mask value that is not scored
 
 
 def _autocast(config: TrainConfig, device: torch.device):
@@ -589,6 +633,8 @@ def train_one_epoch(run: _Run, epoch: int, first: int = 0) -> None:
         with _autocast(cfg, run.device):
             if cfg.task == "pretrain":
                 loss = run.model(x, generator=g)[0]
+            elif cfg.task == "segment":
+                loss = pixel_loss(run.model(x, target.shape[-2:]), target, run.ignore_index)
             else:
                 loss = soft_cross_entropy(run.model(x), target, cfg.label_smoothing)
         (loss_value,) = _sum_over_ranks([loss.item()], run.device)
@@ -629,16 +675,25 @@ def train_one_epoch(run: _Run, epoch: int, first: int = 0) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TrainData, config: TrainConfig, device: str | torch.device = "cpu",
              batch_size: int = 256) -> dict[str, float]:
-    """Centre crops -> {"val_loss", "val_acc"} (top-1) for a classifier, {"val_loss"} for MTM.
+    """Centre crops -> {"val_loss", "val_acc"} (top-1) for a classifier, {"val_loss"} for MTM; whole
+    grids -> {"val_loss" per labelled pixel, "val_miou", "val_pixel_acc"} for a segmenter.
 
     Under DDP each rank evaluates every world-th sample and the sums are combined. MTM masks come
     from a fixed seed, so evaluations along a run are comparable.
     """
     device = torch.device(device)
     rank, world = _rank_world()
+    idx = torch.arange(rank, len(data), world)
+    if config.task == "segment":
+        from seitpp.segment import mean_iou, pixel_accuracy, segmentation_counts
+        with _autocast(config, device):
+            confusion, loss_sum = segmentation_counts(model, data, device, batch_size, idx)
+        *counts, loss_sum = _sum_over_ranks(confusion.flatten().tolist() + [loss_sum], device)
+        confusion = torch.tensor(counts, dtype=torch.float64).round().long().view_as(confusion)
+        return {"val_loss": loss_sum / max(1, int(confusion.sum())), "val_miou": mean_iou(confusion),
+                "val_pixel_acc": pixel_accuracy(confusion)}
     was_training = model.training
     model.eval()
-    idx = torch.arange(rank, len(data), world)
     size = _pixel_crop(config) if data.kind == "pixels" else config.crop
     g = torch.Generator().manual_seed(_seed(config.seed, _EVAL, rank))
     loss_sum = correct = 0.0
@@ -670,6 +725,7 @@ class TrainResult:
     steps: int
     out_dir: Path | None
     missing_keys: list[str] = field(default_factory=list)  # model keys --init did not provide
+    metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation, every val_* column
 
 
 def train(
@@ -685,16 +741,19 @@ def train(
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Pre-train (config.task "pretrain") or fine-tune ("finetune") on `data`, evaluating on `val`.
+    """Pre-train (config.task "pretrain"), fine-tune ("finetune") or segment ("segment") on `data`,
+    evaluating on `val`.
 
     Args:
         config: a preset (`seitpp.recipes.preset`), possibly with overrides.
-        data, val: training and validation splits (`TrainData.from_store`, `TrainData.shapes`, or tensors).
+        data, val: training and validation splits (`TrainData.from_store`, `TrainData.shapes`, or tensors);
+            for segmentation, `seitpp.segment.SegmentationData`.
         out_dir: where `checkpoint.pt` and `history.csv` go; a run finds its checkpoint there and
             resumes exactly. None: nothing is written.
         tokenizer: the tokenizer that made the tokens (default: the reference one): its codebook
             drives the embedding ops and synonyms of the "seit" / "seitpp" policies.
-        tokenadapt: trained TokenAdapt weights for the "seitpp" policy's geometric half.
+        tokenadapt: trained TokenAdapt weights for the "seitpp" policy's geometry (fine-tuning's
+            geometric half; every sample of a segmentation batch).
         codebook: (K, C) code vectors of the tokens when their tokenizer is not at hand (SeiT's
             released `codebook.ckpt`, via `Codebook.from_seit`), instead of `tokenizer`.
         init: an MTM pre-training checkpoint (file or run directory) to start the encoder from.
@@ -714,8 +773,9 @@ def train(
     ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
     ckpt = _read_checkpoint(ckpt_path) if ckpt_path is not None and ckpt_path.exists() else None
     if ckpt is not None:
-        if ckpt["config"] != asdict(cfg):
-            changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != asdict(cfg).get(k))
+        stored = asdict(config_from_dict(ckpt["config"]))  # a field added since the checkpoint has its default
+        if stored != asdict(cfg):
+            changed = sorted(k for k in stored if stored[k] != asdict(cfg)[k])
             raise TrainSetupError(f"{ckpt_path}: made with another config (fields {changed} differ); "
                                   f"remove it or use another out_dir")
         if ckpt["data"]["fingerprint"] != data.fingerprint():
@@ -725,7 +785,7 @@ def train(
                           "the rest of the run draws other augmentations than it would have")
     if init is not None and ckpt is None:
         _checkpoint_file(init, "pre-training (--init)")
-    uses_tokenadapt = cfg.task == "finetune" and cfg.policy == "seitpp" and cfg.token_adapt
+    uses_tokenadapt = cfg.task != "pretrain" and cfg.policy == "seitpp" and cfg.token_adapt
     if tokenadapt is not None and not uses_tokenadapt:
         warnings.warn(f"TokenAdapt given but unused: task {cfg.task}, policy {cfg.policy}, "
                       f"token_adapt {cfg.token_adapt}")
@@ -735,15 +795,19 @@ def train(
     model, model_args = build_model(cfg, data.codebook_size, data.num_classes, codes)
     missing: list[str] = []
     if init is not None and ckpt is None:
-        missing = load_pretrained_encoder(model, init)
+        missing = load_pretrained_encoder(model.encoder if cfg.task == "segment" else model, init)
     model.to(device)
+    ta = tokenadapt.to(device).eval().requires_grad_(False) if tokenadapt is not None and uses_tokenadapt else None
+    codes_here = None if codes is None else codes.to(device)
     if cfg.task == "pretrain":
         policy = CropPolicy(cfg)
+    elif cfg.task == "segment":
+        from seitpp.segment import segment_policy
+        policy = segment_policy(cfg, codes_here, ta)
     elif data.kind == "pixels":
         policy = PixelPolicy(cfg, data.num_classes, _pixel_crop(cfg))
     else:
-        ta = tokenadapt.to(device).eval().requires_grad_(False) if tokenadapt is not None and uses_tokenadapt else None
-        policy = TokenPolicy(cfg, data.num_classes, None if codes is None else codes.to(device), ta)
+        policy = TokenPolicy(cfg, data.num_classes, codes_here, ta)
     optimizer = create_optimizer_v2(model, "adamw", lr=cfg.peak_lr, weight_decay=cfg.weight_decay,
                                     betas=cfg.betas, layer_decay=cfg.layer_decay)
     steps_per_epoch = len(data) // cfg.batch_size
@@ -763,7 +827,8 @@ def train(
         step_model = torch.compile(step_model)
 
     run = _Run(cfg, step_model, model, optimizer, policy, data.x.to(device), data.labels.to(device), device,
-               steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history)
+               steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history,
+               ignore_index=getattr(data, "ignore_index", None))
     if window is not None:
         run.window = window
 
@@ -797,6 +862,6 @@ def train(
         run.bar.close()
     model.eval()
     evals = [row for row in run.history if row.get("val_loss") is not None]
-    return TrainResult(model, cfg, run.history, evals[-1].get("val_acc") if evals else None,
-                       evals[-1]["val_loss"] if evals else None, total_steps,
-                       Path(out_dir) if out_dir is not None else None, missing)
+    metrics = {k: v for k, v in evals[-1].items() if k.startswith("val_")} if evals else {}
+    return TrainResult(model, cfg, run.history, metrics.get("val_acc"), metrics.get("val_loss"), total_steps,
+                       Path(out_dir) if out_dir is not None else None, missing, metrics)

@@ -1,27 +1,35 @@
 """Segmentation from tokens: data and folder errors, model shapes, aligned augmentation, metrics,
-learning, exact resume, unlabelled pixels (ignore_index) and a table started from the codes.
+and training by the engine (task "segment"): learning, exact resume, two gloo processes, checkpoints
+evaluated from the command line, unlabelled pixels (ignore_index) and a table started from the codes.
 
 Everything runs the micro model on a few dozen Shapes grids (reference tokenizer) with one thread,
 so that the file stays well under a minute on 2 shared cores.
 """
+import json
+import os
+import time
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 from PIL import Image
 
 import seitpp.segment as segment
+import seitpp.train as engine
 from seitpp.augment import ColorAdapt, affine_theta
+from seitpp.cli import main
 from seitpp.data import UnreadableImageError
-from seitpp.recipes import TrainSetupError, preset
-from seitpp.segment import (CHECKPOINT_FILE, HISTORY_FILE, SegmentationAugment, SegmentationData,
-                            SegmentationFileError, SegmentConfig, TokenSegmenter, confusion_matrix,
-                            evaluate_segmentation, iou_per_class, mean_iou, pixel_accuracy, train_segmentation)
+from seitpp.recipes import TrainConfig, TrainSetupError, preset
+from seitpp.segment import (SegmentationAugment, SegmentationData, SegmentationFileError, TokenSegmenter,
+                            confusion_matrix, evaluate_segmentation, iou_per_class, mean_iou,
+                            pixel_accuracy, segment_policy)
 from seitpp.shapes import render_shapes
 from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig
-from seitpp.train import TrainData, train
+from seitpp.train import (CHECKPOINT_FILE, HISTORY_FILE, TrainData, evaluate_checkpoint, load_model, pixel_loss,
+                          setup_distributed, train)
 
 NUM_CLASSES = 13  # 12 shapes + background
 K = 391
@@ -38,6 +46,11 @@ def shapes(tokenizer):
 
 def same_state(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def tiny(**changes) -> TrainConfig:
+    """The cpu-tiny segmentation preset, sized for 48 grids."""
+    return replace(preset("cpu-tiny", "segment"), **{"epochs": 2, "batch_size": 16, "lr": 2e-3} | changes)
 
 
 def upsampled(classes: torch.Tensor, factor: int) -> torch.Tensor:
@@ -272,44 +285,139 @@ def all_background(data: SegmentationData) -> torch.Tensor:
     return confusion_matrix(torch.zeros_like(data.masks), data.masks, data.num_classes)
 
 
-def test_short_training_lowers_the_loss_and_beats_all_background(shapes):
-    config = SegmentConfig(epochs=30, batch_size=16)
-    result = train_segmentation(config, shapes, device="cpu", progress=False)
+def test_engine_training_lowers_the_loss_and_beats_all_background(shapes):
+    result = train(tiny(epochs=30, log_every=3), shapes, device="cpu", progress=False)  # a row per epoch
     losses = [row["loss"] for row in result.history]
     assert len(losses) == 30 and losses[-1] < 0.7 * losses[0]
+    assert isinstance(result.model, TokenSegmenter) and not result.model.training
     fit = evaluate_segmentation(result.model, shapes)
     baseline = all_background(shapes)
     assert fit["pixel_acc"] > pixel_accuracy(baseline) + 0.01
     assert fit["miou"] > 2 * mean_iou(baseline)
 
 
+def test_the_seitpp_policy_moves_masks_with_tokenadapt_and_recolours_tokens_only(shapes, tokenizer):
+    """The engine's segmentation transform: each mask still covers its own tokens' object after the
+    geometry, and the appearance half changes tokens where the masks say nothing changed."""
+    codes = tokenizer.codebook.vectors().detach()
+    ids, masks = shapes.ids[:16], shapes.masks[:16]
+    plain = segment_policy(tiny(policy="none"))
+    assert plain.tokenadapt is None and plain.appearance is None and plain.geometry.affine_p == 0.5
+    tokenadapt = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
+    seitpp = segment_policy(tiny(policy="seitpp", crop=16, min_scale=1.0, affine_p=0.0), codes, tokenadapt)
+    assert seitpp.tokenadapt is tokenadapt
+    out_ids, out_masks = seitpp(ids, masks, torch.Generator().manual_seed(0))
+    geometry_only = SegmentationAugment(16, seitpp.geometry, tokenadapt)(ids, masks, torch.Generator().manual_seed(0))
+    assert torch.equal(out_masks, geometry_only[1])  # the same theta per sample: masks moved as without colour
+    changed = (out_ids != geometry_only[0]).flatten(1).any(1)
+    assert 0 < changed.sum() < 16  # the appearance half: Emb-Noise or ColorAdapt on half the batch
+
+
 def test_resumed_run_computes_what_an_uninterrupted_run_does(shapes, tokenizer, tmp_path, monkeypatch):
     """Interrupt a run in its third step, after the mid-epoch checkpoint of step 2, resume it, compare."""
-    config = SegmentConfig(epochs=2, batch_size=16, checkpoint_every=2, color_adapt=0.5)
+    config = tiny(policy="seitpp", checkpoint_every=2, log_every=1)
     val = SegmentationData(shapes.ids[:16], shapes.masks[:16], NUM_CLASSES, K, "val")
-    kwargs = dict(tokenizer=tokenizer, device="cpu", progress=False)
-    straight = train_segmentation(config, shapes, val, tmp_path / "straight", **kwargs)
+    tokenadapt = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
+    kwargs = dict(tokenizer=tokenizer, tokenadapt=tokenadapt, device="cpu", progress=False)
+    straight = train(config, shapes, val, tmp_path / "straight", **kwargs)
 
-    real_lr_at = segment.lr_at
+    real_lr_at = engine.lr_at
 
     def killed_in_step_3(step, *args):
         if step == 2:
             raise KeyboardInterrupt
         return real_lr_at(step, *args)
 
-    monkeypatch.setattr(segment, "lr_at", killed_in_step_3)
+    monkeypatch.setattr(engine, "lr_at", killed_in_step_3)
     with pytest.raises(KeyboardInterrupt):
-        train_segmentation(config, shapes, val, tmp_path / "run", **kwargs)
-    monkeypatch.setattr(segment, "lr_at", real_lr_at)
-    assert torch.load(tmp_path / "run" / CHECKPOINT_FILE, weights_only=True)["step"] == 2
-    resumed = train_segmentation(config, shapes, val, tmp_path / "run", **kwargs)
+        train(config, shapes, val, tmp_path / "run", **kwargs)
+    monkeypatch.setattr(engine, "lr_at", real_lr_at)
+    assert torch.load(tmp_path / "run" / CHECKPOINT_FILE, weights_only=False)["step"] == 2
+    resumed = train(config, shapes, val, tmp_path / "run", **kwargs)
 
     assert same_state(straight.model.state_dict(), resumed.model.state_dict())
-    assert straight.history == resumed.history and resumed.metrics == straight.metrics
-    assert set(straight.metrics) == {"val_loss", "miou", "pixel_acc"}
-    assert (tmp_path / "run" / HISTORY_FILE).read_text() == (tmp_path / "straight" / HISTORY_FILE).read_text()
+    timing = ("images_per_s", "data_share")
+    untimed = [[{k: v for k, v in row.items() if k not in timing} for row in r.history] for r in (straight, resumed)]
+    assert untimed[0] == untimed[1] and resumed.metrics == straight.metrics
+    assert set(straight.metrics) == {"val_loss", "val_miou", "val_pixel_acc"}
+    assert "val_miou" in (tmp_path / "run" / HISTORY_FILE).read_text().splitlines()[0]
     with pytest.raises(TrainSetupError, match=r"another config \(fields \['seed'\] differ\)"):
-        train_segmentation(replace(config, seed=1), shapes, val, tmp_path / "run", **kwargs)
+        train(replace(config, seed=1), shapes, val, tmp_path / "run", **kwargs)
+
+
+def test_engine_checks_the_task_against_the_data_and_the_config(shapes, tokenizer):
+    labels = TrainData(shapes.ids, torch.zeros(len(shapes)), 1, K, "labels only")
+    with pytest.raises(TrainSetupError, match="labels only: image labels cannot train task 'segment'"):
+        train(tiny(), labels, progress=False)
+    with pytest.raises(TrainSetupError, match=r"shapes:48 \(train\): masks cannot train task 'finetune'"):
+        train(preset("cpu-tiny"), shapes, progress=False)
+    odd = SegmentationData(shapes.ids[:, :15, :15], shapes.masks, NUM_CLASSES, K, "odd")
+    with pytest.raises(TrainSetupError, match="odd: 15 x 15 token grids must be even"):
+        train(tiny(), odd, progress=False)
+    small = SegmentationData(shapes.ids[:, :12, :12], shapes.masks, NUM_CLASSES, K, "small")
+    with pytest.raises(TrainSetupError, match="small: 12 x 12 token grids are smaller than the 14 x 14 crop"):
+        train(tiny(), small, progress=False)
+    for bad, problem in [(dict(policy="seit"), "segmentation takes policy 'none' or 'seitpp'"),
+                         (dict(mixup=0.8), "segmentation mixes no labels"),
+                         (dict(stem="seit"), "learned table"),
+                         (dict(affine_p=1.5), "affine_p must be a probability"),
+                         (dict(table_init="zeros"), "table_init must be one of")]:
+        with pytest.raises(TrainSetupError, match=problem):
+            tiny(**bad)
+    with pytest.warns(UserWarning, match="TokenAdapt given but unused"):
+        tokenadapt = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2))
+        train(tiny(epochs=1, policy="none"), shapes, tokenadapt=tokenadapt, progress=False)
+
+
+def _ddp_worker(rank: int, port: int, data: SegmentationData, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ |= {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    assert setup_distributed() == (rank, 2)  # as under torchrun
+    result = train(tiny(epochs=1, policy="seitpp"), data, data, out_dir=out, device="cpu", progress=False)
+    torch.save({"model": result.model.state_dict(), "metrics": result.metrics}, os.path.join(out, f"rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+def test_two_gloo_processes_agree_and_their_split_evaluation_is_the_whole_one(shapes, tmp_path):
+    data = SegmentationData(shapes.ids[:33], shapes.masks[:33], NUM_CLASSES, K, "ddp", shapes.tokenizer_hash)
+    port = 29500 + (os.getpid() + 500) % 1000
+    workers = mp.start_processes(_ddp_worker, args=(port, data, str(tmp_path)), nprocs=2, join=False,
+                                 start_method="fork")
+    deadline = time.monotonic() + 120
+    while not workers.join(timeout=1):  # re-raises a worker's exception
+        if time.monotonic() > deadline:
+            for p in workers.processes:
+                p.kill()
+            pytest.fail("the two DDP workers did not finish within 120 s")
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert same_state(r0["model"], r1["model"]) and r0["metrics"] == r1["metrics"]
+    # ranks scored samples 0, 2, .. and 1, 3, .. (33: unequal shares); their sums are one evaluation of all
+    model, _ = load_model(tmp_path)
+    whole = evaluate_segmentation(model, data)
+    assert r0["metrics"]["val_miou"] == pytest.approx(whole["miou"])
+    assert r0["metrics"]["val_pixel_acc"] == pytest.approx(whole["pixel_acc"])
+    assert r0["metrics"]["val_loss"] == pytest.approx(whole["val_loss"], rel=1e-5)
+    assert evaluate_checkpoint(tmp_path, data) == pytest.approx(r0["metrics"])
+
+
+def test_command_line_trains_resumes_and_evaluates_a_segmenter(tmp_path, capsys):
+    out = tmp_path / "seg"
+    argv = ["segment", "--data", "shapes:48", "--val", "shapes:16", "--out", str(out), "--device", "cpu",
+            "--set", "epochs=1", "--set", "batch_size=16"]
+    main(argv)
+    assert "val mIoU" in capsys.readouterr().out
+    assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["config"]["task"] == "segment"
+    before = (out / HISTORY_FILE).read_text()
+    main(argv)  # finds the finished run: no step is taken again
+    assert (out / HISTORY_FILE).read_text() == before
+    capsys.readouterr()
+    main(["evaluate", "--checkpoint", str(out), "--data", "shapes:16", "--device", "cpu"])
+    metrics = json.loads(capsys.readouterr().out)
+    assert set(metrics) >= {"val_loss", "val_miou", "val_pixel_acc"} and 0 < metrics["val_pixel_acc"] <= 1
+    with pytest.raises(SystemExit):
+        main(["segment", "--data", str(tmp_path), "--out", str(out / "x"), "--device", "cpu"])
+    assert "needs its number of classes" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------------
@@ -338,11 +446,11 @@ def test_ignored_pixels_count_in_neither_loss_nor_metrics(shapes):
     masks[:, :, :20] = 255
     keep = masks != 255
     expected = F.cross_entropy(logits.permute(0, 2, 3, 1)[keep], masks[keep])
-    assert segment.pixel_loss(logits, masks, 255).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert pixel_loss(logits, masks, 255).item() == pytest.approx(expected.item(), rel=1e-5)
     scrambled = logits.clone()
     scrambled[..., :20] = 100 * torch.randn(4, NUM_CLASSES, 64, 20)  # what the model says where nobody labelled
-    assert segment.pixel_loss(scrambled, masks, 255).item() == pytest.approx(expected.item(), rel=1e-5)
-    assert segment.pixel_loss(logits, torch.full_like(masks, 255), 255).item() == 0.0  # nothing labelled: 0, not NaN
+    assert pixel_loss(scrambled, masks, 255).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert pixel_loss(logits, torch.full_like(masks, 255), 255).item() == 0.0  # nothing labelled: 0, not NaN
     pred = logits.argmax(1)
     assert torch.equal(confusion_matrix(pred, masks, NUM_CLASSES, 255),
                        confusion_matrix(pred[keep], masks[keep], NUM_CLASSES))
@@ -364,9 +472,9 @@ def test_training_with_ignored_pixels_and_mismatched_validation(shapes):
     masks[:, 30:34] = 255
     data = SegmentationData(shapes.ids, masks, NUM_CLASSES, K, ignore_index=255)
     with pytest.raises(TrainSetupError, match="ignore_index None differs"):
-        train_segmentation(SegmentConfig(epochs=1, batch_size=16), data, shapes, progress=False)
-    result = train_segmentation(SegmentConfig(epochs=1, batch_size=16), data, data, device="cpu", progress=False)
-    assert all(np.isfinite(row["loss"]) for row in result.history) and 0 < result.metrics["pixel_acc"] <= 1
+        train(tiny(epochs=1), data, shapes, progress=False)
+    result = train(tiny(epochs=1), data, data, device="cpu", progress=False)
+    assert all(np.isfinite(row["loss"]) for row in result.history) and 0 < result.metrics["val_pixel_acc"] <= 1
 
 
 def test_folder_masks_may_hold_the_ignore_index(tmp_path, tokenizer, capsys):
@@ -382,15 +490,13 @@ def test_folder_masks_may_hold_the_ignore_index(tmp_path, tokenizer, capsys):
     assert "3/3" in capsys.readouterr().err  # the bar counted the three pairs
 
 
-def test_table_can_start_from_the_tokenizers_codes_and_configs_are_checked(tokenizer):
+def test_table_can_start_from_the_tokenizers_codes(shapes, tokenizer):
     codes = tokenizer.codebook.vectors().detach()
     model = TokenSegmenter(NUM_CLASSES, K, codes=codes)
     assert torch.equal(model.encoder.patch_embed.codes.weight.detach(), codes)
     assert not torch.equal(TokenSegmenter(NUM_CLASSES, K).encoder.patch_embed.codes.weight.detach(), codes)
-    with pytest.raises(TrainSetupError, match="table_init must be one of"):
-        SegmentConfig(table_init="zeros")
-    with pytest.raises(TrainSetupError, match="affine_p must be a probability"):
-        SegmentConfig(affine_p=1.5)
+    model, args = engine.build_model(tiny(table_init="codes"), K, NUM_CLASSES, codes)  # what train() builds
+    assert torch.equal(model.encoder.patch_embed.codes.weight.detach(), codes) and args["decoder_dim"] == 64
 
 
 def test_predicted_masks_are_the_argmax_at_the_mask_size(shapes):
