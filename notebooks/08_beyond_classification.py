@@ -358,9 +358,10 @@ shutil.rmtree(live_dir)  # the live sweep's scratch folder
 # %% [markdown]
 # ## Summary
 #
-# - Segmentation from tokens works with the classification machinery: one transform moves tokens
-#   and masks together (through TokenAdapt or on the grid), and the token ViT's encoder, MTM's
-#   included, serves as the backbone. How far SeiT++'s gain carries over is the first lines above.
+# - Segmentation from tokens is one more task of the engine that pre-trains and fine-tunes
+#   (`task="segment"`): one transform moves tokens and masks together (through TokenAdapt or on
+#   the grid), and the token ViT's encoder, MTM's included, serves as the backbone. How far
+#   SeiT++'s gain carries over is the first lines above.
 # - A second tokenizer with a quarter of the tokens and a larger codebook stores less per image;
 #   chapter 6's recipe runs on it unchanged, except that TokenAdapt would have to be trained again.
 # - JPEG's DCT levels are an input of the same kind as tokens (a grid of small integers, cheap to

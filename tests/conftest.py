@@ -1,12 +1,15 @@
 """Fixtures shared by test files: one torch thread per test module that trains, the reference
-tokenizer, and the whole book built once per test session."""
+tokenizer, two gloo processes, and the whole book built once per test session."""
+import itertools
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,3 +40,30 @@ def tokenizer():
     """The reference tokenizer (the committed artefact)."""
     from seitpp.tokenizer import VQTokenizer
     return VQTokenizer.load()
+
+
+_ports = itertools.count()
+
+
+def _as_rank(rank: int, worker, port: int, args: tuple) -> None:
+    torch.set_num_threads(1)
+    os.environ |= {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}  # as torchrun sets them
+    worker(rank, *args)
+
+
+@pytest.fixture
+def two_gloo_processes():
+    """-> run(worker, *args): worker(rank, *args) in two processes with torchrun's environment, within
+    120 s; a worker's exception is raised here."""
+    def run(worker, *args, timeout: float = 120) -> None:
+        port = 29500 + (os.getpid() + 37 * next(_ports)) % 1000
+        # fork: the workers start with everything imported (spawn would import torch twice more)
+        workers = mp.start_processes(_as_rank, args=(worker, port, args), nprocs=2, join=False, start_method="fork")
+        deadline = time.monotonic() + timeout
+        while not workers.join(timeout=1):  # re-raises a worker's exception
+            if time.monotonic() > deadline:
+                for p in workers.processes:
+                    p.kill()
+                pytest.fail(f"the two DDP workers did not finish within {timeout} s")
+    return run

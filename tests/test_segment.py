@@ -7,13 +7,11 @@ so that the file stays well under a minute on 2 shared cores.
 """
 import json
 import os
-import time
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from PIL import Image
 
@@ -369,27 +367,16 @@ def test_engine_checks_the_task_against_the_data_and_the_config(shapes, tokenize
         train(tiny(epochs=1, policy="none"), shapes, tokenadapt=tokenadapt, progress=False)
 
 
-def _ddp_worker(rank: int, port: int, data: SegmentationData, out: str) -> None:
-    torch.set_num_threads(1)
-    os.environ |= {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+def _ddp_worker(rank: int, data: SegmentationData, out: str) -> None:
     assert setup_distributed() == (rank, 2)  # as under torchrun
     result = train(tiny(epochs=1, policy="seitpp"), data, data, out_dir=out, device="cpu", progress=False)
     torch.save({"model": result.model.state_dict(), "metrics": result.metrics}, os.path.join(out, f"rank{rank}.pt"))
     torch.distributed.destroy_process_group()
 
 
-def test_two_gloo_processes_agree_and_their_split_evaluation_is_the_whole_one(shapes, tmp_path):
+def test_two_gloo_processes_agree_and_their_split_evaluation_is_the_whole_one(shapes, tmp_path, two_gloo_processes):
     data = SegmentationData(shapes.ids[:33], shapes.masks[:33], NUM_CLASSES, K, "ddp", shapes.tokenizer_hash)
-    port = 29500 + (os.getpid() + 500) % 1000
-    workers = mp.start_processes(_ddp_worker, args=(port, data, str(tmp_path)), nprocs=2, join=False,
-                                 start_method="fork")
-    deadline = time.monotonic() + 120
-    while not workers.join(timeout=1):  # re-raises a worker's exception
-        if time.monotonic() > deadline:
-            for p in workers.processes:
-                p.kill()
-            pytest.fail("the two DDP workers did not finish within 120 s")
+    two_gloo_processes(_ddp_worker, data, str(tmp_path))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     assert same_state(r0["model"], r1["model"]) and r0["metrics"] == r1["metrics"]
     # ranks scored samples 0, 2, .. and 1, 3, .. (33: unequal shares); their sums are one evaluation of all
@@ -505,3 +492,18 @@ def test_predicted_masks_are_the_argmax_at_the_mask_size(shapes):
     assert predicted.shape == (5, 64, 64) and predicted.dtype == torch.uint8
     with torch.no_grad():
         assert torch.equal(predicted, model(shapes.ids[:5].long(), (64, 64)).argmax(1).to(torch.uint8))
+
+
+# ----------------------------------------------------------------------------------------------
+# CUDA: bf16 autocast, TokenAdapt and the appearance ops on the device
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_segmentation_with_tokenadapt_matches_its_cpu_evaluation(shapes, tokenizer):
+    result = train(tiny(epochs=3, policy="seitpp"), shapes, shapes, tokenizer=tokenizer, tokenadapt=TokenAdapt.load(),
+                   device="cuda", progress=False)
+    assert next(result.model.parameters()).device.type == "cuda"
+    assert all(np.isfinite(row["loss"]) for row in result.history)
+    on_cpu = evaluate_segmentation(result.model.cpu(), shapes)  # float32 on the CPU against bf16 autocast on CUDA
+    assert result.metrics["val_pixel_acc"] == pytest.approx(on_cpu["pixel_acc"], abs=0.02)

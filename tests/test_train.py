@@ -13,7 +13,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 import seitpp.train as train_module
 from seitpp.cli import main
@@ -251,10 +250,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(grids, tmp_pat
 # Two processes (gloo)
 
 
-def _ddp_worker(rank: int, port: int, data: TrainData, out: str) -> None:
-    torch.set_num_threads(1)
-    os.environ |= {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+def _ddp_worker(rank: int, data: TrainData, out: str) -> None:
     assert setup_distributed() == (rank, 2)  # as under torchrun
     result = train(tiny(epochs=1), data, data, out_dir=out, device="cpu", progress=False)
     torch.save({"model": result.model.state_dict(), "val_acc": result.val_acc},
@@ -262,18 +258,9 @@ def _ddp_worker(rank: int, port: int, data: TrainData, out: str) -> None:
     torch.distributed.destroy_process_group()
 
 
-def test_two_gloo_processes_end_with_identical_weights(grids, tmp_path):
+def test_two_gloo_processes_end_with_identical_weights(grids, tmp_path, two_gloo_processes):
     data = TrainData(grids.x[:128], grids.labels[:128], NUM_CLASSES, 391, "ddp", grids.tokenizer_hash)
-    port = 29500 + os.getpid() % 1000
-    # fork: the workers start with everything imported (spawn would import torch twice more)
-    workers = mp.start_processes(_ddp_worker, args=(port, data, str(tmp_path)), nprocs=2, join=False,
-                                 start_method="fork")
-    deadline = time.monotonic() + 120
-    while not workers.join(timeout=1):  # re-raises a worker's exception
-        if time.monotonic() > deadline:
-            for p in workers.processes:
-                p.kill()
-            pytest.fail("the two DDP workers did not finish within 120 s")
+    two_gloo_processes(_ddp_worker, data, str(tmp_path))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     assert same_state(r0["model"], r1["model"]) and r0["val_acc"] == r1["val_acc"]
     ckpt = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)  # written by rank 0 alone
