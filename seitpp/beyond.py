@@ -158,7 +158,7 @@ class BeyondPreset:
 # and 0.27 (SeiT++ without MTM) on 300 test images, 0.15 without geometric augmentation
 # (over-fitted); the sweep's 25 epochs (775 steps, about the classification recipe's 800) reach
 # 0.22 (SeiT-style) and 0.23 (SeiT++) on the 1,200 test images, where all background scores 0.07
-# (pixel accuracy 0.89 against 0.86). TokenAdapt on every batch makes a SeiT++ cell 3.5 x a SeiT one.
+# (pixel accuracy 0.89 against 0.86). TokenAdapt on every batch makes a SeiT++ cell about 3 x a SeiT one.
 _SEGMENT = replace(train_preset("cpu-tiny", "segment"), lr=4e-3, table_init="codes", epochs=25)
 # DCT at JPEG quality 10: 241 bytes per image (the cpu preset's 1,000 training images) and 26.3 dB
 # PSNR (200 of them), beside the reference tokens' 172 bytes and 27.1 dB: the two inputs cost
