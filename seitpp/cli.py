@@ -17,7 +17,8 @@ import torch
 from seitpp.beyond import PRESETS as BEYOND_PRESETS, beyond_preset, run_beyond, summarize as summarize_beyond
 from seitpp.data import ImageFolderError, UnreadableImageError, images_to_tensor
 from seitpp.files import FileProblem, atomic_path
-from seitpp.recipes import PRESETS as TRAIN_PRESETS, TrainSetupError, preset as train_preset, with_overrides
+from seitpp.recipes import (PRESETS as TRAIN_PRESETS, TrainConfig, TrainSetupError, preset as train_preset,
+                             with_overrides)
 from seitpp.reproduce import SWEEPS, run_sweep, summarize, sweep_preset
 from seitpp.shapes import render_shapes
 from seitpp.seit_format import TokenFileError, read_seit_split, seit_split_files, write_seit_split
@@ -158,16 +159,18 @@ def cmd_convert(args: argparse.Namespace) -> None:
         print(f"wrote {', '.join(str(p) for p in seit_split_files(dst, args.split))}")
 
 
-def read_data(args: argparse.Namespace, spec: str, split: str, task: str, tokenizer: VQTokenizer | None):
-    """A command's --store / --val: `TrainData` for pre-training and fine-tuning, `SegmentationData`
-    (shapes:N or an ADE20k-layout folder) for segmentation."""
-    if task == "segment":
+def read_data(args: argparse.Namespace, spec: str, split: str, folder_split: str | None, config: TrainConfig,
+              tokenizer: VQTokenizer | None):
+    """A command's --store / --val for `config`'s task: `TrainData` for pre-training and fine-tuning,
+    `SegmentationData` for segmentation. `split` is the embedded dataset's ("train", "val") for
+    shapes:N; `folder_split` a segmentation folder's subfolder (its --split / --val-split)."""
+    if config.task == "segment":
         from seitpp.segment import load_segmentation
-        folder_split = args.split if split == "train" else args.val_split
-        return load_segmentation(spec, folder_split or ("val" if spec.startswith("shapes:") else None), tokenizer,
-                                 args.num_classes, args.ignore_index, args.resolution)
+        shapes = spec.startswith("shapes:")
+        return load_segmentation(spec, split if shapes else folder_split, tokenizer, args.num_classes,
+                                 args.ignore_index, args.resolution)
     from seitpp.train import load_data
-    return load_data(spec, split, args.pixels, tokenizer)
+    return load_data(spec, split, config.model.startswith("pvit"), tokenizer)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -177,10 +180,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     cfg = with_overrides(train_preset(args.preset, args.task), args.set)
     rank, world = setup_distributed()
-    args.pixels = cfg.model.startswith("pvit")
     tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None
-    data = read_data(args, args.store, "train", cfg.task, tokenizer)
-    val = read_data(args, args.val, "val", cfg.task, tokenizer) if args.val else None
+    data = read_data(args, args.store, "train", getattr(args, "split", None), cfg, tokenizer)
+    val = read_data(args, args.val, "val", getattr(args, "val_split", None), cfg, tokenizer) if args.val else None
     tokenadapt = TokenAdapt.load(args.tokenadapt, tokenizer) if getattr(args, "tokenadapt", None) else None
     try:
         codebook = Codebook.from_seit(args.codebook).vectors().detach() if args.codebook else None
@@ -200,8 +202,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     _, cfg = load_model(args.checkpoint)
     tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None
-    args.pixels, args.val_split = cfg.model.startswith("pvit"), args.split
-    data = read_data(args, args.store, "val", cfg.task, tokenizer)
+    data = read_data(args, args.store, "val", args.split, cfg, tokenizer)
     metrics = evaluate_checkpoint(args.checkpoint, data, args.device)
     print(json.dumps({"checkpoint": args.checkpoint, "data": data.source, "samples": len(data)} | metrics, indent=2))
 
@@ -236,7 +237,9 @@ def cmd_beyond(args: argparse.Namespace) -> None:
 
 def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--store", "--data", required=True,
-                   help="a .tokens file, or shapes:N (N images of the embedded dataset, tokenized on the fly)")
+                   help="a folder of images/ and annotations/ (ADE20k's layout), or shapes:N (N images of the "
+                        "embedded dataset and their masks), tokenized on the fly" if task == "segment" else
+                        "a .tokens file, or shapes:N (N images of the embedded dataset, tokenized on the fly)")
     p.add_argument("--val", help="validation data, as --store (shapes:N takes the val split)")
     p.add_argument("--preset", default="cpu-tiny", choices=sorted(TRAIN_PRESETS[task]))
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -254,7 +257,7 @@ def add_segmentation_arguments(p: argparse.ArgumentParser, splits: tuple[str, ..
     p.add_argument("--num-classes", type=int, help="for a folder: classes, background included (ADE20k: 151)")
     for flag in splits:
         p.add_argument(flag, help="for a folder: the subfolder of images/ and annotations/ (ADE20k: training, "
-                                  "validation); for shapes:N the embedded split (default train, val)")
+                                  "validation)")
     p.add_argument("--ignore-index", type=int, help="for a folder: the mask value of unlabelled pixels (ADE20k: none)")
     p.add_argument("--resolution", type=int, default=64, help="for a folder: the side images and masks are resized to")
 

@@ -80,18 +80,19 @@ def test_data_rejects_values_that_do_not_fit(shapes):
         SegmentationData(shapes.ids, shapes.masks[:47], NUM_CLASSES, K)
 
 
-def _folder(root, sizes=((40, 32), (32, 32), (24, 48)), num_classes=5):
-    """An ADE20k-style folder: images/<stem>.{png,jpg} and annotations/<stem>.png, left half class 1,
-    right half class num_classes - 1."""
-    (root / "images").mkdir(parents=True)
-    (root / "annotations").mkdir()
+def _folder(root, sizes=((40, 32), (32, 32), (24, 48)), num_classes=5, split=""):
+    """An ADE20k-style folder: images[/split]/<stem>.{png,jpg} and annotations[/split]/<stem>.png, left
+    half class 1, right half class num_classes - 1."""
+    images, annotations = root / "images" / split, root / "annotations" / split
+    images.mkdir(parents=True)
+    annotations.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i, (w, h) in enumerate(sizes):
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
-            root / "images" / f"img{i}.{'png' if i % 2 else 'jpg'}")
+            images / f"img{i}.{'png' if i % 2 else 'jpg'}")
         mask = np.ones((h, w), dtype=np.uint8)
         mask[:, w // 2:] = num_classes - 1
-        Image.fromarray(mask).save(root / "annotations" / f"img{i}.png")
+        Image.fromarray(mask).save(annotations / f"img{i}.png")
     return root
 
 
@@ -103,11 +104,7 @@ def test_folder_in_ade20k_layout_is_tokenized_with_centre_square_masks(tmp_path,
     expected = torch.ones(32, 32, dtype=torch.uint8)
     expected[:, 16:] = 4
     assert all(torch.equal(m, expected) for m in data.masks)
-    split = tmp_path / "split"
-    _folder(split / "tmp")
-    for name in ("images", "annotations"):
-        (split / name).mkdir()
-        (split / "tmp" / name).rename(split / name / "training")
+    split = _folder(tmp_path / "split", split="training")
     assert len(SegmentationData.from_folder(split, tokenizer, num_classes=5, split="training")) == 3
 
 
@@ -394,7 +391,8 @@ def test_command_line_trains_resumes_and_evaluates_a_segmenter(tmp_path, capsys)
             "--set", "epochs=1", "--set", "batch_size=16"]
     main(argv)
     assert "val mIoU" in capsys.readouterr().out
-    assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["config"]["task"] == "segment"
+    ckpt = torch.load(out / CHECKPOINT_FILE, weights_only=False)
+    assert ckpt["config"]["task"] == "segment" and ckpt["data"]["source"] == "shapes:48 (train)"
     before = (out / HISTORY_FILE).read_text()
     main(argv)  # finds the finished run: no step is taken again
     assert (out / HISTORY_FILE).read_text() == before
@@ -405,6 +403,12 @@ def test_command_line_trains_resumes_and_evaluates_a_segmenter(tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(["segment", "--data", str(tmp_path), "--out", str(out / "x"), "--device", "cpu"])
     assert "needs its number of classes" in capsys.readouterr().err
+    # image/mask folders in ADE20k's layout, with a split subfolder, tokenized on the fly
+    ade = _folder(tmp_path / "ade", split="training")
+    main(["segment", "--data", str(ade), "--split", "training", "--val", str(ade), "--val-split", "training",
+          "--num-classes", "5", "--resolution", "32", "--out", str(tmp_path / "ade-run"), "--device", "cpu",
+          "--set", "crop=8", "--set", "batch_size=3", "--set", "epochs=1"])
+    assert "1 steps on 3 samples" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------------------------
