@@ -71,8 +71,8 @@ from seitpp.dct import DCTTrainConfig, bytes_per_image, coefficient_rms, encode,
 from seitpp.files import atomic_path, write_csv
 from seitpp.footprint import encoded_bytes
 from seitpp.recipes import TrainConfig, preset as train_preset
-from seitpp.reproduce import (Cell as ReproduceCell, _load_data, finetune_config, format_table, mean_std,
-                              pretrain_config, read_results, sweep_preset, verdict)
+from seitpp.reproduce import (Cell as ReproduceCell, _load_data, finetune_config, format_table, mean_over_seeds,
+                              mean_std, pretrain_config, read_results, sweep_preset, verdict)
 from seitpp.reproduce import select as select_budget_rows
 from seitpp.segment import SegmentationData, confusion_matrix, mean_iou, pixel_accuracy, predict_masks
 from seitpp.shapes import SHAPE_CLASSES, render_shapes
@@ -557,23 +557,8 @@ def storage_rows(data: dict, preset: BeyondPreset, work: Path) -> list[dict]:
 
 
 def summarize(rows: list[dict]) -> list[dict]:
-    """Mean and standard deviation over seeds of every (experiment, method), for each metric it has
-    (`seitpp.reproduce.summarize`'s convention: one seed has no spread, NaN)."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["experiment"], r["method"]), []).append(r)
-    summary = []
-    for (experiment, method), group in groups.items():
-        s = {"experiment": experiment, "method": method, "train_images": group[0]["train_images"],
-             "bytes_per_image": group[0]["bytes_per_image"], "train_bytes": group[0]["train_bytes"],
-             "seeds": len(group)}
-        for metric in METRICS:
-            values = [float(r[metric]) for r in group if r.get(metric) not in (None, "")]
-            if values:
-                s[f"{metric}_mean"] = round(statistics.mean(values), 4)
-                s[f"{metric}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else math.nan
-        summary.append(s)
-    return summary
+    """Mean and standard deviation over seeds of every (experiment, method), for each metric it has."""
+    return mean_over_seeds(rows, ("experiment", "method"), METRICS)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -470,18 +470,26 @@ def _write(rows: list[dict], out: Path) -> None:
 
 def summarize(rows: list[dict]) -> list[dict]:
     """Mean and standard deviation over seeds of every (experiment, method, budget)."""
+    rows = [r | {"budget": round(float(r["budget"]), 4)} for r in rows]  # CSV text and floats alike
+    return mean_over_seeds(rows, ("experiment", "method", "budget"), tuple(f"acc_{name}" for name in EVAL_SETS))
+
+
+def mean_over_seeds(rows: list[dict], group_by: tuple[str, ...], metrics: tuple[str, ...]) -> list[dict]:
+    """One row per group of `rows` with equal `group_by` fields: those fields, the training set's size
+    and storage (from its first row), the number of seeds, and `<metric>_mean` / `<metric>_std` of
+    every metric the group has values for (one seed has no spread: NaN)."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["experiment"], r["method"], round(float(r["budget"]), 4)), []).append(r)
+        groups.setdefault(tuple(r[f] for f in group_by), []).append(r)
     summary = []
-    for (experiment, method, budget), group in groups.items():
-        s = {"experiment": experiment, "method": method, "budget": budget, "train_images": group[0]["train_images"],
-             "bytes_per_image": group[0]["bytes_per_image"], "train_bytes": group[0]["train_bytes"],
-             "seeds": len(group)}
-        for name in EVAL_SETS:
-            accs = [float(r[f"acc_{name}"]) for r in group]
-            s[f"acc_{name}_mean"] = round(statistics.mean(accs), 4)
-            s[f"acc_{name}_std"] = round(statistics.stdev(accs), 4) if len(accs) > 1 else math.nan  # unknown
+    for key, group in groups.items():
+        s = dict(zip(group_by, key)) | {f: group[0][f] for f in ("train_images", "bytes_per_image", "train_bytes")}
+        s["seeds"] = len(group)
+        for metric in metrics:
+            values = [float(r[metric]) for r in group if r.get(metric) not in (None, "")]
+            if values:
+                s[f"{metric}_mean"] = round(statistics.mean(values), 4)
+                s[f"{metric}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else math.nan
         summary.append(s)
     return summary
 
