@@ -71,8 +71,8 @@ from seitpp.dct import DCTTrainConfig, bytes_per_image, coefficient_rms, encode,
 from seitpp.files import atomic_path, write_csv
 from seitpp.footprint import encoded_bytes
 from seitpp.recipes import TrainConfig, preset as train_preset
-from seitpp.reproduce import (Cell as ReproduceCell, _load_data, finetune_config, format_table, mean_over_seeds,
-                              mean_std, pretrain_config, read_results, sweep_preset, verdict)
+from seitpp.reproduce import (Cell as ReproduceCell, finetune_config, format_table, mean_over_seeds, mean_std,
+                              pretrain_config, read_arrays, read_results, sweep_preset, verdict)
 from seitpp.reproduce import select as select_budget_rows
 from seitpp.segment import SegmentationData, confusion_matrix, mean_iou, pixel_accuracy, predict_masks
 from seitpp.shapes import SHAPE_CLASSES, render_shapes
@@ -256,7 +256,7 @@ def prepare_data(preset: BeyondPreset, work: Path, progress: bool = True) -> dic
     """
     path = work / "data.npz"
     if path.exists():
-        return _load_data(str(path), path.stat().st_mtime_ns)
+        return read_arrays(path)
     tokenizer = VQTokenizer.load()
     quality = preset.dct.quality
     data, sizes = {"codebook_size": np.array(tokenizer.config.codebook_size)}, {}
@@ -301,8 +301,7 @@ def all_background(masks: np.ndarray | torch.Tensor, num_classes: int = NUM_CLAS
 
 
 def _second_tokens(work: Path) -> dict:
-    path = work / "tokens-f8.npz"
-    return _load_data(str(path), path.stat().st_mtime_ns)
+    return read_arrays(work / "tokens-f8.npz")
 
 
 def run_stage(preset: BeyondPreset, stage: str, work: Path, threads: int) -> str:

@@ -29,12 +29,11 @@ from __future__ import annotations
 import csv
 import functools
 import math
-import os
 import re
 import statistics
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
@@ -269,7 +268,7 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     """Render, tokenize and corrupt everything once; arrays go to `work/data.npz` -> {name: array, "bytes": {...}}."""
     path = work / "data.npz"
     if path.exists():
-        return _load_data(str(path), path.stat().st_mtime_ns)
+        return read_arrays(path)
     from seitpp.tokenizer import VQTokenizer
     tokenizer = VQTokenizer.load(device="cuda" if torch.cuda.is_available() else "cpu")
     train = render_shapes(sweep.train_images, split="train", progress=progress)
@@ -304,9 +303,14 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     return data | {"bytes": sizes}
 
 
-@functools.lru_cache(maxsize=1)
-def _load_data(path: str, mtime_ns: int) -> dict:
-    """data.npz as arrays, read once per process (a worker runs many cells) and again when it changes."""
+def read_arrays(path: Path) -> dict:
+    """A sweep's `.npz` (data.npz, and chapter 8's second tokens) as arrays with its "bytes" table,
+    read once per process (a worker runs many cells) and again when the file changes."""
+    return _read_arrays(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)  # chapter 8's cells read two files in turn: both stay
+def _read_arrays(path: str, mtime_ns: int) -> dict:
     with np.load(path, allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}
     return data | {"bytes": dict(zip(data["bytes_keys"].tolist(), data["bytes_values"].tolist()))}
