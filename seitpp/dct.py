@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from seitpp.augment import ColorAdapt
 from seitpp.models import SIZES, ViT, ViTConfig, init_linear, load_encoder
-from seitpp.train import _seed, center_crop, lr_at
+from seitpp.train import center_crop, lr_at, stream_seed
 
 BLOCK = 8
 COEFFS = BLOCK * BLOCK  # per channel and block
@@ -646,12 +646,14 @@ def train_dct(config: DCTTrainConfig, levels: torch.Tensor, labels: torch.Tensor
     for step in tqdm(range(cfg.steps), desc=f"dct {cfg.task}", disable=not progress):
         epoch, i = divmod(step, per_epoch)
         if i == 0:
-            order = torch.randperm(len(levels), generator=torch.Generator().manual_seed(_seed(cfg.seed, _ORDER, epoch)))
+            order = torch.randperm(len(levels),
+                                   generator=torch.Generator().manual_seed(stream_seed(cfg.seed, _ORDER, epoch)))
         lr = lr_at(step, cfg.steps, warmup, cfg.lr, cfg.min_lr)
         for group in optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        g = torch.Generator().manual_seed(_seed(cfg.seed, _STEP, step))  # crops, flips, swaps, masks
-        torch.manual_seed(_seed(cfg.seed, _STEP, step))  # drop path
+        seed = stream_seed(cfg.seed, _STEP, step)
+        g = torch.Generator().manual_seed(seed)  # crops, flips, swaps, masks
+        torch.manual_seed(seed)  # drop path
         idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)
         x = random_block_crops(levels[idx], cfg.crop, g)
         flip = (torch.rand(cfg.batch_size, generator=g) < 0.5).to(device)

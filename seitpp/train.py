@@ -571,7 +571,7 @@ def _sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
-def _seed(*keys: int) -> int:
+def stream_seed(*keys: int) -> int:
     """A well-mixed 63-bit seed from non-negative integers: (seed, stream, step, rank) -> independent streams."""
     return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
@@ -613,7 +613,7 @@ def train_one_epoch(run: _Run, epoch: int, first: int = 0) -> None:
     """Steps `first` .. steps_per_epoch - 1 of `epoch`; logs every `log_every` steps; checkpoints mid-epoch."""
     cfg, rank, world = run.config, *_rank_world()
     per_rank = cfg.batch_size // world
-    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(_seed(cfg.seed, _ORDER, epoch)))
+    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(stream_seed(cfg.seed, _ORDER, epoch)))
     order = order.to(run.device)
     run.model.train()
     t_window, t_data, timed = time.perf_counter(), 0.0, 0  # timed: steps of this window run by this process
@@ -623,7 +623,7 @@ def train_one_epoch(run: _Run, epoch: int, first: int = 0) -> None:
         lr = lr_at(step, run.total_steps, run.warmup_steps, cfg.peak_lr, cfg.min_lr)
         for group in run.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)  # layer-wise decay factors from timm
-        seed = _seed(cfg.seed, _STEP, step, rank)
+        seed = stream_seed(cfg.seed, _STEP, step, rank)
         g = torch.Generator().manual_seed(seed)  # augmentation and masks
         torch.manual_seed(seed)  # dropout and drop path
         idx = order[i * cfg.batch_size + rank * per_rank:i * cfg.batch_size + (rank + 1) * per_rank]
@@ -695,7 +695,7 @@ def evaluate(model: nn.Module, data: TrainData, config: TrainConfig, device: str
     was_training = model.training
     model.eval()
     size = _pixel_crop(config) if data.kind == "pixels" else config.crop
-    g = torch.Generator().manual_seed(_seed(config.seed, _EVAL, rank))
+    g = torch.Generator().manual_seed(stream_seed(config.seed, _EVAL, rank))
     loss_sum = correct = 0.0
     for chunk in idx.split(batch_size):
         x, y = data.x[chunk].to(device), data.labels[chunk].to(device)
