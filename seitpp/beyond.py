@@ -448,7 +448,7 @@ def run_beyond(preset_name: str | BeyondPreset, out: str | Path, workers: int | 
     cells = make_cells(preset)
     todo = [c for c in cells if c.key not in done]
     stages = stages_for(todo)
-    examples = _read_examples(out / EXAMPLES_FILE)
+    examples = _read_examples(out)
 
     def report(row: dict | None = None) -> None:
         if row is not None:
@@ -518,12 +518,11 @@ def _keep_second_tokenizer(work: Path, out: Path) -> None:
                                    "evaluation": "the sweep's test images"}, indent=2))
 
 
-def _read_examples(path: Path) -> dict[str, np.ndarray]:
+def _read_examples(out: Path) -> dict[str, np.ndarray]:
     """Predicted masks by method from `examples.npz` (empty when there is none yet)."""
-    if not path.exists():
+    if not (out / EXAMPLES_FILE).exists():
         return {}
-    with np.load(path, allow_pickle=False) as z:
-        return {k.removeprefix("pred:"): z[k] for k in z.files if k.startswith("pred:")}
+    return {k.removeprefix("pred:"): v for k, v in read_examples(out).items() if k.startswith("pred:")}
 
 
 def _write(rows: list[dict], examples: dict[str, np.ndarray], data: dict, preset: BeyondPreset, out: Path) -> None:
