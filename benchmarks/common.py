@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from seitpp.throughput import per_second  # noqa: F401  (the benchmarks time with it)
+from seitpp.engine import per_second  # noqa: F401  (the benchmarks time with it)
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 

@@ -30,14 +30,19 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import report
-from seitpp.models import create_model
+from seitpp.augment import TokenAdapt
+from seitpp.engine import (
+    TokenPolicy,
+    batch_fn,
+    flops_per_image,
+    peak_tflops,
+    per_second,
+    preset,
+    step_fn,
+)
 from seitpp.files import write_csv
-from seitpp.mtm import create_mtm
-from seitpp.recipes import preset
-from seitpp.throughput import batch_fn, flops_per_image, peak_tflops, per_second, step_fn
-from seitpp.tokenadapt import TokenAdapt
-from seitpp.tokenizer import VQTokenizer
-from seitpp.train import TokenPolicy
+from seitpp.models import create_model, create_mtm
+from seitpp.tokenizers import VQTokenizer
 
 IMAGENET_IMAGES, GRID, CROP, CLASSES = 1_281_167, 32, 28, 1000
 RESULTS_CSV = Path(__file__).parent / "results" / "gpu_data_path.csv"

@@ -27,11 +27,10 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from benchmarks.common import per_second, report
-from seitpp.seit_format import ESCAPE, seit_split_files, write_seit_split
-from seitpp.shapes import render_shapes
-from seitpp.storage import write_store
-from seitpp.token_loader import TokenLoader
-from seitpp.tokenizer import VQTokenizer
+from seitpp.data import render_shapes
+from seitpp.tokenizers import VQTokenizer
+from seitpp.tokens import ESCAPE, seit_split_files, write_seit_split, write_store
+from seitpp.tokens.loader import TokenLoader
 
 BATCH, CROP, K = 256, 14, 391
 

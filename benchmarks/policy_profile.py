@@ -21,11 +21,10 @@ from typing import Callable
 import torch
 
 from benchmarks.common import report
+from seitpp.augment import GeometryDistribution, TokenAdapt
+from seitpp.engine import TokenPolicy, preset
 from seitpp.files import write_csv
-from seitpp.recipes import preset
-from seitpp.tokenadapt import GeometryDistribution, TokenAdapt
-from seitpp.tokenizer import VQTokenizer
-from seitpp.train import TokenPolicy
+from seitpp.tokenizers import VQTokenizer
 
 RESULTS_CSV = Path(__file__).parent / "results" / "policy_profile.csv"
 GRID, CROP, CLASSES = 32, 28, 1000

@@ -17,11 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import report
-from seitpp.data import photo_crops
-from seitpp.seit_format import seit_split_files, write_seit_split
-from seitpp.shapes import render_shapes
-from seitpp.storage import TokenStore, write_store
-from seitpp.tokenizer import VQTokenizer
+from seitpp.data import photo_crops, render_shapes
+from seitpp.tokenizers import VQTokenizer
+from seitpp.tokens import TokenStore, seit_split_files, write_seit_split, write_store
 
 K = 391
 

@@ -22,10 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import per_second, report
-from seitpp.augment import warp
+from seitpp.augment import GeometryDistribution, TokenAdapt, TokenAdaptConfig, warp
 from seitpp.models import create_model
-from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig
-from seitpp.tokenizer import VQTokenizer
+from seitpp.tokenizers import VQTokenizer
 
 K, GRID, CROP = 391, 16, 14
 

@@ -13,9 +13,8 @@ import argparse
 import torch
 
 from benchmarks.common import per_second, report
-from seitpp.data import images_to_tensor
-from seitpp.shapes import render_shapes
-from seitpp.tokenizer import VQTokenizer
+from seitpp.data import images_to_tensor, render_shapes
+from seitpp.tokenizers import VQTokenizer
 
 
 def measure(threads: int, batch: int = 64) -> dict[str, float]:

@@ -29,15 +29,21 @@ from dataclasses import replace
 import torch
 
 from benchmarks.common import report
-from seitpp.models import PixelViTConfig, create_model
-from seitpp.mtm import create_mtm
-from seitpp.recipes import preset
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.throughput import flops_per_image, per_second, step_fn
-from seitpp.tokenadapt import REFERENCE_DIR as TOKENADAPT_DIR
-from seitpp.tokenadapt import TokenAdapt
-from seitpp.tokenizer import VQTokenizer
-from seitpp.train import TrainData, center_crop, pixels_to_input, train
+from seitpp.augment import REFERENCE_DIR as TOKENADAPT_DIR
+from seitpp.augment import TokenAdapt
+from seitpp.data import SHAPE_CLASSES, render_shapes
+from seitpp.engine import (
+    center_crop,
+    flops_per_image,
+    per_second,
+    pixels_to_input,
+    preset,
+    step_fn,
+    train,
+)
+from seitpp.models import PixelViTConfig, create_model, create_mtm
+from seitpp.tokenizers import VQTokenizer
+from seitpp.tokens import TrainData
 
 CROP = 14  # tokens; 7 x 7 patches of 2 x 2 tokens
 PIXEL_CROP = CROP * PixelViTConfig().patch_size // 2  # 56 pixels: 7 x 7 patches of 8 x 8 pixels

@@ -49,9 +49,10 @@ from skimage.transform import resize
 
 import seitpp
 from seitpp.data import images_to_tensor
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.tokenizer import REFERENCE_DIR, VQTokenizer, code_counts, evaluate_tokenizer, psnr, reduce_codebook
-from seitpp.train_tokenizer import preset, train_tokenizer
+from seitpp.data import SHAPE_CLASSES
+from seitpp.data import render_shapes
+from seitpp.tokenizers import REFERENCE_DIR, VQTokenizer, code_counts, evaluate_tokenizer, psnr, reduce_codebook
+from seitpp.tokenizers.train import preset, train_tokenizer
 from seitpp.viz import image_grid, token_patches
 
 FAST = seitpp.fast_mode()
@@ -103,7 +104,7 @@ fig = image_grid([test.images[first], np.repeat(masks[..., None] > 0, 3, -1).ast
 # %%
 import inspect
 
-print(inspect.getsource(seitpp.tokenizer.Codebook.forward))
+print(inspect.getsource(seitpp.tokenizers.Codebook.forward))
 
 # %% [markdown]
 # Two more choices keep training honest on a CPU. The loss has no perceptual network (nothing may
@@ -297,7 +298,7 @@ fig = image_grid(rows, row_labels=["original", "K = 391", "K = 64", "K = 16"], c
 # area one token covers.
 
 # %%
-from seitpp.footprint import IMAGENET_TRAIN_IMAGES, PAPER_IMAGENET_GB, storage_table
+from seitpp.tokens import IMAGENET_TRAIN_IMAGES, PAPER_IMAGENET_GB, storage_table
 
 table = storage_table(test.images, test_ids.numpy(), test.labels, codebook_size=391, num_classes=len(SHAPE_CLASSES))
 print(f"{'format':<36} {'bytes/image':>11} {'% of raw':>9} {'bits/token':>10}")
@@ -335,7 +336,7 @@ fig.tight_layout()
 # row above.
 
 # %%
-from seitpp.tokenizer import perplexity
+from seitpp.tokenizers import perplexity
 
 flat = test_ids.numpy()
 h0 = math.log2(perplexity(code_counts(test_ids, 391)))

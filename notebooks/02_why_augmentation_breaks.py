@@ -42,8 +42,9 @@ import torchvision.transforms.v2.functional as TF
 import seitpp
 from seitpp.augment import affine_theta, warp
 from seitpp.data import images_to_tensor
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.tokenizer import VQTokenizer, psnr
+from seitpp.data import SHAPE_CLASSES
+from seitpp.data import render_shapes
+from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import ComparisonWidget, comparison_grid, comparison_player, image_grid, token_panels
 
 FAST = seitpp.fast_mode()

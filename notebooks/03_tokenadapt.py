@@ -49,10 +49,12 @@ import torch
 import seitpp
 from seitpp.augment import affine_theta, warp
 from seitpp.data import images_to_tensor
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.tokenadapt import REFERENCE_DIR, GeometryDistribution, TokenAdapt, agreement, probe_thetas
-from seitpp.tokenizer import VQTokenizer
-from seitpp.train_tokenadapt import PRESETS, draw, make_pair, train_tokenadapt
+from seitpp.data import SHAPE_CLASSES
+from seitpp.data import render_shapes
+from seitpp.augment import REFERENCE_DIR, GeometryDistribution, TokenAdapt, agreement, probe_thetas
+from seitpp.tokenizers import VQTokenizer
+from seitpp.augment.tokenadapt_train import PRESETS, draw, make_pair
+from seitpp.augment import train_tokenadapt
 from seitpp.viz import ComparisonWidget, comparison_grid, comparison_player, image_grid, token_panels
 
 FAST = seitpp.fast_mode()

@@ -48,9 +48,11 @@ import torchvision.transforms.v2.functional as TF
 
 import seitpp
 from seitpp.augment import ColorAdapt, EmbNoise, embed_ids, nearest_ids
-from seitpp.data import SAMPLE_PHOTOS, images_to_tensor, photo_crops
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.tokenizer import VQTokenizer, psnr
+from seitpp.data import SAMPLE_PHOTOS
+from seitpp.data import images_to_tensor, photo_crops
+from seitpp.data import SHAPE_CLASSES
+from seitpp.data import render_shapes
+from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import ComparisonWidget, Panel, comparison_grid, comparison_player, image_grid, token_panels
 
 FAST = seitpp.fast_mode()

@@ -56,11 +56,13 @@ import torch
 from matplotlib.patches import Patch, Rectangle
 
 import seitpp
-from seitpp.mtm import MaskedTokenModel, create_mtm, truncated_normal
-from seitpp.recipes import preset
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.tokenizer import VQTokenizer
-from seitpp.train import TrainData, build_model, center_crop, load_pretrained_encoder, train
+from seitpp.models import MaskedTokenModel, create_mtm, truncated_normal
+from seitpp.engine import preset
+from seitpp.data import SHAPE_CLASSES
+from seitpp.data import render_shapes
+from seitpp.tokenizers import VQTokenizer
+from seitpp.tokens import TrainData
+from seitpp.engine import build_model, center_crop, load_pretrained_encoder, train
 
 FAST = seitpp.fast_mode()
 NUM_TRAIN = 512 if FAST else 4_096  # training images for pre-training (their labels are never used)

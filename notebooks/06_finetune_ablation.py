@@ -49,10 +49,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import seitpp
-from seitpp.reproduce import (ABLATION, METHODS, PAPER_ABLATION, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, SUMMARY_FILE,
-                              ablation_rows, finetune_config, findings, format_table, make_cells, mean_std, read_results,
-                              run_sweep, select, summarize, sweep_preset)
-from seitpp.shapes import SHAPE_CLASSES
+from seitpp.experiments.reproduce import ABLATION, METHODS, PAPER_ABLATION, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, SUMMARY_FILE, ablation_rows, finetune_config, findings, format_table, make_cells, mean_std, read_results, run_sweep, select, summarize, sweep_preset
+from seitpp.data import SHAPE_CLASSES
 
 FAST = seitpp.fast_mode()
 CHANCE = 1 / len(SHAPE_CLASSES)

@@ -46,11 +46,10 @@ import torch
 
 import seitpp
 from seitpp.data import images_to_tensor
-from seitpp.reproduce import (METHODS, PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS,
-                              REFERENCE_RESULTS, SUMMARY_FILE, corrupt, findings, format_table, mean_std, read_results,
-                              select, sweep_preset)
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.tokenizer import VQTokenizer, psnr
+from seitpp.experiments.reproduce import METHODS, PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS, REFERENCE_RESULTS, SUMMARY_FILE, corrupt, findings, format_table, mean_std, read_results, select, sweep_preset
+from seitpp.data import SHAPE_CLASSES
+from seitpp.data import render_shapes
+from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import budget_figure, image_grid, storage_frontier_figure
 
 FAST = seitpp.fast_mode()

@@ -53,18 +53,16 @@ import numpy as np
 import torch
 
 import seitpp
-from seitpp.beyond import (METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, SECOND_TOKENIZER_DIR, STORAGE_FILE,
-                           SUMMARY_FILE, Cell, all_background, beyond_preset, colour_masks, dct_config, dct_table,
-                           findings, findings_table, make_cells, read_examples, run_beyond, segment_config,
-                           segment_table, select, storage_table, transfer_table)
+from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, SECOND_TOKENIZER_DIR, STORAGE_FILE, SUMMARY_FILE, Cell, all_background, beyond_preset, colour_masks, dct_config, dct_table, findings, findings_table, make_cells, read_examples, run_beyond, segment_config, segment_table, select, storage_table, transfer_table
 from seitpp.data import images_to_tensor
-from seitpp.dct import bytes_per_image, decode, encode
-from seitpp.reproduce import REFERENCE_RESULTS as CHAPTER_6_RESULTS
-from seitpp.reproduce import format_table, read_results
-from seitpp.segment import segment_policy
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.tokenadapt import TokenAdapt
-from seitpp.tokenizer import VQTokenizer, evaluate_tokenizer, psnr
+from seitpp.data.dct import bytes_per_image, decode, encode
+from seitpp.experiments.reproduce import REFERENCE_RESULTS as CHAPTER_6_RESULTS
+from seitpp.experiments.reproduce import format_table, read_results
+from seitpp.engine import segment_policy
+from seitpp.data import SHAPE_CLASSES
+from seitpp.data import render_shapes
+from seitpp.augment import TokenAdapt
+from seitpp.tokenizers import VQTokenizer, evaluate_tokenizer, psnr
 from seitpp.viz import as_uint8, image_grid
 
 FAST = seitpp.fast_mode()

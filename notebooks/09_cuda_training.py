@@ -53,17 +53,16 @@ import numpy as np
 import torch
 
 import seitpp
-from seitpp.launch import as_shell, measure_step_rate, train_command
-from seitpp.recipes import preset
-from seitpp.reproduce import (EVAL_SETS, METHODS, SUMMARY_FILE, Cell, findings, format_table, mean_std, read_results,
-                              select, sweep_preset)
-from seitpp.seit_format import read_seit_split, seit_split_files, write_seit_split
-from seitpp.shapes import render_shapes
-from seitpp.storage import TokenStore
-from seitpp.throughput import batch_fn, per_second
-from seitpp.tokenadapt import TokenAdapt
-from seitpp.tokenizer import VQTokenizer
-from seitpp.train import TokenPolicy
+from seitpp.engine import as_shell, measure_step_rate, train_command
+from seitpp.engine import preset
+from seitpp.experiments.reproduce import EVAL_SETS, METHODS, SUMMARY_FILE, Cell, findings, format_table, mean_std, read_results, select, sweep_preset
+from seitpp.tokens import read_seit_split, seit_split_files, write_seit_split
+from seitpp.data import render_shapes
+from seitpp.tokens import TokenStore
+from seitpp.engine import batch_fn, per_second
+from seitpp.augment import TokenAdapt
+from seitpp.tokenizers import VQTokenizer
+from seitpp.engine import TokenPolicy
 
 FAST = seitpp.fast_mode()
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -140,7 +139,7 @@ for split in ("train", "val"):
 
 # %%
 if VQGAN_CHECKPOINT:
-    from seitpp.vqgan import load_vqgan
+    from seitpp.tokenizers.vqgan import load_vqgan
     vqgan = load_vqgan(VQGAN_CHECKPOINT, device=DEVICE)
     images = render_shapes(8, split="test", resolution=vqgan.config.resolution).images
     started = time.perf_counter()

@@ -14,21 +14,43 @@ from pathlib import Path
 
 import torch
 
-from seitpp.beyond import PRESETS as BEYOND_PRESETS, beyond_preset, run_beyond, summarize as summarize_beyond
-from seitpp.data import ImageFolderError, UnreadableImageError, images_to_tensor
+from seitpp.augment.tokenadapt import TokenAdapt, agreement, probe_thetas
+from seitpp.augment.tokenadapt_train import PRESETS as TOKENADAPT_PRESETS
+from seitpp.augment.tokenadapt_train import preset as tokenadapt_preset
+from seitpp.augment.tokenadapt_train import train_tokenadapt
+from seitpp.data.images import ImageFolderError, UnreadableImageError, images_to_tensor
+from seitpp.data.shapes import render_shapes
+from seitpp.engine.config import PRESETS as TRAIN_PRESETS
+from seitpp.engine.config import TrainConfig, with_overrides
+from seitpp.engine.config import preset as train_preset
+from seitpp.engine.distributed import setup_distributed
+from seitpp.engine.loop import evaluate_checkpoint, load_model, train
+from seitpp.errors import TrainSetupError
+from seitpp.experiments.beyond import PRESETS as BEYOND_PRESETS
+from seitpp.experiments.beyond import beyond_preset, run_beyond
+from seitpp.experiments.beyond import summarize as summarize_beyond
+from seitpp.experiments.reproduce import SWEEPS, run_sweep, summarize, sweep_preset
 from seitpp.files import FileProblem, atomic_path
-from seitpp.recipes import (PRESETS as TRAIN_PRESETS, TrainConfig, TrainSetupError, preset as train_preset,
-                             with_overrides)
-from seitpp.reproduce import SWEEPS, run_sweep, summarize, sweep_preset
-from seitpp.shapes import render_shapes
-from seitpp.seit_format import TokenFileError, read_seit_split, seit_split_files, write_seit_split
-from seitpp.storage import TokenStore, TokenStoreError, write_store
-from seitpp.tokenadapt import agreement, probe_thetas
-from seitpp.tokenize_dataset import folder_source, shapes_source, tokenize_dataset
-from seitpp.tokenizer import (REFERENCE_DIR, Codebook, TokenizerReport, VQTokenizer, evaluate_tokenizer,
-                              reduce_codebook)
-from seitpp.train_tokenadapt import PRESETS as TOKENADAPT_PRESETS, preset as tokenadapt_preset, train_tokenadapt
-from seitpp.train_tokenizer import CHECKPOINT_FILE, PRESETS, preset, train_tokenizer
+from seitpp.tokenizers.train import CHECKPOINT_FILE, PRESETS, preset, train_tokenizer
+from seitpp.tokenizers.vq import (
+    REFERENCE_DIR,
+    Codebook,
+    TokenizerReport,
+    VQTokenizer,
+    evaluate_tokenizer,
+    reduce_codebook,
+)
+from seitpp.tokenizers.vqgan import load_vqgan
+from seitpp.tokens.coder import TokenStoreError
+from seitpp.tokens.seit_format import (
+    TokenFileError,
+    read_seit_split,
+    seit_split_files,
+    write_seit_split,
+)
+from seitpp.tokens.split import load_data, load_segmentation
+from seitpp.tokens.store import TokenStore, write_store
+from seitpp.tokens.tokenize import folder_source, shapes_source, tokenize_dataset
 
 PROVENANCE_FILE = "provenance.json"
 
@@ -111,7 +133,6 @@ def cmd_train_tokenadapt(args: argparse.Namespace) -> None:
 
 def cmd_tokenize(args: argparse.Namespace) -> None:
     if args.vqgan:  # a taming-transformers checkpoint instead of one of ours
-        from seitpp.vqgan import load_vqgan
         tokenizer = load_vqgan(args.vqgan, device=args.device)
     else:
         tokenizer = VQTokenizer.load(args.tokenizer, device=args.device)
@@ -165,18 +186,14 @@ def read_data(args: argparse.Namespace, spec: str, split: str, folder_split: str
     `SegmentationData` for segmentation. `split` is the embedded dataset's ("train", "val") for
     shapes:N; `folder_split` a segmentation folder's subfolder (its --split / --val-split)."""
     if config.task == "segment":
-        from seitpp.segment import load_segmentation
         shapes = spec.startswith("shapes:")
         return load_segmentation(spec, split if shapes else folder_split, tokenizer, args.num_classes,
                                  args.ignore_index, args.resolution)
-    from seitpp.train import load_data
     return load_data(spec, split, config.model.startswith("pvit"), tokenizer)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     """`pretrain`, `finetune` and `segment`: one engine (seitpp.train); under torchrun, one process per device."""
-    from seitpp.tokenadapt import TokenAdapt
-    from seitpp.train import setup_distributed, train
 
     cfg = with_overrides(train_preset(args.preset, args.task), args.set)
     rank, world = setup_distributed()
@@ -198,7 +215,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from seitpp.train import evaluate_checkpoint, load_model
 
     _, cfg = load_model(args.checkpoint)
     tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None

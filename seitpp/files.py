@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import torch
 
 CONFIG_FILE = "config.json"  # beside the weights of every saved model
+ARTEFACTS = Path(__file__).parent / "artefacts"  # the committed results: reference models, sweeps
 
 
 @contextmanager

@@ -26,8 +26,8 @@ import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.ticker import NullFormatter
 
-from seitpp.data import tensor_to_images
-from seitpp.tokenizer import VQTokenizer, psnr
+from seitpp.data.images import tensor_to_images
+from seitpp.tokenizers.vq import VQTokenizer, psnr
 
 if TYPE_CHECKING:
     from IPython.display import HTML

@@ -38,7 +38,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def tokenizer():
     """The reference tokenizer (the committed artefact)."""
-    from seitpp.tokenizer import VQTokenizer
+    from seitpp.tokenizers import VQTokenizer
     return VQTokenizer.load()
 
 

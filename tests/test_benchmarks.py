@@ -29,10 +29,9 @@ def test_training_throughput_counts_flops_and_reads_the_engine_log():
     import torch
 
     from benchmarks.training_throughput import engine_rates
-    from seitpp.throughput import flops_per_image
+    from seitpp.engine import flops_per_image, preset
     from seitpp.models import create_model
-    from seitpp.recipes import preset
-    from seitpp.train import TrainData
+    from seitpp.tokens import TrainData
 
     y = torch.randint(12, (4,))
     tokens = flops_per_image(create_model("tvit_micro", num_classes=12), torch.randint(391, (4, 14, 14)), y)

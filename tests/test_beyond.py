@@ -12,15 +12,35 @@ import numpy as np
 import pytest
 import torch
 
-import seitpp.beyond as beyond
-from seitpp.beyond import (EXPERIMENTS, METHODS, RESULTS_FILE, STORAGE_FILE, SUMMARY_FILE, Cell, all_background,
-                           beyond_preset, dct_table, findings, findings_table, make_cells, read_examples, run_beyond,
-                           segment_table, stages_for, storage_table, summarize, transfer_table)
+import seitpp.experiments.beyond as beyond
+from seitpp.augment.dct import hflip_levels, random_block_crops
 from seitpp.cli import main
-from seitpp.dct import (DCTTrainConfig, coefficient_rms, encode, evaluate_dct, hflip_levels, random_block_crops,
-                        train_dct)
-from seitpp.reproduce import read_results
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.data import SHAPE_CLASSES, render_shapes
+from seitpp.data.dct import encode
+from seitpp.engine.dct import DCTTrainConfig, evaluate_dct, train_dct
+from seitpp.experiments.beyond import (
+    EXPERIMENTS,
+    METHODS,
+    RESULTS_FILE,
+    STORAGE_FILE,
+    SUMMARY_FILE,
+    Cell,
+    all_background,
+    beyond_preset,
+    dct_table,
+    findings,
+    findings_table,
+    make_cells,
+    read_examples,
+    run_beyond,
+    segment_table,
+    stages_for,
+    storage_table,
+    summarize,
+    transfer_table,
+)
+from seitpp.experiments.reproduce import read_results
+from seitpp.models.dct import coefficient_rms
 
 SMOKE = replace(beyond_preset("smoke"), train_images=32, test_images=16, examples=3)
 

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
+from seitpp.augment import TokenAdapt
 from seitpp.cli import main
-from seitpp.tokenadapt import TokenAdapt
-from seitpp.tokenizer import VQTokenizer
+from seitpp.tokenizers import VQTokenizer
 
 
 def test_train_tokenizer_command_writes_model_and_provenance(tmp_path, capsys):

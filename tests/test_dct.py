@@ -12,12 +12,33 @@ import pytest
 import torch
 from PIL import Image
 
-from seitpp.dct import (CHROMA_TABLE, LUMA_TABLE, ZIGZAG, DCTViTConfig, MaskedDCTModel, block_dct, block_idct,
-                        bytes_per_image, coefficient_rms, dct_color_swap, dct_vit, decode, dequantize, encode,
-                        from_bytes, prior_scale, quant_tables, random_block_mask, rgb_to_ycbcr, to_bytes,
-                        ycbcr_to_rgb)
+from seitpp.augment.dct import dct_color_swap
+from seitpp.data import render_shapes
+from seitpp.data.dct import (
+    CHROMA_TABLE,
+    LUMA_TABLE,
+    ZIGZAG,
+    block_dct,
+    block_idct,
+    bytes_per_image,
+    decode,
+    dequantize,
+    encode,
+    from_bytes,
+    quant_tables,
+    rgb_to_ycbcr,
+    to_bytes,
+    ycbcr_to_rgb,
+)
 from seitpp.models import create_model, load_encoder
-from seitpp.shapes import render_shapes
+from seitpp.models.dct import (
+    DCTViTConfig,
+    MaskedDCTModel,
+    coefficient_rms,
+    dct_vit,
+    prior_scale,
+    random_block_mask,
+)
 
 TINY = dict(embed_dim=16, depth=2, num_heads=2)
 
@@ -82,7 +103,7 @@ def test_quant_tables():
 def test_encode_shapes_and_dtype(images, monkeypatch):
     levels = encode(images[:4], 50)
     decoded = decode(levels)
-    monkeypatch.setattr("seitpp.dct.CHUNK", 3)  # a batch split into chunks gives the same levels and images
+    monkeypatch.setattr("seitpp.data.dct.CHUNK", 3)  # a batch split into chunks gives the same levels and images
     assert torch.equal(encode(images[:4], 50), levels) and torch.equal(decode(levels), decoded)
     monkeypatch.undo()
     assert levels.shape == (4, 192, 8, 8) and levels.dtype == torch.int16

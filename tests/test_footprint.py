@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from seitpp.footprint import downsample, encoded_bytes, storage_table
-from seitpp.shapes import render_shapes
+from seitpp.data import render_shapes
+from seitpp.tokens import downsample, encoded_bytes, storage_table
 
 
 def test_downsample_averages_blocks():

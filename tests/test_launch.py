@@ -7,10 +7,15 @@ import sys
 import pytest
 import torch
 
-from seitpp.launch import as_shell, measure_step_rate, train_command
-from seitpp.recipes import preset
-from seitpp.storage import write_store
-from seitpp.train import CHECKPOINT_FILE, TrainData, load_model
+from seitpp.engine import (
+    CHECKPOINT_FILE,
+    as_shell,
+    load_model,
+    measure_step_rate,
+    preset,
+    train_command,
+)
+from seitpp.tokens import TrainData, write_store
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = {"batch_size": 16, "epochs": 1, "warmup_epochs": 0, "log_every": 2}
@@ -95,7 +100,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 @pytest.mark.cuda
 @cuda
 def test_cuda_finetune_from_mtm_with_tokenadapt_then_evaluate(store, tmp_path):
-    from seitpp.tokenadapt import REFERENCE_DIR
+    from seitpp.augment import REFERENCE_DIR
     mtm, ft = tmp_path / "mtm", tmp_path / "ft"
     run(train_command("pretrain", store, mtm, "cpu-tiny", device="cuda", overrides=TINY))
     run(train_command("finetune", store, ft, "cpu-tiny", val=store, init=mtm, tokenadapt=REFERENCE_DIR,

@@ -12,11 +12,9 @@ import torch
 import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
 
-from seitpp.data import images_to_tensor
-from seitpp.models import TokenViT, create_model, list_models, load_encoder
-from seitpp.mtm import MTM_MODELS, create_mtm, patchify, truncated_normal, unpatchify
-from seitpp.shapes import render_shapes
-from seitpp.tokenizer import VQTokenizer
+from seitpp.data import images_to_tensor, render_shapes
+from seitpp.models import MTM_MODELS, TokenViT, create_model, create_mtm, list_models, load_encoder, patchify, truncated_normal, unpatchify
+from seitpp.tokenizers import VQTokenizer
 
 K, C = 391, 32
 TINY = dict(embed_dim=16, depth=2, num_heads=2, num_classes=5)

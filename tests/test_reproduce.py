@@ -7,10 +7,23 @@ import numpy as np
 import pytest
 
 from seitpp.cli import main
-from seitpp.reproduce import (ABLATION, EVAL_SETS, METHODS, RESULTS_FILE, SUMMARY_FILE, corrupt, downsampled,
-                              finetune_config, jpeg_roundtrip, make_cells, read_results, run_sweep, summarize,
-                              sweep_preset)
-from seitpp.shapes import render_shapes
+from seitpp.data import render_shapes
+from seitpp.experiments.reproduce import (
+    ABLATION,
+    EVAL_SETS,
+    METHODS,
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    corrupt,
+    downsampled,
+    finetune_config,
+    jpeg_roundtrip,
+    make_cells,
+    read_results,
+    run_sweep,
+    summarize,
+    sweep_preset,
+)
 
 SMOKE = replace(sweep_preset("smoke"), train_images=48, test_images=24, finetune_steps=2, pretrain_steps=2)
 
@@ -35,7 +48,7 @@ def test_cells_cover_every_experiment_once():
 
 
 def test_a_sweep_trains_only_its_experiments_and_keeps_each_cells_log(swept, tmp_path):
-    from seitpp.train import COLUMNS
+    from seitpp.engine import COLUMNS
     gpu = sweep_preset("gpu")
     assert {c.experiment for c in make_cells(gpu)} == {"budgets"}
     assert len(make_cells(gpu)) == len(METHODS) * len(gpu.budgets) * len(gpu.seeds)
@@ -53,7 +66,7 @@ def test_a_sweep_trains_only_its_experiments_and_keeps_each_cells_log(swept, tmp
 
 
 def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
-    from seitpp.reproduce import pretrain_config
+    from seitpp.experiments.reproduce import pretrain_config
     cpu, random_rows = sweep_preset("cpu"), sweep_preset("cpu-random-table")
     cell = next(c for c in make_cells(cpu) if c.method == "SeiT++ without MTM")
     assert finetune_config(cpu, cell, 100).table_init == "codes" and pretrain_config(cpu, 100).table_init == "codes"
@@ -155,7 +168,7 @@ def test_unknown_sweep_preset():
 
 
 def test_reproduce_command_writes_provenance(tmp_path, monkeypatch):
-    import seitpp.reproduce as reproduce
+    import seitpp.experiments.reproduce as reproduce
     monkeypatch.setitem(reproduce.SWEEPS, "smoke", replace(SMOKE, budgets=(1.0,), jpeg_qualities=(),
                                                             downsample_factors=()))
     monkeypatch.setattr(reproduce, "METHODS", {"SeiT": METHODS["SeiT"]})
@@ -175,7 +188,14 @@ def test_figures_and_tables_from_a_summary(swept):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from seitpp.reproduce import PAPER_BUDGET_GB, PAPER_BUDGETS, ablation_rows, format_table, mean_std, select
+    from seitpp.experiments.reproduce import (
+        PAPER_BUDGET_GB,
+        PAPER_BUDGETS,
+        ablation_rows,
+        format_table,
+        mean_std,
+        select,
+    )
     from seitpp.viz import budget_figure, storage_frontier_figure
     out, _ = swept
     summary = read_results(out / SUMMARY_FILE)
@@ -200,7 +220,7 @@ def test_figures_and_tables_from_a_summary(swept):
 
 
 def test_findings_judge_differences_against_the_spread():
-    from seitpp.reproduce import findings, verdict
+    from seitpp.experiments.reproduce import findings, verdict
     assert verdict(3.0, 1.0) == "holds" and verdict(-3.0, 1.0) == "opposite" and verdict(0.5, 1.0) == "unclear"
     sweep = replace(SMOKE, budgets=(1.0, 0.5), ablation_budget=0.5)
 

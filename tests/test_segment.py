@@ -15,19 +15,33 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-import seitpp.segment as segment
-import seitpp.train as engine
-from seitpp.augment import ColorAdapt, affine_theta
+import seitpp.engine.loop as engine
+import seitpp.engine.segment as segment
+from seitpp.augment import ColorAdapt, GeometryDistribution, TokenAdapt, TokenAdaptConfig, affine_theta
 from seitpp.cli import main
-from seitpp.data import UnreadableImageError
-from seitpp.recipes import TrainConfig, TrainSetupError, preset
-from seitpp.segment import (SegmentationAugment, SegmentationData, SegmentationFileError, TokenSegmenter,
-                            confusion_matrix, evaluate_segmentation, iou_per_class, mean_iou,
-                            pixel_accuracy, segment_policy)
-from seitpp.shapes import render_shapes
-from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig
-from seitpp.train import (CHECKPOINT_FILE, HISTORY_FILE, TrainData, evaluate_checkpoint, load_model, pixel_loss,
-                          setup_distributed, train)
+from seitpp.data import UnreadableImageError, render_shapes
+from seitpp.engine import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    SegmentationAugment,
+    TrainConfig,
+    confusion_matrix,
+    evaluate_checkpoint,
+    evaluate_segmentation,
+    iou_per_class,
+    load_model,
+    load_pretrained_encoder,
+    mean_iou,
+    pixel_accuracy,
+    pixel_loss,
+    preset,
+    segment_policy,
+    setup_distributed,
+    train,
+)
+from seitpp.errors import TrainSetupError
+from seitpp.models import TokenSegmenter
+from seitpp.tokens import SegmentationData, SegmentationFileError, TrainData
 
 NUM_CLASSES = 13  # 12 shapes + background
 K = 391
@@ -178,10 +192,10 @@ def test_segmenter_starts_from_an_mtm_encoder(shapes, tmp_path):
     mtm = replace(preset("cpu-tiny", "pretrain"), epochs=1, warmup_epochs=0, batch_size=16)
     pretrained = train(mtm, grids, out_dir=tmp_path / "mtm", device="cpu", progress=False).model
     model = TokenSegmenter(NUM_CLASSES, K, "tvit_micro", grid_size=mtm.crop)
-    assert model.load_pretrained(tmp_path / "mtm") == []
+    assert load_pretrained_encoder(model.encoder, tmp_path / "mtm") == []
     assert same_state(model.encoder.state_dict(), pretrained.encoder_state_dict())
     with pytest.raises(TrainSetupError, match="does not fit"):  # positions learned for another grid
-        TokenSegmenter(NUM_CLASSES, K, "tvit_micro", grid_size=16).load_pretrained(tmp_path / "mtm")
+        load_pretrained_encoder(TokenSegmenter(NUM_CLASSES, K, "tvit_micro", grid_size=16).encoder, tmp_path / "mtm")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import io
 import numpy as np
 import pytest
 
-import seitpp.seit_format as sf
-from seitpp.seit_format import (
+import seitpp.tokens.seit_format as sf
+from seitpp.tokens import (
     TokenFileError,
     decode_stream,
     encode_ids,

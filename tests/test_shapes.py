@@ -3,15 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from seitpp.data import images_to_tensor
-from seitpp.shapes import (
-    SHAPE_CLASSES,
-    Shapes,
-    ShapeParams,
-    ShapesDataset,
-    render_shapes,
-    shape_coverage,
-)
+from seitpp.data import SHAPE_CLASSES, ShapeParams, Shapes, ShapesDataset, images_to_tensor, render_shapes, shape_coverage
 
 K = len(SHAPE_CLASSES)
 R = 64

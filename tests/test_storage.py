@@ -10,8 +10,9 @@ import zlib
 import numpy as np
 import pytest
 
-from seitpp import storage
-from seitpp.storage import TokenStore, TokenStoreError, write_store
+import seitpp.tokens.store as storage
+from seitpp.tokens import TokenStore, write_store
+from seitpp.tokens.coder import TokenStoreError
 
 
 def blocky_ids(n: int, grid=(16, 16), k: int = 391, seed: int = 0, block: int = 4, noise: float = 0.1) -> np.ndarray:

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from seitpp.storage import write_store
-from seitpp.token_loader import TokenLoader, random_crops
+from seitpp.tokens import write_store
+from seitpp.tokens.loader import TokenLoader, random_crops
 
 
 def test_random_crops_are_windows_of_their_own_grid():

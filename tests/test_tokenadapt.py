@@ -4,13 +4,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from seitpp.augment import affine_theta
-from seitpp.data import images_to_tensor
-from seitpp.shapes import render_shapes
-from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig, agreement
-from seitpp.train_tokenadapt import TokenAdaptTrainConfig, train_tokenadapt
-import seitpp.train_tokenadapt as train_module
-from seitpp.tokenizer import Codebook, VQTokenizer
+import seitpp.augment.tokenadapt_train as train_module
+from seitpp.augment import GeometryDistribution, TokenAdapt, TokenAdaptConfig, affine_theta, agreement, train_tokenadapt
+from seitpp.augment.tokenadapt_train import TokenAdaptTrainConfig
+from seitpp.data import images_to_tensor, render_shapes
+from seitpp.tokenizers import Codebook, VQTokenizer
 
 SMALL = TokenAdaptConfig(codebook_size=16, code_dim=4, width=32, num_heads=2)
 

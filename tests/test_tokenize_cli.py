@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from seitpp.cli import main
-from seitpp.seit_format import read_seit_split
-from seitpp.storage import TokenStore
-from seitpp.tokenizer import VQTokenizer
+from seitpp.tokenizers import VQTokenizer
+from seitpp.tokens import TokenStore, read_seit_split
 
 TOKENIZE = [sys.executable, "-m", "seitpp", "tokenize", "--num-images", "600", "--batch-size", "30", "--device", "cpu"]
 
@@ -52,8 +51,7 @@ def test_killed_tokenize_resumes_to_an_identical_store(straight_store, tmp_path)
 
 
 def test_store_holds_the_tokens_of_the_reference_tokenizer(straight_store):
-    from seitpp.data import images_to_tensor
-    from seitpp.shapes import render_shapes
+    from seitpp.data import images_to_tensor, render_shapes
 
     store = TokenStore.open(straight_store)
     tokenizer = VQTokenizer.load()
@@ -113,7 +111,12 @@ def test_tokenize_an_image_folder(tmp_path, capsys):
 
 
 def test_tokenize_with_a_taming_vqgan_checkpoint(tmp_path, capsys):
-    from seitpp.vqgan import VQGANConfig, VQGANTokenizer, load_vqgan, save_vqgan_checkpoint
+    from seitpp.tokenizers.vqgan import (
+        VQGANConfig,
+        VQGANTokenizer,
+        load_vqgan,
+        save_vqgan_checkpoint,
+    )
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     ckpt = save_vqgan_checkpoint(VQGANTokenizer(VQGANConfig.cpu_tiny()).eval(), tmp_path / "vqgan.ckpt")

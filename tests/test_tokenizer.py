@@ -7,12 +7,26 @@ import math
 import pytest
 import torch
 
-from seitpp.data import images_to_tensor
-from seitpp.shapes import render_shapes
-from seitpp.tokenizer import (REFERENCE_DIR, Codebook, TokenizerConfig, VQTokenizer, code_counts, evaluate_tokenizer,
-                              kmeans_codes, most_used_codes, perplexity, psnr, reduce_codebook)
-from seitpp.train_tokenizer import CHECKPOINT_FILE, TokenizerTrainConfig, train_tokenizer
-import seitpp.train_tokenizer as train_module
+import seitpp.tokenizers.train as train_module
+from seitpp.data import images_to_tensor, render_shapes
+from seitpp.tokenizers import (
+    REFERENCE_DIR,
+    Codebook,
+    TokenizerConfig,
+    VQTokenizer,
+    code_counts,
+    evaluate_tokenizer,
+    kmeans_codes,
+    most_used_codes,
+    perplexity,
+    psnr,
+    reduce_codebook,
+)
+from seitpp.tokenizers.train import (
+    CHECKPOINT_FILE,
+    TokenizerTrainConfig,
+    train_tokenizer,
+)
 
 TINY = TokenizerConfig(resolution=32, channels=(8, 16, 16), codebook_size=64)
 

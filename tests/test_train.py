@@ -14,14 +14,28 @@ from dataclasses import replace
 import pytest
 import torch
 
-import seitpp.train as train_module
+import seitpp.engine.loop as train_module
+from seitpp.augment import TokenAdapt, TokenAdaptConfig
 from seitpp.cli import main
-from seitpp.recipes import PRESETS, TrainConfig, TrainSetupError, preset, with_overrides
-from seitpp.storage import write_store
-from seitpp.tokenadapt import TokenAdapt, TokenAdaptConfig
-from seitpp.train import (CHECKPOINT_FILE, COLUMNS, HISTORY_FILE, TIMING_COLUMNS, PixelPolicy, TokenPolicy,
-                          TrainData, TrainingDiverged, build_model, load_pretrained_encoder, lr_at,
-                          setup_distributed, train)
+from seitpp.engine import (
+    CHECKPOINT_FILE,
+    COLUMNS,
+    HISTORY_FILE,
+    PRESETS,
+    TIMING_COLUMNS,
+    PixelPolicy,
+    TokenPolicy,
+    TrainConfig,
+    build_model,
+    load_pretrained_encoder,
+    preset,
+    setup_distributed,
+    train,
+    with_overrides,
+)
+from seitpp.errors import TrainingDiverged, TrainSetupError
+from seitpp.schedule import lr_at
+from seitpp.tokens import TrainData, write_store
 
 NUM_CLASSES = 12
 # cpu-tiny at test size: 256 grids, batches of 32

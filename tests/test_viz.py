@@ -12,8 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from IPython.display import HTML  # noqa: E402
 
-from seitpp.tokenizer import TokenizerConfig, VQTokenizer  # noqa: E402
-from seitpp.viz import ComparisonWidget, Panel, comparison_grid, comparison_player, token_panels  # noqa: E402
+from seitpp.tokenizers import TokenizerConfig, VQTokenizer  # noqa: E402
 
 AUGMENTATIONS = {"brighten": [0.0, 0.5, 1.0], "flip": [0.0, 1.0]}
 CALLS: list[tuple[int, str, float]] = []

@@ -9,11 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from seitpp.shapes import render_shapes
-from seitpp.storage import TokenStore
-from seitpp.tokenize_dataset import shapes_source, tokenize_dataset
-from seitpp.vqgan import (VQGANCheckpointError, VQGANConfig, VQGANTokenizer, config_from_state_dict, load_vqgan,
-                          save_vqgan_checkpoint)
+from seitpp.data import render_shapes
+from seitpp.tokenizers.vqgan import (
+    VQGANCheckpointError,
+    VQGANConfig,
+    VQGANTokenizer,
+    config_from_state_dict,
+    load_vqgan,
+    save_vqgan_checkpoint,
+)
+from seitpp.tokens import TokenStore, shapes_source, tokenize_dataset
 
 TINY = VQGANConfig.cpu_tiny()  # 32 px -> 8 x 8 ids, K = 64, attention at 8 x 8
 

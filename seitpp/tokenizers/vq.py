@@ -22,11 +22,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seitpp.data import images_to_tensor
-from seitpp.files import read_model, save_model
+from seitpp.data.images import images_to_tensor
+from seitpp.files import ARTEFACTS, read_model, save_model
 
 WEIGHTS_FILE = "tokenizer.safetensors"
-REFERENCE_DIR = Path(__file__).parent / "artefacts" / "tokenizer"
+REFERENCE_DIR = ARTEFACTS / "tokenizer"
 
 
 @dataclass(frozen=True)

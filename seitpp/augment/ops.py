@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seitpp.tokenizer import Codebook
+from seitpp.tokenizers.vq import Codebook
 
 CodebookLike = Codebook | torch.Tensor  # a Codebook or its (K, C) code vectors
 

@@ -24,12 +24,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from seitpp.augment import warp
+from seitpp.augment.geometry import GeometryDistribution
+from seitpp.augment.ops import warp
+from seitpp.augment.tokenadapt import TokenAdapt, TokenAdaptConfig, agreement
 from seitpp.files import write_csv
-from seitpp.tokenadapt import GeometryDistribution, TokenAdapt, TokenAdaptConfig, agreement
-from seitpp.tokenizer import VQTokenizer
-from seitpp.train import lr_at
-from seitpp.train_tokenizer import CHECKPOINT_FILE, HISTORY_FILE, resume, save_checkpoint
+from seitpp.schedule import lr_at
+from seitpp.tokenizers.train import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    resume,
+    save_checkpoint,
+)
+from seitpp.tokenizers.vq import VQTokenizer
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from seitpp.data import images_to_tensor
+from seitpp.data.images import images_to_tensor
 
 SHAPE_CLASSES: tuple[str, ...] = (
     "circle", "square", "triangle", "plus", "ring", "star",

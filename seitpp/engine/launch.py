@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from seitpp.models import create_model
-from seitpp.mtm import create_mtm
-from seitpp.recipes import TrainConfig
-from seitpp.throughput import flops_per_image, peak_tflops, per_second, step_fn
+from seitpp.engine.config import TrainConfig
+from seitpp.engine.throughput import flops_per_image, peak_tflops, per_second, step_fn
+from seitpp.models.mtm import create_mtm
+from seitpp.models.vit import create_model
 
 
 def train_command(task: str, store: str | Path, out: str | Path, preset: str, nproc: int = 1,

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from seitpp.data import ImageFolderDataset, images_to_tensor
+from seitpp.data.images import ImageFolderDataset, images_to_tensor
+from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
 from seitpp.files import atomic_path
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.storage import write_store
-from seitpp.tokenizer import VQTokenizer
+from seitpp.tokenizers.vq import VQTokenizer
+from seitpp.tokens.store import write_store
 
 PROGRESS_FILE = "progress.json"
 IDS_FILE = "ids.u16"

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 
-from seitpp.models import SIZES, TokenViT, TokenViTConfig, init_linear
+from seitpp.models.vit import SIZES, TokenViT, TokenViTConfig, init_linear
 
 TOKENS_PER_PATCH = 4  # 2 x 2 tokens per patch of the SeiT++ stem
 

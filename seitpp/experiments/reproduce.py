@@ -43,16 +43,20 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from seitpp.files import atomic_path, write_csv
-from seitpp.footprint import downsample, encoded_bytes
-from seitpp.recipes import TrainConfig, preset, with_overrides
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.storage import write_store
+from seitpp.augment.tokenadapt import TokenAdapt
+from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.engine.config import TrainConfig, preset, with_overrides
+from seitpp.engine.loop import COLUMNS, evaluate, train
+from seitpp.files import ARTEFACTS, atomic_path, write_csv
+from seitpp.tokenizers.vq import VQTokenizer
+from seitpp.tokens.footprint import downsample, encoded_bytes
+from seitpp.tokens.split import TrainData
+from seitpp.tokens.store import write_store
 
 RESULTS_FILE, SUMMARY_FILE = "results.csv", "summary.csv"
 # The committed run of the cpu preset: python -m seitpp reproduce --preset cpu --out seitpp/artefacts/reproduce-cpu
-REFERENCE_RESULTS = Path(__file__).parent / "artefacts" / "reproduce-cpu"
-RANDOM_TABLE_RESULTS = Path(__file__).parent / "artefacts" / "reproduce-cpu-random-table"  # --preset cpu-random-table
+REFERENCE_RESULTS = ARTEFACTS / "reproduce-cpu"
+RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"  # --preset cpu-random-table
 EVAL_SETS = ("clean", "noise", "blur", "sketch")
 RESULT_COLUMNS = ("experiment", "method", "budget", "train_images", "seed", "bytes_per_image", "train_bytes",
                   *(f"acc_{s}" for s in EVAL_SETS), "train_loss", "steps", "seconds")
@@ -269,7 +273,6 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     path = work / "data.npz"
     if path.exists():
         return read_arrays(path)
-    from seitpp.tokenizer import VQTokenizer
     tokenizer = VQTokenizer.load(device="cuda" if torch.cuda.is_available() else "cpu")
     train = render_shapes(sweep.train_images, split="train", progress=progress)
     test = render_shapes(sweep.test_images, split="test", progress=progress)
@@ -322,14 +325,12 @@ def _read_arrays(path: str, mtime_ns: int) -> dict:
 
 def _train_data(data: dict, fmt: str, n: int):
     """The first n training images in `fmt` ("tokens" or a pixel format) as TrainData."""
-    from seitpp.train import TrainData
     K = int(data["codebook_size"]) if fmt == "tokens" else None
     return TrainData(torch.from_numpy(data[f"train_{fmt}"][:n]), data["train_labels"][:n], len(SHAPE_CLASSES), K,
                      f"sweep train ({fmt})")
 
 
 def _test_data(data: dict, name: str, kind: str):
-    from seitpp.train import TrainData
     K = int(data["codebook_size"]) if kind == "tokens" else None
     return TrainData(torch.from_numpy(data[f"test_{name}_{kind}"]), data["test_labels"], len(SHAPE_CLASSES), K,
                      f"sweep test ({name})")
@@ -337,7 +338,6 @@ def _test_data(data: dict, name: str, kind: str):
 
 def run_pretrain(sweep: SweepPreset, budget: float, work: Path, threads: int) -> str:
     """MTM on this budget's tokens; resumes from its checkpoint. -> the run directory."""
-    from seitpp.train import train
     torch.set_num_threads(threads)
     data = prepare_data(sweep, work, progress=False)
     n = sweep.budget_images(budget)
@@ -348,8 +348,6 @@ def run_pretrain(sweep: SweepPreset, budget: float, work: Path, threads: int) ->
 
 def run_cell(sweep: SweepPreset, cell: Cell, work: Path, threads: int) -> dict:
     """Train one cell and evaluate it on every test set -> its results row."""
-    from seitpp.tokenadapt import TokenAdapt
-    from seitpp.train import COLUMNS, evaluate, train
     torch.set_num_threads(threads)
     data = prepare_data(sweep, work, progress=False)
     kind = "tokens" if cell.data == "tokens" else "pixels"

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from seitpp.files import atomic_path, write_csv
-from seitpp.tokenizer import TokenizerConfig, VQTokenizer
-from seitpp.train import lr_at
+from seitpp.schedule import lr_at
+from seitpp.tokenizers.vq import TokenizerConfig, VQTokenizer
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"

@@ -241,7 +241,9 @@ def photo_crops(num_images: int, resolution: int = 64, seed: int = 0) -> np.ndar
     Real-photo statistics (texture, noise, no flat synthetic backgrounds) where a measurement must not
     be flattered by the Shapes dataset, e.g. the size of entropy-coded tokens.
     """
-    from skimage import data as skdata  # imported here: only this function needs scikit-image
+    from skimage import (
+        data as skdata,  # imported here: only this function needs scikit-image
+    )
 
     photos = []
     for name in SAMPLE_PHOTOS:

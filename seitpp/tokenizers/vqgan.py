@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seitpp.data import images_to_tensor
+from seitpp.data.images import images_to_tensor
 from seitpp.files import FileProblem, atomic_path
 
 CONFIG_KEY = "seitpp_vqgan_config"  # beside "state_dict" in checkpoints we write; taming ignores it

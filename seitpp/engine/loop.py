@@ -41,29 +41,46 @@ Letters: B batch, H W token grid, S crop side, C code dimension, K codebook size
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
 from tqdm.auto import tqdm
 
-from seitpp.augment import (CodeSwap, ColorAdapt, CutMix, EmbNoise, HFlip, Mixup, RandomChoice, RandomResizedCrop,
-                            SynonymReplace, synonyms_from_codebook, warp)
+from seitpp.augment.tokenadapt import TokenAdapt
+from seitpp.engine.config import TrainConfig, config_from_dict
+from seitpp.engine.distributed import _rank_world, _sum_over_ranks
+from seitpp.engine.losses import pixel_loss, soft_cross_entropy
+from seitpp.engine.policies import (
+    CropPolicy,
+    PixelPolicy,
+    TokenPolicy,
+    center_crop,
+    pixels_to_input,
+    segment_policy,
+)
+from seitpp.engine.segment import (
+    check_segmentation,
+    mean_iou,
+    pixel_accuracy,
+    segmentation_counts,
+)
+from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.files import atomic_path, write_csv
-from seitpp.recipes import TrainConfig, TrainSetupError, config_from_dict
-from seitpp.storage import TokenStore
-from seitpp.tokenadapt import GeometryDistribution, TokenAdapt
-from seitpp.tokenizer import VQTokenizer
+from seitpp.models.mtm import create_mtm
+from seitpp.models.segmenter import TokenSegmenter
+from seitpp.models.vit import PixelViTConfig, TokenViTConfig, create_model, load_encoder
+from seitpp.schedule import lr_at, stream_seed
+from seitpp.tokenizers.vq import VQTokenizer
+from seitpp.tokens.split import SegmentationData, TrainData
+
+_ORDER, _STEP, _EVAL = 1, 2, 3  # random streams
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
@@ -73,305 +90,6 @@ COLUMNS = ("step", "epoch", "lr", "loss", "grad_norm", "images_per_s", "data_sha
 TIMING_COLUMNS = ("images_per_s", "data_share")  # the only columns a resumed run may change
 
 
-class TrainingDiverged(FloatingPointError):
-    """The loss or the gradient stopped being finite; the last checkpoint on disk is the last good one."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Data: a labelled split held in memory
-
-
-@dataclass
-class TrainData:
-    """A labelled split in memory: token ids (N, H, W) or uint8 images (N, H, W, 3), labels (N,).
-
-    Ids are kept in the narrowest signed type that holds them (int16 for K up to 32768) and
-    widened per batch. `codebook_size` is K for tokens and None for images.
-    """
-
-    x: torch.Tensor
-    labels: torch.Tensor
-    num_classes: int
-    codebook_size: int | None = None
-    source: str = "tensors"  # where the data came from, for messages
-    tokenizer_hash: str | None = None  # fingerprint of the tokenizer that made the ids, if known
-    _fingerprint: str | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self):
-        x = torch.as_tensor(np.asarray(self.x).astype(np.int64) if isinstance(self.x, np.ndarray)
-                            and self.x.dtype == np.uint16 else self.x)
-        self.labels = torch.as_tensor(self.labels).long()
-        if len(x) != len(self.labels):
-            raise TrainSetupError(f"{self.source}: {len(x)} samples but {len(self.labels)} labels")
-        if self.codebook_size is not None:
-            if x.ndim != 3 or x.is_floating_point():
-                raise TrainSetupError(f"{self.source}: token ids must be an integer (N, H, W) tensor, got "
-                                      f"{x.dtype} {tuple(x.shape)}")
-            if x.numel() and (x.min() < 0 or x.max() >= self.codebook_size):
-                raise TrainSetupError(f"{self.source}: ids from {int(x.min())} to {int(x.max())} do not fit a "
-                                      f"codebook of {self.codebook_size}")
-            x = x.to(torch.int16 if self.codebook_size <= 2**15 else torch.int32)
-        elif x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
-            raise TrainSetupError(f"{self.source}: images must be uint8 (N, H, W, 3), got {x.dtype} {tuple(x.shape)}")
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
-            raise TrainSetupError(f"{self.source}: labels from {int(self.labels.min())} to {int(self.labels.max())} "
-                                  f"do not fit {self.num_classes} classes")
-        self.x = x
-
-    @property
-    def kind(self) -> str:
-        return "tokens" if self.codebook_size is not None else "pixels"
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        """(H, W): token grid, or image size in pixels."""
-        return tuple(self.x.shape[1:3])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @classmethod
-    def from_store(cls, path: str | Path) -> "TrainData":
-        """All of a `.tokens` store, decoded once."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such token store")
-        store = TokenStore.open(path)
-        return cls(torch.from_numpy(store.read_all().astype(np.int32)), torch.from_numpy(store.labels),
-                   store.num_classes, store.codebook_size, str(path), store.tokenizer_hash)
-
-    @classmethod
-    def shapes(cls, num_images: int, split: str = "train", pixels: bool = False,
-               tokenizer: VQTokenizer | None = None) -> "TrainData":
-        """The embedded Shapes dataset: images, or their tokens from `tokenizer` (default: the reference)."""
-        from seitpp.shapes import SHAPE_CLASSES, render_shapes
-
-        rendered = render_shapes(num_images, split=split)
-        source = f"shapes:{num_images} ({split})"
-        if pixels:
-            return cls(torch.from_numpy(rendered.images), torch.from_numpy(rendered.labels), len(SHAPE_CLASSES),
-                       None, source)
-        tokenizer = tokenizer or VQTokenizer.load()
-        ids = tokenizer.tokenize_many(rendered.images)
-        return cls(ids, torch.from_numpy(rendered.labels), len(SHAPE_CLASSES), tokenizer.config.codebook_size,
-                   source, tokenizer.fingerprint())
-
-    def fingerprint(self) -> str:
-        """A short hash of the samples and labels (computed once): a resumed run must see the same data."""
-        if self._fingerprint is None:
-            h = hashlib.sha256(str((self.kind, tuple(self.x.shape))).encode())
-            h.update(self.x.cpu().numpy().tobytes())
-            h.update(self.labels.cpu().numpy().tobytes())
-            self._fingerprint = h.hexdigest()[:16]
-        return self._fingerprint
-
-    def describe(self) -> dict:
-        return {"source": self.source, "kind": self.kind, "num_samples": len(self), "grid": list(self.grid),
-                "codebook_size": self.codebook_size, "num_classes": self.num_classes,
-                "tokenizer_hash": self.tokenizer_hash, "fingerprint": self.fingerprint()}
-
-
-def load_data(spec: str | Path, split: str = "train", pixels: bool = False,
-              tokenizer: VQTokenizer | None = None) -> TrainData:
-    """A `.tokens` file, or `shapes:N`: N images of the embedded dataset's `split`, as pixels or as
-    tokens of `tokenizer` (default: the reference one)."""
-    text = str(spec)
-    if text.startswith("shapes:"):
-        try:
-            n = int(text.removeprefix("shapes:"))
-        except ValueError:
-            raise TrainSetupError(f"{text!r}: expected shapes:N with N a number of images") from None
-        return TrainData.shapes(n, split, pixels, tokenizer)
-    if pixels:
-        raise TrainSetupError(f"{text}: a pixel model needs images; a token store holds tokens (use shapes:N)")
-    return TrainData.from_store(text)
-
-
-# ----------------------------------------------------------------------------------------------
-# Schedule and loss
-
-
-def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float, floor: float = 0.0) -> float:
-    """Linear warmup from peak / warmup_steps to `peak`, then half a cosine down to `floor` at the last step."""
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
-    t = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
-    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
-    """Cross-entropy of logits (B, classes) against soft labels (B, classes), smoothed towards uniform."""
-    target = target * (1 - smoothing) + smoothing / target.shape[1]
-    return -(target * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
-
-
-def pixel_loss(logits: torch.Tensor, masks: torch.Tensor, ignore_index: int | None = None,
-               reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy of logits (B, classes, Hm, Wm) against masks (B, Hm, Wm), over the labelled pixels.
-
-    "mean" divides by the labelled pixels (at least one), so a batch of unlabelled pixels gives 0, not NaN.
-    """
-    masks = masks.long()
-    total = F.cross_entropy(logits.float(), masks, reduction="sum",
-                            ignore_index=-100 if ignore_index is None else ignore_index)
-    if reduction == "sum":
-        return total
-    labelled = masks.numel() if ignore_index is None else int((masks != ignore_index).sum())
-    return total / max(1, labelled)
-
-
-# ----------------------------------------------------------------------------------------------
-# Augmentation policies: batch transforms on the device
-
-
-def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
-    """The central size x size window of ids (B, H, W) or images (B, C, H, W)."""
-    H, W = x.shape[-2:]
-    top, left = (H - size) // 2, (W - size) // 2
-    return x[..., top:top + size, left:left + size]
-
-
-def _one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    return F.one_hot(labels.long(), num_classes).float()
-
-
-class TokenPolicy:
-    """The training batch transform on ids: `(ids (B, H, W), labels (B,), generator)` -> `(x, soft labels
-    (B, classes))`, x ids (B, S, S) int64, or a distribution (B, K, S, S) when Mixup was drawn. S = config.crop.
-
-    policy "none": random-resized crops + CutMix. "seit": Token-EDA (synonym replacement 0.25 /
-    code swap 0.25 / nothing 0.5, per batch) + crops + CutMix. "seitpp": the release's policy (module
-    docstring); `color_adapt=False` puts the identity in ColorAdapt's place, `token_adapt=False`
-    gives the whole batch plain crops. With `token_adapt` but no TokenAdapt weights, the geometric
-    half is warped directly on the grid (the naive augmentation of chapter 2).
-
-    Args:
-        config: the run's config (policy, crop, min_scale, noise, mixup, cutmix).
-        num_classes: for the soft labels.
-        codebook: (K, C) code vectors of the tokenizer, for the embedding ops and synonyms.
-        tokenadapt: a trained `TokenAdapt` (frozen here), or None.
-    """
-
-    def __init__(self, config: TrainConfig, num_classes: int, codebook: torch.Tensor | None = None,
-                 tokenadapt: TokenAdapt | None = None):
-        self.config, self.num_classes, self.size = config, num_classes, config.crop
-        self.crop = RandomResizedCrop(config.crop, scale=(config.min_scale, 1.0), mode="nearest")
-        self.cutmix = CutMix(config.cutmix) if config.cutmix > 0 else None
-        self.mixup = Mixup(config.mixup) if config.mixup > 0 else None
-        self.eda = self.emb = self.geometry = self.tokenadapt = None
-        if config.policy != "none" and codebook is None:
-            raise TrainSetupError(f"policy {config.policy!r} needs the tokenizer's codebook")
-        self.codebook_size = None if codebook is None else len(codebook)
-        if config.policy == "seit":
-            self.eda = RandomChoice([(SynonymReplace(synonyms_from_codebook(codebook, 5), p=0.25), 0.25),
-                                     (CodeSwap(p=1.0, max_fraction=0.25), 0.25), (None, 0.5)])
-        if config.policy == "seitpp":
-            self.emb = embedding_ops(config, codebook)
-            if config.token_adapt:
-                self.geometry = geometry_of(config)
-                self.tokenadapt = tokenadapt
-
-    def __call__(self, ids: torch.Tensor, labels: torch.Tensor,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = ids.long()
-        if self.eda is not None:
-            ids = self.eda(ids, generator)
-        if self.emb is not None:
-            ids = self.emb(ids, generator)
-        B = len(ids)
-        if self.geometry is None or B < 2:
-            return self._cutmix(self.crop(ids, generator), labels, generator)
-        perm = torch.randperm(B, generator=generator, device=_device_of(generator)).to(ids.device)
-        a, b = perm[: B // 2], perm[B // 2:]
-        x_a, y_a = self._geometric(ids[a], labels[a], generator)
-        x_b, y_b = self._cutmix(self.crop(ids[b], generator), labels[b], generator)
-        if x_a.is_floating_point():  # Mixup was drawn: the plain half joins as one-hot distributions
-            x_b = self._one_hot_codes(x_b)
-        return torch.cat([x_a, x_b]), torch.cat([y_a, y_b])
-
-    def _one_hot_codes(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (B, S, S) -> one-hot distributions over codes (B, K, S, S)."""
-        return F.one_hot(ids, self.codebook_size).permute(0, 3, 1, 2).float()
-
-    def _cutmix(self, ids: torch.Tensor, labels: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.cutmix is None:
-            return ids, _one_hot(labels, self.num_classes)
-        return self.cutmix(ids, labels, self.num_classes, generator)
-
-    @torch.no_grad()
-    def _geometric(self, ids: torch.Tensor, labels: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample flip / affine / resized crop (TokenAdapt, or naive), then Mixup or CutMix (one per batch)."""
-        S = self.size
-        theta = self.geometry.sample(len(ids), generator, _device_of(generator)).to(ids.device)  # (b, 2, 3)
-        if self.tokenadapt is not None:
-            ids = self.tokenadapt.augment(ids, theta, (S, S))
-        else:  # naive: move tokens on the grid
-            ids = warp(ids[:, None], theta, (S, S))[:, 0]
-        if self.mixup is not None and (self.cutmix is None or _coin(generator)):
-            return self.mixup(self._one_hot_codes(ids), labels, self.num_classes, generator)
-        return self._cutmix(ids, labels, generator)
-
-
-def embedding_ops(config: TrainConfig, codebook: torch.Tensor) -> RandomChoice:
-    """The seitpp policy's appearance half: on a random half of the batch, Emb-Noise (3 batches in 4)
-    or ColorAdapt (1 in 4; the identity when `config.color_adapt` is off). Tokens keep their places."""
-    color = ColorAdapt(fraction=1.0, codebook=codebook) if config.color_adapt else None
-    return RandomChoice([(EmbNoise(config.noise, config.noise, codebook=codebook), 0.75), (color, 0.25)], fraction=0.5)
-
-
-def geometry_of(config: TrainConfig) -> GeometryDistribution:
-    """Per-sample flip, affine chain (share `affine_p`) and resized crop (area from `min_scale`)."""
-    return GeometryDistribution(affine_p=config.affine_p, crop_scale=(config.min_scale, 1.0))
-
-
-def _device_of(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
-
-
-def _coin(generator: torch.Generator | None) -> bool:
-    """True with probability 1/2 (timm's switch between Mixup and CutMix)."""
-    return bool(torch.rand((), generator=generator, device=_device_of(generator)) < 0.5)
-
-
-def pixels_to_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images (B, H, W, 3) -> float (B, 3, H, W), scaled from [0, 255] to [-2, 2] (mean 0.5, std 0.25)."""
-    return (images.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25
-
-
-class PixelPolicy:
-    """The pixel ViT's batch transform: `(uint8 (B, H, W, 3), labels, generator)` ->
-    `(float (B, 3, S, S), soft labels)`.
-
-    A random-resized crop and a horizontal flip per sample (torchvision's v2 transforms draw one
-    crop per call, so a batch would share it), then Mixup or CutMix (one of the two per batch).
-    """
-
-    def __init__(self, config: TrainConfig, num_classes: int, size: int):
-        self.num_classes, self.size = num_classes, size
-        self.crop = RandomResizedCrop(size, scale=(config.min_scale, 1.0), mode="bilinear")
-        self.flip = HFlip(0.5)
-        self.cutmix = CutMix(config.cutmix) if config.cutmix > 0 else None
-        self.mixup = Mixup(config.mixup) if config.mixup > 0 else None
-
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.flip(self.crop(pixels_to_input(images), generator), generator)
-        if self.mixup is not None and (self.cutmix is None or _coin(generator)):
-            return self.mixup(x, labels, self.num_classes, generator)
-        if self.cutmix is not None:
-            return self.cutmix(x, labels, self.num_classes, generator)
-        return x, _one_hot(labels, self.num_classes)
-
-
-class CropPolicy:
-    """MTM pre-training: random-resized crops of the ids only (no labels are used)."""
-
-    def __init__(self, config: TrainConfig):
-        self.crop = RandomResizedCrop(config.crop, scale=(config.min_scale, 1.0), mode="nearest")
-
-    def __call__(self, ids: torch.Tensor, labels: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.crop(ids.long(), generator), labels
-
 
 # ----------------------------------------------------------------------------------------------
 # Building the model, and everything checked before the first step
@@ -379,7 +97,6 @@ class CropPolicy:
 
 def _pixel_crop(config: TrainConfig) -> int:
     """Pixel side with the token model's patch grid: a patch is 2 x 2 tokens or patch_size pixels."""
-    from seitpp.models import PixelViTConfig
     return config.crop * PixelViTConfig().patch_size // 2
 
 
@@ -387,15 +104,12 @@ def build_model(config: TrainConfig, codebook_size: int | None, num_classes: int
                 codes: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
     """The model of a run -> (model, the keyword arguments it was created with, for checkpoints)."""
     if config.task == "segment":
-        from seitpp.segment import TokenSegmenter
         args = dict(num_classes=num_classes, codebook_size=codebook_size, encoder=config.model,
                     grid_size=config.crop, decoder_dim=config.decoder_dim, drop_path_rate=config.drop_path)
         return TokenSegmenter(codes=codes if config.table_init == "codes" else None, **args), args
     if config.task == "pretrain":
-        from seitpp.mtm import create_mtm
         args = dict(codebook_size=codebook_size, grid_size=config.crop, drop_path_rate=config.drop_path)
         return create_mtm(config.model, codes=codes if config.table_init == "codes" else None, **args), args
-    from seitpp.models import TokenViTConfig, create_model
     args = dict(num_classes=num_classes, drop_path_rate=config.drop_path, global_pool=config.global_pool)
     if codebook_size is None:  # pixels
         args |= dict(img_size=_pixel_crop(config))
@@ -409,7 +123,6 @@ def build_model(config: TrainConfig, codebook_size: int | None, num_classes: int
 
 def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) -> None:
     """Raise TrainSetupError for data and config that cannot train together, naming the file and value."""
-    from seitpp.segment import SegmentationData, check_segmentation
     for d in [data] + ([val] if val is not None else []):
         if isinstance(d, SegmentationData) != (config.task == "segment"):
             raise TrainSetupError(f"{d.source}: {'masks' if isinstance(d, SegmentationData) else 'image labels'} "
@@ -502,7 +215,6 @@ def _read_checkpoint(path: Path) -> dict:
 
 def load_pretrained_encoder(model: nn.Module, path: str | Path) -> list[str]:
     """Initialise a classifier from an MTM pre-training checkpoint -> the model keys not loaded (the head)."""
-    from seitpp.models import load_encoder
     path = _checkpoint_file(path, "pre-training (--init)")
     ckpt = _read_checkpoint(path)
     if ckpt["config"]["task"] != "pretrain":
@@ -540,43 +252,8 @@ def evaluate_checkpoint(path: str | Path, data: TrainData, device: str | torch.d
     return evaluate(model, data, config, device, batch_size)
 
 
-# ----------------------------------------------------------------------------------------------
-# Distributed training (torchrun): one process per device
 
 
-def setup_distributed() -> tuple[int, int]:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on the CPU.
-
-    -> (rank, world size); (0, 1) for a single process. Each CUDA rank uses device LOCAL_RANK.
-    """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return _rank_world()
-
-
-def _rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
-    """Sum a few numbers over all ranks (one collective); identity for a single process."""
-    if _rank_world()[1] == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-def stream_seed(*keys: int) -> int:
-    """A well-mixed 63-bit seed from non-negative integers: (seed, stream, step, rank) -> independent streams."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
-_ORDER, _STEP, _EVAL = 1, 2, 3  # random streams
 
 
 # ----------------------------------------------------------------------------------------------
@@ -685,7 +362,6 @@ def evaluate(model: nn.Module, data: TrainData, config: TrainConfig, device: str
     rank, world = _rank_world()
     idx = torch.arange(rank, len(data), world)
     if config.task == "segment":
-        from seitpp.segment import mean_iou, pixel_accuracy, segmentation_counts
         with _autocast(config, device):
             confusion, loss_sum = segmentation_counts(model, data, device, batch_size, idx)
         *counts, loss_sum = _sum_over_ranks(confusion.flatten().tolist() + [loss_sum], device)
@@ -802,7 +478,6 @@ def train(
     if cfg.task == "pretrain":
         policy = CropPolicy(cfg)
     elif cfg.task == "segment":
-        from seitpp.segment import segment_policy
         policy = segment_policy(cfg, codes_here, ta)
     elif data.kind == "pixels":
         policy = PixelPolicy(cfg, data.num_classes, _pixel_crop(cfg))

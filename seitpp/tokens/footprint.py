@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seitpp.seit_format import seit_split_files, write_seit_split
-from seitpp.storage import write_store
+from seitpp.tokens.seit_format import seit_split_files, write_seit_split
+from seitpp.tokens.store import write_store
 
 # ImageNet-1k in the paper (1.28 M training images, 224-256 px): storage of the whole training set.
 PAPER_IMAGENET_GB = {
@@ -69,4 +69,3 @@ def storage_table(images: np.ndarray, ids: np.ndarray, labels: np.ndarray, codeb
     rows = [{"format": name, "bytes/image": float(b), "% of raw": 100 * b / raw,
              "bits/token": 8 * b / tokens_per_image} for name, b in sizes.items()]
     return sorted(rows, key=lambda r: -r["bytes/image"])
-

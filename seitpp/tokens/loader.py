@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from seitpp.storage import TokenStore
+from seitpp.tokens.store import TokenStore
 
 
 def random_crops(ids: torch.Tensor, crop: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -54,7 +54,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import statistics
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -66,24 +65,45 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from seitpp.data import images_to_tensor
-from seitpp.dct import DCTTrainConfig, bytes_per_image, coefficient_rms, encode, evaluate_dct, train_dct
-from seitpp.files import atomic_path, write_csv
-from seitpp.footprint import encoded_bytes
-from seitpp.recipes import TrainConfig, preset as train_preset
-from seitpp.reproduce import (Cell as ReproduceCell, finetune_config, format_table, mean_over_seeds, mean_std,
-                              pretrain_config, read_arrays, read_results, sweep_preset, verdict)
-from seitpp.reproduce import select as select_budget_rows
-from seitpp.segment import SegmentationData, confusion_matrix, mean_iou, pixel_accuracy, predict_masks
-from seitpp.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.storage import write_store
-from seitpp.tokenizer import TokenizerConfig, VQTokenizer, evaluate_tokenizer
-from seitpp.train_tokenizer import TokenizerTrainConfig, train_tokenizer
+from seitpp.augment.tokenadapt import TokenAdapt
+from seitpp.data.dct import bytes_per_image, encode
+from seitpp.data.images import images_to_tensor
+from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.engine.config import TrainConfig
+from seitpp.engine.config import preset as train_preset
+from seitpp.engine.dct import DCTTrainConfig, evaluate_dct, train_dct
+from seitpp.engine.loop import evaluate, train
+from seitpp.engine.segment import (
+    confusion_matrix,
+    mean_iou,
+    pixel_accuracy,
+    predict_masks,
+)
+from seitpp.experiments.reproduce import Cell as ReproduceCell
+from seitpp.experiments.reproduce import (
+    finetune_config,
+    format_table,
+    mean_over_seeds,
+    mean_std,
+    pretrain_config,
+    read_arrays,
+    read_results,
+    sweep_preset,
+    verdict,
+)
+from seitpp.experiments.reproduce import select as select_budget_rows
+from seitpp.files import ARTEFACTS, atomic_path, write_csv
+from seitpp.models.dct import coefficient_rms
+from seitpp.tokenizers.train import TokenizerTrainConfig, train_tokenizer
+from seitpp.tokenizers.vq import TokenizerConfig, VQTokenizer, evaluate_tokenizer
+from seitpp.tokens.footprint import encoded_bytes
+from seitpp.tokens.split import SegmentationData, TrainData
+from seitpp.tokens.store import write_store
 
 RESULTS_FILE, SUMMARY_FILE, EXAMPLES_FILE, STORAGE_FILE = "results.csv", "summary.csv", "examples.npz", "storage.csv"
 SECOND_TOKENIZER_DIR = "tokenizer-f8"  # inside the output folder: the second tokenizer, saved
 # The committed run of the cpu preset: python -m seitpp beyond --preset cpu --out seitpp/artefacts/beyond-cpu
-REFERENCE_RESULTS = Path(__file__).parent / "artefacts" / "beyond-cpu"
+REFERENCE_RESULTS = ARTEFACTS / "beyond-cpu"
 EXPERIMENTS = ("segment", "transfer", "dct")
 METRICS = ("miou", "pixel_acc", "top1")  # fractions in [0, 1]; blank where an experiment has no such metric
 RESULT_COLUMNS = ("experiment", "method", "seed", "train_images", "bytes_per_image", "train_bytes", *METRICS,
@@ -285,7 +305,6 @@ def _segmentation(data: dict, split: str) -> SegmentationData:
 
 
 def _token_data(ids: np.ndarray, labels: np.ndarray, codebook_size: int, source: str):
-    from seitpp.train import TrainData
     return TrainData(torch.from_numpy(ids), torch.from_numpy(labels), NUM_CLASSES, codebook_size, source)
 
 
@@ -306,7 +325,6 @@ def _second_tokens(work: Path) -> dict:
 
 def run_stage(preset: BeyondPreset, stage: str, work: Path, threads: int) -> str:
     """Run (or resume, or find done) one stage -> its name."""
-    from seitpp.train import train
     torch.set_num_threads(threads)
     data = prepare_data(preset, work, progress=False)
     n = preset.train_images
@@ -377,8 +395,6 @@ def run_cell(preset: BeyondPreset, cell: Cell, work: Path, threads: int) -> dict
 
 
 def _segment_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
-    from seitpp.tokenadapt import TokenAdapt
-    from seitpp.train import train
     cfg = segment_config(preset, cell)
     train_set = _segmentation(data, "train")
     result = train(cfg, train_set, tokenadapt=TokenAdapt.load() if cell.spec.get("tokenadapt") else None,
@@ -395,7 +411,6 @@ def _segment_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> d
 
 
 def _transfer_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
-    from seitpp.train import evaluate, train
     second = _second_tokens(work)
     K, grid = int(second["codebook_size"]), second["train_tokens"].shape[-1]
     cfg = transfer_config(preset, cell, grid)

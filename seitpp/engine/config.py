@@ -21,14 +21,13 @@ import ast
 import math
 from dataclasses import dataclass, fields, replace
 
+from seitpp.errors import TrainSetupError
+
 TASKS = ("pretrain", "finetune", "segment")
 SEGMENT_POLICIES = ("none", "seitpp")  # "seit"'s code swap moves tokens without their mask
 POLICIES = ("none", "seit", "seitpp")
 TABLE_INITS = ("random", "codes")
 
-
-class TrainSetupError(ValueError):
-    """A config, data set or file that cannot train: raised before the first step, naming the value."""
 
 
 @dataclass(frozen=True)
@@ -238,4 +237,3 @@ def with_overrides(config: TrainConfig, assignments: list[str] | dict) -> TrainC
 def config_from_dict(d: dict) -> TrainConfig:
     """The inverse of `dataclasses.asdict` (as stored in checkpoints)."""
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-

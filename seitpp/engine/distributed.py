@@ -1,0 +1,37 @@
+"""Distributed training (torchrun): one process per device."""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+# ----------------------------------------------------------------------------------------------
+# Distributed training (torchrun): one process per device
+
+
+def setup_distributed() -> tuple[int, int]:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on the CPU.
+
+    -> (rank, world size); (0, 1) for a single process. Each CUDA rank uses device LOCAL_RANK.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return _rank_world()
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
+    """Sum a few numbers over all ranks (one collective); identity for a single process."""
+    if _rank_world()[1] == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()

@@ -1,0 +1,113 @@
+"""The package's shape: layered subpackages that import downwards only, no import inside a function,
+no import cycle, modules a reader can finish, public names listed by every subpackage."""
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "seitpp"
+
+# Lowest first. A module may import its own subpackage and any lower layer, nothing beside or above.
+LAYERS = [
+    {"seitpp", "seitpp.errors", "seitpp.files", "seitpp.schedule"},  # the foundation every layer uses
+    {"seitpp.data"},
+    {"seitpp.tokenizers"},
+    {"seitpp.tokens"},
+    {"seitpp.augment", "seitpp.models"},
+    {"seitpp.engine"},
+    {"seitpp.experiments"},
+    {"seitpp.viz", "seitpp.cli"},
+    {"seitpp.__main__"},
+]
+SUBPACKAGES = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+MAX_LINES = 600
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def unit(module: str) -> str:
+    """The layer unit a module belongs to: its subpackage, or the module itself at the top level."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else module
+
+
+def layer(module: str) -> int:
+    for i, units in enumerate(LAYERS):
+        if unit(module) in units:
+            return i
+    raise AssertionError(f"{module} is in no layer of tests/test_architecture.py")
+
+
+def seitpp_imports(path: Path) -> list[tuple[str, int, bool]]:
+    """(imported seitpp module, line, at module level) for every import of the package in a file."""
+    tree = ast.parse(path.read_text())
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "seitpp":
+            targets = [node.module]
+            if node.module == "seitpp":  # from seitpp import fast_mode / from seitpp import engine
+                targets = [f"seitpp.{a.name}" if f"seitpp.{a.name}" in MODULES else "seitpp" for a in node.names]
+            found += [(t, node.lineno, id(node) in top) for t in targets]
+        elif isinstance(node, ast.Import):
+            found += [(a.name, node.lineno, id(node) in top) for a in node.names if a.name.split(".")[0] == "seitpp"]
+    return found
+
+
+def test_every_module_is_in_a_layer_and_there_are_at_least_four_subpackages():
+    assert len(SUBPACKAGES) >= 4, SUBPACKAGES
+    for name in MODULES:
+        layer(name)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_go_down_only_and_sit_at_the_top_of_the_module(name):
+    for target, line, at_top in seitpp_imports(MODULES[name]):
+        where = f"{MODULES[name].relative_to(PACKAGE.parent)}:{line} imports {target}"
+        assert at_top, f"{where} inside a function or class: an import belongs at the top of the module"
+        if unit(target) == unit(name):
+            continue
+        assert layer(target) < layer(name), f"{where}, which is not below it ({LAYERS})"
+
+
+def test_there_is_no_import_cycle():
+    graph = {name: {t for t, _, _ in seitpp_imports(path) if t in MODULES and t != name}
+             for name, path in MODULES.items()}
+    state: dict[str, str] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+                pytest.fail(f"import cycle: {' -> '.join(cycle)}")
+            if nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_modules_stay_short_enough_to_read(name):
+    count = len(MODULES[name].read_text().splitlines())
+    assert count <= MAX_LINES, f"{MODULES[name].relative_to(PACKAGE.parent)} has {count} lines (at most {MAX_LINES})"
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_every_subpackage_lists_its_public_names(package):
+    module = importlib.import_module(f"seitpp.{package}")
+    names = getattr(module, "__all__", None)
+    assert names, f"seitpp/{package}/__init__.py has no __all__"
+    for name in names:
+        assert not name.startswith("_"), f"seitpp.{package}.__all__ lists the private name {name}"
+        assert hasattr(module, name), f"seitpp.{package}.__all__ lists {name}, which it does not define"
