@@ -18,6 +18,7 @@ from seitpp.augment.tokenadapt import TokenAdapt, agreement, probe_thetas
 from seitpp.augment.tokenadapt_train import PRESETS as TOKENADAPT_PRESETS
 from seitpp.augment.tokenadapt_train import preset as tokenadapt_preset
 from seitpp.augment.tokenadapt_train import train_tokenadapt
+from seitpp.checkpoint import CHECKPOINT_FILE
 from seitpp.data.images import ImageFolderError, UnreadableImageError, images_to_tensor
 from seitpp.data.shapes import render_shapes
 from seitpp.engine.config import PRESETS as TRAIN_PRESETS
@@ -31,7 +32,7 @@ from seitpp.experiments.beyond import beyond_preset, run_beyond
 from seitpp.experiments.beyond import summarize as summarize_beyond
 from seitpp.experiments.reproduce import SWEEPS, run_sweep, summarize, sweep_preset
 from seitpp.files import FileProblem, atomic_path
-from seitpp.tokenizers.train import CHECKPOINT_FILE, PRESETS, preset, train_tokenizer
+from seitpp.tokenizers.train import PRESETS, preset, train_tokenizer
 from seitpp.tokenizers.vq import (
     REFERENCE_DIR,
     Codebook,

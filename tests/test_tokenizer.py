@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import seitpp.tokenizers.train as train_module
+from seitpp.checkpoint import CHECKPOINT_FILE, CheckpointError, save_checkpoint
 from seitpp.data import images_to_tensor, render_shapes
 from seitpp.tokenizers import (
     REFERENCE_DIR,
@@ -22,11 +23,7 @@ from seitpp.tokenizers import (
     psnr,
     reduce_codebook,
 )
-from seitpp.tokenizers.train import (
-    CHECKPOINT_FILE,
-    TokenizerTrainConfig,
-    train_tokenizer,
-)
+from seitpp.tokenizers.train import TokenizerTrainConfig, train_tokenizer
 
 TINY = TokenizerConfig(resolution=32, channels=(8, 16, 16), codebook_size=64)
 
@@ -217,8 +214,18 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 def test_resume_refuses_another_config(tmp_path):
     data = torch.from_numpy(render_shapes(64, resolution=32).images)
     train_tokenizer(MICRO, data, out_dir=tmp_path, progress=False)
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match="another config") as err:
         train_tokenizer(dataclasses.replace(MICRO, lr=1e-4), data, out_dir=tmp_path, progress=False)
+    assert isinstance(err.value, CheckpointError) and str(tmp_path / CHECKPOINT_FILE) in str(err.value)
+
+
+def test_resume_refuses_another_kind_of_checkpoint(tmp_path):
+    """A checkpoint of another trainer in out_dir is named, not loaded into the tokenizer."""
+    data = torch.from_numpy(render_shapes(64, resolution=32).images)
+    model = VQTokenizer(TINY)
+    save_checkpoint(tmp_path / CHECKPOINT_FILE, "tokenadapt", {}, model, None, 1, [])
+    with pytest.raises(CheckpointError, match="a tokenadapt checkpoint, not a tokenizer one"):
+        train_tokenizer(MICRO, data, out_dir=tmp_path, progress=False)
 
 
 def test_reference_tokenizer_matches_its_provenance(reference):

@@ -27,14 +27,7 @@ from tqdm.auto import tqdm
 from seitpp.augment.geometry import GeometryDistribution
 from seitpp.augment.ops import warp
 from seitpp.augment.tokenadapt import TokenAdapt, TokenAdaptConfig, agreement
-from seitpp.files import write_csv
-from seitpp.schedule import lr_at
-from seitpp.tokenizers.train import (
-    CHECKPOINT_FILE,
-    HISTORY_FILE,
-    resume,
-    save_checkpoint,
-)
+from seitpp.tokenizers.train import Run, choose_preset
 from seitpp.tokenizers.vq import VQTokenizer
 
 
@@ -70,9 +63,7 @@ PRESETS: dict[str, TokenAdaptTrainConfig] = {
 
 
 def preset(name: str) -> TokenAdaptTrainConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown TokenAdapt preset {name!r}; choose from {sorted(PRESETS)}")
-    return PRESETS[name]
+    return choose_preset(PRESETS, name, "TokenAdapt")
 
 
 def draw(step: int, num_images: int, cfg: TokenAdaptTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,20 +121,17 @@ def train_tokenadapt(
     torch.manual_seed(cfg.seed)
     model = TokenAdapt(tokenizer.codebook, cfg.model, tokenizer.fingerprint()).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
-    start, history = resume(ckpt_path, cfg, model, opt)
+    run = Run("tokenadapt", cfg, model, opt, out_dir)
 
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="tokenadapt", disable=not progress)
+    bar = tqdm(range(run.start, cfg.steps), initial=run.start, total=cfg.steps, desc="tokenadapt", disable=not progress)
     t0 = time.perf_counter()
     for step in bar:
         model.train()
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, floor=0.01 * cfg.lr)
+        run.set_lr(step)
         source, theta, target = make_pair(tokenizer, images, source_ids, step, cfg)
         logits = model(source, theta, (cfg.out_grid, cfg.out_grid))  # (B, K, out, out)
         loss = F.cross_entropy(logits, target)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"TokenAdapt loss became {loss.item()} at step {step}; lower the learning rate")
+        run.check(loss, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -154,12 +142,6 @@ def train_tokenadapt(
             model.eval()
             scores = agreement(model, tokenizer, eval_images, eval_theta, cfg.out_grid)
             row |= {f"eval_{name}": score for name, score in scores.items()}
-        history.append(row)
+        run.log(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", agree=f"{row['train_agree']:.2f}")
-        if ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(ckpt_path, cfg, model, opt, step + 1, history)
-    model.eval()
-    if out_dir is not None:
-        model.save(out_dir)
-        write_csv(history, Path(out_dir) / HISTORY_FILE)
-    return model, history
+    return model, run.finish()

@@ -1,4 +1,4 @@
-"""Training the VQ tokenizer: presets, the training loop, checkpoints and resume.
+"""Training the VQ tokenizer: presets, the training loop, and `Run`, what it shares with TokenAdapt's trainer.
 
 The loop is plain: sample a batch of random crops, reconstruct, step. The loss is
 
@@ -23,11 +23,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from seitpp.files import atomic_path, write_csv
+from seitpp.checkpoint import (
+    CHECKPOINT_FILE,
+    CheckpointError,
+    read_checkpoint,
+    restore,
+    save_checkpoint,
+)
+from seitpp.files import write_csv
 from seitpp.schedule import lr_at
 from seitpp.tokenizers.vq import TokenizerConfig, VQTokenizer
 
-CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
 
 
@@ -68,33 +74,62 @@ PRESETS: dict[str, TokenizerTrainConfig] = {
 
 
 def preset(name: str) -> TokenizerTrainConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown tokenizer preset {name!r}; choose from {sorted(PRESETS)}")
-    return PRESETS[name]
+    return choose_preset(PRESETS, name, "tokenizer")
 
 
-def resume(path: Path | None, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[int, list[dict]]:
-    """Load the checkpoint at `path` if there is one -> (steps done, history); (0, []) otherwise.
+def choose_preset(presets: dict, name: str, what: str):
+    """presets[name], or a ValueError listing the names there are."""
+    if name not in presets:
+        raise ValueError(f"unknown {what} preset {name!r}; choose from {sorted(presets)}")
+    return presets[name]
 
-    Refuses a checkpoint made with another config: its steps would mean a different run.
+
+class Run:
+    """What the tokenizer and TokenAdapt trainers do around their steps, in one place.
+
+    On creation, resume from `out_dir`'s checkpoint (`seitpp.checkpoint`, of `kind`) if there is
+    one, refusing one made with another config: its steps would mean a different run. Then, per
+    step: `set_lr`, `check` the loss, `log` the row (a checkpoint is written every
+    `cfg.checkpoint_every` steps and at the last). `finish` saves the model and the history CSV.
+    `cfg` needs steps, warmup_steps, lr and checkpoint_every.
     """
-    if path is None or not path.exists():
-        return 0, []
-    ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
-    if ckpt["config"] != asdict(cfg):
-        raise ValueError(f"{path}: checkpoint was made with another config; remove it or use another out_dir")
-    model.load_state_dict(ckpt["model"])
-    opt.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["torch_rng"])
-    return ckpt["step"], ckpt["history"]
 
+    def __init__(self, kind: str, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                 out_dir: str | Path | None):
+        self.kind, self.cfg, self.model, self.opt = kind, cfg, model, opt
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.ckpt_path = None if out_dir is None else self.out_dir / CHECKPOINT_FILE
+        self.start, self.history = 0, []
+        if self.ckpt_path is not None and self.ckpt_path.exists():
+            ckpt = read_checkpoint(self.ckpt_path, kind)
+            if ckpt["config"] != asdict(cfg):
+                raise CheckpointError(self.ckpt_path, "made with another config; remove it or use another out_dir")
+            self.start, self.history = restore(ckpt, model, opt)
 
-def save_checkpoint(path: Path, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
-                    history: list[dict]) -> None:
-    """Everything `resume` needs, written atomically (a run killed while saving keeps the previous one)."""
-    with atomic_path(path) as tmp:
-        torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "step": step, "history": history, "torch_rng": torch.get_rng_state()}, tmp)
+    def set_lr(self, step: int) -> None:
+        """Warmup, then a cosine down to 1% of the peak."""
+        lr = lr_at(step, self.cfg.steps, self.cfg.warmup_steps, self.cfg.lr, floor=0.01 * self.cfg.lr)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
+    def check(self, loss: torch.Tensor, step: int) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{self.kind} loss became {loss.item()} at step {step}; lower the learning rate")
+
+    def log(self, row: dict) -> None:
+        """Append the row of the step just done (`row["step"]` steps done); checkpoint when one is due."""
+        self.history.append(row)
+        done = row["step"]
+        if self.ckpt_path is not None and (done % self.cfg.checkpoint_every == 0 or done == self.cfg.steps):
+            save_checkpoint(self.ckpt_path, self.kind, asdict(self.cfg), self.model, self.opt, done, self.history)
+
+    def finish(self) -> list[dict]:
+        """The model in eval mode; with `out_dir`, saved there with the history CSV -> the history."""
+        self.model.eval()
+        if self.out_dir is not None:
+            self.model.save(self.out_dir)
+            write_csv(self.history, self.out_dir / HISTORY_FILE)
+        return self.history
 
 
 def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,22 +179,19 @@ def train_tokenizer(
     torch.manual_seed(cfg.seed)
     model = VQTokenizer(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
-    ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
-    start, history = resume(ckpt_path, cfg, model, opt)
+    run = Run("tokenizer", cfg, model, opt, out_dir)
 
     model.train()
     stop_restarts = int(0.8 * cfg.steps)
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="tokenizer", disable=not progress)
+    bar = tqdm(range(run.start, cfg.steps), initial=run.start, total=cfg.steps, desc="tokenizer", disable=not progress)
     t0 = time.perf_counter()
     for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, floor=0.01 * cfg.lr)
+        run.set_lr(step)
         x = sample_batch(images, step, cfg).to(device)
         x_hat, ids, vq_loss, z = model(x)
         rec_loss = reconstruction_loss(x_hat, x, cfg.edge_weight)
         loss = rec_loss + vq_loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"tokenizer loss became {loss.item()} at step {step}; lower the learning rate")
+        run.check(loss, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -169,12 +201,6 @@ def train_tokenizer(
         row = {"step": step + 1, "loss": loss.item(), "rec_loss": rec_loss.item(), "vq_loss": vq_loss.item(),
                "codes_in_batch": int(ids.unique().numel()), "restarted": restarted,
                "seconds": time.perf_counter() - t0}
-        history.append(row)
+        run.log(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}", codes=row["codes_in_batch"])
-        if ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(ckpt_path, cfg, model, opt, step + 1, history)
-    model.eval()
-    if out_dir is not None:
-        model.save(out_dir)
-        write_csv(history, Path(out_dir) / HISTORY_FILE)
-    return model, history
+    return model, run.finish()
