@@ -1,5 +1,7 @@
 """The benchmark helpers: BENCHMARKS.md sections are replaced in place, stamped with date and machine."""
+import ast
 from datetime import date
+from pathlib import Path
 
 import benchmarks.common as common
 
@@ -61,3 +63,23 @@ def test_chapter_costs_measures_a_notebook_and_merges_rows(tmp_path):
     write_csv([dict(row, seconds=99.0), dict(row, mode="full")], csv_path)
     merged = merge([row], csv_path)  # the new fast row replaces the old one, the full row stays
     assert [(r["mode"], float(r["seconds"])) for r in merged] == [("fast", row["seconds"]), ("full", row["seconds"])]
+
+
+# The policy benchmarks time the policy's private stages on purpose; they belong to the engine's owners.
+PRIVATE_ALLOWED = {"policy_profile.py", "gpu_data_path.py", "loading.py"}
+
+
+def test_benchmarks_use_only_public_names_of_the_package():
+    """A benchmark measures the package as a user calls it: no `x._name` but on its own objects
+    (self, cls), no `from seitpp... import _name`."""
+    found = []
+    for path in sorted(Path(common.__file__).parent.glob("*.py")):
+        if path.name in PRIVATE_ALLOWED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                    found.append(f"{path.name}:{node.lineno} .{node.attr}")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("seitpp"):
+                found += [f"{path.name}:{node.lineno} {alias.name}" for alias in node.names if alias.name.startswith("_")]
+    assert not found, found
