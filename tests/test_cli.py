@@ -1,11 +1,13 @@
 """The documented tokenizer command, end to end on the fast preset."""
 import json
 
+import numpy as np
 import pytest
 
 from seitpp.augment import TokenAdapt
 from seitpp.cli import main
 from seitpp.tokenizers import VQTokenizer
+from seitpp.tokens import write_seit_split
 
 
 def test_train_tokenizer_command_writes_model_and_provenance(tmp_path, capsys):
@@ -41,3 +43,26 @@ def test_train_tokenadapt_command_writes_model_and_provenance(tmp_path):
     assert model.config.width == 64
     assert not (out / "checkpoint.pt").exists()
     assert (out / "history.csv").read_text().count("\n") == 4  # header + one row per step
+
+
+def test_info_and_convert_name_a_directory_given_for_a_file(tmp_path, capsys):
+    """A directory where a .tokens file is expected: one line naming it (exit 1), not an IsADirectoryError."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info", str(folder)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "Traceback" not in err
+    assert f"token store {folder}: a directory, not a .tokens file" in err
+
+    seit = tmp_path / "seit"  # SeiT's files -> a store, where the store's path is a directory
+    write_seit_split(seit, "train", np.array([[1, 2, 3, 4]]), [0])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert", str(seit), str(folder)])
+    assert exit_info.value.code == 1 and f"{folder}: a directory, not a .tokens file" in capsys.readouterr().err
+
+    (seit / "train-label.txt").unlink()  # SeiT's files, one of them a directory
+    (seit / "train-label.txt").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert", str(seit), str(tmp_path / "out.tokens")])
+    assert exit_info.value.code == 1 and "train-label.txt: a directory, not a file" in capsys.readouterr().err

@@ -264,6 +264,27 @@ def test_missing_file(two_images, which):
     assert path.name in str(err.value)
 
 
+@pytest.mark.parametrize("which", ["data", "index", "labels"])
+def test_a_directory_in_place_of_a_file_is_named(two_images, which):
+    path = getattr(two_images, which)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(TokenFileError, match="a directory, not a file") as err:
+        read_seit_split(path.parent, "val")
+    assert path.name in str(err.value)
+    with pytest.raises(TokenFileError, match="a directory, not a file"):  # nor written over
+        write_seit_split(path.parent, "val", np.array([[1, 2]]), [0])
+    assert path.is_dir()
+
+
+def test_a_file_in_place_of_the_directory_is_named(tmp_path):
+    path = tmp_path / "seit"
+    path.write_bytes(b"")
+    with pytest.raises(TokenFileError, match="a file, not a directory") as err:
+        write_seit_split(path, "val", np.array([[1, 2]]), [0])
+    assert str(path) in str(err.value)
+
+
 def test_label_count_names_both_counts(two_images):
     two_images.labels.write_text("1\n")
     with pytest.raises(TokenFileError) as err:

@@ -317,6 +317,17 @@ def test_not_a_token_store(tmp_path):
         TokenStore.open(tmp_path / "missing.tokens")
 
 
+def test_a_directory_is_named_not_opened(tmp_path):
+    """A directory where a store is read or written: a TokenStoreError naming it, not an IsADirectoryError."""
+    folder = tmp_path / "split.tokens"
+    folder.mkdir()
+    expect_error(folder, "a directory, not a .tokens file")
+    with pytest.raises(TokenStoreError, match="a directory, not a .tokens file") as info:
+        write_store(folder, np.zeros((2, 4, 4), np.int64), np.zeros(2, np.int64), 8, 1, "test")
+    assert str(folder) in str(info.value)
+    assert list(tmp_path.iterdir()) == [folder] and not any(folder.iterdir())  # nothing written, nothing left
+
+
 def test_unsupported_version(store_file):
     path, _, _ = store_file
     data = bytearray(path.read_bytes())

@@ -283,6 +283,8 @@ def _decode_chunk(b: np.ndarray, starts: np.ndarray, length: int | None, first: 
 
 
 def _read_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise TokenFileError(f"{path}: a directory, not a file")
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -408,6 +410,11 @@ def write_seit_split(
     """
     _check_codebook_size(codebook_size)
     files = seit_split_files(directory, split)
+    if Path(directory).exists() and not Path(directory).is_dir():
+        raise TokenFileError(f"{directory}: a file, not a directory for SeiT's token files")
+    for path in files:
+        if path.is_dir():
+            raise TokenFileError(f"{path}: a directory, not a file")
     ids = _as_id_matrix(ids)
     where = _first_out_of_range(ids, codebook_size)
     if where is not None:

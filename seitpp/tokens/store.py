@@ -138,6 +138,12 @@ def _check_int(path: Path, name: str, value: Any, low: int, high: int | None = N
     return int(value)
 
 
+def _require_not_a_directory(path: Path) -> None:
+    """A directory where a store is read or written is named (open() would say IsADirectoryError)."""
+    if path.is_dir():
+        raise TokenStoreError(path, "a directory, not a .tokens file")
+
+
 def write_store(path: str | Path, ids: np.ndarray, labels: np.ndarray, codebook_size: int,
                 num_classes: int, tokenizer_hash: str, metadata: dict | None = None,
                 chunk_size: int = 256, candidates: tuple[str, ...] = DEFAULT_CANDIDATES) -> None:
@@ -150,6 +156,7 @@ def write_store(path: str | Path, ids: np.ndarray, labels: np.ndarray, codebook_
     """
     path = Path(path)
     _require_constriction(path)
+    _require_not_a_directory(path)
     ids, labels = np.asarray(ids), np.asarray(labels)
     K = _check_int(path, "codebook_size", codebook_size, 1, MAX_CODEBOOK_SIZE)
     num_classes = _check_int(path, "num_classes", num_classes, 1)
@@ -242,6 +249,7 @@ class TokenStore:
         """Read and validate the preamble and header (magic, version, checksum, consistency)."""
         path = Path(path)
         _require_constriction(path)
+        _require_not_a_directory(path)
         # A missing or unreadable file raises the usual OSError (FileNotFoundError, ...).
         with open(path, "rb") as f:
             preamble = f.read(_PREAMBLE.size)
