@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from seitpp.augment.geometry import GeometryDistribution
 from seitpp.augment.ops import warp
@@ -123,7 +122,7 @@ def train_tokenadapt(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run = Run("tokenadapt", cfg, model, opt, out_dir)
 
-    bar = tqdm(range(run.start, cfg.steps), initial=run.start, total=cfg.steps, desc="tokenadapt", disable=not progress)
+    bar = run.progress_bar(progress)
     t0 = time.perf_counter()
     for step in bar:
         model.train()
@@ -131,10 +130,7 @@ def train_tokenadapt(
         source, theta, target = make_pair(tokenizer, images, source_ids, step, cfg)
         logits = model(source, theta, (cfg.out_grid, cfg.out_grid))  # (B, K, out, out)
         loss = F.cross_entropy(logits, target)
-        run.check(loss, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        run.step(loss, step)
         row = {"step": step + 1, "loss": loss.item(),
                "train_agree": (logits.argmax(1) == target).float().mean().item(),
                "seconds": time.perf_counter() - t0}

@@ -88,10 +88,10 @@ class Run:
     """What the tokenizer and TokenAdapt trainers do around their steps, in one place.
 
     On creation, resume from `out_dir`'s checkpoint (`seitpp.checkpoint`, of `kind`) if there is
-    one, refusing one made with another config: its steps would mean a different run. Then, per
-    step: `set_lr`, `check` the loss, `log` the row (a checkpoint is written every
-    `cfg.checkpoint_every` steps and at the last). `finish` saves the model and the history CSV.
-    `cfg` needs steps, warmup_steps, lr and checkpoint_every.
+    one, refusing one made with another config: its steps would mean a different run. Then, for
+    each step of `progress_bar`: `set_lr`, compute the loss, `step` on it, `log` the row (a
+    checkpoint is written every `cfg.checkpoint_every` steps and at the last). `finish` saves the
+    model and the history CSV. `cfg` needs steps, warmup_steps, lr and checkpoint_every.
     """
 
     def __init__(self, kind: str, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer,
@@ -112,9 +112,18 @@ class Run:
         for group in self.opt.param_groups:
             group["lr"] = lr
 
-    def check(self, loss: torch.Tensor, step: int) -> None:
+    def progress_bar(self, show: bool) -> tqdm:
+        """The steps still to do (from `start`), under a progress bar when `show`."""
+        return tqdm(range(self.start, self.cfg.steps), initial=self.start, total=self.cfg.steps, desc=self.kind,
+                    disable=not show)
+
+    def step(self, loss: torch.Tensor, step: int) -> None:
+        """Backward and an optimiser step on a finite loss; a FloatingPointError on any other."""
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{self.kind} loss became {loss.item()} at step {step}; lower the learning rate")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
 
     def log(self, row: dict) -> None:
         """Append the row of the step just done (`row["step"]` steps done); checkpoint when one is due."""
@@ -183,7 +192,7 @@ def train_tokenizer(
 
     model.train()
     stop_restarts = int(0.8 * cfg.steps)
-    bar = tqdm(range(run.start, cfg.steps), initial=run.start, total=cfg.steps, desc="tokenizer", disable=not progress)
+    bar = run.progress_bar(progress)
     t0 = time.perf_counter()
     for step in bar:
         run.set_lr(step)
@@ -191,10 +200,7 @@ def train_tokenizer(
         x_hat, ids, vq_loss, z = model(x)
         rec_loss = reconstruction_loss(x_hat, x, cfg.edge_weight)
         loss = rec_loss + vq_loss
-        run.check(loss, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        run.step(loss, step)
         restarted = 0
         if (step + 1) % cfg.restart_every == 0 and step < stop_restarts:
             restarted = model.codebook.restart_dead_codes(z.detach())
