@@ -5,7 +5,14 @@ import pytest
 import torch
 
 import seitpp.augment.tokenadapt_train as train_module
-from seitpp.augment import GeometryDistribution, TokenAdapt, TokenAdaptConfig, affine_theta, agreement, train_tokenadapt
+from seitpp.augment import (
+    GeometryDistribution,
+    TokenAdapt,
+    TokenAdaptConfig,
+    affine_theta,
+    agreement,
+    train_tokenadapt,
+)
 from seitpp.augment.tokenadapt_train import TokenAdaptTrainConfig
 from seitpp.data import images_to_tensor, render_shapes
 from seitpp.tokenizers import Codebook, VQTokenizer

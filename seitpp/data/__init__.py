@@ -1,31 +1,31 @@
 """Images: the embedded Shapes dataset, image folders, and JPEG's DCT codec."""
 
+from seitpp.data import dct
+from seitpp.data.images import (
+    IMAGE_EXTENSIONS,
+    SAMPLE_PHOTOS,
+    ImageFolderDataset,
+    ImageFolderError,
+    UnreadableImageError,
+    images_to_tensor,
+    load_image,
+    photo_crops,
+    tensor_to_images,
+)
 from seitpp.data.shapes import (
-    SHAPE_CLASSES,
-    SPLITS,
-    STYLES,
-    SIZE_RANGE,
+    LUMA,
     MAX_ROTATION,
     MIN_LUMA_GAP,
-    LUMA,
+    SHAPE_CLASSES,
+    SIZE_RANGE,
+    SPLITS,
+    STYLES,
     ShapeParams,
-    shape_coverage,
     Shapes,
-    render_shapes,
     ShapesDataset,
+    render_shapes,
+    shape_coverage,
 )
-from seitpp.data.images import (
-    images_to_tensor,
-    tensor_to_images,
-    IMAGE_EXTENSIONS,
-    UnreadableImageError,
-    ImageFolderError,
-    load_image,
-    ImageFolderDataset,
-    SAMPLE_PHOTOS,
-    photo_crops,
-)
-from seitpp.data import dct
 
 __all__ = [
     "SHAPE_CLASSES",

@@ -1,27 +1,31 @@
 """Tokenizers: the book's VQ tokenizer, taming-transformers VQGAN checkpoints, and tokenizer training."""
 
+from seitpp.tokenizers import train, vqgan
+from seitpp.tokenizers.train import TokenizerTrainConfig, train_tokenizer
 from seitpp.tokenizers.vq import (
-    WEIGHTS_FILE,
     REFERENCE_DIR,
-    TokenizerConfig,
-    ResBlock,
-    Encoder,
-    Decoder,
+    WEIGHTS_FILE,
     Codebook,
-    VQTokenizer,
+    Decoder,
+    Encoder,
+    ResBlock,
+    TokenizerConfig,
     TokenizerReport,
-    psnr,
+    VQTokenizer,
     code_counts,
-    perplexity,
     evaluate_tokenizer,
-    most_used_codes,
     kmeans_codes,
+    most_used_codes,
+    perplexity,
+    psnr,
     reduce_codebook,
 )
-from seitpp.tokenizers import vqgan
-from seitpp.tokenizers.vqgan import VQGANConfig, VQGANTokenizer, VQGANCheckpointError, load_vqgan
-from seitpp.tokenizers import train
-from seitpp.tokenizers.train import TokenizerTrainConfig, train_tokenizer
+from seitpp.tokenizers.vqgan import (
+    VQGANCheckpointError,
+    VQGANConfig,
+    VQGANTokenizer,
+    load_vqgan,
+)
 
 __all__ = [
     "WEIGHTS_FILE",
