@@ -1,32 +1,52 @@
 """Tokens at rest: the `.tokens` store, SeiT's release files, storage accounting, tokenizing a
 data set, and the splits the engine trains on."""
 
-from seitpp.tokens import coder
+from seitpp.tokens import coder, loader
 from seitpp.tokens.coder import TokenStoreError
-from seitpp.tokens.store import MAGIC, VERSION, SUFFIX, CODER_NAME, MAX_CODEBOOK_SIZE, write_store, TokenStore
+from seitpp.tokens.footprint import (
+    IMAGENET_TRAIN_IMAGES,
+    PAPER_IMAGENET_GB,
+    downsample,
+    encoded_bytes,
+    storage_table,
+)
 from seitpp.tokens.seit_format import (
     ESCAPE,
     SEIT_CODEBOOK_SIZE,
-    TokenFileError,
     SeitSplit,
     SplitFiles,
-    seit_split_files,
-    encode_ids,
+    TokenFileError,
     decode_stream,
+    encode_ids,
     read_seit_split,
+    seit_split_files,
     write_seit_split,
 )
-from seitpp.tokens.footprint import PAPER_IMAGENET_GB, IMAGENET_TRAIN_IMAGES, encoded_bytes, downsample, storage_table
-from seitpp.tokens.tokenize import PROGRESS_FILE, IDS_FILE, ImageSource, shapes_source, folder_source, tokenize_dataset
 from seitpp.tokens.split import (
-    TrainData,
-    load_data,
-    SegmentationFileError,
-    SegmentationData,
-    load_segmentation,
+    KINDS,
     MASK_MODES,
+    TARGETS,
+    SegmentationFileError,
+    Split,
+    load_split,
 )
-from seitpp.tokens import loader
+from seitpp.tokens.store import (
+    CODER_NAME,
+    MAGIC,
+    MAX_CODEBOOK_SIZE,
+    SUFFIX,
+    VERSION,
+    TokenStore,
+    write_store,
+)
+from seitpp.tokens.tokenize import (
+    IDS_FILE,
+    PROGRESS_FILE,
+    ImageSource,
+    folder_source,
+    shapes_source,
+    tokenize_dataset,
+)
 
 __all__ = [
     "coder",
@@ -59,11 +79,11 @@ __all__ = [
     "shapes_source",
     "folder_source",
     "tokenize_dataset",
-    "TrainData",
-    "load_data",
+    "KINDS",
+    "TARGETS",
     "SegmentationFileError",
-    "SegmentationData",
-    "load_segmentation",
+    "Split",
+    "load_split",
     "MASK_MODES",
     "loader",
 ]
