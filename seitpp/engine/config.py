@@ -43,7 +43,7 @@ class TrainConfig:
     num_classes: int | None = None  # likewise
     crop: int = 28  # training crop side in tokens; pixel models get crop x patch_size / 2 pixels (same patch grid)
 
-    # -- augmentation (token models; see seitpp.train.TokenPolicy)
+    # -- augmentation (token models; see seitpp.augment.policies and seitpp.engine.classify.token_policy)
     policy: str = "seitpp"  # "none": resized crops; "seit": Token-EDA + crops; "seitpp": the release's policy
     color_adapt: bool = True  # seitpp: ColorAdapt as one of the embedding ops (off: identity in its place)
     token_adapt: bool = True  # seitpp: geometric half of each batch (TokenAdapt, or naive warps without weights)
