@@ -162,8 +162,8 @@ def evaluate(model: nn.Module, split: Split, config: TrainConfig, device: str | 
 
 
 @dataclass
-class _Run:
-    """What the steps of a run share."""
+class Run:
+    """What the steps of a run share, built by `train`."""
 
     config: TrainConfig
     model: nn.Module  # what the step calls: DDP-wrapped and/or compiled
@@ -182,11 +182,11 @@ class _Run:
     bar: tqdm
 
 
-def new_window() -> dict:
+def _new_window() -> dict:
     return {"loss": 0.0, "grad_norm": 0.0, "steps": 0}
 
 
-def train_one_epoch(task: Task, run: _Run, epoch: int, first: int = 0) -> None:
+def train_one_epoch(task: Task, run: Run, epoch: int, first: int = 0) -> None:
     """Steps `first` .. steps_per_epoch - 1 of `epoch`; logs every `log_every` steps; checkpoints mid-epoch."""
     cfg, rank, world = run.config, *rank_world()
     per_rank = cfg.batch_size // world
@@ -236,7 +236,7 @@ def train_one_epoch(task: Task, run: _Run, epoch: int, first: int = 0) -> None:
                 "images_per_s": round(timed * cfg.batch_size / seconds, 1) if seconds > 0 else None,
                 "data_share": round(t_data / seconds, 3) if seconds > 0 else None,
             })
-            run.window = new_window()
+            run.window = _new_window()
             t_window, t_data, timed = time.perf_counter(), 0.0, 0
         run.bar.update(1)
         run.bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
@@ -337,7 +337,7 @@ def train(
                                     betas=cfg.betas, layer_decay=cfg.layer_decay)
     steps_per_epoch = len(data) // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch
-    start, history, window = 0, [], new_window()
+    start, history, window = 0, [], _new_window()
     if ckpt is not None:
         start, history = restore(ckpt, model, optimizer)
         window = ckpt["window"]
@@ -363,7 +363,7 @@ def train(
         write_csv(run.history, ckpt_path.parent / HISTORY_FILE, COLUMNS)
 
     bar = tqdm(total=total_steps, initial=start, desc=task.name, disable=not progress or rank != 0)
-    run = _Run(cfg, step_model, model, optimizer, transform, data.x.to(device), data.targets.to(device), device,
+    run = Run(cfg, step_model, model, optimizer, transform, data.x.to(device), data.targets.to(device), device,
                steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history, window, save, bar)
     try:
         for epoch in range(start // steps_per_epoch, cfg.epochs):

@@ -41,9 +41,10 @@ class Task:
     """One kind of training run. Subclasses set `name` (stored in checkpoints), `targets` ("labels" or
     "masks") and `kind` (the Split kind it reads), and implement the methods of the module docstring."""
 
-    name: str = ""
-    targets: str = "labels"
-    kind: str = "tokens"
+    name: str = ""  # the registry's name, stored in checkpoints
+    targets: str = "labels"  # the Split targets_kind it trains on
+    kind: str = "tokens"  # the Split kind it reads
+    targets_used: bool = True  # whether the model learns the targets (masked modeling ignores the labels)
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -51,7 +52,7 @@ class Task:
     # -- before the first step
 
     def check_setup(self, data: Split, val: Split | None) -> None:
-        """The checks every task makes: targets, codebook, classes, kinds and sizes that fit the config."""
+        """The checks every task makes: codebook, classes, kinds and sizes that fit the config and each other."""
         cfg = self.config
         self.check_crop()
         splits = [data] + ([val] if val is not None else [])
@@ -70,8 +71,6 @@ class Task:
                                           f"data's ({data.source}: {getattr(data, name)})")
         if len(data) < cfg.batch_size:
             raise TrainSetupError(f"{data.source}: {len(data)} samples, fewer than one batch of {cfg.batch_size}")
-
-    targets_used = True  # whether the model is trained on the targets (MTM ignores the labels)
 
     def check_crop(self) -> None:
         """A crop of whole patches: 2 x 2 tokens (or the pixels under them)."""
