@@ -5,7 +5,7 @@
 Measured side by side in one run:
 
 - the loader: a batch of `--batch` indices into the whole token set, gathered and turned into
-  training input by the engine's batch transform (`seitpp.train.TokenPolicy`: "none" = random-
+  training input by the engine's batch transform (`seitpp.engine.token_policy`: "none" = random-
   resized crops + CutMix, "seit" = Token-EDA + crops + CutMix, "seitpp" = Emb-Noise / ColorAdapt,
   the TokenAdapt half with Mixup / CutMix), timed until the batch is on the device. Two places to
   keep the set: in GPU memory (1.28 M grids of 32 x 32 int16 ids are 2.6 GB), or in pinned host
@@ -32,13 +32,13 @@ import torch
 from benchmarks.common import report
 from seitpp.augment import TokenAdapt
 from seitpp.engine import (
-    TokenPolicy,
     batch_fn,
     flops_per_image,
     peak_tflops,
     per_second,
     preset,
     step_fn,
+    token_policy,
 )
 from seitpp.files import write_csv
 from seitpp.models import create_model, create_mtm
@@ -84,7 +84,7 @@ def main() -> None:
     codes = tokenizer.codebook.vectors().detach().to(device)
     tokenadapt = TokenAdapt.load(tokenizer=tokenizer, device=device)
     finetune = replace(preset("imagenet-vitb", "finetune"), crop=CROP)
-    policies = {name: TokenPolicy(replace(finetune, policy=name), CLASSES, codes, tokenadapt)
+    policies = {name: token_policy(replace(finetune, policy=name), CLASSES, codes, tokenadapt)
                 for name in ("none", "seit", "seitpp")}
 
     loader_rows = []

@@ -22,7 +22,7 @@ import torch
 
 from benchmarks.common import report
 from seitpp.augment import GeometryDistribution, TokenAdapt
-from seitpp.engine import TokenPolicy, preset
+from seitpp.engine import preset, token_policy
 from seitpp.files import write_csv
 from seitpp.tokenizers import VQTokenizer
 
@@ -54,7 +54,7 @@ def main() -> None:
     tokenizer = VQTokenizer.load()
     codes = tokenizer.codebook.vectors().detach().to(device)
     tokenadapt = TokenAdapt.load(tokenizer=tokenizer, device=device)
-    policy = TokenPolicy(replace(preset("imagenet-vitb", "finetune"), crop=CROP), CLASSES, codes, tokenadapt)
+    policy = token_policy(replace(preset("imagenet-vitb", "finetune"), crop=CROP), CLASSES, codes, tokenadapt)
     ids = torch.randint(len(codes), (B, GRID, GRID), device=device)
     labels = torch.randint(CLASSES, (B,), device=device)
     half = B // 2
@@ -69,12 +69,12 @@ def main() -> None:
 
     parts = {
         "whole seitpp policy": lambda: policy(ids, labels, g()),
-        "embedding ops (Emb-Noise / ColorAdapt), half batch": lambda: policy.emb(ids, g()),
+        "appearance ops (Emb-Noise / ColorAdapt), half batch": lambda: policy.appearance(ids, g()),
         "TokenAdapt, half batch, float32": lambda: tokenadapt.augment(ids[:half], theta, (CROP, CROP)),
         "TokenAdapt, half batch, bf16 autocast": bf16_tokenadapt,
-        "geometric half (TokenAdapt + Mixup / CutMix)": lambda: policy._geometric(ids[:half], labels[:half], g()),
-        "plain half (crop + CutMix)": lambda: policy._cutmix(policy.crop(ids[half:], g()), labels[half:], g()),
-        f"one-hot codes ({half} x {len(codes)} x {CROP} x {CROP})": lambda: policy._one_hot_codes(ids[:half, :CROP, :CROP]),
+        "geometric half (TokenAdapt + Mixup / CutMix)": lambda: policy.geometric(ids[:half], labels[:half], g()),
+        "plain half (crop + CutMix)": lambda: policy.plain(ids[half:], labels[half:], g()),
+        f"one-hot codes ({half} x {len(codes)} x {CROP} x {CROP})": lambda: policy.one_hot_codes(ids[:half, :CROP, :CROP]),
     }
     rows = []
     for name, fn in parts.items():

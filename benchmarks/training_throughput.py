@@ -30,20 +30,18 @@ import torch
 
 from benchmarks.common import report
 from seitpp.augment import REFERENCE_DIR as TOKENADAPT_DIR
-from seitpp.augment import TokenAdapt
+from seitpp.augment import TokenAdapt, centre_crop, pixels_to_input
 from seitpp.data import SHAPE_CLASSES, render_shapes
 from seitpp.engine import (
-    center_crop,
     flops_per_image,
     per_second,
-    pixels_to_input,
     preset,
     step_fn,
     train,
 )
 from seitpp.models import PixelViTConfig, create_model, create_mtm
 from seitpp.tokenizers import VQTokenizer
-from seitpp.tokens import TrainData
+from seitpp.tokens import Split
 
 CROP = 14  # tokens; 7 x 7 patches of 2 x 2 tokens
 PIXEL_CROP = CROP * PixelViTConfig().patch_size // 2  # 56 pixels: 7 x 7 patches of 8 x 8 pixels
@@ -53,8 +51,8 @@ NUM_CLASSES = len(SHAPE_CLASSES)
 def model_steps(images: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor, sizes: list[str],
                 device: torch.device, seconds: float, compile: bool) -> list[dict]:
     """Rows of (model, input, FLOPs per image, images/s) for the token, pixel and MTM steps."""
-    tokens = center_crop(ids, CROP).long().to(device)  # (B, 14, 14)
-    pixels = center_crop(pixels_to_input(images), PIXEL_CROP).to(device)  # (B, 3, 56, 56)
+    tokens = centre_crop(ids, CROP).long().to(device)  # (B, 14, 14)
+    pixels = centre_crop(pixels_to_input(images), PIXEL_CROP).to(device)  # (B, 3, 56, 56)
     y = labels.to(device)
     rows = []
     for size in sizes:
@@ -120,9 +118,9 @@ def main() -> None:
     steps = model_steps(images[:B], ids[:B], labels[:B], sizes, device, args.seconds, args.compile)
 
     n = 2 * args.engine_steps * engine_batch
-    token_data = TrainData(ids[:n], labels[:n], NUM_CLASSES, tokenizer.config.codebook_size, "shapes (tokens)",
-                           tokenizer.fingerprint())
-    pixel_data = TrainData(images[:n], labels[:n], NUM_CLASSES, None, "shapes (pixels)")
+    token_data = Split(ids[:n], labels[:n], NUM_CLASSES, tokenizer.config.codebook_size, "shapes (tokens)",
+                       tokenizer.fingerprint())
+    pixel_data = Split(images[:n], labels[:n], NUM_CLASSES, None, "shapes (pixels)", kind="pixels")
     finetune = replace(preset("cpu-tiny", "finetune"), compile=args.compile)  # batch engine_batch
     tokenadapt = TokenAdapt.load(tokenizer=tokenizer) if TOKENADAPT_DIR.is_dir() else None
     seitpp_name = "tokens, policy seitpp" + (" (reference TokenAdapt)" if tokenadapt else " (no TokenAdapt: naive warps)")

@@ -61,8 +61,9 @@ from seitpp.engine import preset
 from seitpp.data import SHAPE_CLASSES
 from seitpp.data import render_shapes
 from seitpp.tokenizers import VQTokenizer
-from seitpp.tokens import TrainData
-from seitpp.engine import build_model, center_crop, load_pretrained_encoder, train
+from seitpp.tokens import Split
+from seitpp.augment import centre_crop
+from seitpp.engine import Finetune, load_pretrained_encoder, train
 
 FAST = seitpp.fast_mode()
 NUM_TRAIN = 512 if FAST else 4_096  # training images for pre-training (their labels are never used)
@@ -105,7 +106,7 @@ tokenizer = VQTokenizer.load()  # the reference tokenizer of chapter 1: 16 x 16 
 K = tokenizer.config.codebook_size
 test = render_shapes(NUM_TEST, split="test")
 test_ids = tokenizer.tokenize_many(test.images)  # (N, 16, 16)
-test_crop = center_crop(test_ids, CROP)  # (N, 14, 14)
+test_crop = centre_crop(test_ids, CROP)  # (N, 14, 14)
 print(f"fast mode: {FAST}; {NUM_TEST} test grids {tuple(test_ids.shape)}, crops {tuple(test_crop.shape)}, K = {K}")
 
 
@@ -283,7 +284,7 @@ fig = prediction_figure(mtm, "untrained mtm_micro")
 # of the training images are loaded with them but never read.
 
 # %%
-train_data = TrainData.shapes(NUM_TRAIN, split="train", tokenizer=tokenizer)  # (N, 16, 16) ids
+train_data = Split.shapes(NUM_TRAIN, split="train", tokenizer=tokenizer)  # (N, 16, 16) ids
 config = preset("cpu-tiny", "pretrain")
 if FAST:
     config = replace(config, epochs=6, batch_size=32, warmup_epochs=0.5, blr=5e-3, min_lr=5e-3 * 32 / 256)
@@ -405,7 +406,7 @@ fig.tight_layout()
 
 # %%
 print(inspect.getsource(load_pretrained_encoder))
-classifier, _ = build_model(preset("cpu-tiny", "finetune"), K, train_data.num_classes)  # what fine-tuning builds
+classifier, _ = Finetune(preset("cpu-tiny", "finetune")).build_model(train_data)  # what fine-tuning builds
 missing = load_pretrained_encoder(classifier, run_dir)  # reads the checkpoint the run above wrote
 encoder = trained.encoder_state_dict()
 own = classifier.state_dict()

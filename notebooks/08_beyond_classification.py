@@ -148,7 +148,7 @@ fig.tight_layout()
 # It is trained by the same engine as chapters 5 and 6: `seitpp.train.train` with a config of task
 # `"segment"` (`preset("cpu-tiny", "segment")`, also `python -m seitpp segment` on the command
 # line). The engine brings the schedule, the optimiser, checkpoints, exact resume and DDP; the
-# task brings three things: the model, a batch transform (`seitpp.segment.segment_policy`) and a
+# task brings three things: the model, a batch transform (`seitpp.engine.segment_policy`) and a
 # per-pixel loss.
 #
 # Augmenting a segmentation pair means moving the tokens *and* the mask by the same transform.
@@ -321,7 +321,7 @@ title = fig.suptitle("what the two inputs keep of the same images, decoded", y=1
 # %%
 for method in METHODS["dct"]:
     cfg = dct_config(cpu, Cell("dct", method, 0))
-    print(f"{method:>19}: {cfg.steps} steps, colour swap share {cfg.color_swap}, encoder from "
+    print(f"{method:>19}: {cfg.epochs} epochs, colour swap share {cfg.color_swap}, encoder from "
           f"{'masked block modeling' if METHODS['dct'][method].get('stage') else 'scratch'}")
 print()
 print(dct_table(summary, chapter_6))

@@ -62,7 +62,7 @@ from seitpp.tokens import TokenStore
 from seitpp.engine import batch_fn, per_second
 from seitpp.augment import TokenAdapt
 from seitpp.tokenizers import VQTokenizer
-from seitpp.engine import TokenPolicy
+from seitpp.engine import token_policy
 
 FAST = seitpp.fast_mode()
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -301,7 +301,7 @@ ids_local = torch.randint(391, (n_local, 32, 32), dtype=torch.int16, device=DEVI
 labels_local = torch.randint(1000, (n_local,), device=DEVICE)
 live = []
 for policy in ("none", "seit", "seitpp"):
-    transform = TokenPolicy(replace(finetune, policy=policy), 1000, codes, tokenadapt)
+    transform = token_policy(replace(finetune, policy=policy), 1000, codes, tokenadapt)
     rate = per_second(batch_fn(ids_local, labels_local, transform, batch_local, torch.device(DEVICE)), 0.5 if FAST else 2)
     live.append([policy, f"{rate:,.0f}", f"{rate / rates['fine-tuning'].images_per_s:,.1f}"])
 step_name = rates["fine-tuning"].model

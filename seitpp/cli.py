@@ -49,7 +49,7 @@ from seitpp.tokens.seit_format import (
     seit_split_files,
     write_seit_split,
 )
-from seitpp.tokens.split import load_data, load_segmentation
+from seitpp.tokens.split import load_split
 from seitpp.tokens.store import TokenStore, write_store
 from seitpp.tokens.tokenize import folder_source, shapes_source, tokenize_dataset
 
@@ -183,14 +183,15 @@ def cmd_convert(args: argparse.Namespace) -> None:
 
 def read_data(args: argparse.Namespace, spec: str, split: str, folder_split: str | None, config: TrainConfig,
               tokenizer: VQTokenizer | None):
-    """A command's --store / --val for `config`'s task: `TrainData` for pre-training and fine-tuning,
-    `SegmentationData` for segmentation. `split` is the embedded dataset's ("train", "val") for
-    shapes:N; `folder_split` a segmentation folder's subfolder (its --split / --val-split)."""
+    """A command's --store / --val for `config`'s task, as a `Split`: masks for segmentation, else labels;
+    images for a pixel model (pvit_*), else token ids. `split` is the embedded dataset's ("train", "val")
+    for shapes:N; `folder_split` a segmentation folder's subfolder (its --split / --val-split)."""
+    kind = "pixels" if config.model.startswith("pvit") else "tokens"
     if config.task == "segment":
         shapes = spec.startswith("shapes:")
-        return load_segmentation(spec, split if shapes else folder_split, tokenizer, args.num_classes,
-                                 args.ignore_index, args.resolution)
-    return load_data(spec, split, config.model.startswith("pvit"), tokenizer)
+        return load_split(spec, split if shapes else folder_split, kind, "masks", tokenizer, args.num_classes,
+                          args.ignore_index, args.resolution)
+    return load_split(spec, split, kind, "labels", tokenizer)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -209,7 +210,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     result = train(cfg, data, val, args.out, tokenizer=tokenizer, tokenadapt=tokenadapt, codebook=codebook,
                    init=getattr(args, "init", None), device=args.device)
     if rank == 0:
-        names = {"val_loss": "val loss", "val_acc": "val top-1", "val_miou": "val mIoU", "val_pixel_acc": "val pixels"}
+        names = {"val_loss": "val loss", "val_top1": "val top-1", "val_miou": "val mIoU", "val_pixel_acc": "val pixels"}
         scores = "".join(f", {names[k]} {v:.4f}" for k, v in result.metrics.items() if k in names)
         print(f"{cfg.task} {cfg.model}: {result.steps} steps on {len(data)} samples x {world} process(es)"
               f"{scores}; checkpoint and history.csv in {args.out}")
@@ -270,7 +271,7 @@ def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
 
 
 def add_segmentation_arguments(p: argparse.ArgumentParser, splits: tuple[str, ...] = ("--split",)) -> None:
-    """How a folder of image/mask pairs is read (`seitpp.segment.SegmentationData.from_folder`)."""
+    """How a folder of image/mask pairs is read (`seitpp.tokens.Split.from_folder`)."""
     p.add_argument("--num-classes", type=int, help="for a folder: classes, background included (ADE20k: 151)")
     for flag in splits:
         p.add_argument(flag, help="for a folder: the subfolder of images/ and annotations/ (ADE20k: training, "

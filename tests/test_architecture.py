@@ -72,8 +72,8 @@ def test_imports_go_down_only_and_sit_at_the_top_of_the_module(name):
     for target, line, at_top in seitpp_imports(MODULES[name]):
         where = f"{MODULES[name].relative_to(PACKAGE.parent)}:{line} imports {target}"
         assert at_top, f"{where} inside a function or class: an import belongs at the top of the module"
-        if unit(target) == unit(name):
-            continue
+        if unit(target) == unit(name) or layer(target) == layer(name) == 0:
+            continue  # a module uses its own subpackage; the foundation's modules use each other (no cycle, below)
         assert layer(target) < layer(name), f"{where}, which is not below it ({LAYERS})"
 
 
@@ -111,3 +111,22 @@ def test_every_subpackage_lists_its_public_names(package):
     for name in names:
         assert not name.startswith("_"), f"seitpp.{package}.__all__ lists the private name {name}"
         assert hasattr(module, name), f"seitpp.{package}.__all__ lists {name}, which it does not define"
+
+
+TASK_NAMES = {"pretrain", "finetune", "segment", "dct", "pixels", "tokens", "labels", "masks"}
+
+
+def test_the_training_loop_names_no_task():
+    """The loop takes a task; it never asks which one (no task or data-kind names, no `.task` / `.kind` tests)."""
+    tree = ast.parse(MODULES["seitpp.engine.loop"].read_text())
+    docstring = ast.get_docstring(tree, clean=False)
+    named = [(node.lineno, node.value) for node in ast.walk(tree) if isinstance(node, ast.Constant)
+             and isinstance(node.value, str) and node.value != docstring and node.value in TASK_NAMES]
+    assert not named, f"seitpp/engine/loop.py names tasks: {named}"
+    asked = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Compare)
+             and any(isinstance(n, ast.Attribute) and n.attr in ("task", "kind", "targets_kind", "model")
+                     for n in [node.left, *node.comparators])]
+    assert not asked, f"seitpp/engine/loop.py compares a task, kind or model name on lines {asked}"
+    text = MODULES["seitpp.engine.loop"].read_text()
+    assert ".model.startswith(" not in text and "codebook_size is None" not in text
+

@@ -5,7 +5,23 @@ import time
 import pytest
 import torch
 
-from seitpp.augment import CodeSwap, ColorAdapt, Compose, CutMix, EmbNoise, HFlip, Mixup, RandomAffine, RandomChoice, RandomResizedCrop, SynonymReplace, embed_ids, nearest_ids, synonyms_from_codebook, synonyms_from_json
+from seitpp.augment import (
+    CodeSwap,
+    ColorAdapt,
+    Compose,
+    CutMix,
+    EmbNoise,
+    HFlip,
+    Mixup,
+    RandomAffine,
+    RandomChoice,
+    RandomResizedCrop,
+    SynonymReplace,
+    embed_ids,
+    nearest_ids,
+    synonyms_from_codebook,
+    synonyms_from_json,
+)
 from seitpp.tokenizers import Codebook
 
 B, H, W, C, K = 8, 8, 8, 4, 16

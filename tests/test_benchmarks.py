@@ -33,14 +33,14 @@ def test_training_throughput_counts_flops_and_reads_the_engine_log():
     from benchmarks.training_throughput import engine_rates
     from seitpp.engine import flops_per_image, preset
     from seitpp.models import create_model
-    from seitpp.tokens import TrainData
+    from seitpp.tokens import Split
 
     y = torch.randint(12, (4,))
     tokens = flops_per_image(create_model("tvit_micro", num_classes=12), torch.randint(391, (4, 14, 14)), y)
     pixels = flops_per_image(create_model("pvit_micro", num_classes=12), torch.randn(4, 3, 56, 56), y)
     assert 0.9 < tokens / pixels < 1.1  # one body, 7 x 7 patches either way: only the stems differ
 
-    data = TrainData(torch.randint(391, (32, 16, 16)), torch.randint(12, (32,)), 12, 391)
+    data = Split(torch.randint(391, (32, 16, 16)), torch.randint(12, (32,)), 12, 391)
     config = replace(preset("cpu-tiny", "finetune"), policy="none", batch_size=8)
     (row,) = engine_rates({"tokens": (config, data, None)}, torch.device("cpu"), steps=2)
     assert row["rate"] > 0 and 0 <= row["data_share"] <= 1

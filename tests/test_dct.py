@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from seitpp.augment.dct import dct_color_swap
+from seitpp.augment.dct import DCTPolicy, dct_color_swap, hflip_levels
 from seitpp.data import render_shapes
 from seitpp.data.dct import (
     CHROMA_TABLE,
@@ -30,6 +30,8 @@ from seitpp.data.dct import (
     to_bytes,
     ycbcr_to_rgb,
 )
+from seitpp.engine import TrainConfig, evaluate, train
+from seitpp.errors import TrainSetupError
 from seitpp.models import create_model, load_encoder
 from seitpp.models.dct import (
     DCTViTConfig,
@@ -39,6 +41,7 @@ from seitpp.models.dct import (
     prior_scale,
     random_block_mask,
 )
+from seitpp.tokens import Split
 
 TINY = dict(embed_dim=16, depth=2, num_heads=2)
 
@@ -298,3 +301,60 @@ def test_masked_loss_decreases_and_encoder_loads(images):
     classifier = dct_vit(num_classes=12, embed_dim=32, depth=2, num_heads=2, img_size=64, scale=scale)
     assert load_encoder(classifier, model.encoder.state_dict()) == sorted(
         k for k in classifier.state_dict() if k.startswith(("fc_norm", "head")))
+
+
+# ----------------------------------------------------------------------------------------------
+# DCT levels as tasks of the engine
+
+
+def dct_config(**changes) -> TrainConfig:
+    return TrainConfig(**{**dict(task="finetune", model="dct_micro", crop=7, quality=10, epochs=1, warmup_epochs=0.2,
+                                 batch_size=8, lr=2e-3, min_lr=1e-5, weight_decay=0.05, layer_decay=0.85,
+                                 clip_grad=1.0, drop_path=0.0, log_every=2), **changes})
+
+
+@pytest.fixture(scope="module")
+def level_split(images) -> Split:
+    return Split(encode(images[:32], 10), torch.from_numpy(render_shapes(32, split="train").labels), 12,
+                 source="shapes levels", kind="dct")
+
+
+def test_dct_policy_crops_mirrors_and_swaps_colour_exactly(level_split):
+    x, y = level_split.x[:6], level_split.targets[:6]
+    crops, same = DCTPolicy(7)(x, y, torch.Generator().manual_seed(0))
+    assert crops.shape == (6, 192, 7, 7) and crops.dtype == x.dtype and torch.equal(same, y)
+    for crop, full in zip(crops, x):  # a block-grid slice of the image or of its mirror
+        assert any(torch.equal(crop, v[:, i:i + 7, j:j + 7]) for v in (full, hflip_levels(full[None])[0])
+                   for i in range(2) for j in range(2))
+    swapped, _ = DCTPolicy(7, color_swap=0.5)(x, y, torch.Generator().manual_seed(0))
+    assert (swapped != crops).flatten(1).any(1).sum() == 3  # half the batch took a partner's colour
+
+
+def test_dct_training_is_deterministic_and_a_pretrained_encoder_loads(level_split, tmp_path):
+    pre = train(dct_config(task="pretrain", policy="none", layer_decay=None, label_smoothing=0.0), level_split,
+                out_dir=tmp_path / "pre", progress=False)
+    assert isinstance(pre.model, MaskedDCTModel) and pre.steps == 4
+    assert all(np.isfinite(h["loss"]) for h in pre.history)
+    runs = [train(dct_config(color_swap=0.5), level_split, level_split, init=tmp_path / "pre", progress=False)
+            for _ in range(2)]
+    a, b = (r.model.state_dict() for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert sorted(runs[0].missing_keys) == sorted(k for k in a if k.startswith(("fc_norm", "head")))
+    assert 0.0 <= runs[0].metrics["val_top1"] <= 1.0
+    assert evaluate(runs[0].model, level_split, runs[0].config) == pytest.approx(runs[0].metrics)
+
+
+def test_dct_setup_errors(level_split):
+    with pytest.raises(TrainSetupError, match="color_swap must be a share"):
+        dct_config(color_swap=2.0)
+    with pytest.raises(TrainSetupError, match="quality"):
+        dct_config(quality=0)
+    with pytest.raises(TrainSetupError, match="32 samples, fewer than one batch of 64"):
+        train(dct_config(batch_size=64), level_split, progress=False)
+    with pytest.raises(TrainSetupError, match="4 samples but 3 labels"):
+        Split(level_split.x[:4], level_split.targets[:3], 12, kind="dct")
+    with pytest.raises(TrainSetupError, match="task 'segment' does not train on DCT levels"):
+        train(dct_config(task="segment", policy="none", mixup=0.0, cutmix=0.0, label_smoothing=0.0), level_split,
+              progress=False)
+    with pytest.raises(TrainSetupError, match="a model named dct_<size>"):
+        train(dct_config(model="tvit_micro"), level_split, progress=False)

@@ -7,15 +7,15 @@ import sys
 import pytest
 import torch
 
+from seitpp.checkpoint import CHECKPOINT_FILE
 from seitpp.engine import (
-    CHECKPOINT_FILE,
     as_shell,
     load_model,
     measure_step_rate,
     preset,
     train_command,
 )
-from seitpp.tokens import TrainData, write_store
+from seitpp.tokens import Split, write_store
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = {"batch_size": 16, "epochs": 1, "warmup_epochs": 0, "log_every": 2}
@@ -23,9 +23,9 @@ TINY = {"batch_size": 16, "epochs": 1, "warmup_epochs": 0, "log_every": 2}
 
 @pytest.fixture(scope="module")
 def store(tokenizer, tmp_path_factory):
-    grids = TrainData.shapes(64, "train", tokenizer=tokenizer)
+    grids = Split.shapes(64, "train", tokenizer=tokenizer)
     path = tmp_path_factory.mktemp("launch") / "train.tokens"
-    write_store(path, grids.x.numpy().astype("uint16"), grids.labels.numpy(), codebook_size=391,
+    write_store(path, grids.x.numpy().astype("uint16"), grids.targets.numpy(), codebook_size=391,
                 num_classes=grids.num_classes, tokenizer_hash=grids.tokenizer_hash)
     return path
 
@@ -109,7 +109,7 @@ def test_cuda_finetune_from_mtm_with_tokenadapt_then_evaluate(store, tmp_path):
     assert next(model.parameters()).device.type == "cuda" and config.policy == "seitpp"
     result = run([sys.executable, "-m", "seitpp", "evaluate", "--checkpoint", str(ft), "--store", str(store),
                   "--device", "cuda"])
-    assert '"val_acc"' in result.stdout and '"samples": 64' in result.stdout
+    assert '"val_top1"' in result.stdout and '"samples": 64' in result.stdout
 
 
 @pytest.mark.cuda

@@ -13,7 +13,17 @@ import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
 
 from seitpp.data import images_to_tensor, render_shapes
-from seitpp.models import MTM_MODELS, TokenViT, create_model, create_mtm, list_models, load_encoder, patchify, truncated_normal, unpatchify
+from seitpp.models import (
+    MTM_MODELS,
+    TokenViT,
+    create_model,
+    create_mtm,
+    list_models,
+    load_encoder,
+    patchify,
+    truncated_normal,
+    unpatchify,
+)
 from seitpp.tokenizers import VQTokenizer
 
 K, C = 391, 32

@@ -17,17 +17,24 @@ from PIL import Image
 
 import seitpp.engine.loop as engine
 import seitpp.engine.segment as segment
-from seitpp.augment import ColorAdapt, GeometryDistribution, TokenAdapt, TokenAdaptConfig, affine_theta
+from seitpp.augment import (
+    ColorAdapt,
+    GeometryDistribution,
+    SegmentationPolicy,
+    TokenAdapt,
+    TokenAdaptConfig,
+    affine_theta,
+)
+from seitpp.checkpoint import CHECKPOINT_FILE
 from seitpp.cli import main
 from seitpp.data import UnreadableImageError, render_shapes
 from seitpp.engine import (
-    CHECKPOINT_FILE,
     HISTORY_FILE,
-    SegmentationAugment,
+    Segment,
     TrainConfig,
     confusion_matrix,
+    evaluate,
     evaluate_checkpoint,
-    evaluate_segmentation,
     iou_per_class,
     load_model,
     load_pretrained_encoder,
@@ -41,7 +48,7 @@ from seitpp.engine import (
 )
 from seitpp.errors import TrainSetupError
 from seitpp.models import TokenSegmenter
-from seitpp.tokens import SegmentationData, SegmentationFileError, TrainData
+from seitpp.tokens import SegmentationFileError, Split
 
 NUM_CLASSES = 13  # 12 shapes + background
 K = 391
@@ -50,10 +57,15 @@ K = 391
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+def masks_split(*args, **kwargs) -> Split:
+    """A Split of token ids and masks."""
+    return Split(*args, targets_kind="masks", **kwargs)
+
+
 @pytest.fixture(scope="module")
 def shapes(tokenizer):
     """48 training grids (16 x 16 ids) with their 64 x 64 masks."""
-    return SegmentationData.shapes(48, "train", tokenizer)
+    return Split.shapes(48, "train", targets_kind="masks", tokenizer=tokenizer)
 
 
 def same_state(a: dict, b: dict) -> bool:
@@ -76,22 +88,22 @@ def upsampled(classes: torch.Tensor, factor: int) -> torch.Tensor:
 
 def test_shapes_data_pairs_token_grids_with_masks_of_the_object_class(shapes):
     assert len(shapes) == 48 and shapes.grid == (16, 16) and shapes.mask_size == (64, 64)
-    assert shapes.masks.dtype == torch.uint8 and not shapes.ids.is_floating_point()
+    assert shapes.targets.dtype == torch.uint8 and not shapes.x.is_floating_point()
     assert shapes.num_classes == NUM_CLASSES and shapes.codebook_size == K
     labels = render_shapes(48, split="train").labels
-    for mask, label in zip(shapes.masks, labels):
+    for mask, label in zip(shapes.targets, labels):
         assert set(mask.unique().tolist()) == {0, int(label) + 1}  # background and the one object
-    assert 0.5 < (shapes.masks == 0).float().mean() < 0.95
+    assert 0.5 < (shapes.targets == 0).float().mean() < 0.95
 
 
 def test_data_rejects_values_that_do_not_fit(shapes):
     with pytest.raises(TrainSetupError, match="mask values up to 13 do not fit 13 classes"):
-        SegmentationData(shapes.ids, shapes.masks.clone().fill_(13), NUM_CLASSES, K, source="bad")
+        masks_split(shapes.x, shapes.targets.clone().fill_(13), NUM_CLASSES, K, source="bad")
     with pytest.raises(TrainSetupError, match="ids from 0 to 390 do not fit a codebook of 100"):
-        SegmentationData(shapes.ids.clone().fill_(390).index_fill_(0, torch.tensor([0]), 0), shapes.masks,
+        masks_split(shapes.x.clone().fill_(390).index_fill_(0, torch.tensor([0]), 0), shapes.targets,
                          NUM_CLASSES, 100, source="bad")
     with pytest.raises(TrainSetupError, match="48 token grids but 47 masks"):
-        SegmentationData(shapes.ids, shapes.masks[:47], NUM_CLASSES, K)
+        masks_split(shapes.x, shapes.targets[:47], NUM_CLASSES, K)
 
 
 def _folder(root, sizes=((40, 32), (32, 32), (24, 48)), num_classes=5, split=""):
@@ -111,15 +123,15 @@ def _folder(root, sizes=((40, 32), (32, 32), (24, 48)), num_classes=5, split="")
 
 
 def test_folder_in_ade20k_layout_is_tokenized_with_centre_square_masks(tmp_path, tokenizer):
-    data = SegmentationData.from_folder(_folder(tmp_path / "ade"), tokenizer, num_classes=5, resolution=32)
-    assert data.ids.shape == (3, 8, 8) and data.masks.shape == (3, 32, 32) and data.num_classes == 5
+    data = Split.from_folder(_folder(tmp_path / "ade"), tokenizer, num_classes=5, resolution=32)
+    assert data.x.shape == (3, 8, 8) and data.targets.shape == (3, 32, 32) and data.num_classes == 5
     assert data.tokenizer_hash == tokenizer.fingerprint()
     # the centre square of each mask: left half class 1, right half class 4 (image 2 is a tall one)
     expected = torch.ones(32, 32, dtype=torch.uint8)
     expected[:, 16:] = 4
-    assert all(torch.equal(m, expected) for m in data.masks)
+    assert all(torch.equal(m, expected) for m in data.targets)
     split = _folder(tmp_path / "split", split="training")
-    assert len(SegmentationData.from_folder(split, tokenizer, num_classes=5, split="training")) == 3
+    assert len(Split.from_folder(split, tokenizer, num_classes=5, split="training")) == 3
 
 
 def _break_empty(root):
@@ -166,7 +178,7 @@ def test_bad_folders_fail_naming_the_file_and_the_problem(tmp_path, tokenizer, d
     path, problem = damage(_folder(tmp_path / "ade"))
     error = UnreadableImageError if damage is _break_unreadable else SegmentationFileError
     with pytest.raises(error) as info:
-        SegmentationData.from_folder(tmp_path / "ade", tokenizer, num_classes=5)
+        Split.from_folder(tmp_path / "ade", tokenizer, num_classes=5)
     assert info.value.path == path
     assert str(path) in str(info.value) and problem in str(info.value)
 
@@ -188,7 +200,7 @@ def test_segmenter_gives_logits_per_token_or_at_the_mask_size(encoder):
 
 def test_segmenter_starts_from_an_mtm_encoder(shapes, tmp_path):
     """Three steps of MTM pre-training give a checkpoint; its encoder fills the segmenter's, key for key."""
-    grids = TrainData(shapes.ids, torch.zeros(len(shapes)), 1, K)
+    grids = Split(shapes.x, torch.zeros(len(shapes)), 1, K)
     mtm = replace(preset("cpu-tiny", "pretrain"), epochs=1, warmup_epochs=0, batch_size=16)
     pretrained = train(mtm, grids, out_dir=tmp_path / "mtm", device="cpu", progress=False).model
     model = TokenSegmenter(NUM_CLASSES, K, "tvit_micro", grid_size=mtm.crop)
@@ -203,21 +215,21 @@ def test_segmenter_starts_from_an_mtm_encoder(shapes, tmp_path):
 
 
 def test_identity_and_centre_crop_leave_tokens_and_masks_in_place(shapes):
-    ids, masks = shapes.ids[:4].long(), shapes.masks[:4]
-    out_ids, out_masks = SegmentationAugment(16).apply(ids, masks, affine_theta(4))
+    ids, masks = shapes.x[:4].long(), shapes.targets[:4]
+    out_ids, out_masks = SegmentationPolicy(16).apply(ids, masks, affine_theta(4))
     assert torch.equal(out_ids, ids) and torch.equal(out_masks, masks)
-    out_ids, out_masks = SegmentationAugment(14)(ids, masks)  # no geometry: the central 14 x 14 window
+    out_ids, out_masks = SegmentationPolicy(14)(ids, masks)  # no geometry: the central 14 x 14 window
     assert torch.equal(out_ids, ids[:, 1:15, 1:15]) and torch.equal(out_masks, masks[:, 4:60, 4:60])
 
 
 def test_flip_moves_a_mask_made_from_the_tokens_with_them():
     ids = torch.randint(K, (6, 16, 16), generator=torch.Generator().manual_seed(0))
     masks = upsampled(ids % NUM_CLASSES, 4)  # a mask that is a function of the tokens
-    out_ids, out_masks = SegmentationAugment(16).apply(ids, masks, affine_theta(6, hflip=True))
+    out_ids, out_masks = SegmentationPolicy(16).apply(ids, masks, affine_theta(6, hflip=True))
     assert torch.equal(out_ids, ids.flip(-1)) and torch.equal(out_masks, masks.flip(-1))
     # per-sample flips drawn by the augmentation: each mask still matches its own tokens
     flips = GeometryDistribution(flip_p=0.5, affine_p=0.0, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
-    out_ids, out_masks = SegmentationAugment(16, flips)(ids, masks, torch.Generator().manual_seed(1))
+    out_ids, out_masks = SegmentationPolicy(16, flips)(ids, masks, torch.Generator().manual_seed(1))
     flipped = (out_ids != ids).flatten(1).any(1)
     assert 0 < flipped.sum() < 6
     assert torch.equal(out_masks, upsampled(out_ids % NUM_CLASSES, 4))
@@ -227,7 +239,7 @@ def test_random_geometry_applies_each_samples_theta_to_its_mask():
     """Masks at the token resolution see exactly the tokens' sample points: any theta, exact agreement."""
     ids = torch.randint(K, (32, 16, 16), generator=torch.Generator().manual_seed(0))
     masks = (ids % NUM_CLASSES).to(torch.uint8)
-    augment = SegmentationAugment(14, GeometryDistribution())
+    augment = SegmentationPolicy(14, GeometryDistribution())
     out_ids, out_masks = augment(ids, masks, torch.Generator().manual_seed(1))
     assert out_ids.shape == out_masks.shape == (32, 14, 14)
     assert torch.equal(out_masks, (out_ids % NUM_CLASSES).to(torch.uint8))
@@ -247,7 +259,7 @@ def test_tokenadapt_gets_the_masks_theta(tokenizer):
     masks = upsampled(ids % NUM_CLASSES, 4)
     tokenadapt = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
     flips = GeometryDistribution(flip_p=0.5, affine_p=0.0, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
-    out_ids, out_masks = SegmentationAugment(16, flips, tokenadapt)(ids, masks, torch.Generator().manual_seed(2))
+    out_ids, out_masks = SegmentationPolicy(16, flips, tokenadapt)(ids, masks, torch.Generator().manual_seed(2))
     flipped = (out_ids != ids).flatten(1).any(1)
     assert 0 < flipped.sum() < 8
     assert torch.equal(out_ids[flipped], ids[flipped].flip(-1))
@@ -255,9 +267,9 @@ def test_tokenadapt_gets_the_masks_theta(tokenizer):
 
 
 def test_color_adapt_changes_tokens_only(shapes, tokenizer):
-    ids, masks = shapes.ids[:8].long(), shapes.masks[:8]
+    ids, masks = shapes.x[:8].long(), shapes.targets[:8]
     color = ColorAdapt(fraction=1.0, codebook=tokenizer.codebook)
-    out_ids, out_masks = SegmentationAugment(16, appearance=color)(ids, masks, torch.Generator().manual_seed(0))
+    out_ids, out_masks = SegmentationPolicy(16, appearance=color)(ids, masks, torch.Generator().manual_seed(0))
     assert torch.equal(out_masks, masks)
     assert (out_ids != ids).float().mean() > 0.05
 
@@ -290,8 +302,8 @@ def test_metrics_on_hand_made_confusions():
 # Training
 
 
-def all_background(data: SegmentationData) -> torch.Tensor:
-    return confusion_matrix(torch.zeros_like(data.masks), data.masks, data.num_classes)
+def all_background(data: Split) -> torch.Tensor:
+    return confusion_matrix(torch.zeros_like(data.targets), data.targets, data.num_classes)
 
 
 def test_engine_training_lowers_the_loss_and_beats_all_background(shapes):
@@ -299,24 +311,24 @@ def test_engine_training_lowers_the_loss_and_beats_all_background(shapes):
     losses = [row["loss"] for row in result.history]
     assert len(losses) == 30 and losses[-1] < 0.7 * losses[0]
     assert isinstance(result.model, TokenSegmenter) and not result.model.training
-    fit = evaluate_segmentation(result.model, shapes)
+    fit = evaluate(result.model, shapes, tiny())
     baseline = all_background(shapes)
-    assert fit["pixel_acc"] > pixel_accuracy(baseline) + 0.01
-    assert fit["miou"] > 2 * mean_iou(baseline)
+    assert fit["val_pixel_acc"] > pixel_accuracy(baseline) + 0.01
+    assert fit["val_miou"] > 2 * mean_iou(baseline)
 
 
 def test_the_seitpp_policy_moves_masks_with_tokenadapt_and_recolours_tokens_only(shapes, tokenizer):
     """The engine's segmentation transform: each mask still covers its own tokens' object after the
     geometry, and the appearance half changes tokens where the masks say nothing changed."""
     codes = tokenizer.codebook.vectors().detach()
-    ids, masks = shapes.ids[:16], shapes.masks[:16]
+    ids, masks = shapes.x[:16], shapes.targets[:16]
     plain = segment_policy(tiny(policy="none"))
     assert plain.tokenadapt is None and plain.appearance is None and plain.geometry.affine_p == 0.5
     tokenadapt = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
     seitpp = segment_policy(tiny(policy="seitpp", crop=16, min_scale=1.0, affine_p=0.0), codes, tokenadapt)
     assert seitpp.tokenadapt is tokenadapt
     out_ids, out_masks = seitpp(ids, masks, torch.Generator().manual_seed(0))
-    geometry_only = SegmentationAugment(16, seitpp.geometry, tokenadapt)(ids, masks, torch.Generator().manual_seed(0))
+    geometry_only = SegmentationPolicy(16, seitpp.geometry, tokenadapt)(ids, masks, torch.Generator().manual_seed(0))
     assert torch.equal(out_masks, geometry_only[1])  # the same theta per sample: masks moved as without colour
     changed = (out_ids != geometry_only[0]).flatten(1).any(1)
     assert 0 < changed.sum() < 16  # the appearance half: Emb-Noise or ColorAdapt on half the batch
@@ -325,7 +337,7 @@ def test_the_seitpp_policy_moves_masks_with_tokenadapt_and_recolours_tokens_only
 def test_resumed_run_computes_what_an_uninterrupted_run_does(shapes, tokenizer, tmp_path, monkeypatch):
     """Interrupt a run in its third step, after the mid-epoch checkpoint of step 2, resume it, compare."""
     config = tiny(policy="seitpp", checkpoint_every=2, log_every=1)
-    val = SegmentationData(shapes.ids[:16], shapes.masks[:16], NUM_CLASSES, K, "val")
+    val = masks_split(shapes.x[:16], shapes.targets[:16], NUM_CLASSES, K, "val")
     tokenadapt = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
     kwargs = dict(tokenizer=tokenizer, tokenadapt=tokenadapt, device="cpu", progress=False)
     straight = train(config, shapes, val, tmp_path / "straight", **kwargs)
@@ -355,15 +367,15 @@ def test_resumed_run_computes_what_an_uninterrupted_run_does(shapes, tokenizer, 
 
 
 def test_engine_checks_the_task_against_the_data_and_the_config(shapes, tokenizer):
-    labels = TrainData(shapes.ids, torch.zeros(len(shapes)), 1, K, "labels only")
+    labels = Split(shapes.x, torch.zeros(len(shapes)), 1, K, "labels only")
     with pytest.raises(TrainSetupError, match="labels only: image labels cannot train task 'segment'"):
         train(tiny(), labels, progress=False)
     with pytest.raises(TrainSetupError, match=r"shapes:48 \(train\): masks cannot train task 'finetune'"):
         train(preset("cpu-tiny"), shapes, progress=False)
-    odd = SegmentationData(shapes.ids[:, :15, :15], shapes.masks, NUM_CLASSES, K, "odd")
+    odd = masks_split(shapes.x[:, :15, :15], shapes.targets, NUM_CLASSES, K, "odd")
     with pytest.raises(TrainSetupError, match="odd: 15 x 15 token grids must be even"):
         train(tiny(), odd, progress=False)
-    small = SegmentationData(shapes.ids[:, :12, :12], shapes.masks, NUM_CLASSES, K, "small")
+    small = masks_split(shapes.x[:, :12, :12], shapes.targets, NUM_CLASSES, K, "small")
     with pytest.raises(TrainSetupError, match="small: 12 x 12 token grids are smaller than the 14 x 14 crop"):
         train(tiny(), small, progress=False)
     for bad, problem in [(dict(policy="seit"), "segmentation takes policy 'none' or 'seitpp'"),
@@ -378,7 +390,7 @@ def test_engine_checks_the_task_against_the_data_and_the_config(shapes, tokenize
         train(tiny(epochs=1, policy="none"), shapes, tokenadapt=tokenadapt, progress=False)
 
 
-def _ddp_worker(rank: int, data: SegmentationData, out: str) -> None:
+def _ddp_worker(rank: int, data: Split, out: str) -> None:
     assert setup_distributed() == (rank, 2)  # as under torchrun
     result = train(tiny(epochs=1, policy="seitpp"), data, data, out_dir=out, device="cpu", progress=False)
     torch.save({"model": result.model.state_dict(), "metrics": result.metrics}, os.path.join(out, f"rank{rank}.pt"))
@@ -386,15 +398,15 @@ def _ddp_worker(rank: int, data: SegmentationData, out: str) -> None:
 
 
 def test_two_gloo_processes_agree_and_their_split_evaluation_is_the_whole_one(shapes, tmp_path, two_gloo_processes):
-    data = SegmentationData(shapes.ids[:33], shapes.masks[:33], NUM_CLASSES, K, "ddp", shapes.tokenizer_hash)
+    data = masks_split(shapes.x[:33], shapes.targets[:33], NUM_CLASSES, K, "ddp", shapes.tokenizer_hash)
     two_gloo_processes(_ddp_worker, data, str(tmp_path))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     assert same_state(r0["model"], r1["model"]) and r0["metrics"] == r1["metrics"]
     # ranks scored samples 0, 2, .. and 1, 3, .. (33: unequal shares); their sums are one evaluation of all
     model, _ = load_model(tmp_path)
-    whole = evaluate_segmentation(model, data)
-    assert r0["metrics"]["val_miou"] == pytest.approx(whole["miou"])
-    assert r0["metrics"]["val_pixel_acc"] == pytest.approx(whole["pixel_acc"])
+    whole = evaluate(model, data, tiny())
+    assert r0["metrics"]["val_miou"] == pytest.approx(whole["val_miou"])
+    assert r0["metrics"]["val_pixel_acc"] == pytest.approx(whole["val_pixel_acc"])
     assert r0["metrics"]["val_loss"] == pytest.approx(whole["val_loss"], rel=1e-5)
     assert evaluate_checkpoint(tmp_path, data) == pytest.approx(r0["metrics"])
 
@@ -430,24 +442,24 @@ def test_command_line_trains_resumes_and_evaluates_a_segmenter(tmp_path, capsys)
 
 
 def test_ignore_index_must_lie_outside_the_classes_and_masks_must_use_it(shapes):
-    masks = shapes.masks.clone()
+    masks = shapes.targets.clone()
     masks[:, :8] = 255  # a band of unlabelled pixels at the top of every mask
     with pytest.raises(TrainSetupError, match="mask values up to 255 do not fit 13 classes"):
-        SegmentationData(shapes.ids, masks, NUM_CLASSES, K)
-    data = SegmentationData(shapes.ids, masks, NUM_CLASSES, K, ignore_index=255)
-    assert data.num_classes == NUM_CLASSES and (data.masks == 255).any()
+        masks_split(shapes.x, masks, NUM_CLASSES, K)
+    data = masks_split(shapes.x, masks, NUM_CLASSES, K, ignore_index=255)
+    assert data.num_classes == NUM_CLASSES and (data.targets == 255).any()
     # what is ignored changes what a run computes: a resumed run must see the same
-    assert (SegmentationData(shapes.ids, shapes.masks, NUM_CLASSES, K, ignore_index=255).fingerprint()
-            != SegmentationData(shapes.ids, shapes.masks, NUM_CLASSES, K).fingerprint())
+    assert (masks_split(shapes.x, shapes.targets, NUM_CLASSES, K, ignore_index=255).fingerprint()
+            != masks_split(shapes.x, shapes.targets, NUM_CLASSES, K).fingerprint())
     with pytest.raises(TrainSetupError, match=r"ignore_index must be .* in \[13, 255\], got 3"):
-        SegmentationData(shapes.ids, shapes.masks, NUM_CLASSES, K, ignore_index=3)
+        masks_split(shapes.x, shapes.targets, NUM_CLASSES, K, ignore_index=3)
     with pytest.raises(TrainSetupError, match="nor ignore_index 254"):
-        SegmentationData(shapes.ids, masks, NUM_CLASSES, K, ignore_index=254)
+        masks_split(shapes.x, masks, NUM_CLASSES, K, ignore_index=254)
 
 
 def test_ignored_pixels_count_in_neither_loss_nor_metrics(shapes):
     logits = torch.randn(4, NUM_CLASSES, 64, 64, generator=torch.Generator().manual_seed(0))
-    masks = shapes.masks[:4].long().clone()
+    masks = shapes.targets[:4].long().clone()
     masks[:, :, :20] = 255
     keep = masks != 255
     expected = F.cross_entropy(logits.permute(0, 2, 3, 1)[keep], masks[keep])
@@ -462,20 +474,20 @@ def test_ignored_pixels_count_in_neither_loss_nor_metrics(shapes):
     # the evaluation scores only labelled pixels: a model's metrics on data with a band ignored are
     # those of the labelled part, which no other value in the band can change
     model = TokenSegmenter(NUM_CLASSES, K).eval()
-    ignored = SegmentationData(shapes.ids[:8], shapes.masks[:8].clone().index_fill_(2, torch.arange(20), 255),
+    ignored = masks_split(shapes.x[:8], shapes.targets[:8].clone().index_fill_(2, torch.arange(20), 255),
                                NUM_CLASSES, K, ignore_index=255)
-    predicted = segment.predict_masks(model, ignored.ids, ignored.mask_size)
-    labelled = ignored.masks != 255
-    confusion = confusion_matrix(predicted[labelled], ignored.masks[labelled], NUM_CLASSES)
-    metrics = evaluate_segmentation(model, ignored)
-    assert metrics["miou"] == pytest.approx(mean_iou(confusion)) and metrics["pixel_acc"] == pytest.approx(
+    predicted = segment.predict_masks(model, ignored.x, ignored.mask_size)
+    labelled = ignored.targets != 255
+    confusion = confusion_matrix(predicted[labelled], ignored.targets[labelled], NUM_CLASSES)
+    metrics = evaluate(model, ignored, tiny())
+    assert metrics["val_miou"] == pytest.approx(mean_iou(confusion)) and metrics["val_pixel_acc"] == pytest.approx(
         pixel_accuracy(confusion))
 
 
 def test_training_with_ignored_pixels_and_mismatched_validation(shapes):
-    masks = shapes.masks.clone()
+    masks = shapes.targets.clone()
     masks[:, 30:34] = 255
-    data = SegmentationData(shapes.ids, masks, NUM_CLASSES, K, ignore_index=255)
+    data = masks_split(shapes.x, masks, NUM_CLASSES, K, ignore_index=255)
     with pytest.raises(TrainSetupError, match="ignore_index None differs"):
         train(tiny(epochs=1), data, shapes, progress=False)
     result = train(tiny(epochs=1), data, data, device="cpu", progress=False)
@@ -488,10 +500,10 @@ def test_folder_masks_may_hold_the_ignore_index(tmp_path, tokenizer, capsys):
     mask[:4] = 255
     Image.fromarray(mask).save(root / "annotations" / "img1.png")
     with pytest.raises(SegmentationFileError, match="class index 255 is beyond num_classes 5"):
-        SegmentationData.from_folder(root, tokenizer, num_classes=5, resolution=32, progress=False)
+        Split.from_folder(root, tokenizer, num_classes=5, resolution=32, progress=False)
     assert capsys.readouterr().err == ""  # no bar without progress
-    data = SegmentationData.from_folder(root, tokenizer, num_classes=5, resolution=32, ignore_index=255)
-    assert data.ignore_index == 255 and (data.masks[1] == 255).any() and data.masks[0].max() < 5
+    data = Split.from_folder(root, tokenizer, num_classes=5, resolution=32, ignore_index=255)
+    assert data.ignore_index == 255 and (data.targets[1] == 255).any() and data.targets[0].max() < 5
     assert "3/3" in capsys.readouterr().err  # the bar counted the three pairs
 
 
@@ -500,16 +512,16 @@ def test_table_can_start_from_the_tokenizers_codes(shapes, tokenizer):
     model = TokenSegmenter(NUM_CLASSES, K, codes=codes)
     assert torch.equal(model.encoder.patch_embed.codes.weight.detach(), codes)
     assert not torch.equal(TokenSegmenter(NUM_CLASSES, K).encoder.patch_embed.codes.weight.detach(), codes)
-    model, args = engine.build_model(tiny(table_init="codes"), K, NUM_CLASSES, codes)  # what train() builds
+    model, args = Segment(tiny(table_init="codes")).build_model(shapes, codes)  # what train() builds
     assert torch.equal(model.encoder.patch_embed.codes.weight.detach(), codes) and args["decoder_dim"] == 64
 
 
 def test_predicted_masks_are_the_argmax_at_the_mask_size(shapes):
     model = TokenSegmenter(NUM_CLASSES, K).eval()
-    predicted = segment.predict_masks(model, shapes.ids[:5], (64, 64), batch_size=2)
+    predicted = segment.predict_masks(model, shapes.x[:5], (64, 64), batch_size=2)
     assert predicted.shape == (5, 64, 64) and predicted.dtype == torch.uint8
     with torch.no_grad():
-        assert torch.equal(predicted, model(shapes.ids[:5].long(), (64, 64)).argmax(1).to(torch.uint8))
+        assert torch.equal(predicted, model(shapes.x[:5].long(), (64, 64)).argmax(1).to(torch.uint8))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -523,5 +535,5 @@ def test_cuda_segmentation_with_tokenadapt_matches_its_cpu_evaluation(shapes, to
                    device="cuda", progress=False)
     assert next(result.model.parameters()).device.type == "cuda"
     assert all(np.isfinite(row["loss"]) for row in result.history)
-    on_cpu = evaluate_segmentation(result.model.cpu(), shapes)  # float32 on the CPU against bf16 autocast on CUDA
-    assert result.metrics["val_pixel_acc"] == pytest.approx(on_cpu["pixel_acc"], abs=0.02)
+    on_cpu = evaluate(result.model.cpu(), shapes, tiny())  # float32 on the CPU against bf16 autocast on CUDA
+    assert result.metrics["val_pixel_acc"] == pytest.approx(on_cpu["val_pixel_acc"], abs=0.02)

@@ -14,28 +14,29 @@ from dataclasses import replace
 import pytest
 import torch
 
-import seitpp.engine.loop as train_module
-from seitpp.augment import TokenAdapt, TokenAdaptConfig
+import seitpp.engine.classify as classify
+from seitpp.augment import PixelPolicy, TokenAdapt, TokenAdaptConfig
+from seitpp.checkpoint import CHECKPOINT_FILE
 from seitpp.cli import main
 from seitpp.engine import (
-    CHECKPOINT_FILE,
     COLUMNS,
     HISTORY_FILE,
     PRESETS,
     TIMING_COLUMNS,
-    PixelPolicy,
-    TokenPolicy,
+    Finetune,
+    Task,
     TrainConfig,
-    build_model,
     load_pretrained_encoder,
+    pixel_crop,
     preset,
     setup_distributed,
+    token_policy,
     train,
     with_overrides,
 )
 from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.schedule import lr_at
-from seitpp.tokens import TrainData, write_store
+from seitpp.tokens import Split, write_store
 
 NUM_CLASSES = 12
 # cpu-tiny at test size: 256 grids, batches of 32
@@ -47,14 +48,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def grids(tokenizer):
-    """256 training grids (16 x 16 ids of the reference tokenizer, 12 classes) as TrainData."""
-    return TrainData.shapes(256, "train", tokenizer=tokenizer)
+    """256 training grids (16 x 16 ids of the reference tokenizer, 12 classes) as a Split."""
+    return Split.shapes(256, "train", tokenizer=tokenizer)
 
 
 @pytest.fixture(scope="module")
 def store(grids, tmp_path_factory):
     path = tmp_path_factory.mktemp("store") / "train.tokens"
-    write_store(path, grids.x.numpy().astype("uint16"), grids.labels.numpy(), codebook_size=391,
+    write_store(path, grids.x.numpy().astype("uint16"), grids.targets.numpy(), codebook_size=391,
                 num_classes=NUM_CLASSES, tokenizer_hash=grids.tokenizer_hash)
     return path
 
@@ -122,8 +123,8 @@ def test_policy_gives_crops_of_valid_ids_and_soft_labels(grids, tokenizer, chang
         torch.manual_seed(0)
         ta = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
     cfg = tiny(**changes)
-    policy = TokenPolicy(cfg, NUM_CLASSES, tokenizer.codebook.vectors().detach(), ta)
-    ids, labels = grids.x[:32], grids.labels[:32]
+    policy = token_policy(cfg, NUM_CLASSES, tokenizer.codebook.vectors().detach(), ta)
+    ids, labels = grids.x[:32], grids.targets[:32]
     kinds = set()
     for seed in range(6):  # Mixup (one-hot mixtures) or CutMix (ids), drawn per batch
         x, y = policy(ids, labels, torch.Generator().manual_seed(seed))
@@ -144,20 +145,21 @@ def test_policy_gives_crops_of_valid_ids_and_soft_labels(grids, tokenizer, chang
 
 
 def test_seitpp_policy_changes_tokens_and_mixes_labels(grids, tokenizer):
-    policy = TokenPolicy(tiny(), NUM_CLASSES, tokenizer.codebook.vectors().detach())
-    x, y = policy(grids.x[:64], grids.labels[:64], torch.Generator().manual_seed(0))
+    policy = token_policy(tiny(), NUM_CLASSES, tokenizer.codebook.vectors().detach())
+    x, y = policy(grids.x[:64], grids.targets[:64], torch.Generator().manual_seed(0))
     ids = x.argmax(1) if x.is_floating_point() else x
     assert (ids != grids.x[:64, 1:15, 1:15]).float().mean() > 0.3  # crops, warps, noise, colour move most tokens
     assert (y.max(1).values < 1).any()  # CutMix mixed some labels
 
 
 def test_pixel_path_crops_to_the_token_models_patch_grid():
-    images = TrainData.shapes(64, "train", pixels=True)
+    images = Split.shapes(64, "train", kind="pixels")
     cfg = tiny(model="pvit_micro", epochs=1)
-    x, y = PixelPolicy(cfg, NUM_CLASSES, 56)(images.x[:8], images.labels[:8], torch.Generator().manual_seed(0))
+    x, y = PixelPolicy(NUM_CLASSES, pixel_crop(cfg), min_scale=cfg.min_scale, mixup=cfg.mixup, cutmix=cfg.cutmix)(
+        images.x[:8], images.targets[:8], torch.Generator().manual_seed(0))
     assert x.shape == (8, 3, 56, 56) and x.dtype == torch.float32 and y.shape == (8, NUM_CLASSES)
     result = train(cfg, images, images, progress=False)  # the same engine, on pixels
-    assert result.model.config.img_size == 56 and result.steps == 2 and result.val_acc is not None
+    assert result.model.config.img_size == 56 and result.steps == 2 and "val_top1" in result.metrics
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def test_finetune_fits_its_training_grids(grids):
     centre crops well above chance (1/12). Held-out accuracy needs thousands of grids (chapter 5)."""
     cfg = tiny(epochs=5, lr=5e-3, log_every=8)
     result = train(cfg, grids, grids, progress=False)
-    assert result.val_acc > 0.2
+    assert result.metrics["val_top1"] > 0.2
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert result.steps == 5 * 256 // 32 and not result.model.training
 
@@ -179,21 +181,21 @@ def test_mtm_pretraining_loss_decreases(grids):
     result = train(cfg, grids, grids, progress=False)
     losses = [row["loss"] for row in result.history]  # means over 4 steps
     assert losses[-1] < losses[0] - 0.1 and losses[-1] == min(losses), losses
-    assert result.val_acc is None and result.val_loss < losses[0]
+    assert "val_top1" not in result.metrics and result.metrics["val_loss"] < losses[0]
 
 
 @pytest.mark.parametrize("task", ["pretrain", "finetune"])
 def test_table_init_codes_starts_the_learned_table_from_the_tokenizer(grids, tokenizer, task, monkeypatch):
     tables = []
-    build = train_module.build_model
+    build = Task.build_model
 
-    def build_and_keep_the_table(*args, **kwargs):
-        model, model_args = build(*args, **kwargs)
+    def build_and_keep_the_table(self, *args, **kwargs):
+        model, model_args = build(self, *args, **kwargs)
         stem = model.get_submodule("encoder.patch_embed" if task == "pretrain" else "patch_embed")
         tables.append(stem.table().detach().clone())
         return model, model_args
 
-    monkeypatch.setattr(train_module, "build_model", build_and_keep_the_table)
+    monkeypatch.setattr(Task, "build_model", build_and_keep_the_table)
     train(tiny(task, epochs=1, table_init="codes"), grids, progress=False, tokenizer=tokenizer)
     torch.testing.assert_close(tables[0], tokenizer.codebook.vectors().detach(), rtol=0, atol=0)
     with pytest.raises(TrainSetupError, match="table_init must be one of"):
@@ -225,7 +227,7 @@ def test_killed_run_resumes_to_bitwise_the_same_weights_and_metrics(store, tmp_p
     resumed = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # meanwhile the same run, uninterrupted, in this process (what the CLI does, minus argparse)
     cfg = with_overrides(preset("cpu-tiny"), [a for a in FINETUNE[FINETUNE.index("--set"):] if a != "--set"])
-    data = TrainData.from_store(store)
+    data = Split.from_store(store)
     train(cfg, data, data, tmp_path / "straight", device="cpu", progress=False)
     assert resumed.wait() == 0, resumed.stderr.read().decode()[-2000:]
 
@@ -236,26 +238,26 @@ def test_killed_run_resumes_to_bitwise_the_same_weights_and_metrics(store, tmp_p
     assert all(same_state(a["optimizer"]["state"][k], b["optimizer"]["state"][k]) for k in a["optimizer"]["state"])
     strip = lambda h: [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in h]  # noqa: E731
     assert strip(a["history"]) == strip(b["history"])
-    assert sum("val_acc" in row for row in a["history"]) == 2  # one evaluation per epoch
+    assert sum("val_top1" in row for row in a["history"]) == 2  # one evaluation per epoch
     header = (tmp_path / "run" / HISTORY_FILE).read_text().splitlines()[0]
     assert header == ",".join(COLUMNS)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(grids, tmp_path, monkeypatch):
     calls = []
-    real = train_module.soft_cross_entropy
+    real = classify.soft_cross_entropy
 
     def poisoned(logits, target, smoothing=0.0):
         calls.append(1)
         loss = real(logits, target, smoothing)
         return loss * math.inf if len(calls) == 6 else loss  # step 5
 
-    monkeypatch.setattr(train_module, "soft_cross_entropy", poisoned)
+    monkeypatch.setattr(classify, "soft_cross_entropy", poisoned)
     with pytest.raises(TrainingDiverged, match="loss is (inf|nan) at step 5"):
         train(tiny(checkpoint_every=2), grids, out_dir=tmp_path, progress=False)
     ckpt = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)
     assert ckpt["step"] == 4 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
-    monkeypatch.setattr(train_module, "soft_cross_entropy", real)
+    monkeypatch.setattr(classify, "soft_cross_entropy", real)
     with pytest.raises(TrainingDiverged, match="at step 1"):  # lr = inf: the first update breaks the weights
         train(tiny(lr=math.inf), grids, progress=False)
 
@@ -264,19 +266,19 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(grids, tmp_pat
 # Two processes (gloo)
 
 
-def _ddp_worker(rank: int, data: TrainData, out: str) -> None:
+def _ddp_worker(rank: int, data: Split, out: str) -> None:
     assert setup_distributed() == (rank, 2)  # as under torchrun
     result = train(tiny(epochs=1), data, data, out_dir=out, device="cpu", progress=False)
-    torch.save({"model": result.model.state_dict(), "val_acc": result.val_acc},
+    torch.save({"model": result.model.state_dict(), "val_top1": result.metrics["val_top1"]},
                os.path.join(out, f"rank{rank}.pt"))
     torch.distributed.destroy_process_group()
 
 
 def test_two_gloo_processes_end_with_identical_weights(grids, tmp_path, two_gloo_processes):
-    data = TrainData(grids.x[:128], grids.labels[:128], NUM_CLASSES, 391, "ddp", grids.tokenizer_hash)
+    data = Split(grids.x[:128], grids.targets[:128], NUM_CLASSES, 391, "ddp", grids.tokenizer_hash)
     two_gloo_processes(_ddp_worker, data, str(tmp_path))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
-    assert same_state(r0["model"], r1["model"]) and r0["val_acc"] == r1["val_acc"]
+    assert same_state(r0["model"], r1["model"]) and r0["val_top1"] == r1["val_top1"]
     ckpt = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)  # written by rank 0 alone
     assert ckpt["world_size"] == 2 and ckpt["step"] == 4 and same_state(ckpt["model"], r0["model"])
 
@@ -286,7 +288,7 @@ def test_two_gloo_processes_end_with_identical_weights(grids, tmp_path, two_gloo
 
 
 def test_setup_errors_name_the_file_and_the_value(grids, store, tmp_path):
-    data = TrainData.from_store(store)
+    data = Split.from_store(store)
     with pytest.raises(TrainSetupError, match=r"391 codes, the codebook given has shape \(10, 32\)"):
         train(tiny(), data, codebook=torch.zeros(10, 32), progress=False)
     with pytest.raises(TrainSetupError, match="the tokenizer or its codebook, not both"):
@@ -297,7 +299,7 @@ def test_setup_errors_name_the_file_and_the_value(grids, store, tmp_path):
         train(tiny(crop=18), data, progress=False)
     with pytest.raises(TrainSetupError, match=f"{store}: 12 classes, but the config sets num_classes 10"):
         train(tiny(num_classes=10), data, progress=False)
-    other = TrainData(grids.x[:40], grids.labels[:40] % 5, 5, 391, "val.tokens")
+    other = Split(grids.x[:40], grids.targets[:40] % 5, 5, 391, "val.tokens")
     with pytest.raises(TrainSetupError, match="val.tokens: num_classes 5 differs"):
         train(tiny(), data, other, progress=False)
     with pytest.raises(FileNotFoundError, match="nothing.pt: no such pre-training"):
@@ -305,7 +307,7 @@ def test_setup_errors_name_the_file_and_the_value(grids, store, tmp_path):
     with pytest.raises(TrainSetupError, match="reads images, the data are tokens"):
         train(tiny(model="pvit_micro"), data, progress=False)
     with pytest.raises(TrainSetupError, match="do not fit a codebook of 300"):
-        TrainData(grids.x, grids.labels, NUM_CLASSES, 300, "small.tokens")
+        Split(grids.x, grids.targets, NUM_CLASSES, 300, "small.tokens")
 
 
 def test_cli_reports_errors_without_a_traceback(store, tmp_path, capsys):
@@ -334,14 +336,14 @@ def test_cli_pretrain_finetune_evaluate(store, tokenizer, tmp_path, capsys):
     assert "finetune tvit_micro: 8 steps on 256 samples" in capsys.readouterr().out
     main(["evaluate", "--checkpoint", str(tmp_path / "ft"), "--store", str(store), "--device", "cpu"])
     report = capsys.readouterr().out
-    assert '"samples": 256' in report and '"val_acc"' in report
+    assert '"samples": 256' in report and '"val_top1"' in report
     rows = (tmp_path / "ft" / HISTORY_FILE).read_text().splitlines()
     assert rows[0] == ",".join(COLUMNS) and len(rows) == 1 + 4  # log_every 2 over 8 steps
     ft = torch.load(tmp_path / "ft" / CHECKPOINT_FILE, weights_only=False)
     assert ft["config"]["epochs"] == 1 and ft["init"].endswith(CHECKPOINT_FILE)
     # --init put the pre-trained encoder into the classifier; only the head starts fresh
     encoder = torch.load(tmp_path / "mtm" / CHECKPOINT_FILE, weights_only=False)["model"]
-    fresh, _ = build_model(preset("cpu-tiny"), 391, NUM_CLASSES)
+    fresh, _ = Finetune(preset("cpu-tiny")).build_model(Split.shapes(12, tokenizer=tokenizer))
     missing = load_pretrained_encoder(fresh, tmp_path / "mtm")
     assert missing and all(k.startswith(("head.", "fc_norm.")) for k in missing)
     assert all(torch.equal(v, encoder[f"encoder.{k}"]) for k, v in fresh.state_dict().items() if k not in missing)

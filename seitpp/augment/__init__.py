@@ -1,32 +1,51 @@
 """Augmentations in token space: ops on ids and embeddings, per-sample geometry, TokenAdapt and its
 training, and the exact augmentations of DCT levels."""
 
+from seitpp.augment import dct, tokenadapt_train
+from seitpp.augment.dct import DCTPolicy
+from seitpp.augment.geometry import GeometryDistribution
 from seitpp.augment.ops import (
+    CodeSwap,
+    ColorAdapt,
+    Compose,
+    CutMix,
+    EmbNoise,
+    HFlip,
+    Identity,
+    Mixup,
+    RandomAffine,
+    RandomChoice,
+    RandomResizedCrop,
+    SynonymReplace,
+    TokenAugmentation,
+    affine_theta,
     embed_ids,
     nearest_ids,
     synonyms_from_codebook,
     synonyms_from_json,
     warp,
-    affine_theta,
-    TokenAugmentation,
-    Identity,
-    HFlip,
-    RandomResizedCrop,
-    RandomAffine,
-    SynonymReplace,
-    CodeSwap,
-    ColorAdapt,
-    EmbNoise,
-    CutMix,
-    Mixup,
-    Compose,
-    RandomChoice,
 )
-from seitpp.augment.geometry import GeometryDistribution
-from seitpp.augment.tokenadapt import WEIGHTS_FILE, REFERENCE_DIR, TokenAdaptConfig, TokenAdapt, agreement, probe_thetas
-from seitpp.augment import tokenadapt_train
+from seitpp.augment.policies import (
+    CropPolicy,
+    PixelPolicy,
+    SegmentationPolicy,
+    TokenPolicy,
+    appearance_ops,
+    centre_crop,
+    centre_crop_theta,
+    one_hot_labels,
+    pixels_to_input,
+    token_eda,
+)
+from seitpp.augment.tokenadapt import (
+    REFERENCE_DIR,
+    WEIGHTS_FILE,
+    TokenAdapt,
+    TokenAdaptConfig,
+    agreement,
+    probe_thetas,
+)
 from seitpp.augment.tokenadapt_train import TokenAdaptTrainConfig, train_tokenadapt
-from seitpp.augment import dct
 
 __all__ = [
     "embed_ids",
@@ -58,5 +77,16 @@ __all__ = [
     "tokenadapt_train",
     "TokenAdaptTrainConfig",
     "train_tokenadapt",
+    "centre_crop",
+    "centre_crop_theta",
+    "pixels_to_input",
+    "one_hot_labels",
+    "appearance_ops",
+    "token_eda",
+    "TokenPolicy",
+    "PixelPolicy",
+    "CropPolicy",
+    "SegmentationPolicy",
     "dct",
+    "DCTPolicy",
 ]

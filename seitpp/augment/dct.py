@@ -1,9 +1,10 @@
 """Augmentations that are exact on quantised DCT levels: crops on the block grid, mirror images,
-and ColorAdapt in DCT space (a partner's DC statistics)."""
+and ColorAdapt in DCT space (a partner's DC statistics); `DCTPolicy`, the batch transform of DCT runs."""
 from __future__ import annotations
 
 import torch
 
+from seitpp.augment.ops import ColorAdapt
 from seitpp.data.dct import BLOCK, COEFFS, ZIGZAG, _check_levels
 
 # ----------------------------------------------------------------------------------------------
@@ -78,3 +79,31 @@ def random_block_crops(levels: torch.Tensor, size: int, generator: torch.Generat
     cols = (left[:, None] + torch.arange(size)).to(levels.device)
     b = torch.arange(B, device=levels.device)[:, None, None]
     return levels.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+class DCTPolicy:
+    """The batch transform of DCT runs: `(levels int (B, 192, h, w), targets, generator)` ->
+    `(levels (B, 192, S, S), targets)`.
+
+    A random crop of S x S blocks and a mirror with p 0.5 per sample (both exact on levels), then
+    a `color_swap` share of the batch takes a partner's colour statistics (`dct_color_swap`).
+
+    Args:
+        size: S, the crop side in blocks.
+        color_swap: share of each batch whose colour statistics are swapped, 0 = off.
+    """
+
+    def __init__(self, size: int, color_swap: float = 0.0):
+        self.size, self.color_swap = size, color_swap
+        self.swap = ColorAdapt() if color_swap > 0 else None  # only its partner draw: a derangement of the batch
+
+    def __call__(self, levels: torch.Tensor, targets: torch.Tensor,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        B, device = len(levels), levels.device
+        x = random_block_crops(levels, self.size, generator)
+        flip = (torch.rand(B, generator=generator) < 0.5).to(device)
+        x = torch.where(flip[:, None, None, None], hflip_levels(x), x)
+        if self.swap is not None:
+            chosen = torch.randperm(B, generator=generator)[:round(self.color_swap * B)].to(device)
+            x[chosen] = dct_color_swap(x, self.swap.partners(B, generator, "cpu").to(device))[chosen]
+        return x, targets

@@ -22,10 +22,10 @@ scale and the pieces to test the claim with the same ViT body:
   statistics of the DC maps are the colour of the image; swapping them moves one image's colours
   onto another's content.
 - `MaskedDCTModel`: masked modeling on blocks, the smallest honest analogue of MTM.
-- Training (`DCTTrainConfig`, `train_dct`, `evaluate_dct`): one small loop for classification and
-  for masked block modeling, on the two augmentations that are exact on levels, crops on the
-  block grid (`random_block_crops`) and mirror images (`hflip_levels`), with the colour swap on
-  a share of each batch. Chapter 8's sweep (`seitpp.beyond`) trains with it.
+- Training (`seitpp.engine.dct`): classification and masked block modeling are tasks of the
+  engine, on the two augmentations that are exact on levels, crops on the block grid
+  (`random_block_crops`) and mirror images (`hflip_levels`), with the colour swap on a share of
+  each batch (`seitpp.augment.dct.DCTPolicy`). Chapter 8's sweep (`seitpp.experiments.beyond`) trains with it.
 
 Letters: B batch (N for a whole split), H W pixels, h w blocks (= patches), L = h * w, D width.
 """

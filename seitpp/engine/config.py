@@ -38,12 +38,12 @@ class TrainConfig:
     """
 
     task: str = "finetune"  # "pretrain" (masked token modeling), "finetune" (classification) or "segment"
-    model: str = "tvit_base"  # a `seitpp.models` name (tvit_*, pvit_*) or, for pre-training, `seitpp.mtm`'s
+    model: str = "tvit_base"  # a `seitpp.models` name (tvit_*, pvit_*), for pre-training mtm_*, on DCT levels dct_*
     codebook_size: int | None = None  # K; None takes the data's, a number is checked against it
     num_classes: int | None = None  # likewise
     crop: int = 28  # training crop side in tokens; pixel models get crop x patch_size / 2 pixels (same patch grid)
 
-    # -- augmentation (token models; see seitpp.train.TokenPolicy)
+    # -- augmentation (token models; see seitpp.augment.policies and seitpp.engine.classify.token_policy)
     policy: str = "seitpp"  # "none": resized crops; "seit": Token-EDA + crops; "seitpp": the release's policy
     color_adapt: bool = True  # seitpp: ColorAdapt as one of the embedding ops (off: identity in its place)
     token_adapt: bool = True  # seitpp: geometric half of each batch (TokenAdapt, or naive warps without weights)
@@ -63,7 +63,13 @@ class TrainConfig:
     stem: str = "seitpp"  # token models: "seitpp" (learned table) or "seit" (the tokenizer's frozen codes)
     table_init: str = "random"  # where stem seitpp's table starts: "random" rows (the release) or "codes",
     #                             a trainable copy of the tokenizer's code vectors (for small data)
-    decoder_dim: int = 64  # segment: width of the light decoder on the token ViT (seitpp.segment.TokenSegmenter)
+    decoder_dim: int = 64  # segment: width of the light decoder on the token ViT (seitpp.engine.segment)
+
+    # -- DCT levels (seitpp.engine.dct; crop counts 8 x 8 blocks there, the model is dct_<size>)
+    quality: int = 50  # JPEG quality of the levels
+    color_swap: float = 0.0  # classification: share of each batch whose colour statistics are swapped
+    mask_ratio: float = 0.5  # masked block modeling: share of the blocks hidden
+    dct_frequencies: int = 1  # masked block modeling: the lowest k coefficients of each channel predicted
 
     # -- optimisation (AdamW; per-step linear warmup, then cosine to min_lr)
     epochs: int = 100
@@ -107,7 +113,10 @@ class TrainConfig:
                  f"{self.cutmix}, {self.label_smoothing}")
             need(self.stem == "seitpp", f"segmentation uses the learned table (stem 'seitpp'), got {self.stem!r}")
             need(self.decoder_dim >= 1, f"decoder_dim must be >= 1, got {self.decoder_dim}")
-        need(self.crop >= 2 and self.crop % 2 == 0, f"crop must be even (one patch per 2 x 2 tokens), got {self.crop}")
+        need(self.crop >= 1, f"crop must be >= 1, got {self.crop}")  # token tasks: even (seitpp.engine.task)
+        need(1 <= self.quality <= 100, f"quality must be in [1, 100], got {self.quality}")
+        need(0 <= self.color_swap <= 1, f"color_swap must be a share in [0, 1], got {self.color_swap}")
+        need(0 < self.mask_ratio < 1, f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         need(0 < self.min_scale <= 1, f"min_scale must be in (0, 1], got {self.min_scale}")
         need(self.epochs >= 1 and self.batch_size >= 1,
              f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")

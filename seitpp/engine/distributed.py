@@ -19,18 +19,18 @@ def setup_distributed() -> tuple[int, int]:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return _rank_world()
+    return rank_world()
 
 
-def _rank_world() -> tuple[int, int]:
+def rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 
-def _sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
+def sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
     """Sum a few numbers over all ranks (one collective); identity for a single process."""
-    if _rank_world()[1] == 1:
+    if rank_world()[1] == 1:
         return values
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)

@@ -1,43 +1,25 @@
-"""Training on tokens: MTM pre-training, classification fine-tuning and segmentation with one engine.
+"""The training loop: one engine for every task (MTM, fine-tuning on tokens or pixels, segmentation, DCT).
 
 The split follows MAE's `main_pretrain.py` + `engine_pretrain.py`: `train()` builds everything
-(data on the device, model, AdamW with layer-wise lr decay, the augmentation policy, checkpoints,
-the CSV log) and `train_one_epoch()` runs the steps: per-step warmup + cosine lr, the batch
-transform, bf16 autocast on CUDA, gradient clipping and a NaN guard. The notebooks, the CLI
-(`python -m seitpp pretrain / finetune / segment`) and the benchmarks all call `train()`.
+(data on the device, the task's model, AdamW with layer-wise lr decay, the task's batch transform,
+checkpoints, the CSV log) and `train_one_epoch()` runs the steps: per-step warmup + cosine lr, the
+batch transform, bf16 autocast on CUDA, gradient clipping and a NaN guard. What a step computes
+is the task's (`seitpp.engine.task.Task`, chosen once by `seitpp.engine.tasks.task_of`): this
+module never asks which task it runs. The notebooks, the CLI (`python -m seitpp pretrain /
+finetune / segment`), the experiments and the benchmarks all call `train()`.
 
-The three tasks differ in three places only: the model (`build_model`), the batch transform
-(a policy) and the loss. Segmentation (`seitpp.segment`) trains a `TokenSegmenter` on
-`SegmentationData`, whose targets are masks: its policy moves tokens and masks by one geometry
-per sample, the loss is per-pixel cross-entropy and the evaluation is mIoU.
-
-Data. A token split is small (512 bytes per 16 x 16 image), so all of it lives on the device as
-one integer tensor; a batch is an index into it. Every epoch draws a permutation from a generator
-seeded by (seed, epoch); under DDP, rank r takes its slice of each global batch. No per-image
-Python runs in the step.
-
-Augmentation. `TokenPolicy` is the release's fine-tuning policy as a batch transform on ids:
-
-    ids (B, H, W) -> one of {Emb-Noise 0.75, ColorAdapt 0.25} on a random half (embed, op, nearest code)
-        -> split in two halves:
-             TokenAdapt half: per-sample theta (flip, affine, resized crop) -> TokenAdapt.augment -> Mixup | CutMix
-             plain half:      random-resized crop (tokens move, none invented) -> CutMix
-        -> ids (B, S, S), or one-hot mixtures (B, K, S, S) when Mixup was drawn; soft labels (B, classes);
-           label smoothing in the loss
-
-The release mixes the TokenAdapt half inside TokenAdapt's f-space, where its half-batch shares
-one flip and one affine. With a theta per sample, two partners carry two different geometries,
-so we mix after TokenAdapt instead: CutMix on ids, Mixup on one-hot distributions, which the
-token ViT's stem turns into exactly the mixture of the two embeddings.
-
-`PixelPolicy` gives the pixel ViT baseline resized crops, flips and the same label mixing.
+Data. A split is small (512 bytes per 16 x 16 token grid), so all of it lives on the device as
+one tensor; a batch is an index into it. Every epoch draws a permutation from a generator seeded
+by (seed, epoch); under DDP, rank r takes its slice of each global batch. No per-image Python
+runs in the step.
 
 Exact resume. Every random draw of step s comes from generators seeded by (seed, s, rank): the
-batch order, the augmentations, the MTM masks, and torch's global generator (dropout, drop path)
-is reseeded too. A checkpoint holds the model, optimiser, step and log, so a run killed at any
-point and resumed from its last checkpoint computes bitwise what an uninterrupted run computes.
+batch order, the augmentations, the masks, and torch's global generator (dropout, drop path) is
+reseeded too. A checkpoint (`seitpp.checkpoint`, kind "train") holds the model, optimiser, step
+and log, so a run killed at any point and resumed from its last checkpoint computes bitwise what
+an uninterrupted run computes.
 
-Letters: B batch, H W token grid, S crop side, C code dimension, K codebook size.
+Letters: B batch, H W grid, K codebook size, C code dimension.
 """
 from __future__ import annotations
 
@@ -46,6 +28,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -54,116 +37,34 @@ from timm.optim import create_optimizer_v2
 from tqdm.auto import tqdm
 
 from seitpp.augment.tokenadapt import TokenAdapt
+from seitpp.checkpoint import CHECKPOINT_FILE, read_checkpoint, restore, save_checkpoint
 from seitpp.engine.config import TrainConfig, config_from_dict
-from seitpp.engine.distributed import _rank_world, _sum_over_ranks
-from seitpp.engine.losses import pixel_loss, soft_cross_entropy
-from seitpp.engine.policies import (
-    CropPolicy,
-    PixelPolicy,
-    TokenPolicy,
-    center_crop,
-    pixels_to_input,
-    segment_policy,
-)
-from seitpp.engine.segment import (
-    check_segmentation,
-    mean_iou,
-    pixel_accuracy,
-    segmentation_counts,
-)
+from seitpp.engine.distributed import rank_world, sum_over_ranks
+from seitpp.engine.task import ORDER_STREAM, STEP_STREAM, BatchTransform, Task, autocast
+from seitpp.engine.tasks import task_named, task_of
 from seitpp.errors import TrainingDiverged, TrainSetupError
-from seitpp.files import atomic_path, write_csv
-from seitpp.models.mtm import create_mtm
-from seitpp.models.segmenter import TokenSegmenter
-from seitpp.models.vit import PixelViTConfig, TokenViTConfig, create_model, load_encoder
+from seitpp.files import write_csv
+from seitpp.models.vit import load_encoder
 from seitpp.schedule import lr_at, stream_seed
 from seitpp.tokenizers.vq import VQTokenizer
-from seitpp.tokens.split import SegmentationData, TrainData
+from seitpp.tokens.split import Split
 
-_ORDER, _STEP, _EVAL = 1, 2, 3  # random streams
-
-CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_KIND = "train"
 HISTORY_FILE = "history.csv"
-CHECKPOINT_FORMAT = "seitpp-train-1"
-COLUMNS = ("step", "epoch", "lr", "loss", "grad_norm", "images_per_s", "data_share", "val_loss", "val_acc",
+COLUMNS = ("step", "epoch", "lr", "loss", "grad_norm", "images_per_s", "data_share", "val_loss", "val_top1",
            "val_miou", "val_pixel_acc")
 TIMING_COLUMNS = ("images_per_s", "data_share")  # the only columns a resumed run may change
 
 
-
 # ----------------------------------------------------------------------------------------------
-# Building the model, and everything checked before the first step
+# What is checked and loaded before the first step
 
 
-def _pixel_crop(config: TrainConfig) -> int:
-    """Pixel side with the token model's patch grid: a patch is 2 x 2 tokens or patch_size pixels."""
-    return config.crop * PixelViTConfig().patch_size // 2
-
-
-def build_model(config: TrainConfig, codebook_size: int | None, num_classes: int,
-                codes: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
-    """The model of a run -> (model, the keyword arguments it was created with, for checkpoints)."""
-    if config.task == "segment":
-        args = dict(num_classes=num_classes, codebook_size=codebook_size, encoder=config.model,
-                    grid_size=config.crop, decoder_dim=config.decoder_dim, drop_path_rate=config.drop_path)
-        return TokenSegmenter(codes=codes if config.table_init == "codes" else None, **args), args
-    if config.task == "pretrain":
-        args = dict(codebook_size=codebook_size, grid_size=config.crop, drop_path_rate=config.drop_path)
-        return create_mtm(config.model, codes=codes if config.table_init == "codes" else None, **args), args
-    args = dict(num_classes=num_classes, drop_path_rate=config.drop_path, global_pool=config.global_pool)
-    if codebook_size is None:  # pixels
-        args |= dict(img_size=_pixel_crop(config))
-        return create_model(config.model, **args), args
-    args |= dict(codebook_size=codebook_size, grid_size=config.crop, stem=config.stem)
-    if config.stem == "seit":  # frozen codes: a zero table is overwritten by a checkpoint's
-        codes = codes if codes is not None else torch.zeros(codebook_size, TokenViTConfig().code_dim)
-        return create_model(config.model, codes=codes, **args), args
-    return create_model(config.model, codes=codes if config.table_init == "codes" else None, **args), args
-
-
-def _check_setup(config: TrainConfig, data: TrainData, val: TrainData | None) -> None:
-    """Raise TrainSetupError for data and config that cannot train together, naming the file and value."""
-    for d in [data] + ([val] if val is not None else []):
-        if isinstance(d, SegmentationData) != (config.task == "segment"):
-            raise TrainSetupError(f"{d.source}: {'masks' if isinstance(d, SegmentationData) else 'image labels'} "
-                                  f"cannot train task {config.task!r}")
-    if config.task == "segment":
-        check_segmentation(config, data, val)
-    for d in [data] + ([val] if val is not None else []):
-        if config.codebook_size is not None and d.codebook_size is not None and d.codebook_size != config.codebook_size:
-            raise TrainSetupError(f"{d.source}: tokens from a codebook of {d.codebook_size} codes, but the model "
-                                  f"expects codebook_size {config.codebook_size}")
-        if config.num_classes is not None and config.task != "pretrain" and d.num_classes != config.num_classes:
-            raise TrainSetupError(f"{d.source}: {d.num_classes} classes, but the config sets num_classes "
-                                  f"{config.num_classes}")
-        if d.kind == "tokens" and min(d.grid) < config.crop:
-            raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} token grids are smaller than the "
-                                  f"{config.crop} x {config.crop} crop")
-        if d.kind == "pixels" and min(d.grid) < _pixel_crop(config):
-            raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} images are smaller than the "
-                                  f"{_pixel_crop(config)} pixel crop")
-    if val is not None:
-        for name in ("kind", "codebook_size", "num_classes"):
-            if getattr(val, name) != getattr(data, name):
-                raise TrainSetupError(f"{val.source}: {name} {getattr(val, name)} differs from the training data's "
-                                      f"({data.source}: {getattr(data, name)})")
-    if data.kind == "pixels" and config.task == "pretrain":
-        raise TrainSetupError(f"{data.source}: MTM pre-training needs token ids, not images")
-    is_pixel_model = config.model.startswith("pvit")
-    if config.task != "pretrain" and is_pixel_model != (data.kind == "pixels"):
-        raise TrainSetupError(f"{data.source}: model {config.model} reads "
-                              f"{'images' if is_pixel_model else 'token ids'}, the data are {data.kind}")
-    if len(data) < config.batch_size:
-        raise TrainSetupError(f"{data.source}: {len(data)} samples, fewer than one batch of {config.batch_size}")
-
-
-def _policy_codebook(config: TrainConfig, data: TrainData, tokenizer: VQTokenizer | None,
-                     tokenadapt: TokenAdapt | None, codebook: torch.Tensor | None = None) -> torch.Tensor | None:
-    """The tokenizer's (K, C) code vectors when the policy or the stem needs them, checked against the data."""
-    uses_codes = config.table_init == "codes" or (config.task != "pretrain" and
-                                                  (config.policy != "none" or config.stem == "seit"))
-    needed = data.kind == "tokens" and uses_codes
-    if not needed:
+def resolve_codes(task: Task, data: Split, tokenizer: VQTokenizer | None, tokenadapt: TokenAdapt | None,
+                  codebook: torch.Tensor | None = None) -> torch.Tensor | None:
+    """The tokenizer's (K, C) code vectors when the task's batch transform or stem needs them, checked
+    against the data; None when it needs none."""
+    if not task.uses_codes():
         return None
     if codebook is not None:  # code vectors without their tokenizer (SeiT's codebook.ckpt): K is all we can check
         if tokenizer is not None:
@@ -194,66 +95,66 @@ def _policy_codebook(config: TrainConfig, data: TrainData, tokenizer: VQTokenize
     return tokenizer.codebook.vectors().detach()
 
 
-def _checkpoint_file(path: str | Path, what: str) -> Path:
+def _require(path: str | Path, what: str) -> None:
     path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_FILE
-    if not path.is_file():
+    if not path.is_file() and not (path / CHECKPOINT_FILE).is_file():
         raise FileNotFoundError(f"{path}: no such {what} checkpoint")
-    return path
 
 
-def _read_checkpoint(path: Path) -> dict:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many kinds here; all mean "not a checkpoint we can read"
-        raise TrainSetupError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise TrainSetupError(f"{path}: not a seitpp training checkpoint")
-    return ckpt
+def _task_of_checkpoint(ckpt: dict) -> Task:
+    return task_named(config_from_dict(ckpt["config"]), ckpt["task"], ckpt["data"].get("ignore_index"))
 
 
 def load_pretrained_encoder(model: nn.Module, path: str | Path) -> list[str]:
-    """Initialise a classifier from an MTM pre-training checkpoint -> the model keys not loaded (the head)."""
-    path = _checkpoint_file(path, "pre-training (--init)")
-    ckpt = _read_checkpoint(path)
-    if ckpt["config"]["task"] != "pretrain":
-        raise TrainSetupError(f"{path}: a {ckpt['config']['task']} checkpoint, not an MTM pre-training one")
-    mtm, _ = build_model(config_from_dict(ckpt["config"]), ckpt["model_args"]["codebook_size"], 0)
-    mtm.load_state_dict(ckpt["model"])
-    K_init, K_model = mtm.config.codebook_size, model.config.codebook_size
+    """Initialise `model` (a classifier, or a segmenter's encoder) from a pre-training checkpoint (file or
+    run directory) -> the model keys not loaded (the head)."""
+    _require(path, "pre-training (--init)")
+    ckpt = read_checkpoint(path, CHECKPOINT_KIND)
+    pre_task = _task_of_checkpoint(ckpt)
+    pre = pre_task.create_model(ckpt["model_args"])
+    pre.load_state_dict(ckpt["model"])
+    try:
+        state = pre_task.encoder_state(pre)
+    except TrainSetupError as err:
+        raise TrainSetupError(f"{path}: {err}, so it cannot initialise an encoder") from None
+    K_init, K_model = (getattr(getattr(m, "config", None), "codebook_size", None) for m in (pre, model))
     if K_init != K_model:
         raise TrainSetupError(f"{path}: pre-trained on a codebook of {K_init} codes, the model has {K_model}")
     try:
-        return load_encoder(model, mtm.encoder_state_dict())
+        return load_encoder(model, state)
     except ValueError as err:
         raise TrainSetupError(f"{path}: the pre-trained encoder does not fit {type(model).__name__}: {err}") from None
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
     """The model of a training checkpoint (file or run directory), in eval mode -> (model, config)."""
-    path = _checkpoint_file(path, "training")
-    ckpt = _read_checkpoint(path)
-    config = config_from_dict(ckpt["config"])
-    args = ckpt["model_args"]
-    model, _ = build_model(config, args.get("codebook_size"), args.get("num_classes", 0))
+    _require(path, "training")
+    ckpt = read_checkpoint(path, CHECKPOINT_KIND)
+    model = _task_of_checkpoint(ckpt).create_model(ckpt["model_args"])
     model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), config
+    return model.to(device).eval(), config_from_dict(ckpt["config"])
 
 
-def evaluate_checkpoint(path: str | Path, data: TrainData, device: str | torch.device = "cpu",
+def evaluate_checkpoint(path: str | Path, data: Split, device: str | torch.device = "cpu",
                         batch_size: int = 256) -> dict[str, float]:
-    """The model of a training checkpoint on `data`, centre crops -> `evaluate`'s metrics."""
+    """The model of a training checkpoint on `data`, centre crops (or whole grids) -> `evaluate`'s metrics."""
     model, config = load_model(path, device)
-    # the data must fit the model as it was built: its codebook, its classes, its crop
-    K = getattr(model.config, "codebook_size", None)
-    _check_setup(replace(config, codebook_size=K if data.kind == "tokens" else None,
-                         num_classes=getattr(model.config, "num_classes", None), batch_size=1), data, None)
-    return evaluate(model, data, config, device, batch_size)
+    # the data must fit the model as it was built: its codebook, its classes
+    config = replace(config, codebook_size=getattr(model.config, "codebook_size", None),
+                     num_classes=getattr(model.config, "num_classes", None), batch_size=1)
+    task = task_of(config, data)
+    task.check_setup(data, None)
+    return evaluate(model, data, config, device, batch_size, task)
 
 
-
-
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, config: TrainConfig, device: str | torch.device = "cpu",
+             batch_size: int = 256, task: Task | None = None) -> dict[str, float]:
+    """`task`'s evaluation of `model` on `split` (default: the task of `config` on `split`): {"val_loss",
+    "val_top1"} for a classifier, {"val_loss"} for a masked model, {"val_loss", "val_miou", "val_pixel_acc"}
+    for a segmenter. Under DDP each rank evaluates every world-th sample and the sums are combined."""
+    task = task or task_of(config, split)
+    return task.evaluate(model, split, torch.device(device), batch_size)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -261,36 +162,36 @@ def evaluate_checkpoint(path: str | Path, data: TrainData, device: str | torch.d
 
 
 @dataclass
-class _Run:
-    """What the steps of a run share."""
+class Run:
+    """What the steps of a run share, built by `train`."""
 
     config: TrainConfig
     model: nn.Module  # what the step calls: DDP-wrapped and/or compiled
     module: nn.Module  # the bare model: its state dict, its evaluation
     optimizer: torch.optim.Optimizer
-    policy: object
-    x: torch.Tensor  # the whole training split, on the device
-    labels: torch.Tensor  # (N,) class labels, or (N, Hm, Wm) masks for segmentation
+    transform: BatchTransform  # the task's batch transform
+    x: torch.Tensor  # the whole split, on the device
+    targets: torch.Tensor  # (N,) class labels or (N, Hm, Wm) masks, on the device
     device: torch.device
     steps_per_epoch: int
     total_steps: int
     warmup_steps: int
-    history: list[dict] = field(default_factory=list)
-    window: dict = field(default_factory=lambda: {"loss": 0.0, "grad_norm": 0.0, "steps": 0})
-    save: object = None  # callable(step) writing a checkpoint, or None
-    bar: object = None
-    ignore_index: int | None = None  # segmentation: the mask value that is not scored
+    history: list[dict]
+    window: dict
+    save: Callable[[int], None]  # writes a checkpoint after a step (a no-op without out_dir)
+    bar: tqdm
 
 
-def _autocast(config: TrainConfig, device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
+def _new_window() -> dict:
+    return {"loss": 0.0, "grad_norm": 0.0, "steps": 0}
 
 
-def train_one_epoch(run: _Run, epoch: int, first: int = 0) -> None:
+def train_one_epoch(task: Task, run: Run, epoch: int, first: int = 0) -> None:
     """Steps `first` .. steps_per_epoch - 1 of `epoch`; logs every `log_every` steps; checkpoints mid-epoch."""
-    cfg, rank, world = run.config, *_rank_world()
+    cfg, rank, world = run.config, *rank_world()
     per_rank = cfg.batch_size // world
-    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(stream_seed(cfg.seed, _ORDER, epoch)))
+    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(stream_seed(cfg.seed, ORDER_STREAM,
+                                                                                            epoch)))
     order = order.to(run.device)
     run.model.train()
     t_window, t_data, timed = time.perf_counter(), 0.0, 0  # timed: steps of this window run by this process
@@ -300,21 +201,16 @@ def train_one_epoch(run: _Run, epoch: int, first: int = 0) -> None:
         lr = lr_at(step, run.total_steps, run.warmup_steps, cfg.peak_lr, cfg.min_lr)
         for group in run.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)  # layer-wise decay factors from timm
-        seed = stream_seed(cfg.seed, _STEP, step, rank)
+        seed = stream_seed(cfg.seed, STEP_STREAM, step, rank)
         g = torch.Generator().manual_seed(seed)  # augmentation and masks
         torch.manual_seed(seed)  # dropout and drop path
         idx = order[i * cfg.batch_size + rank * per_rank:i * cfg.batch_size + (rank + 1) * per_rank]
-        x, target = run.policy(run.x[idx], run.labels[idx], g)
+        inputs, targets = run.transform(run.x[idx], run.targets[idx], g)
         t_data += time.perf_counter() - t0
 
-        with _autocast(cfg, run.device):
-            if cfg.task == "pretrain":
-                loss = run.model(x, generator=g)[0]
-            elif cfg.task == "segment":
-                loss = pixel_loss(run.model(x, target.shape[-2:]), target, run.ignore_index)
-            else:
-                loss = soft_cross_entropy(run.model(x), target, cfg.label_smoothing)
-        (loss_value,) = _sum_over_ranks([loss.item()], run.device)
+        with autocast(cfg, run.device):
+            loss = task.loss(run.model, inputs, targets, g)
+        (loss_value,) = sum_over_ranks([loss.item()], run.device)
         loss_value /= world
         if not math.isfinite(loss_value):
             raise TrainingDiverged(f"loss is {loss_value} at step {step} (epoch {epoch}, lr {lr:.3g}); training "
@@ -340,55 +236,12 @@ def train_one_epoch(run: _Run, epoch: int, first: int = 0) -> None:
                 "images_per_s": round(timed * cfg.batch_size / seconds, 1) if seconds > 0 else None,
                 "data_share": round(t_data / seconds, 3) if seconds > 0 else None,
             })
-            run.window = {"loss": 0.0, "grad_norm": 0.0, "steps": 0}
+            run.window = _new_window()
             t_window, t_data, timed = time.perf_counter(), 0.0, 0
-        if run.bar is not None:
-            run.bar.update(1)
-            run.bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
-        if run.save is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and not epoch_end:
+        run.bar.update(1)
+        run.bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
+        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and not epoch_end:
             run.save(done)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, data: TrainData, config: TrainConfig, device: str | torch.device = "cpu",
-             batch_size: int = 256) -> dict[str, float]:
-    """Centre crops -> {"val_loss", "val_acc"} (top-1) for a classifier, {"val_loss"} for MTM; whole
-    grids -> {"val_loss" per labelled pixel, "val_miou", "val_pixel_acc"} for a segmenter.
-
-    Under DDP each rank evaluates every world-th sample and the sums are combined. MTM masks come
-    from a fixed seed, so evaluations along a run are comparable.
-    """
-    device = torch.device(device)
-    rank, world = _rank_world()
-    idx = torch.arange(rank, len(data), world)
-    if config.task == "segment":
-        with _autocast(config, device):
-            confusion, loss_sum = segmentation_counts(model, data, device, batch_size, idx)
-        *counts, loss_sum = _sum_over_ranks(confusion.flatten().tolist() + [loss_sum], device)
-        confusion = torch.tensor(counts, dtype=torch.float64).round().long().view_as(confusion)
-        return {"val_loss": loss_sum / max(1, int(confusion.sum())), "val_miou": mean_iou(confusion),
-                "val_pixel_acc": pixel_accuracy(confusion)}
-    was_training = model.training
-    model.eval()
-    size = _pixel_crop(config) if data.kind == "pixels" else config.crop
-    g = torch.Generator().manual_seed(stream_seed(config.seed, _EVAL, rank))
-    loss_sum = correct = 0.0
-    for chunk in idx.split(batch_size):
-        x, y = data.x[chunk].to(device), data.labels[chunk].to(device)
-        x = center_crop(pixels_to_input(x), size) if data.kind == "pixels" else center_crop(x.long(), size)
-        with _autocast(config, device):
-            if config.task == "pretrain":
-                loss_sum += float(model(x, generator=g)[0]) * len(chunk)
-                continue
-            logits = model(x).float()
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += float((logits.argmax(1) == y).sum())
-    loss_sum, correct, count = _sum_over_ranks([loss_sum, correct, float(len(idx))], device)
-    model.train(was_training)
-    metrics = {"val_loss": loss_sum / max(count, 1)}
-    if config.task == "finetune":
-        metrics["val_acc"] = correct / max(count, 1)
-    return metrics
 
 
 @dataclass
@@ -396,18 +249,34 @@ class TrainResult:
     model: nn.Module  # the bare model after the last step, in eval mode
     config: TrainConfig
     history: list[dict]  # one dict per log row (COLUMNS)
-    val_acc: float | None  # top-1 of the last evaluation (fine-tuning with validation data)
-    val_loss: float | None
     steps: int
     out_dir: Path | None
     missing_keys: list[str] = field(default_factory=list)  # model keys --init did not provide
-    metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation, every val_* column
+    metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation: every val_* column
+
+
+def _resume(ckpt_path: Path | None, cfg: TrainConfig, data: Split, world: int) -> dict | None:
+    """The run's checkpoint, if there is one, checked to continue this very run."""
+    if ckpt_path is None or not ckpt_path.exists():
+        return None
+    ckpt = read_checkpoint(ckpt_path, CHECKPOINT_KIND)
+    stored = asdict(config_from_dict(ckpt["config"]))  # a field added since the checkpoint has its default
+    if stored != asdict(cfg):
+        changed = sorted(k for k in stored if stored[k] != asdict(cfg)[k])
+        raise TrainSetupError(f"{ckpt_path}: made with another config (fields {changed} differ); "
+                              f"remove it or use another out_dir")
+    if ckpt["data"]["fingerprint"] != data.fingerprint():
+        raise TrainSetupError(f"{ckpt_path}: made on other data ({ckpt['data']['source']}) than {data.source}")
+    if ckpt["world_size"] != world:
+        warnings.warn(f"{ckpt_path}: made with {ckpt['world_size']} processes, resumed with {world}: "
+                      "the rest of the run draws other augmentations than it would have")
+    return ckpt
 
 
 def train(
     config: TrainConfig,
-    data: TrainData,
-    val: TrainData | None = None,
+    data: Split,
+    val: Split | None = None,
     out_dir: str | Path | None = None,
     *,
     tokenizer: VQTokenizer | None = None,
@@ -417,82 +286,61 @@ def train(
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Pre-train (config.task "pretrain"), fine-tune ("finetune") or segment ("segment") on `data`,
-    evaluating on `val`.
+    """Train the task of `config` on `data` (`seitpp.engine.tasks`: MTM pre-training, fine-tuning on
+    tokens or pixels, segmentation, or either on DCT levels), evaluating on `val`.
 
     Args:
-        config: a preset (`seitpp.recipes.preset`), possibly with overrides.
-        data, val: training and validation splits (`TrainData.from_store`, `TrainData.shapes`, or tensors);
-            for segmentation, `seitpp.segment.SegmentationData`.
+        config: a preset (`seitpp.engine.preset`), possibly with overrides.
+        data, val: training and validation splits (`Split.from_store`, `Split.shapes`, `load_split`, or tensors).
         out_dir: where `checkpoint.pt` and `history.csv` go; a run finds its checkpoint there and
             resumes exactly. None: nothing is written.
         tokenizer: the tokenizer that made the tokens (default: the reference one): its codebook
-            drives the embedding ops and synonyms of the "seit" / "seitpp" policies.
+            drives the appearance ops and synonyms of the "seit" / "seitpp" policies.
         tokenadapt: trained TokenAdapt weights for the "seitpp" policy's geometry (fine-tuning's
             geometric half; every sample of a segmentation batch).
         codebook: (K, C) code vectors of the tokens when their tokenizer is not at hand (SeiT's
             released `codebook.ckpt`, via `Codebook.from_seit`), instead of `tokenizer`.
-        init: an MTM pre-training checkpoint (file or run directory) to start the encoder from.
+        init: a pre-training checkpoint (file or run directory) to start the encoder from.
         device: default CUDA if there is one; under torchrun, this rank's device.
         progress: a tqdm bar (rank 0 only).
     """
     cfg = config
-    rank, world = _rank_world()
+    rank, world = rank_world()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
 
     # -- everything that can be wrong is found before the first step ---------------------------
-    _check_setup(cfg, data, val)
+    task = task_of(cfg, data)
+    task.check_setup(data, val)
     if cfg.batch_size % world:
         raise TrainSetupError(f"config: batch_size {cfg.batch_size} is not divisible by {world} processes")
     ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
-    ckpt = _read_checkpoint(ckpt_path) if ckpt_path is not None and ckpt_path.exists() else None
-    if ckpt is not None:
-        stored = asdict(config_from_dict(ckpt["config"]))  # a field added since the checkpoint has its default
-        if stored != asdict(cfg):
-            changed = sorted(k for k in stored if stored[k] != asdict(cfg)[k])
-            raise TrainSetupError(f"{ckpt_path}: made with another config (fields {changed} differ); "
-                                  f"remove it or use another out_dir")
-        if ckpt["data"]["fingerprint"] != data.fingerprint():
-            raise TrainSetupError(f"{ckpt_path}: made on other data ({ckpt['data']['source']}) than {data.source}")
-        if ckpt["world_size"] != world:
-            warnings.warn(f"{ckpt_path}: made with {ckpt['world_size']} processes, resumed with {world}: "
-                          "the rest of the run draws other augmentations than it would have")
+    ckpt = _resume(ckpt_path, cfg, data, world)
     if init is not None and ckpt is None:
-        _checkpoint_file(init, "pre-training (--init)")
-    uses_tokenadapt = cfg.task != "pretrain" and cfg.policy == "seitpp" and cfg.token_adapt
+        _require(init, "pre-training (--init)")
+    uses_tokenadapt = tokenadapt is not None and cfg.policy == "seitpp" and cfg.token_adapt and task.uses_codes()
     if tokenadapt is not None and not uses_tokenadapt:
-        warnings.warn(f"TokenAdapt given but unused: task {cfg.task}, policy {cfg.policy}, "
+        warnings.warn(f"TokenAdapt given but unused: task {task.name}, policy {cfg.policy}, "
                       f"token_adapt {cfg.token_adapt}")
-    codes = _policy_codebook(cfg, data, tokenizer, tokenadapt if uses_tokenadapt else None, codebook)
+    codes = resolve_codes(task, data, tokenizer, tokenadapt if uses_tokenadapt else None, codebook)
 
     torch.manual_seed(cfg.seed)
-    model, model_args = build_model(cfg, data.codebook_size, data.num_classes, codes)
+    model, model_args = task.build_model(data, codes)
     missing: list[str] = []
     if init is not None and ckpt is None:
-        missing = load_pretrained_encoder(model.encoder if cfg.task == "segment" else model, init)
+        missing = load_pretrained_encoder(task.encoder(model), init)
     model.to(device)
-    ta = tokenadapt.to(device).eval().requires_grad_(False) if tokenadapt is not None and uses_tokenadapt else None
-    codes_here = None if codes is None else codes.to(device)
-    if cfg.task == "pretrain":
-        policy = CropPolicy(cfg)
-    elif cfg.task == "segment":
-        policy = segment_policy(cfg, codes_here, ta)
-    elif data.kind == "pixels":
-        policy = PixelPolicy(cfg, data.num_classes, _pixel_crop(cfg))
-    else:
-        policy = TokenPolicy(cfg, data.num_classes, codes_here, ta)
+    ta = tokenadapt.to(device).eval().requires_grad_(False) if uses_tokenadapt else None
+    transform = task.batch_transform(data, None if codes is None else codes.to(device), ta)
     optimizer = create_optimizer_v2(model, "adamw", lr=cfg.peak_lr, weight_decay=cfg.weight_decay,
                                     betas=cfg.betas, layer_decay=cfg.layer_decay)
     steps_per_epoch = len(data) // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch
-    start, history, window = 0, [], None
+    start, history, window = 0, [], _new_window()
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        start, history, window = ckpt["step"], ckpt["history"], ckpt["window"]
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        start, history = restore(ckpt, model, optimizer)
+        window = ckpt["window"]
 
     step_model = model
     if world > 1:
@@ -501,12 +349,6 @@ def train(
     if cfg.compile:
         step_model = torch.compile(step_model)
 
-    run = _Run(cfg, step_model, model, optimizer, policy, data.x.to(device), data.labels.to(device), device,
-               steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history,
-               ignore_index=getattr(data, "ignore_index", None))
-    if window is not None:
-        run.window = window
-
     def save(step: int) -> None:
         if ckpt_path is None or rank != 0:
             return
@@ -514,29 +356,27 @@ def train(
             if not torch.isfinite(p).all():
                 raise TrainingDiverged(f"parameter {name} is not finite after step {step - 1}; "
                                        f"{ckpt_path} keeps the last good state")
-        state = {"format": CHECKPOINT_FORMAT, "config": asdict(cfg), "model_name": cfg.model, "model_args": model_args,
-                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                 "epoch": step / steps_per_epoch, "history": run.history, "window": run.window,
-                 "rng": {"torch": torch.get_rng_state()}, "data": data.describe(), "world_size": world,
-                 "init": None if init is None else str(init)}
-        with atomic_path(ckpt_path) as tmp:
-            torch.save(state, tmp)
+        save_checkpoint(ckpt_path, CHECKPOINT_KIND, asdict(cfg), model, optimizer, step, run.history,
+                        task=task.name, model_name=cfg.model, model_args=model_args, epoch=step / steps_per_epoch,
+                        window=run.window, data=data.describe(), world_size=world,
+                        init=None if init is None else str(init))
         write_csv(run.history, ckpt_path.parent / HISTORY_FILE, COLUMNS)
 
-    run.save = save
-    run.bar = tqdm(total=total_steps, initial=start, desc=cfg.task, disable=not progress or rank != 0)
+    bar = tqdm(total=total_steps, initial=start, desc=task.name, disable=not progress or rank != 0)
+    run = Run(cfg, step_model, model, optimizer, transform, data.x.to(device), data.targets.to(device), device,
+               steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history, window, save, bar)
     try:
         for epoch in range(start // steps_per_epoch, cfg.epochs):
             first = start - epoch * steps_per_epoch if epoch == start // steps_per_epoch else 0
-            train_one_epoch(run, epoch, first)
+            train_one_epoch(task, run, epoch, first)
             last = epoch + 1 == cfg.epochs
             if val is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
-                run.history[-1] |= evaluate(model, val, cfg, device, batch_size=max(cfg.batch_size // world, 64))
+                run.history[-1] |= task.evaluate(model, val, device, batch_size=max(cfg.batch_size // world, 64))
             save((epoch + 1) * steps_per_epoch)
     finally:
-        run.bar.close()
+        bar.close()
     model.eval()
     evals = [row for row in run.history if row.get("val_loss") is not None]
     metrics = {k: v for k, v in evals[-1].items() if k.startswith("val_")} if evals else {}
-    return TrainResult(model, cfg, run.history, metrics.get("val_acc"), metrics.get("val_loss"), total_steps,
-                       Path(out_dir) if out_dir is not None else None, missing, metrics)
+    return TrainResult(model, cfg, run.history, total_steps, Path(out_dir) if out_dir is not None else None,
+                       missing, metrics)

@@ -1,13 +1,23 @@
-"""Segmentation metrics and setup checks."""
+"""Segmentation from tokens as a task of the engine: a `TokenSegmenter` on masks, one geometry per
+sample for tokens and masks, per-pixel cross-entropy, mIoU and pixel accuracy from a confusion matrix.
+
+Letters: B batch, H W token grid, S crop side, Hm Wm mask size.
+"""
 from __future__ import annotations
 
 import torch
+import torch.nn as nn
 
+from seitpp.augment.policies import SegmentationPolicy, appearance_ops
+from seitpp.augment.tokenadapt import TokenAdapt
+from seitpp.engine.classify import geometry_of
 from seitpp.engine.config import TrainConfig
+from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.losses import pixel_loss
+from seitpp.engine.task import Task, autocast
 from seitpp.errors import TrainSetupError
 from seitpp.models.segmenter import TokenSegmenter
-from seitpp.tokens.split import SegmentationData
+from seitpp.tokens.split import Split
 
 # ----------------------------------------------------------------------------------------------
 # Metrics from a confusion matrix
@@ -44,7 +54,7 @@ def pixel_accuracy(confusion: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def segmentation_counts(model: TokenSegmenter, data: SegmentationData, device: str | torch.device = "cpu",
+def segmentation_counts(model: TokenSegmenter, data: Split, device: str | torch.device = "cpu",
                         batch_size: int = 64, indices: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
     """Whole token grids (those of `indices`, default all) -> (confusion (classes, classes) int64, summed
     pixel loss), at the masks' resolution: sums, so that ranks and batches can be added up."""
@@ -54,20 +64,12 @@ def segmentation_counts(model: TokenSegmenter, data: SegmentationData, device: s
     loss_sum = 0.0
     indices = torch.arange(len(data)) if indices is None else indices
     for chunk in indices.split(batch_size):
-        ids, masks = data.ids[chunk].to(device).long(), data.masks[chunk].to(device).long()
+        ids, masks = data.x[chunk].to(device).long(), data.targets[chunk].to(device).long()
         logits = model(ids, data.mask_size).float()  # (B, classes, Hm, Wm)
         loss_sum += float(pixel_loss(logits, masks, data.ignore_index, reduction="sum"))
         confusion += confusion_matrix(logits.argmax(1), masks, data.num_classes, data.ignore_index)
     model.train(was_training)
     return confusion, loss_sum
-
-
-def evaluate_segmentation(model: TokenSegmenter, data: SegmentationData, device: str | torch.device = "cpu",
-                          batch_size: int = 64) -> dict[str, float]:
-    """Whole token grids -> {"val_loss" (per labelled pixel), "miou", "pixel_acc"} at the masks' resolution."""
-    confusion, loss_sum = segmentation_counts(model, data, device, batch_size)
-    return {"val_loss": loss_sum / max(1, int(confusion.sum())), "miou": mean_iou(confusion),
-            "pixel_acc": pixel_accuracy(confusion)}
 
 
 @torch.no_grad()
@@ -83,16 +85,70 @@ def predict_masks(model: TokenSegmenter, ids: torch.Tensor, mask_size: tuple[int
 
 
 # ----------------------------------------------------------------------------------------------
-# What the engine checks before the first step
+# The task
 
 
-def check_segmentation(config: TrainConfig, data: SegmentationData, val: SegmentationData | None) -> None:
-    """Raise TrainSetupError for segmentation data that cannot train with `config`, naming the value
-    (what the engine checks for every task, it checks itself)."""
-    for d in [data] + ([val] if val is not None else []):
-        if d.grid[0] % 2 or d.grid[1] % 2:
-            raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} token grids must be even (a patch is "
-                                  f"2 x 2 tokens)")
-    if val is not None and val.ignore_index != data.ignore_index:
-        raise TrainSetupError(f"{val.source}: ignore_index {val.ignore_index} differs from the training data's "
-                              f"({data.source}: {data.ignore_index})")
+def segment_policy(config: TrainConfig, codes: torch.Tensor | None = None,
+                   tokenadapt: TokenAdapt | None = None) -> SegmentationPolicy:
+    """The batch transform of a "segment" config: crop side `config.crop`, `geometry_of(config)` per sample;
+    with policy "seitpp", TokenAdapt for the tokens (when given) and the fine-tuning policy's appearance
+    half (`appearance_ops`, needs the (K, C) `codes`)."""
+    seitpp = config.policy == "seitpp"
+    if seitpp and codes is None:
+        raise TrainSetupError(f"policy {config.policy!r} needs the tokenizer's codebook")
+    return SegmentationPolicy(config.crop, geometry_of(config), tokenadapt if seitpp else None,
+                              appearance_ops(codes, config.noise, config.color_adapt) if seitpp else None)
+
+
+class Segment(Task):
+    """Segmentation on token ids and masks: `TokenSegmenter`, `segment_policy`, per-pixel cross-entropy
+    (pixels of `ignore_index` unscored), {"val_loss" per labelled pixel, "val_miou", "val_pixel_acc"} on
+    whole grids at the masks' resolution."""
+
+    name = "segment"
+    targets = "masks"
+
+    def __init__(self, config: TrainConfig, ignore_index: int | None = None):
+        super().__init__(config)
+        self.ignore_index = ignore_index
+
+    def check_setup(self, data: Split, val: Split | None) -> None:
+        for d in [data] + ([val] if val is not None else []):
+            if d.grid[0] % 2 or d.grid[1] % 2:
+                raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} token grids must be even (a patch is "
+                                      f"2 x 2 tokens)")
+        if val is not None and val.ignore_index != data.ignore_index:
+            raise TrainSetupError(f"{val.source}: ignore_index {val.ignore_index} differs from the training data's "
+                                  f"({data.source}: {data.ignore_index})")
+        super().check_setup(data, val)
+
+    def uses_codes(self) -> bool:
+        return self.config.table_init == "codes" or self.config.policy != "none"
+
+    def model_args(self, data: Split) -> dict:
+        cfg = self.config
+        return dict(num_classes=data.num_classes, codebook_size=data.codebook_size, encoder=cfg.model,
+                    grid_size=cfg.crop, decoder_dim=cfg.decoder_dim, drop_path_rate=cfg.drop_path)
+
+    def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
+        return TokenSegmenter(codes=codes if self.config.table_init == "codes" else None, **args)
+
+    def encoder(self, model: nn.Module) -> nn.Module:
+        return model.encoder
+
+    def batch_transform(self, data, codes, tokenadapt) -> SegmentationPolicy:
+        return segment_policy(self.config, codes, tokenadapt)
+
+    def loss(self, model, inputs, targets, generator) -> torch.Tensor:
+        return pixel_loss(model(inputs, targets.shape[-2:]), targets, self.ignore_index)
+
+    def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
+        device = torch.device(device)
+        rank, world = rank_world()
+        with autocast(self.config, device):
+            confusion, loss_sum = segmentation_counts(model, split, device, batch_size,
+                                                      torch.arange(rank, len(split), world))
+        *counts, loss_sum = sum_over_ranks(confusion.flatten().tolist() + [loss_sum], device)
+        confusion = torch.tensor(counts, dtype=torch.float64).round().long().view_as(confusion)
+        return {"val_loss": loss_sum / max(1, int(confusion.sum())), "val_miou": mean_iou(confusion),
+                "val_pixel_acc": pixel_accuracy(confusion)}

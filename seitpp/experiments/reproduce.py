@@ -50,7 +50,7 @@ from seitpp.engine.loop import COLUMNS, evaluate, train
 from seitpp.files import ARTEFACTS, atomic_path, write_csv
 from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.footprint import downsample, encoded_bytes
-from seitpp.tokens.split import TrainData
+from seitpp.tokens.split import Split
 from seitpp.tokens.store import write_store
 
 RESULTS_FILE, SUMMARY_FILE = "results.csv", "summary.csv"
@@ -324,16 +324,16 @@ def _read_arrays(path: str, mtime_ns: int) -> dict:
 
 
 def _train_data(data: dict, fmt: str, n: int):
-    """The first n training images in `fmt` ("tokens" or a pixel format) as TrainData."""
+    """The first n training images in `fmt` ("tokens" or a pixel format) as a Split."""
     K = int(data["codebook_size"]) if fmt == "tokens" else None
-    return TrainData(torch.from_numpy(data[f"train_{fmt}"][:n]), data["train_labels"][:n], len(SHAPE_CLASSES), K,
-                     f"sweep train ({fmt})")
+    return Split(torch.from_numpy(data[f"train_{fmt}"][:n]), data["train_labels"][:n], len(SHAPE_CLASSES), K,
+                 f"sweep train ({fmt})", kind="tokens" if K else "pixels")
 
 
 def _test_data(data: dict, name: str, kind: str):
     K = int(data["codebook_size"]) if kind == "tokens" else None
-    return TrainData(torch.from_numpy(data[f"test_{name}_{kind}"]), data["test_labels"], len(SHAPE_CLASSES), K,
-                     f"sweep test ({name})")
+    return Split(torch.from_numpy(data[f"test_{name}_{kind}"]), data["test_labels"], len(SHAPE_CLASSES), K,
+                 f"sweep test ({name})", kind="tokens" if K else "pixels")
 
 
 def run_pretrain(sweep: SweepPreset, budget: float, work: Path, threads: int) -> str:
@@ -364,7 +364,7 @@ def run_cell(sweep: SweepPreset, cell: Cell, work: Path, threads: int) -> dict:
            "train_bytes": round(data["bytes"][cell.data] * n), "train_loss": round(result.history[-1]["loss"], 4),
            "steps": result.steps}
     for name in EVAL_SETS:
-        row[f"acc_{name}"] = round(evaluate(result.model, _test_data(data, name, kind), cfg, device)["val_acc"], 4)
+        row[f"acc_{name}"] = round(evaluate(result.model, _test_data(data, name, kind), cfg, device)["val_top1"], 4)
     row["seconds"] = round(time.perf_counter() - started, 1)
     write_csv(result.history, work / "histories" / f"{cell.slug}.csv", COLUMNS)
     return row

@@ -23,12 +23,12 @@ from seitpp.tokens.seit_format import (
     write_seit_split,
 )
 from seitpp.tokens.split import (
+    KINDS,
     MASK_MODES,
-    SegmentationData,
+    TARGETS,
     SegmentationFileError,
-    TrainData,
-    load_data,
-    load_segmentation,
+    Split,
+    load_split,
 )
 from seitpp.tokens.store import (
     CODER_NAME,
@@ -79,11 +79,11 @@ __all__ = [
     "shapes_source",
     "folder_source",
     "tokenize_dataset",
-    "TrainData",
-    "load_data",
+    "KINDS",
+    "TARGETS",
     "SegmentationFileError",
-    "SegmentationData",
-    "load_segmentation",
+    "Split",
+    "load_split",
     "MASK_MODES",
     "loader",
 ]

@@ -1,5 +1,5 @@
-"""Splits in memory: what the training engine reads (token ids or images with labels, token ids
-with masks), loaded from `shapes:N`, a `.tokens` store or an image/mask folder."""
+"""One split in memory, what the training engine reads: token ids, images or DCT levels with class
+labels or masks, loaded from `shapes:N`, a `.tokens` store or an image/mask folder."""
 from __future__ import annotations
 
 import hashlib
@@ -19,112 +19,10 @@ from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.store import TokenStore
 
 # ----------------------------------------------------------------------------------------------
-# Data: a labelled split held in memory
+# One split in memory
 
-
-@dataclass
-class TrainData:
-    """A labelled split in memory: token ids (N, H, W) or uint8 images (N, H, W, 3), labels (N,).
-
-    Ids are kept in the narrowest signed type that holds them (int16 for K up to 32768) and
-    widened per batch. `codebook_size` is K for tokens and None for images.
-    """
-
-    x: torch.Tensor
-    labels: torch.Tensor
-    num_classes: int
-    codebook_size: int | None = None
-    source: str = "tensors"  # where the data came from, for messages
-    tokenizer_hash: str | None = None  # fingerprint of the tokenizer that made the ids, if known
-    _fingerprint: str | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self):
-        x = torch.as_tensor(np.asarray(self.x).astype(np.int64) if isinstance(self.x, np.ndarray)
-                            and self.x.dtype == np.uint16 else self.x)
-        self.labels = torch.as_tensor(self.labels).long()
-        if len(x) != len(self.labels):
-            raise TrainSetupError(f"{self.source}: {len(x)} samples but {len(self.labels)} labels")
-        if self.codebook_size is not None:
-            if x.ndim != 3 or x.is_floating_point():
-                raise TrainSetupError(f"{self.source}: token ids must be an integer (N, H, W) tensor, got "
-                                      f"{x.dtype} {tuple(x.shape)}")
-            if x.numel() and (x.min() < 0 or x.max() >= self.codebook_size):
-                raise TrainSetupError(f"{self.source}: ids from {int(x.min())} to {int(x.max())} do not fit a "
-                                      f"codebook of {self.codebook_size}")
-            x = x.to(torch.int16 if self.codebook_size <= 2**15 else torch.int32)
-        elif x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
-            raise TrainSetupError(f"{self.source}: images must be uint8 (N, H, W, 3), got {x.dtype} {tuple(x.shape)}")
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
-            raise TrainSetupError(f"{self.source}: labels from {int(self.labels.min())} to {int(self.labels.max())} "
-                                  f"do not fit {self.num_classes} classes")
-        self.x = x
-
-    @property
-    def kind(self) -> str:
-        return "tokens" if self.codebook_size is not None else "pixels"
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        """(H, W): token grid, or image size in pixels."""
-        return tuple(self.x.shape[1:3])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @classmethod
-    def from_store(cls, path: str | Path) -> "TrainData":
-        """All of a `.tokens` store, decoded once."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such token store")
-        store = TokenStore.open(path)
-        return cls(torch.from_numpy(store.read_all().astype(np.int32)), torch.from_numpy(store.labels),
-                   store.num_classes, store.codebook_size, str(path), store.tokenizer_hash)
-
-    @classmethod
-    def shapes(cls, num_images: int, split: str = "train", pixels: bool = False,
-               tokenizer: VQTokenizer | None = None) -> "TrainData":
-        """The embedded Shapes dataset: images, or their tokens from `tokenizer` (default: the reference)."""
-
-        rendered = render_shapes(num_images, split=split)
-        source = f"shapes:{num_images} ({split})"
-        if pixels:
-            return cls(torch.from_numpy(rendered.images), torch.from_numpy(rendered.labels), len(SHAPE_CLASSES),
-                       None, source)
-        tokenizer = tokenizer or VQTokenizer.load()
-        ids = tokenizer.tokenize_many(rendered.images)
-        return cls(ids, torch.from_numpy(rendered.labels), len(SHAPE_CLASSES), tokenizer.config.codebook_size,
-                   source, tokenizer.fingerprint())
-
-    def fingerprint(self) -> str:
-        """A short hash of the samples and labels (computed once): a resumed run must see the same data."""
-        if self._fingerprint is None:
-            h = hashlib.sha256(str((self.kind, tuple(self.x.shape))).encode())
-            h.update(self.x.cpu().numpy().tobytes())
-            h.update(self.labels.cpu().numpy().tobytes())
-            self._fingerprint = h.hexdigest()[:16]
-        return self._fingerprint
-
-    def describe(self) -> dict:
-        return {"source": self.source, "kind": self.kind, "num_samples": len(self), "grid": list(self.grid),
-                "codebook_size": self.codebook_size, "num_classes": self.num_classes,
-                "tokenizer_hash": self.tokenizer_hash, "fingerprint": self.fingerprint()}
-
-
-def load_data(spec: str | Path, split: str = "train", pixels: bool = False,
-              tokenizer: VQTokenizer | None = None) -> TrainData:
-    """A `.tokens` file, or `shapes:N`: N images of the embedded dataset's `split`, as pixels or as
-    tokens of `tokenizer` (default: the reference one)."""
-    text = str(spec)
-    if text.startswith("shapes:"):
-        try:
-            n = int(text.removeprefix("shapes:"))
-        except ValueError:
-            raise TrainSetupError(f"{text!r}: expected shapes:N with N a number of images") from None
-        return TrainData.shapes(n, split, pixels, tokenizer)
-    if pixels:
-        raise TrainSetupError(f"{text}: a pixel model needs images; a token store holds tokens (use shapes:N)")
-    return TrainData.from_store(text)
+KINDS = ("tokens", "pixels", "dct")
+TARGETS = ("labels", "masks")
 
 
 class SegmentationFileError(FileProblem):
@@ -133,111 +31,154 @@ class SegmentationFileError(FileProblem):
     kind = "segmentation data"
 
 
-# ----------------------------------------------------------------------------------------------
-# Data: token grids and their masks, in memory
-
-
 @dataclass
-class SegmentationData:
-    """Token ids (N, H, W) and masks uint8 (N, Hm, Wm): 0 background, c + 1 object class c.
+class Split:
+    """Samples and their targets in memory, what the training engine reads.
 
-    `num_classes` counts the background; ids lie in [0, codebook_size). `ignore_index`, when set,
-    is a mask value outside the classes (ADE20k's 255) whose pixels are not scored. `source`
-    names where the data came from in messages.
+    `kind` says what `x` holds:
+        "tokens"  ids (N, H, W) of a codebook of `codebook_size` K, kept in the narrowest signed type that
+                  holds them (int16 for K up to 32768) and widened per batch
+        "pixels"  uint8 images (N, H, W, 3)
+        "dct"     JPEG's quantised DCT levels, integer (N, 192, h, w) (`seitpp.data.dct.encode`)
+    `targets_kind` says what `targets` holds:
+        "labels"  class labels (N,) in [0, num_classes)
+        "masks"   uint8 masks (N, Hm, Wm): 0 background, c + 1 object class c (`num_classes` counts the
+                  background); `ignore_index`, when set, is a mask value outside the classes (ADE20k's
+                  255) whose pixels are not scored
+    `source` names where the data came from, in messages.
     """
 
-    ids: torch.Tensor
-    masks: torch.Tensor
+    x: torch.Tensor
+    targets: torch.Tensor
     num_classes: int
-    codebook_size: int
-    source: str = "tensors"  # where the data came from, for messages
+    codebook_size: int | None = None
+    source: str = "tensors"
     tokenizer_hash: str | None = None  # fingerprint of the tokenizer that made the ids, if known
-    ignore_index: int | None = None  # unlabelled pixels: in neither loss nor metrics
+    ignore_index: int | None = None  # masks: unlabelled pixels, in neither loss nor metrics
+    kind: str = "tokens"
+    targets_kind: str = "labels"
     _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
-        ids, masks = torch.as_tensor(self.ids), torch.as_tensor(self.masks)
-        if ids.ndim != 3 or ids.is_floating_point():
-            raise TrainSetupError(f"{self.source}: token ids must be an integer (N, H, W) tensor, got "
-                                  f"{ids.dtype} {tuple(ids.shape)}")
-        if masks.ndim != 3 or masks.dtype != torch.uint8:
-            raise TrainSetupError(f"{self.source}: masks must be uint8 (N, Hm, Wm), got {masks.dtype} "
-                                  f"{tuple(masks.shape)}")
-        if len(ids) != len(masks):
-            raise TrainSetupError(f"{self.source}: {len(ids)} token grids but {len(masks)} masks")
+        if self.kind not in KINDS or self.targets_kind not in TARGETS:
+            raise TrainSetupError(f"{self.source}: kind must be one of {KINDS} and targets_kind one of {TARGETS}, "
+                                  f"got {self.kind!r}, {self.targets_kind!r}")
+        x = torch.as_tensor(np.asarray(self.x).astype(np.int64) if isinstance(self.x, np.ndarray)
+                            and self.x.dtype == np.uint16 else self.x)
+        self.x = self._check_x(x)
+        self.targets = self._check_targets(torch.as_tensor(self.targets))
+
+    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "tokens":
+            if x.ndim != 3 or x.is_floating_point():
+                raise TrainSetupError(f"{self.source}: token ids must be an integer (N, H, W) tensor, got "
+                                      f"{x.dtype} {tuple(x.shape)}")
+            if self.codebook_size is None:
+                raise TrainSetupError(f"{self.source}: token ids need their codebook_size")
+            if x.numel() and (x.min() < 0 or x.max() >= self.codebook_size):
+                raise TrainSetupError(f"{self.source}: ids from {int(x.min())} to {int(x.max())} do not fit a "
+                                      f"codebook of {self.codebook_size}")
+            return x.to(torch.int16 if self.codebook_size <= 2**15 else torch.int32)
+        if self.codebook_size is not None:
+            raise TrainSetupError(f"{self.source}: {self.kind} have no codebook, got codebook_size "
+                                  f"{self.codebook_size}")
+        if self.kind == "pixels" and (x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8):
+            raise TrainSetupError(f"{self.source}: images must be uint8 (N, H, W, 3), got {x.dtype} {tuple(x.shape)}")
+        if self.kind == "dct" and (x.ndim != 4 or x.shape[1] != 192 or x.is_floating_point()):
+            raise TrainSetupError(f"{self.source}: DCT levels must be integer (N, 192, h, w), got {x.dtype} "
+                                  f"{tuple(x.shape)}")
+        return x
+
+    def _check_targets(self, y: torch.Tensor) -> torch.Tensor:
+        if self.targets_kind == "labels":
+            y = y.long()
+            if len(self.x) != len(y):
+                raise TrainSetupError(f"{self.source}: {len(self.x)} samples but {len(y)} labels")
+            if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
+                raise TrainSetupError(f"{self.source}: labels from {int(y.min())} to {int(y.max())} "
+                                      f"do not fit {self.num_classes} classes")
+            return y
+        if y.ndim != 3 or y.dtype != torch.uint8:
+            raise TrainSetupError(f"{self.source}: masks must be uint8 (N, Hm, Wm), got {y.dtype} {tuple(y.shape)}")
+        if len(self.x) != len(y):
+            raise TrainSetupError(f"{self.source}: {len(self.x)} token grids but {len(y)} masks")
         if not 2 <= self.num_classes <= 256:
             raise TrainSetupError(f"{self.source}: num_classes (background included) must be in [2, 256] for "
                                   f"uint8 masks, got {self.num_classes}")
-        if ids.numel() and (ids.min() < 0 or ids.max() >= self.codebook_size):
-            raise TrainSetupError(f"{self.source}: ids from {int(ids.min())} to {int(ids.max())} do not fit a "
-                                  f"codebook of {self.codebook_size}")
         if self.ignore_index is not None and not self.num_classes <= self.ignore_index <= 255:
             raise TrainSetupError(f"{self.source}: ignore_index must be a uint8 value that is not a class, in "
                                   f"[{self.num_classes}, 255], got {self.ignore_index}")
-        labelled = masks if self.ignore_index is None else masks[masks != self.ignore_index]
+        labelled = y if self.ignore_index is None else y[y != self.ignore_index]
         if labelled.numel() and labelled.max() >= self.num_classes:
             raise TrainSetupError(f"{self.source}: mask values up to {int(labelled.max())} do not fit "
                                   f"{self.num_classes} classes (background included)"
                                   + ("" if self.ignore_index is None else f" nor ignore_index {self.ignore_index}"))
-        self.ids = ids.to(torch.int16 if self.codebook_size <= 2**15 else torch.int32)
-        self.masks = masks
-
-    kind = "tokens"  # what the training engine asks of its data (as `TrainData.kind`)
-
-    @property
-    def x(self) -> torch.Tensor:
-        """The inputs, for the training engine: the ids (N, H, W)."""
-        return self.ids
-
-    @property
-    def labels(self) -> torch.Tensor:
-        """The targets, for the training engine: the masks (N, Hm, Wm)."""
-        return self.masks
+        return y
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.targets)
 
     @property
     def grid(self) -> tuple[int, int]:
-        """(H, W) of the token grids."""
-        return tuple(self.ids.shape[1:])
+        """(H, W): the token grid, the image size in pixels, or the DCT block grid."""
+        return tuple(self.x.shape[2:4]) if self.kind == "dct" else tuple(self.x.shape[1:3])
 
     @property
     def mask_size(self) -> tuple[int, int]:
         """(Hm, Wm) of the masks."""
-        return tuple(self.masks.shape[1:])
+        return tuple(self.targets.shape[1:])
 
     def fingerprint(self) -> str:
-        """A short hash of ids and masks (computed once): a resumed run must see the same data."""
+        """A short hash of the samples and targets (computed once): a resumed run must see the same data."""
         if self._fingerprint is None:
-            h = hashlib.sha256(str((tuple(self.ids.shape), tuple(self.masks.shape), self.ignore_index)).encode())
-            h.update(self.ids.numpy().tobytes())
-            h.update(self.masks.numpy().tobytes())
+            h = hashlib.sha256(str((self.kind, self.targets_kind, tuple(self.x.shape), tuple(self.targets.shape),
+                                    self.ignore_index)).encode())
+            h.update(self.x.cpu().numpy().tobytes())
+            h.update(self.targets.cpu().numpy().tobytes())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
     def describe(self) -> dict:
-        return {"source": self.source, "kind": "segmentation", "num_samples": len(self), "grid": list(self.grid),
-                "mask_size": list(self.mask_size), "codebook_size": self.codebook_size,
+        return {"source": self.source, "kind": self.kind, "targets_kind": self.targets_kind,
+                "num_samples": len(self), "grid": list(self.grid), "codebook_size": self.codebook_size,
                 "num_classes": self.num_classes, "ignore_index": self.ignore_index,
                 "tokenizer_hash": self.tokenizer_hash, "fingerprint": self.fingerprint()}
 
-    @classmethod
-    def shapes(cls, num_images: int, split: str = "train", tokenizer: VQTokenizer | None = None) -> "SegmentationData":
-        """The embedded Shapes dataset: tokens of `tokenizer` (default: the reference one) and the
-        64 x 64 masks, 12 object classes + background."""
+    # -- loaders
 
+    @classmethod
+    def from_store(cls, path: str | Path) -> "Split":
+        """All of a `.tokens` store, decoded once: token ids and labels."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such token store")
+        store = TokenStore.open(path)
+        return cls(torch.from_numpy(store.read_all().astype(np.int32)), torch.from_numpy(store.labels),
+                   store.num_classes, store.codebook_size, str(path), store.tokenizer_hash)
+
+    @classmethod
+    def shapes(cls, num_images: int, split: str = "train", kind: str = "tokens", targets_kind: str = "labels",
+               tokenizer: VQTokenizer | None = None) -> "Split":
+        """The embedded Shapes dataset: images (kind "pixels") or their tokens from `tokenizer` (default:
+        the reference), with labels (12 classes) or the 64 x 64 masks (12 object classes + background)."""
         rendered = render_shapes(num_images, split=split)
+        source = f"shapes:{num_images} ({split})"
+        masks = targets_kind == "masks"
+        targets = torch.from_numpy(rendered.masks if masks else rendered.labels)
+        num_classes = len(SHAPE_CLASSES) + masks
+        if kind == "pixels":
+            return cls(torch.from_numpy(rendered.images), targets, num_classes, None, source, kind=kind,
+                       targets_kind=targets_kind)
+        if kind != "tokens":
+            raise TrainSetupError(f"{source}: Shapes comes as pixels or tokens, not {kind!r}")
         tokenizer = tokenizer or VQTokenizer.load()
-        return cls(tokenizer.tokenize_many(rendered.images), torch.from_numpy(rendered.masks),
-                   len(SHAPE_CLASSES) + 1, tokenizer.config.codebook_size, f"shapes:{num_images} ({split})",
-                   tokenizer.fingerprint())
+        return cls(tokenizer.tokenize_many(rendered.images), targets, num_classes, tokenizer.config.codebook_size,
+                   source, tokenizer.fingerprint(), targets_kind=targets_kind)
 
     @classmethod
     def from_folder(cls, root: str | Path, tokenizer: VQTokenizer, num_classes: int, resolution: int = 64,
-                    split: str | None = None, ignore_index: int | None = None,
-                    progress: bool = True) -> "SegmentationData":
-        """Image/mask pairs in ADE20k's layout, tokenized by `tokenizer`.
+                    split: str | None = None, ignore_index: int | None = None, progress: bool = True) -> "Split":
+        """Image/mask pairs in ADE20k's layout, tokenized by `tokenizer`: token ids and masks.
 
         `root/images[/split]/<stem>.<any image format>` and `root/annotations[/split]/<stem>.png`,
         a mask holding one class index per pixel (0 background) at its image's size. Both are cut
@@ -265,25 +206,30 @@ class SegmentationData:
                  for p in tqdm(image_paths, desc=f"read {image_dir.name}", unit="pair", disable=not progress)]
         images, masks = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
         return cls(tokenizer.tokenize_many(images), torch.from_numpy(masks), num_classes,
-                   tokenizer.config.codebook_size, str(root), tokenizer.fingerprint(), ignore_index)
+                   tokenizer.config.codebook_size, str(root), tokenizer.fingerprint(), ignore_index,
+                   targets_kind="masks")
 
 
-def load_segmentation(spec: str | Path, split: str | None = None, tokenizer: VQTokenizer | None = None,
-                      num_classes: int | None = None, ignore_index: int | None = None,
-                      resolution: int = 64) -> SegmentationData:
-    """`shapes:N` (N images of the embedded dataset's `split`, default "train") or a folder in
-    ADE20k's layout (`SegmentationData.from_folder`; `split` its subfolder, num_classes required)."""
+def load_split(spec: str | Path, split: str | None = None, kind: str = "tokens", targets_kind: str = "labels",
+               tokenizer: VQTokenizer | None = None, num_classes: int | None = None,
+               ignore_index: int | None = None, resolution: int = 64) -> Split:
+    """`shapes:N` (N images of the embedded dataset's `split`, default "train", as pixels or as tokens
+    of `tokenizer`, default the reference one), a `.tokens` file (labels), or a folder in ADE20k's
+    layout (masks: `Split.from_folder`, `split` its subfolder, num_classes required)."""
     text = str(spec)
-    tokenizer = tokenizer or VQTokenizer.load()
     if text.startswith("shapes:"):
         try:
             n = int(text.removeprefix("shapes:"))
         except ValueError:
             raise TrainSetupError(f"{text!r}: expected shapes:N with N a number of images") from None
-        return SegmentationData.shapes(n, split or "train", tokenizer)
+        return Split.shapes(n, split or "train", kind, targets_kind, tokenizer)
+    if kind == "pixels":
+        raise TrainSetupError(f"{text}: a pixel model needs images; a token store holds tokens (use shapes:N)")
+    if targets_kind == "labels":
+        return Split.from_store(text)
     if num_classes is None:
         raise TrainSetupError(f"{text}: a folder needs its number of classes, background included (ADE20k: 151)")
-    return SegmentationData.from_folder(text, tokenizer, num_classes, resolution, split, ignore_index)
+    return Split.from_folder(text, tokenizer or VQTokenizer.load(), num_classes, resolution, split, ignore_index)
 
 
 MASK_MODES = ("L", "P", "I", "I;16")  # one integer per pixel

@@ -1,0 +1,209 @@
+"""The token tasks of classification: MTM pre-training, fine-tuning on token ids and the pixel ViT baseline.
+
+Each is a `seitpp.engine.task.Task`: its model, its batch transform (`seitpp.augment.policies`,
+built here from the config), its loss and its evaluation on centre crops.
+Letters: B batch, H W token grid, S crop side, K codebook size.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from seitpp.augment.geometry import GeometryDistribution
+from seitpp.augment.policies import (
+    CropPolicy,
+    PixelPolicy,
+    TokenPolicy,
+    appearance_ops,
+    centre_crop,
+    pixels_to_input,
+    token_eda,
+)
+from seitpp.augment.tokenadapt import TokenAdapt
+from seitpp.engine.config import TrainConfig
+from seitpp.engine.distributed import rank_world, sum_over_ranks
+from seitpp.engine.losses import soft_cross_entropy
+from seitpp.engine.task import EVAL_STREAM, Task, autocast
+from seitpp.errors import TrainSetupError
+from seitpp.models.mtm import create_mtm
+from seitpp.models.vit import PixelViTConfig, TokenViTConfig, create_model
+from seitpp.schedule import stream_seed
+from seitpp.tokens.split import Split
+
+# ----------------------------------------------------------------------------------------------
+# Batch transforms from a config
+
+
+def geometry_of(config: TrainConfig) -> GeometryDistribution:
+    """Per-sample flip, affine chain (share `affine_p`) and resized crop (area from `min_scale`)."""
+    return GeometryDistribution(affine_p=config.affine_p, crop_scale=(config.min_scale, 1.0))
+
+
+def token_policy(config: TrainConfig, num_classes: int, codes: torch.Tensor | None = None,
+                 tokenadapt: TokenAdapt | None = None) -> TokenPolicy:
+    """The fine-tuning batch transform of `config.policy`: "none" crops + CutMix; "seit" Token-EDA + crops
+    + CutMix; "seitpp" the release's policy (`color_adapt=False`: the identity in ColorAdapt's place,
+    `token_adapt=False`: no geometric half). codes: the tokenizer's (K, C) code vectors."""
+    if config.policy != "none" and codes is None:
+        raise TrainSetupError(f"policy {config.policy!r} needs the tokenizer's codebook")
+    seitpp = config.policy == "seitpp"
+    geometric = seitpp and config.token_adapt
+    return TokenPolicy(num_classes, config.crop, None if codes is None else len(codes), min_scale=config.min_scale,
+                       mixup=config.mixup, cutmix=config.cutmix,
+                       eda=token_eda(codes) if config.policy == "seit" else None,
+                       appearance=appearance_ops(codes, config.noise, config.color_adapt) if seitpp else None,
+                       geometry=geometry_of(config) if geometric else None,
+                       tokenadapt=tokenadapt if geometric else None)
+
+
+def pixel_crop(config: TrainConfig) -> int:
+    """Pixel side with the token model's patch grid: a patch is 2 x 2 tokens or patch_size pixels."""
+    return config.crop * PixelViTConfig().patch_size // 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation on centre crops, shared by the classification tasks
+
+
+@torch.no_grad()
+def evaluate_centre_crops(model: nn.Module, split: Split, config: TrainConfig, device: torch.device,
+                          batch_size: int, size: int, prepare: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+                          classify: bool = True) -> dict[str, float]:
+    """Centre size x size crops of `prepare(x)` -> {"val_loss", "val_top1"} for a classifier, {"val_loss"}
+    for a masked model (`classify` False; its masks come from a fixed seed, so evaluations along a run
+    are comparable). Under DDP each rank evaluates every world-th sample and the sums are combined."""
+    device = torch.device(device)
+    rank, world = rank_world()
+    idx = torch.arange(rank, len(split), world)
+    was_training = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(stream_seed(config.seed, EVAL_STREAM, rank))
+    loss_sum = correct = 0.0
+    for chunk in idx.split(batch_size):
+        x = centre_crop(prepare(split.x[chunk].to(device)), size)
+        y = split.targets[chunk].to(device)
+        with autocast(config, device):
+            if not classify:
+                loss_sum += float(model(x, generator=g)[0]) * len(chunk)
+                continue
+            logits = model(x).float()
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += float((logits.argmax(1) == y).sum())
+    loss_sum, correct, count = sum_over_ranks([loss_sum, correct, float(len(idx))], device)
+    model.train(was_training)
+    metrics = {"val_loss": loss_sum / max(count, 1)}
+    if classify:
+        metrics["val_top1"] = correct / max(count, 1)
+    return metrics
+
+
+def _model_reads(name: str) -> str:
+    return "pixels" if name.startswith("pvit") else "tokens"
+
+
+# ----------------------------------------------------------------------------------------------
+# The tasks
+
+
+class Pretrain(Task):
+    """MTM pre-training on token ids: random-resized crops, the masked-token loss; labels are unused."""
+
+    name = "pretrain"
+    targets_used = False
+
+    def uses_codes(self) -> bool:
+        return self.config.table_init == "codes"
+
+    def model_args(self, data: Split) -> dict:
+        return dict(codebook_size=data.codebook_size, grid_size=self.config.crop, drop_path_rate=self.config.drop_path)
+
+    def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
+        return create_mtm(self.config.model, codes=codes if self.config.table_init == "codes" else None, **args)
+
+    def encoder_state(self, model: nn.Module) -> dict:
+        return model.encoder_state_dict()
+
+    def batch_transform(self, data, codes, tokenadapt) -> CropPolicy:
+        return CropPolicy(self.config.crop, self.config.min_scale)
+
+    def loss(self, model, inputs, targets, generator) -> torch.Tensor:
+        return model(inputs, generator=generator)[0]
+
+    def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
+        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.config.crop,
+                                     lambda x: x.long(), classify=False)
+
+
+class Finetune(Task):
+    """Classification on token ids: a token ViT, `token_policy`, soft cross-entropy, top-1 on centre crops."""
+
+    name = "finetune"
+
+    def check_setup(self, data: Split, val: Split | None) -> None:
+        super().check_setup(data, val)
+        reads = _model_reads(self.config.model)
+        if reads != self.kind:
+            raise TrainSetupError(f"{data.source}: model {self.config.model} reads "
+                                  f"{'images' if reads == 'pixels' else 'token ids'}, the data are {data.kind}")
+
+    def uses_codes(self) -> bool:
+        cfg = self.config
+        return cfg.table_init == "codes" or cfg.policy != "none" or cfg.stem == "seit"
+
+    def model_args(self, data: Split) -> dict:
+        cfg = self.config
+        return dict(num_classes=data.num_classes, drop_path_rate=cfg.drop_path, global_pool=cfg.global_pool,
+                    codebook_size=data.codebook_size, grid_size=cfg.crop, stem=cfg.stem)
+
+    def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
+        cfg = self.config
+        if cfg.stem == "seit":  # frozen codes: a zero table is overwritten by a checkpoint's
+            codes = codes if codes is not None else torch.zeros(args["codebook_size"], TokenViTConfig().code_dim)
+            return create_model(cfg.model, codes=codes, **args)
+        return create_model(cfg.model, codes=codes if cfg.table_init == "codes" else None, **args)
+
+    def batch_transform(self, data, codes, tokenadapt) -> TokenPolicy:
+        return token_policy(self.config, data.num_classes, codes, tokenadapt)
+
+    def loss(self, model, inputs, targets, generator) -> torch.Tensor:
+        return soft_cross_entropy(model(inputs), targets, self.config.label_smoothing)
+
+    def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
+        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.config.crop,
+                                     lambda x: x.long())
+
+
+class FinetunePixels(Finetune):
+    """The pixel ViT baseline: uint8 images, `PixelPolicy` crops of `pixel_crop(config)` pixels (the token
+    model's patch grid), flips and the same label mixing."""
+
+    name = "finetune-pixels"
+    kind = "pixels"
+
+    def check_grid(self, d: Split) -> None:
+        if min(d.grid) < pixel_crop(self.config):
+            raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} images are smaller than the "
+                                  f"{pixel_crop(self.config)} pixel crop")
+
+    def uses_codes(self) -> bool:
+        return False
+
+    def model_args(self, data: Split) -> dict:
+        cfg = self.config
+        return dict(num_classes=data.num_classes, drop_path_rate=cfg.drop_path, global_pool=cfg.global_pool,
+                    img_size=pixel_crop(cfg))
+
+    def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
+        return create_model(self.config.model, **args)
+
+    def batch_transform(self, data, codes, tokenadapt) -> PixelPolicy:
+        cfg = self.config
+        return PixelPolicy(data.num_classes, pixel_crop(cfg), min_scale=cfg.min_scale, mixup=cfg.mixup,
+                           cutmix=cfg.cutmix)
+
+    def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
+        return evaluate_centre_crops(model, split, self.config, device, batch_size, pixel_crop(self.config),
+                                     pixels_to_input)
