@@ -190,9 +190,7 @@ PRESETS: dict[str, BeyondPreset] = {
 
 
 def beyond_preset(name: str) -> BeyondPreset:
-    if name not in PRESETS:
-        raise ValueError(f"unknown beyond preset {name!r}; choose from {sorted(PRESETS)}")
-    return PRESETS[name]
+    return sweep.preset_named(PRESETS, name, "beyond")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
 from seitpp.engine.config import TrainConfig, preset, with_overrides
 from seitpp.engine.loop import COLUMNS, train
 from seitpp.experiments.engine_io import classification_split, top1
-from seitpp.experiments.sweep import Sweep, read_arrays, run, write_arrays
+from seitpp.experiments.sweep import Sweep, preset_named, read_arrays, run, write_arrays
 from seitpp.experiments.tables import (
     difference,
     judged,
@@ -154,9 +154,7 @@ SWEEPS["cpu-random-table"] = replace(SWEEPS["cpu"], name="cpu-random-table",
 
 
 def sweep_preset(name: str) -> SweepPreset:
-    if name not in SWEEPS:
-        raise ValueError(f"unknown sweep preset {name!r}; choose from {sorted(SWEEPS)}")
-    return SWEEPS[name]
+    return preset_named(SWEEPS, name, "sweep")
 
 
 # ----------------------------------------------------------------------------------------------

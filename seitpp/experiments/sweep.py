@@ -57,6 +57,13 @@ class Sweep:
     write_more: Callable[[list[dict], Path], None] | None = None  # (rows, out): other outputs, after each cell
 
 
+def preset_named(presets: dict, name: str, kind: str):
+    """`presets[name]`, or a ValueError that lists the `kind` presets there are."""
+    if name not in presets:
+        raise ValueError(f"unknown {kind} preset {name!r}; choose from {sorted(presets)}")
+    return presets[name]
+
+
 def stages_for(cells: list, stages: tuple[str, ...], needs: dict[str, str]) -> list[str]:
     """The stages these cells need, with the stages those need, in the order of `stages`."""
     needed = {c.stage for c in cells if c.stage}
