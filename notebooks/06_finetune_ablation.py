@@ -49,7 +49,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import seitpp
-from seitpp.experiments.reproduce import ABLATION, METHODS, PAPER_ABLATION, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, SUMMARY_FILE, ablation_rows, finetune_config, findings, format_table, make_cells, mean_std, read_results, run_sweep, select, summarize, sweep_preset
+from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
+from seitpp.experiments.reproduce import ABLATION, METHODS, PAPER_ABLATION, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, ablation_rows, finetune_config, findings, make_cells, run_sweep, summarize, sweep_preset
 from seitpp.data import SHAPE_CLASSES
 
 FAST = seitpp.fast_mode()
@@ -255,7 +256,7 @@ if "baseline" in ablation:
 # %% [markdown]
 # ## The paper's findings, judged here
 #
-# Each finding of the paper is a difference it reports as positive. `seitpp.reproduce.findings`
+# Each finding of the paper is a difference it reports as positive. `seitpp.experiments.reproduce.findings`
 # measures the same difference on the sweep and calls it *holds* when it is positive by more than
 # the spread over seeds (the two standard deviations combined), *opposite* when negative by more,
 # and *unclear* otherwise. This chapter's share: MTM, SeiT++ against SeiT, and the ablation.

@@ -46,7 +46,8 @@ import torch
 
 import seitpp
 from seitpp.data import images_to_tensor
-from seitpp.experiments.reproduce import METHODS, PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS, REFERENCE_RESULTS, SUMMARY_FILE, corrupt, findings, format_table, mean_std, read_results, select, sweep_preset
+from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
+from seitpp.experiments.reproduce import METHODS, PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS, REFERENCE_RESULTS, corrupt, findings, sweep_preset
 from seitpp.data import SHAPE_CLASSES
 from seitpp.data import render_shapes
 from seitpp.tokenizers import VQTokenizer, psnr
@@ -195,8 +196,8 @@ fig = storage_frontier_figure(summary, CHANCE)
 
 # %%
 sets = ("clean", "noise", "blur", "sketch")
-rows = [[m, *(mean_std(r, s) for s in sets)] for m, r in full_tokens.items()]
-rows += [[f"pixel ViT: {r['method']}", *(mean_std(r, s) for s in sets)] for r in pixels]
+rows = [[m, *(mean_std(r, f"acc_{s}") for s in sets)] for m, r in full_tokens.items()]
+rows += [[f"pixel ViT: {r['method']}", *(mean_std(r, f"acc_{s}") for s in sets)] for r in pixels]
 print(format_table(["model", *sets], rows))
 print("\nthe paper (ViT-B, ImageNet-1k; sketch = ImageNet-Sketch):")
 print(format_table(["model", *sets], [[m, *(v[s] for s in sets)] for m, v in PAPER_ROBUSTNESS.items()]))
@@ -246,7 +247,7 @@ print(format_table(["finding", "comparison", "points", "spread", "verdict"],
 #
 # 1. Make the budgets from whole classes instead of fewer images per class (keep 12, 7 and 3
 #    classes): which method suffers most, and why is that a different question?
-# 2. `seitpp.reproduce.corrupt` takes the noise level from the preset; evaluate a committed-size
+# 2. `seitpp.experiments.reproduce.corrupt` takes the noise level from the preset; evaluate a committed-size
 #    model at three noise levels and plot accuracy against sigma for SeiT and SeiT++.
 # 3. Add JPEG quality 50 to `jpeg_qualities` of a copy of the `cpu` preset and run only the
 #    `pixels` cells: where does it land on the frontier?

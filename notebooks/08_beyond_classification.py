@@ -53,11 +53,12 @@ import numpy as np
 import torch
 
 import seitpp
-from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, SECOND_TOKENIZER_DIR, STORAGE_FILE, SUMMARY_FILE, Cell, all_background, beyond_preset, colour_masks, dct_config, dct_table, findings, findings_table, make_cells, read_examples, run_beyond, segment_config, segment_table, select, storage_table, transfer_table
+from seitpp.experiments import SUMMARY_FILE, format_table, read_results
+from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Cell, all_background, beyond_preset, colour_masks, dct_config, dct_table, findings, findings_table, make_cells, read_examples, run_beyond, segment_config, segment_table, by_method, storage_table, transfer_table
 from seitpp.data import images_to_tensor
 from seitpp.data.dct import bytes_per_image, decode, encode
 from seitpp.experiments.reproduce import REFERENCE_RESULTS as CHAPTER_6_RESULTS
-from seitpp.experiments.reproduce import format_table, read_results
+from seitpp.experiments.second_tokenizer import SECOND_TOKENIZER_DIR
 from seitpp.engine import segment_policy
 from seitpp.data import SHAPE_CLASSES
 from seitpp.data import render_shapes
@@ -232,7 +233,7 @@ title = fig.suptitle(f"predicted masks on test images ({shown.name} run)", y=1.0
 # ## Another tokenizer
 #
 # The reference tokenizer cuts a 64 x 64 image into 16 x 16 tokens of 4 x 4 pixels, from 391
-# codes. The second one (`seitpp.beyond.F8`) has one more stride-2 level: 8 x 8 tokens of 8 x 8
+# codes. The second one (`seitpp.experiments.second_tokenizer.F8`) has one more stride-2 level: 8 x 8 tokens of 8 x 8
 # pixels, a quarter as many, from the full 1,024 codes it trains (no k-means reduction). It is
 # trained inside the sweep with the same loop as the reference (`seitpp.train_tokenizer`), on the
 # first training images, and kept beside the results. Both on the same test images:
@@ -340,7 +341,7 @@ print()
 for f in findings(summary):
     spread = "one seed: no spread" if np.isnan(f["spread"]) else f"spread {f['spread']:.1f}"
     print(f"- {f['question']}: {f['comparison']} is {f['difference']:+.1f} points ({spread}): {f['verdict']}")
-rows = select(summary, "segment")
+rows = by_method(summary, "segment")
 if rows:
     best = max(rows.values(), key=lambda r: r["miou_mean"])
     print(f"- every segmenter against all background: the best ({best['method']}) reaches "

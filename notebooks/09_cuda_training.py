@@ -55,7 +55,8 @@ import torch
 import seitpp
 from seitpp.engine import as_shell, measure_step_rate, train_command
 from seitpp.engine import preset
-from seitpp.experiments.reproduce import EVAL_SETS, METHODS, SUMMARY_FILE, Cell, findings, format_table, mean_std, read_results, select, sweep_preset
+from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
+from seitpp.experiments.reproduce import EVAL_SETS, METHODS, Cell, findings, sweep_preset
 from seitpp.tokens import read_seit_split, seit_split_files, write_seit_split
 from seitpp.data import render_shapes
 from seitpp.tokens import TokenStore
@@ -371,7 +372,7 @@ print(f"preset gpu: {gpu_sweep.train_images:,} training and {gpu_sweep.test_imag
 print(f"{provenance['command']}\n  {provenance['date']}, {provenance['machine']['gpu']}, torch "
       f"{provenance['machine']['torch']}; {provenance['metrics']['cells_done']} cells in "
       f"{provenance['wall_seconds']:.0f} s")
-table = [[m, *(mean_std(select(summary, "budgets", m)[0], s) for s in EVAL_SETS)]
+table = [[m, *(mean_std(select(summary, "budgets", m)[0], f"acc_{s}") for s in EVAL_SETS)]
          for m in METHODS if select(summary, "budgets", m)]
 print(format_table(["method (top-1 %, 12 classes)", *EVAL_SETS], table))
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 import seitpp
-from seitpp.experiments.reproduce import format_table, read_results
+from seitpp.experiments import format_table, read_results
 
 ROOT = Path.cwd().parent  # notebooks run in notebooks/
 ARTEFACTS = Path(seitpp.__file__).parent / "artefacts"

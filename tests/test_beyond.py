@@ -18,12 +18,11 @@ from seitpp.cli import main
 from seitpp.data import SHAPE_CLASSES, render_shapes
 from seitpp.data.dct import encode
 from seitpp.engine.dct import DCTTrainConfig, evaluate_dct, train_dct
+from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, read_results
 from seitpp.experiments.beyond import (
     EXPERIMENTS,
     METHODS,
-    RESULTS_FILE,
     STORAGE_FILE,
-    SUMMARY_FILE,
     Cell,
     all_background,
     beyond_preset,
@@ -39,7 +38,6 @@ from seitpp.experiments.beyond import (
     summarize,
     transfer_table,
 )
-from seitpp.experiments.reproduce import read_results
 from seitpp.models.dct import coefficient_rms
 
 SMOKE = replace(beyond_preset("smoke"), train_images=32, test_images=16, examples=3)

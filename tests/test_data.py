@@ -9,7 +9,15 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from seitpp.data import IMAGE_EXTENSIONS, ImageFolderDataset, ImageFolderError, UnreadableImageError, images_to_tensor, load_image, tensor_to_images
+from seitpp.data import (
+    IMAGE_EXTENSIONS,
+    ImageFolderDataset,
+    ImageFolderError,
+    UnreadableImageError,
+    images_to_tensor,
+    load_image,
+    tensor_to_images,
+)
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 

@@ -8,18 +8,16 @@ import pytest
 
 from seitpp.cli import main
 from seitpp.data import render_shapes
+from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, read_results
 from seitpp.experiments.reproduce import (
     ABLATION,
     EVAL_SETS,
     METHODS,
-    RESULTS_FILE,
-    SUMMARY_FILE,
     corrupt,
     downsampled,
     finetune_config,
     jpeg_roundtrip,
     make_cells,
-    read_results,
     run_sweep,
     summarize,
     sweep_preset,
@@ -188,13 +186,11 @@ def test_figures_and_tables_from_a_summary(swept):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from seitpp.experiments import format_table, mean_std, select
     from seitpp.experiments.reproduce import (
         PAPER_BUDGET_GB,
         PAPER_BUDGETS,
         ablation_rows,
-        format_table,
-        mean_std,
-        select,
     )
     from seitpp.viz import budget_figure, storage_frontier_figure
     out, _ = swept
@@ -220,7 +216,8 @@ def test_figures_and_tables_from_a_summary(swept):
 
 
 def test_findings_judge_differences_against_the_spread():
-    from seitpp.experiments.reproduce import findings, verdict
+    from seitpp.experiments import verdict
+    from seitpp.experiments.reproduce import findings
     assert verdict(3.0, 1.0) == "holds" and verdict(-3.0, 1.0) == "opposite" and verdict(0.5, 1.0) == "unclear"
     sweep = replace(SMOKE, budgets=(1.0, 0.5), ablation_budget=0.5)
 

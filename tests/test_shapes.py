@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from seitpp.data import SHAPE_CLASSES, ShapeParams, Shapes, ShapesDataset, images_to_tensor, render_shapes, shape_coverage
+from seitpp.data import (
+    SHAPE_CLASSES,
+    ShapeParams,
+    Shapes,
+    ShapesDataset,
+    images_to_tensor,
+    render_shapes,
+    shape_coverage,
+)
 
 K = len(SHAPE_CLASSES)
 R = 64

@@ -13,6 +13,13 @@ import torch  # noqa: E402
 from IPython.display import HTML  # noqa: E402
 
 from seitpp.tokenizers import TokenizerConfig, VQTokenizer  # noqa: E402
+from seitpp.viz import (  # noqa: E402
+    ComparisonWidget,
+    Panel,
+    comparison_grid,
+    comparison_player,
+    token_panels,
+)
 
 AUGMENTATIONS = {"brighten": [0.0, 0.5, 1.0], "flip": [0.0, 1.0]}
 CALLS: list[tuple[int, str, float]] = []

@@ -1,6 +1,19 @@
-"""The experiments behind the book's findings: the reproduction sweep and chapter 8's sweep."""
+"""The experiments behind the book's findings: one sweep runner (`sweep`), two sweeps it runs
+(`reproduce`, chapters 6, 7 and 9; `beyond`, chapter 8), and the tables and verdicts both share
+(`tables`)."""
 
-from seitpp.experiments import reproduce
-from seitpp.experiments import beyond
+from seitpp.experiments import beyond, reproduce, sweep, tables
+from seitpp.experiments.sweep import RESULTS_FILE, SUMMARY_FILE, Sweep, run
+from seitpp.experiments.tables import (
+    difference,
+    format_table,
+    judged,
+    mean_over_seeds,
+    mean_std,
+    read_results,
+    select,
+    verdict,
+)
 
-__all__ = ["reproduce", "beyond"]
+__all__ = ["sweep", "reproduce", "beyond", "tables", "Sweep", "run", "RESULTS_FILE", "SUMMARY_FILE",
+           "read_results", "mean_over_seeds", "select", "mean_std", "format_table", "difference", "verdict", "judged"]

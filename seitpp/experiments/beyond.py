@@ -22,9 +22,6 @@ run made once (seed 0) and shared by every seed:
     mtm-f8          MTM on the second tokenizer's tokens (after tokenizer-f8) -> transfer SeiT++
     masked-dct      masked block modeling on the training levels            -> dct masked pre-training
 
-With several workers, jobs run in processes of one thread each; a worker that comes free takes
-the first job whose stage is done (stages first, then cells seed by seed).
-
 Where SeiT++'s pieces need something that exists only for the reference tokenizer, it says so:
 TokenAdapt is trained for the reference tokens only (chapter 3), so SeiT++ on the second
 tokenizer's tokens warps its geometric half directly on the grid (the naive warp of chapter 2).
@@ -34,14 +31,11 @@ a `.tokens` store (`seitpp.storage`, file size / images), DCT levels as `seitpp.
 files. A segmentation set also stores its masks, whatever the input: `storage.csv` lists their PNG
 size beside every input's and the pixels' own PNG size.
 
-Results, as in `seitpp.reproduce`: `results.csv` gets one row per finished cell, written
-atomically as cells finish; a rerun skips the cells already there, and stages resume from their
-checkpoints (the tokenizer and both MTM runs; masked block modeling, two minutes, restarts).
-`summary.csv` holds means and standard deviations over seeds; `storage.csv` the bytes per image
-of every input; `examples.npz` the predicted masks of a few test images (seed 0, each
-segmentation method), for the chapter's pictures; `tokenizer-f8/` the second tokenizer, so the
-chapter can decode its tokens; `provenance.json` (written by the command) the command, preset,
-machine, date and duration.
+This module is the sweep's specification; `seitpp.experiments.sweep` runs it (resumable, stages
+first, as chapter 6's). Beside `results.csv` and `summary.csv`: `storage.csv`, the bytes per image
+of every input; `examples.npz`, the predicted masks of a few test images (seed 0, each segmentation
+method) for the chapter's pictures; `tokenizer-f8/`, the second tokenizer, so the chapter can decode
+its tokens. Stages resume from their checkpoints (masked block modeling, two minutes, restarts).
 
 Cost of the `cpu` preset, one thread per job, measured beside another one-thread job on a 2-core
 CPU: data 23 s; stages: second tokenizer 468 s, MTM on the reference tokens 583 s, MTM on the
@@ -51,23 +45,18 @@ two workers.
 """
 from __future__ import annotations
 
-import json
+import functools
 import math
-import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.data.dct import bytes_per_image, encode
-from seitpp.data.images import images_to_tensor
 from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
 from seitpp.engine.config import TrainConfig
 from seitpp.engine.config import preset as train_preset
@@ -78,28 +67,30 @@ from seitpp.engine.segment import (
     pixel_accuracy,
     predict_masks,
 )
-from seitpp.experiments.reproduce import Cell as ReproduceCell
-from seitpp.experiments.reproduce import (
-    finetune_config,
+from seitpp.experiments import sweep
+from seitpp.experiments.reproduce import pretrain_config, recipe_config, sweep_preset
+from seitpp.experiments.second_tokenizer import (
+    F8,
+    SECOND_TOKENIZER_DIR,
+    keep_second_tokenizer,
+    second_tokens,
+    train_second_tokenizer,
+)
+from seitpp.experiments.tables import (
     format_table,
+    judged,
     mean_over_seeds,
     mean_std,
-    pretrain_config,
-    read_arrays,
-    read_results,
-    sweep_preset,
-    verdict,
+    select,
 )
-from seitpp.experiments.reproduce import select as select_budget_rows
 from seitpp.files import ARTEFACTS, atomic_path, write_csv
-from seitpp.tokenizers.train import TokenizerTrainConfig, train_tokenizer
-from seitpp.tokenizers.vq import TokenizerConfig, VQTokenizer, evaluate_tokenizer
+from seitpp.tokenizers.train import TokenizerTrainConfig
+from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.footprint import encoded_bytes
 from seitpp.tokens.split import Split
 from seitpp.tokens.store import write_store
 
-RESULTS_FILE, SUMMARY_FILE, EXAMPLES_FILE, STORAGE_FILE = "results.csv", "summary.csv", "examples.npz", "storage.csv"
-SECOND_TOKENIZER_DIR = "tokenizer-f8"  # inside the output folder: the second tokenizer, saved
+EXAMPLES_FILE, STORAGE_FILE = "examples.npz", "storage.csv"
 # The committed run of the cpu preset: python -m seitpp beyond --preset cpu --out seitpp/artefacts/beyond-cpu
 REFERENCE_RESULTS = ARTEFACTS / "beyond-cpu"
 EXPERIMENTS = ("segment", "transfer", "dct")
@@ -140,10 +131,6 @@ DCT_METHODS: dict[str, dict] = {
 METHODS = {"segment": SEGMENT_METHODS, "transfer": TRANSFER_METHODS, "dct": DCT_METHODS}
 STAGES = ("tokenizer-f8", "mtm-reference", "masked-dct", "mtm-f8")  # longest first; each after the one it needs
 STAGE_NEEDS = {"mtm-f8": "tokenizer-f8"}
-
-# The second tokenizer: one more stride-2 level than the reference (16, 32, 64), so each token
-# covers 8 x 8 pixels and a 64 x 64 image is 8 x 8 tokens; the full 1,024 codes, not reduced.
-F8 = TokenizerConfig(channels=(16, 32, 64, 64), codebook_size=1024)
 
 
 @dataclass(frozen=True)
@@ -207,9 +194,7 @@ PRESETS: dict[str, BeyondPreset] = {
 
 
 def beyond_preset(name: str) -> BeyondPreset:
-    if name not in PRESETS:
-        raise ValueError(f"unknown beyond preset {name!r}; choose from {sorted(PRESETS)}")
-    return PRESETS[name]
+    return sweep.preset_named(PRESETS, name, "beyond")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -246,9 +231,7 @@ def make_cells(preset: BeyondPreset) -> list[Cell]:
 
 def stages_for(cells: list[Cell]) -> list[str]:
     """The stages these cells need, with the stages those need, in `STAGES` order."""
-    needed = {c.stage for c in cells if c.stage}
-    needed |= {STAGE_NEEDS[s] for s in needed if s in STAGE_NEEDS}
-    return [s for s in STAGES if s in needed]
+    return sweep.stages_for(cells, STAGES, STAGE_NEEDS)
 
 
 def segment_config(preset: BeyondPreset, cell: Cell) -> TrainConfig:
@@ -257,9 +240,8 @@ def segment_config(preset: BeyondPreset, cell: Cell) -> TrainConfig:
 
 def transfer_config(preset: BeyondPreset, cell: Cell, grid: int) -> TrainConfig:
     """Chapter 6's fine-tuning recipe for this method, its crop the whole grid of the second tokenizer."""
-    recipe = sweep_preset(preset.recipe)
-    cell = ReproduceCell("transfer", cell.method, 1.0, cell.seed, dict(cell.spec["overrides"], crop=grid))
-    return finetune_config(recipe, cell, preset.train_images)
+    overrides = dict(cell.spec["overrides"], crop=grid)
+    return recipe_config(sweep_preset(preset.recipe), overrides, cell.seed, preset.train_images)
 
 
 def dct_config(preset: BeyondPreset, cell: Cell) -> TrainConfig:
@@ -278,7 +260,7 @@ def prepare_data(preset: BeyondPreset, work: Path, progress: bool = True) -> dic
     """
     path = work / "data.npz"
     if path.exists():
-        return read_arrays(path)
+        return sweep.read_arrays(path)
     tokenizer = VQTokenizer.load()
     quality = preset.dct.quality
     data, sizes = {"codebook_size": np.array(tokenizer.config.codebook_size)}, {}
@@ -295,10 +277,7 @@ def prepare_data(preset: BeyondPreset, work: Path, progress: bool = True) -> dic
     sizes["dct"] = bytes_per_image(torch.from_numpy(data["train_dct"]))
     sizes["masks"] = float(np.mean([encoded_bytes(m, "PNG") for m in data["train_masks"]]))
     sizes["png"] = float(np.mean([encoded_bytes(im, "PNG") for im in data["train_images"]]))
-    data["bytes_keys"], data["bytes_values"] = np.array(list(sizes)), np.array(list(sizes.values()))
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **data)
-    return data | {"bytes": sizes}
+    return sweep.write_arrays(path, data, sizes)
 
 
 def _segmentation(data: dict, split: str) -> Split:
@@ -306,8 +285,13 @@ def _segmentation(data: dict, split: str) -> Split:
                  NUM_CLASSES + 1, int(data["codebook_size"]), f"beyond {split} (segmentation)", targets_kind="masks")
 
 
-def _token_data(ids: np.ndarray, labels: np.ndarray, codebook_size: int, source: str):
+def _token_data(ids: np.ndarray, labels: np.ndarray, codebook_size: int, source: str) -> Split:
     return Split(torch.from_numpy(ids), torch.from_numpy(labels), NUM_CLASSES, codebook_size, source)
+
+
+def _dct_data(data: dict, split: str) -> Split:
+    return Split(torch.from_numpy(data[f"{split}_dct"]), torch.from_numpy(data[f"{split}_labels"]), NUM_CLASSES,
+                 source=f"beyond {split} (DCT levels)", kind="dct")
 
 
 def all_background(masks: np.ndarray | torch.Tensor, num_classes: int = NUM_CLASSES + 1) -> dict[str, float]:
@@ -321,13 +305,8 @@ def all_background(masks: np.ndarray | torch.Tensor, num_classes: int = NUM_CLAS
 # Stages and cells (each in a worker process)
 
 
-def _second_tokens(work: Path) -> dict:
-    return read_arrays(work / "tokens-f8.npz")
-
-
-def run_stage(preset: BeyondPreset, stage: str, work: Path, threads: int) -> str:
-    """Run (or resume, or find done) one stage -> its name."""
-    torch.set_num_threads(threads)
+def run_stage(preset: BeyondPreset, stage: str, work: Path) -> None:
+    """Run (or resume, or find done) one stage, into `work/<stage>`."""
     data = prepare_data(preset, work, progress=False)
     n = preset.train_images
     if stage == "mtm-reference":
@@ -335,9 +314,9 @@ def run_stage(preset: BeyondPreset, stage: str, work: Path, threads: int) -> str
               _token_data(data["train_tokens"], data["train_labels"], int(data["codebook_size"]), "reference tokens"),
               out_dir=work / stage, progress=False)
     elif stage == "tokenizer-f8":
-        _second_tokenizer(preset, work, data)
+        train_second_tokenizer(preset.tokenizer, work, data, NUM_CLASSES)
     elif stage == "mtm-f8":
-        second = _second_tokens(work)
+        second = second_tokens(work)
         grid = second["train_tokens"].shape[-1]
         cfg = replace(pretrain_config(sweep_preset(preset.recipe), n), crop=grid)
         train(cfg, _token_data(second["train_tokens"], data["train_labels"], int(second["codebook_size"]), "f8 tokens"),
@@ -346,35 +325,11 @@ def run_stage(preset: BeyondPreset, stage: str, work: Path, threads: int) -> str
         train(preset.dct_pretrain, _dct_data(data, "train"), out_dir=work / stage, progress=False)  # resumes
     else:
         raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")
-    return stage
 
 
-def _second_tokenizer(preset: BeyondPreset, work: Path, data: dict) -> None:
-    """Train the second tokenizer (resumable), measure it, tokenize both splits -> `work/tokens-f8.npz`."""
-    out = work / "tokens-f8.npz"
-    if out.exists():
-        return
-    cfg = preset.tokenizer
-    images = render_shapes(max(cfg.num_train_images, preset.train_images), split="train").images
-    tokenizer, _ = train_tokenizer(cfg, torch.from_numpy(images), out_dir=work / SECOND_TOKENIZER_DIR, progress=False)
-    report = evaluate_tokenizer(tokenizer, images_to_tensor(data["test_images"]))
-    train_ids = tokenizer.tokenize_many(data["train_images"]).numpy().astype(np.int16)
-    store = work / "f8.tokens"
-    write_store(store, train_ids, data["train_labels"], codebook_size=cfg.model.codebook_size,
-                num_classes=NUM_CLASSES, tokenizer_hash=tokenizer.fingerprint())
-    sizes = {"tokens": store.stat().st_size / preset.train_images}
-    arrays = {"codebook_size": np.array(cfg.model.codebook_size), "train_tokens": train_ids,
-              "test_tokens": tokenizer.tokenize_many(data["test_images"]).numpy().astype(np.int16),
-              "psnr_db": np.array(report.psnr), "codes_used": np.array(report.codes_used),
-              "bytes_keys": np.array(list(sizes)), "bytes_values": np.array(list(sizes.values()))}
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def run_cell(preset: BeyondPreset, cell: Cell, work: Path, threads: int) -> dict:
+def run_cell(preset: BeyondPreset, cell: Cell, work: Path) -> dict:
     """Train one cell and evaluate it on the test split -> its results row (and, for a segmenter of
     seed 0, its predicted masks of the first `examples` test images under "masks")."""
-    torch.set_num_threads(threads)
     data = prepare_data(preset, work, progress=False)
     started = time.perf_counter()
     row = {"experiment": cell.experiment, "method": cell.method, "seed": cell.seed, "train_images": preset.train_images}
@@ -406,7 +361,7 @@ def _segment_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> d
 
 
 def _transfer_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
-    second = _second_tokens(work)
+    second = second_tokens(work)
     K, grid = int(second["codebook_size"]), second["train_tokens"].shape[-1]
     cfg = transfer_config(preset, cell, grid)
     result = train(cfg, _token_data(second["train_tokens"], data["train_labels"], K, "f8 train"),
@@ -418,11 +373,6 @@ def _transfer_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> 
             "steps": result.steps}
 
 
-def _dct_data(data: dict, split: str) -> Split:
-    return Split(torch.from_numpy(data[f"{split}_dct"]), torch.from_numpy(data[f"{split}_labels"]), NUM_CLASSES,
-                 source=f"beyond {split} (DCT levels)", kind="dct")
-
-
 def _dct_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
     cfg = dct_config(preset, cell)
     result = train(cfg, _dct_data(data, "train"), init=work / cell.stage if cell.stage else None, progress=False)
@@ -432,16 +382,34 @@ def _dct_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# The sweep
+# The sweep, for the runner
 
 
-def _row_key(row: dict) -> str:
-    return f"{row['experiment']}|{row['method']}|{int(row['seed'])}"
+def specification(preset: BeyondPreset, out: Path, examples: dict[str, np.ndarray]) -> sweep.Sweep:
+    """The sweep as the runner takes it. Seed 0's predicted masks go from its segmentation rows into
+    `examples` (by method); after each cell the storage table and `examples.npz` are written too."""
+    work = out / "work"
+
+    def keep_masks(row: dict) -> dict:
+        if "masks" in row:
+            examples[row["method"]] = row.pop("masks")
+        return row
+
+    def after_stage(stage: str) -> None:
+        if stage == "tokenizer-f8":
+            keep_second_tokenizer(work, out)
+
+    return sweep.Sweep(preset.name, make_cells(preset), functools.partial(run_cell, preset), row_key=_row_key,
+                 summarize=summarize, columns=(RESULT_COLUMNS, SUMMARY_COLUMNS), order=_order,
+                 prepare=functools.partial(prepare_data, preset), run_stage=functools.partial(run_stage, preset),
+                 stages=STAGES, stage_needs=STAGE_NEEDS, on_stage=after_stage, on_row=keep_masks,
+                 write_more=lambda rows, out: _write_more(examples, preset, out))
 
 
 def run_beyond(preset_name: str | BeyondPreset, out: str | Path, workers: int | None = None, progress: bool = True,
                on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
-    """Run every cell not yet in `out/results.csv` -> all rows; writes results, summary and examples.
+    """Run every cell not yet in `out/results.csv` -> all rows (`seitpp.experiments.sweep.run`);
+    writes results, summary, storage and examples.
 
     A job (stage or cell) starts when the stage it needs is done; with more than one worker, jobs
     run in parallel processes of one thread each. `on_progress(rows, total)` is called before the
@@ -449,84 +417,17 @@ def run_beyond(preset_name: str | BeyondPreset, out: str | Path, workers: int | 
     """
     preset = beyond_preset(preset_name) if isinstance(preset_name, str) else preset_name
     out = Path(out)
-    work = out / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    workers = workers or preset.workers
-    data = prepare_data(preset, work, progress=progress)
-    results_path = out / RESULTS_FILE
-    rows = read_results(results_path) if results_path.exists() else []
-    done = {_row_key(r) for r in rows}
-    cells = make_cells(preset)
-    todo = [c for c in cells if c.key not in done]
-    stages = stages_for(todo)
-    examples = _read_examples(out)
-
-    def report(row: dict | None = None) -> None:
-        if row is not None:
-            if "masks" in row:
-                examples[row["method"]] = row.pop("masks")
-            rows.append(row)
-        if rows:  # on a rerun too, so the summary always follows the code that summarises
-            _write(rows, examples, data, preset, out)
-        if on_progress is not None:
-            on_progress(rows, len(cells))
-
-    report()
-    # pending jobs in the order a free worker takes them: (name, function, args, the stage it needs)
-    pending = [(s, run_stage, (preset, s, work), STAGE_NEEDS.get(s)) for s in stages]
-    pending += [(c.key, run_cell, (preset, c, work), c.stage) for c in todo]
-    finished_stages = set(STAGES) - set(stages)
-    threads = 1 if workers > 1 else max(1, torch.get_num_threads())
-    bar = tqdm(total=len(pending), desc=f"beyond {preset.name}", disable=not progress)
-
-    def finish(job: tuple, result) -> None:
-        if job[1] is run_stage:
-            finished_stages.add(result)
-            if result == "tokenizer-f8":
-                _keep_second_tokenizer(work, out)
-        else:
-            report(result)
-        bar.update(1)
-
-    def next_ready() -> tuple | None:
-        return next((job for job in pending if job[3] is None or job[3] in finished_stages), None)
-
-    if workers == 1:  # in this process: simpler tracebacks, and what the chapter's fast mode uses
-        while (job := next_ready()) is not None:
-            pending.remove(job)
-            finish(job, job[1](*job[2], threads))
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            running: dict[Future, tuple] = {}
-            try:
-                while pending or running:
-                    while len(running) < workers and (job := next_ready()) is not None:
-                        pending.remove(job)
-                        running[pool.submit(job[1], *job[2], threads)] = job
-                    completed, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in completed:
-                        finish(running.pop(future), future.result())  # a failed job stops the sweep with its error
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-    bar.close()
-    return rows
+    spec = specification(preset, out, _read_examples(out))
+    return sweep.run(spec, out, workers or preset.workers, progress, on_progress)
 
 
-def _keep_second_tokenizer(work: Path, out: Path) -> None:
-    """Copy the trained second tokenizer (weights, config, loss curve) next to the results."""
-    target = out / SECOND_TOKENIZER_DIR
-    target.mkdir(exist_ok=True)
-    for name in ("config.json", "tokenizer.safetensors", "history.csv"):
-        shutil.copyfile(work / SECOND_TOKENIZER_DIR / name, target / name)
-    second = _second_tokens(work)
-    with atomic_path(target / "measured.json") as tmp:
-        tmp.write_text(json.dumps({"codebook_size": int(second["codebook_size"]),
-                                   "grid": list(second["train_tokens"].shape[1:]),
-                                   "psnr_db": round(float(second["psnr_db"]), 3),
-                                   "codes_used": int(second["codes_used"]),
-                                   "bytes_per_image": round(float(second["bytes"]["tokens"]), 1),
-                                   "evaluation": "the sweep's test images"}, indent=2))
+def _row_key(row: dict) -> str:
+    return f"{row['experiment']}|{row['method']}|{int(row['seed'])}"
+
+
+def _order(row: dict) -> tuple:
+    experiment = EXPERIMENTS.index(row["experiment"]) if row["experiment"] in EXPERIMENTS else 9
+    return experiment, row["method"], int(row["seed"])
 
 
 def _read_examples(out: Path) -> dict[str, np.ndarray]:
@@ -536,11 +437,9 @@ def _read_examples(out: Path) -> dict[str, np.ndarray]:
     return {k.removeprefix("pred:"): v for k, v in read_examples(out).items() if k.startswith("pred:")}
 
 
-def _write(rows: list[dict], examples: dict[str, np.ndarray], data: dict, preset: BeyondPreset, out: Path) -> None:
-    order = {e: i for i, e in enumerate(EXPERIMENTS)}
-    rows.sort(key=lambda r: (order.get(r["experiment"], 9), r["method"], int(r["seed"])))
-    write_csv(rows, out / RESULTS_FILE, RESULT_COLUMNS)
-    write_csv(summarize(rows), out / SUMMARY_FILE, SUMMARY_COLUMNS)
+def _write_more(examples: dict[str, np.ndarray], preset: BeyondPreset, out: Path) -> None:
+    """`storage.csv`, and `examples.npz` once a segmentation cell has given its masks."""
+    data = prepare_data(preset, out / "work", progress=False)
     write_csv(storage_rows(data, preset, out / "work"), out / STORAGE_FILE)
     if examples:
         n = preset.examples
@@ -558,7 +457,7 @@ def storage_rows(data: dict, preset: BeyondPreset, work: Path) -> list[dict]:
             {"input": f"reference tokens ({'x'.join(map(str, data['train_tokens'].shape[1:]))}, "
                       f"K {int(data['codebook_size'])})", "bytes_per_image": sizes["tokens"]}]
     if (work / "tokens-f8.npz").exists():
-        second = _second_tokens(work)
+        second = second_tokens(work)
         rows.append({"input": f"f8 tokens ({'x'.join(map(str, second['train_tokens'].shape[1:]))}, "
                               f"K {int(second['codebook_size'])})", "bytes_per_image": second["bytes"]["tokens"]})
     rows.append({"input": "segmentation masks (PNG)", "bytes_per_image": sizes["masks"]})
@@ -574,31 +473,26 @@ def summarize(rows: list[dict]) -> list[dict]:
 # Tables for the chapter
 
 
-def select(summary: list[dict], experiment: str) -> dict[str, dict]:
+def by_method(summary: list[dict], experiment: str) -> dict[str, dict]:
     """Method -> summary row of one experiment, in the order of its METHODS."""
-    rows = {r["method"]: r for r in summary if r["experiment"] == experiment}
+    rows = {r["method"]: r for r in select(summary, experiment)}
     return {m: rows[m] for m in METHODS[experiment] if m in rows}
-
-
-def score(row: dict, metric: str) -> str:
-    """'20.5 ± 0.4': a summary row's metric in %, through `seitpp.reproduce.mean_std`."""
-    return mean_std({"acc_x_mean": row[f"{metric}_mean"], "acc_x_std": row[f"{metric}_std"]}, "x")
 
 
 def segment_table(summary: list[dict], background: dict[str, float]) -> str:
     """Segmentation: each method's mIoU and pixel accuracy (%) beside predicting all background."""
     rows = [["all background (no model)", "-", f"{100 * background['miou']:.1f}",
              f"{100 * background['pixel_acc']:.1f}"]]
-    rows += [[m, f"{r['bytes_per_image']:.0f}", score(r, "miou"), score(r, "pixel_acc")]
-             for m, r in select(summary, "segment").items()]
+    rows += [[m, f"{r['bytes_per_image']:.0f}", mean_std(r, "miou"), mean_std(r, "pixel_acc")]
+             for m, r in by_method(summary, "segment").items()]
     return format_table(["method", "bytes/image", "mIoU (%)", "pixel accuracy (%)"], rows)
 
 
 def transfer_table(summary: list[dict], second: dict, reference: list[dict] | None = None) -> str:
     """Top-1 (%) on the second tokenizer's tokens (`second`: its measured.json); with `reference`
     (chapter 6's sweep summary, same images and recipe), the reference tokenizer's rows beside."""
-    rows = [[f"f8, K {second['codebook_size']}: {m}", f"{r['bytes_per_image']:.0f}", score(r, "top1")]
-            for m, r in select(summary, "transfer").items()]
+    rows = [[f"f8, K {second['codebook_size']}: {m}", f"{r['bytes_per_image']:.0f}", mean_std(r, "top1")]
+            for m, r in by_method(summary, "transfer").items()]
     if reference is not None:
         rows += _chapter6_rows(reference, ("SeiT", "SeiT++ without MTM", "SeiT++"), "reference, K 391: {} (chapter 6)")
     return format_table(["tokens: method", "bytes/image", "top-1 (%)"], rows)
@@ -608,7 +502,7 @@ def _chapter6_rows(reference: list[dict], methods: tuple[str, ...], label: str) 
     """Chapter 6's token models at the full budget (the same images and recipe) as table rows."""
     rows = []
     for method in methods:
-        ref = select_budget_rows(reference, "budgets", method, 1.0)
+        ref = select(reference, "budgets", method, 1.0)
         if ref:
             rows.append([label.format(method), f"{ref[0]['bytes_per_image']:.0f}", mean_std(ref[0])])
     return rows
@@ -625,8 +519,8 @@ def storage_table(storage: list[dict]) -> str:
 def dct_table(summary: list[dict], reference: list[dict] | None = None) -> str:
     """Top-1 (%) of the DCT ViT and its input's bytes per image (and, with `reference`, chapter 6's
     token models, trained on the same images with the same recipe)."""
-    rows = [[f"DCT levels: {m}", f"{r['bytes_per_image']:.0f}", score(r, "top1")]
-            for m, r in select(summary, "dct").items()]
+    rows = [[f"DCT levels: {m}", f"{r['bytes_per_image']:.0f}", mean_std(r, "top1")]
+            for m, r in by_method(summary, "dct").items()]
     if reference is not None:
         rows += _chapter6_rows(reference, ("SeiT", "SeiT, learned table", "SeiT++"), "tokens: {} (chapter 6)")
     return format_table(["input: method", "bytes/image", "top-1 (%)"], rows)
@@ -634,7 +528,7 @@ def dct_table(summary: list[dict], reference: list[dict] | None = None) -> str:
 
 def findings(summary: list[dict]) -> list[dict]:
     """Does SeiT++'s gain carry over? Each difference the paper's claim says is positive, in points,
-    against the spread over seeds (`seitpp.reproduce.verdict`). Missing cells are skipped."""
+    against the spread over seeds (`seitpp.experiments.tables.verdict`). Missing cells are skipped."""
     comparisons = [
         ("segmentation", "segment", "SeiT-style", "SeiT++", "miou", PAPER_SEGMENTATION_GAIN),
         ("segmentation", "segment", "SeiT-style", "SeiT++", "pixel_acc", None),
@@ -645,13 +539,10 @@ def findings(summary: list[dict]) -> list[dict]:
     ]
     out = []
     for name, experiment, a, b, metric, paper in comparisons:
-        rows = select(summary, experiment)
+        rows = by_method(summary, experiment)
         if a in rows and b in rows:
-            ra, rb = rows[a], rows[b]
-            d = 100 * (rb[f"{metric}_mean"] - ra[f"{metric}_mean"])
-            s = 100 * math.hypot(ra[f"{metric}_std"], rb[f"{metric}_std"])
-            out.append({"question": name, "comparison": f"{b} - {a} ({metric})", "difference": round(d, 1),
-                        "spread": round(s, 1), "verdict": verdict(d, s), "paper": paper})
+            comparison = judged(f"{b} - {a} ({metric})", rows[a], rows[b], metric)
+            out.append({"question": name} | comparison | {"paper": paper})
     return out
 
 

@@ -19,41 +19,45 @@ Robustness follows the paper's protocol: the test images are corrupted in pixels
 Gaussian blur) and then tokenized; "sketch" renders the same test objects as ink outlines on paper,
 a domain no training image comes from. Pixel models see the corrupted pixels directly.
 
-Results. `results.csv` gets one row per finished cell, written atomically as cells finish; a rerun
-skips every cell already there (and an MTM run resumes from its checkpoint), so an interrupted
-sweep continues where it stopped. `summary.csv` holds the mean and standard deviation over
-seeds; `provenance.json` the command, preset, machine, date and duration.
+This module is the sweep's specification: presets, cells, data, one stage (MTM of a budget, named
+`mtm-<budget>`) and one cell, and the findings; `seitpp.experiments.sweep` runs it. `results.csv`
+gets one row per finished cell, written atomically as cells finish; a rerun skips every cell already
+there (and an MTM run resumes from its checkpoint), so an interrupted sweep continues where it
+stopped. `summary.csv` holds the mean and standard deviation over seeds; `provenance.json` the
+command, preset, machine, date and duration; `work/histories/<cell>.csv` each cell's training log.
 """
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import re
-import statistics
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
 from seitpp.engine.config import TrainConfig, preset, with_overrides
 from seitpp.engine.loop import COLUMNS, evaluate, train
-from seitpp.files import ARTEFACTS, atomic_path, write_csv
+from seitpp.experiments.sweep import Sweep, preset_named, read_arrays, run, write_arrays
+from seitpp.experiments.tables import (
+    difference,
+    judged,
+    mean_over_seeds,
+    select,
+    verdict,
+)
+from seitpp.files import ARTEFACTS, write_csv
 from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.footprint import downsample, encoded_bytes
 from seitpp.tokens.split import Split
 from seitpp.tokens.store import write_store
 
-RESULTS_FILE, SUMMARY_FILE = "results.csv", "summary.csv"
 # The committed run of the cpu preset: python -m seitpp reproduce --preset cpu --out seitpp/artefacts/reproduce-cpu
 REFERENCE_RESULTS = ARTEFACTS / "reproduce-cpu"
 RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"  # --preset cpu-random-table
@@ -150,9 +154,7 @@ SWEEPS["cpu-random-table"] = replace(SWEEPS["cpu"], name="cpu-random-table",
 
 
 def sweep_preset(name: str) -> SweepPreset:
-    if name not in SWEEPS:
-        raise ValueError(f"unknown sweep preset {name!r}; choose from {sorted(SWEEPS)}")
-    return SWEEPS[name]
+    return preset_named(SWEEPS, name, "sweep")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,6 +176,11 @@ class Cell:
     @property
     def key(self) -> str:
         return f"{self.experiment}|{self.method}|{self.budget:.4f}|{self.seed}"
+
+    @property
+    def stage(self) -> str | None:
+        """The MTM run of this cell's budget, when it starts from one."""
+        return f"mtm-{self.budget:.4f}" if self.mtm else None
 
     @property
     def slug(self) -> str:
@@ -210,7 +217,12 @@ def make_cells(sweep: SweepPreset) -> list[Cell]:
 
 def finetune_config(sweep: SweepPreset, cell: Cell, num_images: int) -> TrainConfig:
     """The fine-tuning preset with the sweep's and the cell's overrides, epochs set for `finetune_steps`."""
-    cfg = with_overrides(preset(sweep.base, "finetune"), {**sweep.finetune, **cell.overrides, "seed": cell.seed})
+    return recipe_config(sweep, cell.overrides, cell.seed, num_images)
+
+
+def recipe_config(sweep: SweepPreset, overrides: dict, seed: int, num_images: int) -> TrainConfig:
+    """The sweep's fine-tuning recipe with a method's `overrides`: chapter 8 trains it on other tokens."""
+    cfg = with_overrides(preset(sweep.base, "finetune"), {**sweep.finetune, **overrides, "seed": seed})
     epochs = _epochs_for(sweep.finetune_steps, num_images, cfg.batch_size)
     return replace(cfg, epochs=epochs, warmup_epochs=0.05 * epochs, eval_every=10**9)  # 5% warmup
 
@@ -298,202 +310,91 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     write_store(store, data["train_tokens"], train.labels, codebook_size=tokenizer.config.codebook_size,
                 num_classes=len(SHAPE_CLASSES), tokenizer_hash=tokenizer.fingerprint())
     sizes["tokens"] = store.stat().st_size / sweep.train_images
-    data["bytes_keys"] = np.array(list(sizes))
-    data["bytes_values"] = np.array(list(sizes.values()))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **data)
-    return data | {"bytes": sizes}
-
-
-def read_arrays(path: Path) -> dict:
-    """A sweep's `.npz` (data.npz, and chapter 8's second tokens) as arrays with its "bytes" table,
-    read once per process (a worker runs many cells) and again when the file changes."""
-    return _read_arrays(str(path), path.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=2)  # chapter 8's cells read two files in turn: both stay
-def _read_arrays(path: str, mtime_ns: int) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
-    return data | {"bytes": dict(zip(data["bytes_keys"].tolist(), data["bytes_values"].tolist()))}
+    return write_arrays(path, data, sizes)
 
 
 # ----------------------------------------------------------------------------------------------
-# Running one cell (in a worker process)
+# One stage and one cell (in a worker process)
 
 
-def _train_data(data: dict, fmt: str, n: int):
-    """The first n training images in `fmt` ("tokens" or a pixel format) as a Split."""
+def _split(data: dict, name: str, fmt: str, n: int | None = None):
+    """`data["<name>_<fmt>"]` (the first n) with its labels, for the engine: `fmt` "tokens" or pixels."""
     K = int(data["codebook_size"]) if fmt == "tokens" else None
-    return Split(torch.from_numpy(data[f"train_{fmt}"][:n]), data["train_labels"][:n], len(SHAPE_CLASSES), K,
-                 f"sweep train ({fmt})", kind="tokens" if K else "pixels")
+    split = name.split("_")[0]
+    return Split(torch.from_numpy(data[f"{name}_{fmt}"][:n]), torch.as_tensor(data[f"{split}_labels"][:n]),
+                 len(SHAPE_CLASSES), K, f"sweep {name} ({fmt})", kind="tokens" if K else "pixels")
 
 
-def _test_data(data: dict, name: str, kind: str):
-    K = int(data["codebook_size"]) if kind == "tokens" else None
-    return Split(torch.from_numpy(data[f"test_{name}_{kind}"]), data["test_labels"], len(SHAPE_CLASSES), K,
-                 f"sweep test ({name})", kind="tokens" if K else "pixels")
-
-
-def run_pretrain(sweep: SweepPreset, budget: float, work: Path, threads: int) -> str:
-    """MTM on this budget's tokens; resumes from its checkpoint. -> the run directory."""
-    torch.set_num_threads(threads)
+def run_stage(sweep: SweepPreset, stage: str, work: Path) -> None:
+    """MTM on the tokens of the budget the stage names (`mtm-<budget>`), into `work/<stage>`; resumes
+    from its checkpoint."""
     data = prepare_data(sweep, work, progress=False)
-    n = sweep.budget_images(budget)
-    out = work / f"mtm-{budget:.4f}"
-    train(pretrain_config(sweep, n), _train_data(data, "tokens", n), out_dir=out, progress=False)
-    return str(out)
+    n = sweep.budget_images(float(stage.removeprefix("mtm-")))
+    train(pretrain_config(sweep, n), _split(data, "train", "tokens", n), out_dir=work / stage, progress=False)
 
 
-def run_cell(sweep: SweepPreset, cell: Cell, work: Path, threads: int) -> dict:
-    """Train one cell and evaluate it on every test set -> its results row."""
-    torch.set_num_threads(threads)
+def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
+    """Train one cell and evaluate it on every test set -> its results row; its training log goes to
+    `work/histories/<slug>.csv`."""
     data = prepare_data(sweep, work, progress=False)
     kind = "tokens" if cell.data == "tokens" else "pixels"
     n = sweep.budget_images(cell.budget)
     cfg = finetune_config(sweep, cell, n)
     uses_tokenadapt = cfg.policy == "seitpp" and cfg.token_adapt
     started = time.perf_counter()
-    result = train(cfg, _train_data(data, cell.data, n), progress=False,
+    result = train(cfg, _split(data, "train", cell.data, n), progress=False,
                    tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
-                   init=work / f"mtm-{cell.budget:.4f}" if cell.mtm else None)
+                   init=work / cell.stage if cell.stage else None)
     device = next(result.model.parameters()).device
     row = {"experiment": cell.experiment, "method": cell.method, "budget": round(cell.budget, 4),
            "train_images": n, "seed": cell.seed, "bytes_per_image": round(data["bytes"][cell.data], 1),
            "train_bytes": round(data["bytes"][cell.data] * n), "train_loss": round(result.history[-1]["loss"], 4),
            "steps": result.steps}
     for name in EVAL_SETS:
-        row[f"acc_{name}"] = round(evaluate(result.model, _test_data(data, name, kind), cfg, device)["val_top1"], 4)
+        row[f"acc_{name}"] = round(evaluate(result.model, _split(data, f"test_{name}", kind), cfg, device)["val_top1"], 4)
     row["seconds"] = round(time.perf_counter() - started, 1)
     write_csv(result.history, work / "histories" / f"{cell.slug}.csv", COLUMNS)
     return row
 
 
 # ----------------------------------------------------------------------------------------------
-# The sweep
+# The sweep, for the runner
 
 
-def read_results(path: str | Path) -> list[dict]:
-    """Rows of a results or summary CSV, numbers as floats (ints where whole)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such results file")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    return [{k: _number(v) for k, v in row.items()} for row in rows]
+def specification(sweep: SweepPreset) -> Sweep:
+    """The sweep as the runner takes it: cells, and one MTM stage per budget that has MTM cells (largest first)."""
+    cells = make_cells(sweep)
+    stages = tuple(f"mtm-{b:.4f}" for b in sorted({c.budget for c in cells if c.mtm}, reverse=True))
+    return Sweep(sweep.name, cells, functools.partial(run_cell, sweep), row_key=_row_key,
+                 summarize=summarize, columns=(RESULT_COLUMNS, SUMMARY_COLUMNS), order=_order,
+                 prepare=functools.partial(prepare_data, sweep), run_stage=functools.partial(run_stage, sweep),
+                 stages=stages)
 
 
-def _number(text: str):
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return int(value) if value.is_integer() and "." not in text else value
+def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, progress: bool = True,
+              on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
+    """Run every cell not yet in `out/results.csv` -> all rows (`seitpp.experiments.sweep.run`).
+
+    MTM runs go first; a cell that needs one starts when it has finished. With more than one
+    worker, cells run in parallel processes of one thread each. `on_progress(rows, total)` is called
+    before the first cell and after every finished one (the CLI writes its provenance).
+    """
+    return run(specification(sweep), out, workers or sweep.workers, progress, on_progress)
 
 
 def _row_key(row: dict) -> str:
     return f"{row['experiment']}|{row['method']}|{float(row['budget']):.4f}|{int(row['seed'])}"
 
 
-def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, progress: bool = True,
-              on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
-    """Run every cell not yet in `out/results.csv` -> all rows; writes results and summary CSVs.
-
-    MTM runs go first; a cell that needs one is queued when its MTM run has finished. With more
-    than one worker, cells run in parallel processes of one thread each. `on_progress(rows, total)`
-    is called before the first cell and after every finished one (the CLI writes its provenance).
-    """
-    out = Path(out)
-    work = out / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    workers = workers or sweep.workers
-    prepare_data(sweep, work, progress=progress)
-    results_path = out / RESULTS_FILE
-    rows = read_results(results_path) if results_path.exists() else []
-    done = {_row_key(r) for r in rows}
-    cells = make_cells(sweep)
-    todo = [c for c in cells if c.key not in done]
-
-    def report(new_row: dict | None = None) -> None:
-        if new_row is not None:
-            rows.append(new_row)
-        if rows:  # on a rerun too, so the summary always follows the code that summarises
-            _write(rows, out)
-        if on_progress is not None:
-            on_progress(rows, len(cells))
-
-    report()
-    pretrain_budgets = sorted({c.budget for c in todo if c.mtm}, reverse=True)
-    threads = 1 if workers > 1 else max(1, torch.get_num_threads())
-    bar = tqdm(total=len(todo) + len(pretrain_budgets), desc=f"sweep {sweep.name}", disable=not progress)
-
-    if workers == 1:  # in this process: simpler tracebacks, and what the notebooks' fast mode uses
-        for budget in pretrain_budgets:
-            run_pretrain(sweep, budget, work, threads)
-            bar.update(1)
-        for cell in todo:
-            report(run_cell(sweep, cell, work, threads))
-            bar.update(1)
-        bar.close()
-        return rows
-
-    waiting = [c for c in todo if c.mtm]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        running = {pool.submit(run_pretrain, sweep, b, work, threads): ("pretrain", b) for b in pretrain_budgets}
-        running |= {pool.submit(run_cell, sweep, c, work, threads): ("cell", c) for c in todo if not c.mtm}
-        try:
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    kind, what = running.pop(future)
-                    result = future.result()  # a failed cell stops the sweep with its own error
-                    if kind == "pretrain":
-                        for cell in [c for c in waiting if c.budget == what]:
-                            running[pool.submit(run_cell, sweep, cell, work, threads)] = ("cell", cell)
-                    else:
-                        report(result)
-                    bar.update(1)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    bar.close()
-    return rows
-
-
-def _write(rows: list[dict], out: Path) -> None:
-    order = {c: i for i, c in enumerate(("budgets", "ablation", "pixels"))}
-    rows.sort(key=lambda r: (order.get(r["experiment"], 9), -float(r["budget"]), r["method"], int(r["seed"])))
-    write_csv(rows, out / RESULTS_FILE, RESULT_COLUMNS)
-    write_csv(summarize(rows), out / SUMMARY_FILE, SUMMARY_COLUMNS)
+def _order(row: dict) -> tuple:
+    experiment = {c: i for i, c in enumerate(("budgets", "ablation", "pixels"))}.get(row["experiment"], 9)
+    return experiment, -float(row["budget"]), row["method"], int(row["seed"])
 
 
 def summarize(rows: list[dict]) -> list[dict]:
     """Mean and standard deviation over seeds of every (experiment, method, budget)."""
     rows = [r | {"budget": round(float(r["budget"]), 4)} for r in rows]  # CSV text and floats alike
     return mean_over_seeds(rows, ("experiment", "method", "budget"), tuple(f"acc_{name}" for name in EVAL_SETS))
-
-
-def mean_over_seeds(rows: list[dict], group_by: tuple[str, ...], metrics: tuple[str, ...]) -> list[dict]:
-    """One row per group of `rows` with equal `group_by` fields: those fields, the training set's size
-    and storage (from its first row), the number of seeds, and `<metric>_mean` / `<metric>_std` of
-    every metric the group has values for (one seed has no spread: NaN)."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault(tuple(r[f] for f in group_by), []).append(r)
-    summary = []
-    for key, group in groups.items():
-        s = dict(zip(group_by, key)) | {f: group[0][f] for f in ("train_images", "bytes_per_image", "train_bytes")}
-        s["seeds"] = len(group)
-        for metric in metrics:
-            values = [float(r[metric]) for r in group if r.get(metric) not in (None, "")]
-            if values:
-                s[f"{metric}_mean"] = round(statistics.mean(values), 4)
-                s[f"{metric}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else math.nan
-        summary.append(s)
-    return summary
 
 
 # ----------------------------------------------------------------------------------------------
@@ -515,13 +416,6 @@ PAPER_PIXELS = {"full pixels": (140.0, 81.8), "JPEG quality 5": (11.0, 74.6), "d
                 "SeiT tokens": (1.4, 74.0), "SeiT++ tokens": (1.4, 77.8)}  # (GB, top-1)
 
 
-def select(summary: list[dict], experiment: str, method: str | None = None, budget: float | None = None) -> list[dict]:
-    """The summary rows of one experiment (and method, and budget), largest budget first."""
-    rows = [r for r in summary if r["experiment"] == experiment and (method is None or r["method"] == method)
-            and (budget is None or abs(float(r["budget"]) - budget) < 1e-3)]
-    return sorted(rows, key=lambda r: -float(r["budget"]))
-
-
 def ablation_rows(summary: list[dict], sweep: SweepPreset) -> dict[str, dict]:
     """Variant -> summary row; "+ both" is the budget table's SeiT++ cell when it was not trained twice."""
     rows = {r["method"]: r for r in select(summary, "ablation")}
@@ -532,38 +426,8 @@ def ablation_rows(summary: list[dict], sweep: SweepPreset) -> dict[str, dict]:
     return {v: rows[v] for v in ABLATION if v in rows}
 
 
-def mean_std(row: dict, name: str = "clean") -> str:
-    """'73.1 ± 1.2': a summary row's accuracy on one test set, in % ('73.1 (1 seed)' with no spread)."""
-    std = row[f"acc_{name}_std"]
-    spread = "(1 seed)" if math.isnan(std) else f"± {100 * std:.1f}"
-    return f"{100 * row[f'acc_{name}_mean']:.1f} {spread}"
-
-
-def format_table(header: list[str], rows: list[list]) -> str:
-    """A plain-text table, columns padded to their widest cell."""
-    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in cells]
-    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
-
-
 # ----------------------------------------------------------------------------------------------
 # The paper's findings, judged on a summary
-
-
-def _difference(a: dict, b: dict, name: str = "clean") -> tuple[float, float]:
-    """(b - a, the spread of that difference), in points: means and the two stds combined."""
-    d = 100 * (b[f"acc_{name}_mean"] - a[f"acc_{name}_mean"])
-    return d, 100 * math.hypot(a[f"acc_{name}_std"], b[f"acc_{name}_std"])
-
-
-def verdict(difference: float, spread: float) -> str:
-    """'holds' when the paper's direction (a positive difference) is beyond the spread of seeds,
-    'opposite' when the other direction is, else 'unclear'."""
-    if difference > spread:
-        return "holds"
-    return "opposite" if difference < -spread else "unclear"
 
 
 def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
@@ -580,9 +444,7 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
 
     def judge(finding: str, comparison: str, a: dict | None, b: dict | None, name: str = "clean") -> None:
         if a is not None and b is not None:
-            d, s = _difference(a, b, name)
-            out.append({"finding": finding, "comparison": comparison, "difference": round(d, 1),
-                        "spread": round(s, 1), "verdict": verdict(d, s)})
+            out.append({"finding": finding} | judged(comparison, a, b, f"acc_{name}"))
 
     big, small = max(sweep.budgets), min(sweep.budgets)
     # 1. the smaller the budget, the larger SeiT++'s gain over SeiT
@@ -590,7 +452,7 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
     for b in (big, small):
         pair = cell("budgets", "SeiT", b), cell("budgets", "SeiT++", b)
         if None not in pair:
-            gain[b] = _difference(*pair)
+            gain[b] = difference(*pair)
     if len(gain) == 2:
         d, s = gain[small][0] - gain[big][0], math.hypot(gain[small][1], gain[big][1])
         out.append({"finding": "smaller budget, larger gain",

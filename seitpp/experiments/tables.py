@@ -1,0 +1,98 @@
+"""Reading a sweep's CSVs and turning them into the book's tables and verdicts.
+
+Shared by both sweeps (`seitpp.experiments.reproduce`, `seitpp.experiments.beyond`) and by the
+chapters that show them. A results row is one cell (one method, one seed); a summary row is one
+group of cells over seeds, with `<metric>_mean` and `<metric>_std` for every metric it has.
+Accuracies and the like are fractions in [0, 1]; tables and differences show them in %.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from pathlib import Path
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """Rows of a results or summary CSV, numbers as floats (ints where whole)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such results file")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return [{k: _number(v) for k, v in row.items()} for row in rows]
+
+
+def _number(text: str):
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+def mean_over_seeds(rows: list[dict], group_by: tuple[str, ...], metrics: tuple[str, ...]) -> list[dict]:
+    """One row per group of `rows` with equal `group_by` fields: those fields, the training set's size
+    and storage (from its first row), the number of seeds, and `<metric>_mean` / `<metric>_std` of
+    every metric the group has values for (one seed has no spread: NaN)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[f] for f in group_by), []).append(r)
+    summary = []
+    for key, group in groups.items():
+        s = dict(zip(group_by, key)) | {f: group[0][f] for f in ("train_images", "bytes_per_image", "train_bytes")}
+        s["seeds"] = len(group)
+        for metric in metrics:
+            values = [float(r[metric]) for r in group if r.get(metric) not in (None, "")]
+            if values:
+                s[f"{metric}_mean"] = round(statistics.mean(values), 4)
+                s[f"{metric}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else math.nan
+        summary.append(s)
+    return summary
+
+
+def select(summary: list[dict], experiment: str, method: str | None = None, budget: float | None = None) -> list[dict]:
+    """The summary rows of one experiment (and method, and budget), largest budget first (rows
+    without a budget keep their order)."""
+    rows = [r for r in summary if r["experiment"] == experiment and (method is None or r["method"] == method)
+            and (budget is None or abs(float(r["budget"]) - budget) < 1e-3)]
+    return sorted(rows, key=lambda r: -float(r.get("budget", 0)))
+
+
+def mean_std(row: dict, metric: str = "acc_clean") -> str:
+    """'73.1 ± 1.2': a summary row's `metric` in % ('73.1 (1 seed)' with no spread)."""
+    std = row[f"{metric}_std"]
+    spread = "(1 seed)" if math.isnan(std) else f"± {100 * std:.1f}"
+    return f"{100 * row[f'{metric}_mean']:.1f} {spread}"
+
+
+def format_table(header: list[str], rows: list[list]) -> str:
+    """A plain-text table, columns padded to their widest cell."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in cells]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+def difference(a: dict, b: dict, metric: str = "acc_clean") -> tuple[float, float]:
+    """(b - a, the spread of that difference) of two summary rows' `metric`, in points: the means'
+    difference, and the two standard deviations combined."""
+    d = 100 * (b[f"{metric}_mean"] - a[f"{metric}_mean"])
+    return d, 100 * math.hypot(a[f"{metric}_std"], b[f"{metric}_std"])
+
+
+def verdict(difference: float, spread: float) -> str:
+    """'holds' when the paper's direction (a positive difference) is beyond the spread of seeds,
+    'opposite' when the other direction is, else 'unclear'."""
+    if difference > spread:
+        return "holds"
+    return "opposite" if difference < -spread else "unclear"
+
+
+def judged(comparison: str, a: dict, b: dict, metric: str = "acc_clean") -> dict:
+    """{comparison, difference, spread, verdict} of b against a, rounded to 0.1 point."""
+    d, s = difference(a, b, metric)
+    return {"comparison": comparison, "difference": round(d, 1), "spread": round(s, 1), "verdict": verdict(d, s)}

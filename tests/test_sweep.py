@@ -1,0 +1,99 @@
+"""The sweep runner (seitpp.experiments.sweep) on a toy sweep, and the committed sweeps' tables
+written again by today's code."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from seitpp.experiments import (
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    Sweep,
+    beyond,
+    read_results,
+    reproduce,
+    run,
+)
+from seitpp.experiments.sweep import stages_for, write_tables
+from seitpp.files import ARTEFACTS
+
+
+@dataclass(frozen=True)
+class ToyCell:
+    name: str
+    seed: int
+    stage: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}|{self.seed}"
+
+
+def toy_sweep(log: list[str], cells: list[ToyCell] | None = None) -> Sweep:
+    def run_stage(stage: str, work: Path) -> None:
+        log.append(stage)
+
+    def run_cell(cell: ToyCell, work: Path) -> dict:
+        log.append(cell.key)
+        return {"name": cell.name, "seed": cell.seed, "score": 0.5 + cell.seed / 10}
+
+    def summarize(rows: list[dict]) -> list[dict]:
+        names = dict.fromkeys(r["name"] for r in rows)
+        return [{"name": n, "seeds": sum(r["name"] == n for r in rows)} for n in names]
+
+    cells = cells or [ToyCell("a", s) for s in (0, 1)] + [ToyCell("b", s, "second") for s in (0, 1)]
+    return Sweep("toy", cells, run_cell, row_key=lambda r: f"{r['name']}|{int(r['seed'])}", summarize=summarize,
+                 columns=(("name", "seed", "score"), ("name", "seeds")), order=lambda r: (r["name"], r["seed"]),
+                 prepare=lambda work, progress: log.append("prepare"), run_stage=run_stage,
+                 stages=("first", "second"), stage_needs={"second": "first"})
+
+
+def test_stages_run_before_the_cells_that_need_them_and_a_rerun_skips_what_is_done(tmp_path):
+    log, progress = [], []
+    rows = run(toy_sweep(log), tmp_path, progress=False, on_progress=lambda rows, total: progress.append(len(rows)))
+    assert log == ["prepare", "first", "second", "a|0", "a|1", "b|0", "b|1"]
+    assert progress == [0, 1, 2, 3, 4] and len(rows) == 4
+    assert [r["name"] for r in read_results(tmp_path / SUMMARY_FILE)] == ["a", "b"]
+    kept = [line for line in (tmp_path / RESULTS_FILE).read_text().splitlines() if line != "b,1,0.6"]
+    (tmp_path / RESULTS_FILE).write_text("\n".join(kept) + "\n")  # as if the sweep had stopped before b|1
+    log.clear()
+    again = run(toy_sweep(log), tmp_path, progress=False)
+    assert log == ["prepare", "first", "second", "b|1"] and len(again) == 4  # the stages resume themselves
+    log.clear()
+    run(toy_sweep(log), tmp_path, progress=False)
+    assert log == ["prepare"]  # nothing left: no stage, no cell
+
+
+def test_stages_for_brings_the_stages_a_stage_needs():
+    cells = [ToyCell("b", 0, "third")]
+    assert stages_for(cells, ("first", "second", "third"), {"third": "second", "second": "first"}) == [
+        "first", "second", "third"]
+    assert stages_for([ToyCell("a", 0)], ("first",), {}) == []
+
+
+def test_a_cell_that_needs_an_unknown_stage_is_refused_before_anything_runs(tmp_path):
+    log = []
+    with pytest.raises(ValueError, match="cells need stages it does not have: \\['nowhere'\\]"):
+        run(toy_sweep(log, [ToyCell("a", 0, "nowhere")]), tmp_path, progress=False)
+    assert log == []
+
+
+COMMITTED = {  # artefact folder -> the specification of the sweep that made it
+    "reproduce-cpu": lambda out: reproduce.specification(reproduce.sweep_preset("cpu")),
+    "reproduce-cpu-random-table": lambda out: reproduce.specification(reproduce.sweep_preset("cpu-random-table")),
+    "reproduce-gpu": lambda out: reproduce.specification(reproduce.sweep_preset("gpu")),
+    "beyond-cpu": lambda out: beyond.specification(beyond.beyond_preset("cpu"), out, {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMITTED))
+def test_the_committed_sweeps_tables_are_written_again_byte_for_byte(name, tmp_path):
+    """The runner's writer, on a committed results.csv (made by the code before the runner), writes
+    that results.csv and its summary.csv again, to the byte."""
+    committed = ARTEFACTS / name
+    spec = COMMITTED[name](tmp_path)
+    rows = read_results(committed / RESULTS_FILE)
+    assert {spec.row_key(r) for r in rows} == {c.key for c in spec.cells}  # a complete sweep of that preset
+    write_tables(spec, rows, tmp_path)
+    for file in (RESULTS_FILE, SUMMARY_FILE):
+        assert (tmp_path / file).read_bytes() == (committed / file).read_bytes(), f"{name}/{file} differs"
