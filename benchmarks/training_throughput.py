@@ -10,7 +10,7 @@ Measured side by side in one run, on the same Shapes images:
    `mtm_*` on the same token crops. FLOPs per image are counted once with torch's
    `FlopCounterMode` (attention through the math kernel, so that it is counted); on CUDA they give
    the model FLOP utilisation (MFU) against `--peak-tflops` (989: H100 dense bf16).
-2. The training engine's own loop (`seitpp.train.train`, micro models): its logged images/s and
+2. The training engine's own loop (`seitpp.engine.train`, micro models): its logged images/s and
    `data_share`, the share of each step spent on indexing the in-memory split and running the
    batch transform. Token path with the plain policy ("none": random-resized crop + CutMix) and
    with SeiT++'s ("seitpp": Emb-Noise / ColorAdapt, TokenAdapt half, Mixup / CutMix); the pixel
@@ -157,7 +157,7 @@ def main() -> None:
         f"{size} {rate[f'mtm_{size}'] / rate[f'tvit_{size}']:.2f}" for size in sizes) + "."]
     lines += [
         "",
-        f"The training engine's own loop (`seitpp.train.train`, micro models, batch {finetune.batch_size}, "
+        f"The training engine's own loop (`seitpp.engine.train`, micro models, batch {finetune.batch_size}, "
         f"a warm window of {args.engine_steps} steps): images/s and the share of the step spent on the data "
         f"(index + batch transform; goal under 5% on the token path with the plain policy).",
         "",

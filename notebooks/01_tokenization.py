@@ -293,7 +293,7 @@ fig = image_grid(rows, row_labels=["original", "K = 391", "K = 64", "K = 16"], c
 #
 # The point of tokens is storage. We store the same held-out images every way a dataset could be
 # kept: raw pixels, PNG, JPEG at several qualities, downsampled pixels, SeiT's release token files
-# (one or two bytes per id, then gzip) and this book's token store (`seitpp.storage`), and divide
+# (one or two bytes per id, then gzip) and this book's token store (`seitpp.tokens.store`), and divide
 # by the number of images. For pixel formats, "bits per token" is bits per 4 x 4 pixel patch, the
 # area one token covers.
 
@@ -332,7 +332,7 @@ fig.tight_layout()
 # entropy of the id histogram $H(X)$; a model that also sees the left neighbour can reach the
 # conditional entropy $H(X \mid X_{\text{left}})$, which is much lower because neighbouring tokens of a
 # flat background repeat. Our store's coder uses the left, upper and diagonal neighbours (see the
-# docstring of `seitpp.storage`); SeiT's gzip finds some repeats, but works on bytes and cannot use the
+# docstring of `seitpp.tokens.store`); SeiT's gzip finds some repeats, but works on bytes and cannot use the
 # row above.
 
 # %%

@@ -271,7 +271,7 @@ fig = prediction_figure(mtm, "untrained mtm_micro")
 # %% [markdown]
 # ## Pre-training, live
 #
-# The training engine of the book, `seitpp.train.train`, runs MTM when the config's task is
+# The training engine of the book, `seitpp.engine.train`, runs MTM when the config's task is
 # `"pretrain"`: random-resized crops of the stored grids (no colour or noise augmentation, as in
 # the release), one masking ratio per step, AdamW with warmup and a cosine schedule. The `cpu-tiny`
 # preset pre-trains `mtm_micro`, a 4-block, 64-wide encoder with a 2-block decoder.

@@ -140,13 +140,13 @@ fig.tight_layout()
 # ## Segmentation from tokens
 #
 # A Shapes image holds one object on clutter; its mask gives every pixel a class, 0 for
-# background and c + 1 for an object of class c. The segmenter (`seitpp.segment.TokenSegmenter`)
+# background and c + 1 for an object of class c. The segmenter (`seitpp.models.TokenSegmenter`)
 # is the token ViT of chapter 5 with a light decoder: each patch's features go to its 2 x 2
 # tokens, each token adds its own embedding, and a 3 x 3 convolution scores the classes per token,
 # upsampled to the 64 x 64 mask. Its encoder is the MTM encoder's shape key for key, so SeiT++
 # can start from it.
 #
-# It is trained by the same engine as chapters 5 and 6: `seitpp.train.train` with a config of task
+# It is trained by the same engine as chapters 5 and 6: `seitpp.engine.train` with a config of task
 # `"segment"` (`preset("cpu-tiny", "segment")`, also `python -m seitpp segment` on the command
 # line). The engine brings the schedule, the optimiser, checkpoints, exact resume and DDP; the
 # task brings three things: the model, a batch transform (`seitpp.engine.segment_policy`) and a
@@ -235,7 +235,7 @@ title = fig.suptitle(f"predicted masks on test images ({shown.name} run)", y=1.0
 # The reference tokenizer cuts a 64 x 64 image into 16 x 16 tokens of 4 x 4 pixels, from 391
 # codes. The second one (`seitpp.experiments.second_tokenizer.F8`) has one more stride-2 level: 8 x 8 tokens of 8 x 8
 # pixels, a quarter as many, from the full 1,024 codes it trains (no k-means reduction). It is
-# trained inside the sweep with the same loop as the reference (`seitpp.train_tokenizer`), on the
+# trained inside the sweep with the same loop as the reference (`seitpp.tokenizers.train`), on the
 # first training images, and kept beside the results. Both on the same test images:
 
 # %%
@@ -277,7 +277,7 @@ print(transfer_table(summary, second, chapter_6))
 # %% [markdown]
 # ## DCT inputs
 #
-# JPEG stores an image as quantised 8 x 8 block DCT coefficients (`seitpp.dct`): colour to YCbCr,
+# JPEG stores an image as quantised 8 x 8 block DCT coefficients (`seitpp.data.dct`): colour to YCbCr,
 # a DCT per block, each coefficient divided by its step in the quality's tables and rounded. The
 # levels are the input here, 192 numbers per block (3 channels x 64 frequencies), one block per
 # patch of a ViT with the token ViT's body. Their size depends on the quality; the sweep uses the
@@ -310,7 +310,7 @@ title = fig.suptitle("what the two inputs keep of the same images, decoded", y=1
 # %% [markdown]
 # The DCT ViT trains with chapter 6's recipe (800 steps of batch 32, lr 2e-3) on random 7 x 7
 # block crops and mirror images, both exact on levels (a mirror flips the sign of every odd
-# horizontal frequency, `seitpp.dct.hflip_levels`). The two variants each add one of SeiT++'s
+# horizontal frequency, `seitpp.augment.dct.hflip_levels`). The two variants each add one of SeiT++'s
 # ideas in the DCT's own terms:
 #
 # - **masked pre-training**: `MaskedDCTModel` hides half of the blocks and predicts their DC
@@ -318,6 +318,11 @@ title = fig.suptitle("what the two inputs keep of the same images, decoded", y=1
 #   encoder, as SeiT++ starts from MTM's;
 # - **colour swap**: `dct_color_swap` gives a share of each batch another image's statistics of
 #   the Y, Cb and Cr DC maps, ColorAdapt's AdaIN-style swap on the channels that carry colour.
+#
+# DCT runs are now runs of the book's one training engine (`seitpp.engine.train` with a DCT
+# task). The committed DCT rows below were made by the small loop that came before it, whose
+# random draws differ: they await the re-run of the sweep that the findings issue makes. The
+# segmentation and second-tokenizer rows are unaffected.
 
 # %%
 for method in METHODS["dct"]:
@@ -372,7 +377,7 @@ shutil.rmtree(live_dir)  # the live sweep's scratch folder
 # 1. Give SeiT-style segmentation the affine chain too (`affine_p=0.5` in `SEGMENT_METHODS`),
 #    moved on the grid: how much of SeiT++'s segmentation gain is TokenAdapt's, and how much the
 #    geometry's?
-# 2. Train a TokenAdapt for the second tokenizer (`seitpp.train_tokenadapt` with `out_grid=8`)
+# 2. Train a TokenAdapt for the second tokenizer (`seitpp.augment.tokenadapt_train` with `out_grid=8`)
 #    and rerun the transfer cells with it in place of the naive warp.
 # 3. Make `MaskedDCTModel` predict the three lowest frequencies per channel instead of the DC
 #    only (`frequencies=3`): does the classifier start better or worse?

@@ -131,7 +131,7 @@ for split in ("train", "val"):
 # **Your own images.** To tokenize an ImageFolder (ImageNet, Imagenette, ...) instead, run the
 # resumable `tokenize` command of chapter 1 with the book's tokenizer, or with a VQGAN checkpoint
 # from taming-transformers. The ImageNet f16 model with 16,384 codes (`vqgan_imagenet_f16_16384`,
-# its `last.ckpt`, published with the taming-transformers repository) loads into `seitpp.vqgan`,
+# its `last.ckpt`, published with the taming-transformers repository) loads into `seitpp.tokenizers.vqgan`,
 # which has the same module names and shapes; nothing is downloaded by the book:
 #
 #     python -m seitpp tokenize --images /data/imagenet/train --vqgan last.ckpt --out train.tokens --device cuda
@@ -153,7 +153,7 @@ else:
 # %% [markdown]
 # ## 2. The recipe, and the commands that run it
 #
-# The paper's two stages are presets (`seitpp.recipes`); every field can be changed on the command
+# The paper's two stages are presets (`seitpp.engine.config`); every field can be changed on the command
 # line with `--set field=value`.
 
 # %%
@@ -291,7 +291,7 @@ print(format_table(["model", "device", "date", "batch", "images/s", "MFU", "hour
 # followed by the batch transform of chapter 5, all tensor operations on the GPU; no image is
 # decoded and no per-image Python runs. The goal: the loader is never the bottleneck, at least five
 # times the rate of the ViT-B step. Here is the same measurement on this machine at a small size
-# (`seitpp.throughput.batch_fn`), then the committed H200 numbers at ImageNet size.
+# (`seitpp.engine.throughput.batch_fn`), then the committed H200 numbers at ImageNet size.
 
 # %%
 reference = VQTokenizer.load()

@@ -195,7 +195,7 @@ def read_data(args: argparse.Namespace, spec: str, split: str, folder_split: str
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    """`pretrain`, `finetune` and `segment`: one engine (seitpp.train); under torchrun, one process per device."""
+    """`pretrain`, `finetune` and `segment`: one engine (seitpp.engine); under torchrun, one process per device."""
 
     cfg = with_overrides(train_preset(args.preset, args.task), args.set)
     rank, world = setup_distributed()
@@ -244,13 +244,13 @@ def run_sweep_command(args: argparse.Namespace, sweep, run, summarize_rows, eval
 def cmd_reproduce(args: argparse.Namespace) -> None:
     sweep = sweep_preset(args.preset)
     run_sweep_command(args, sweep, run_sweep, summarize, f"{sweep.test_images} images of the embedded dataset's "
-                      "test split, clean and corrupted (see seitpp.reproduce); mean over seeds in summary.csv")
+                      "test split, clean and corrupted (see seitpp.experiments.reproduce); mean over seeds in summary.csv")
 
 
 def cmd_beyond(args: argparse.Namespace) -> None:
     preset = beyond_preset(args.preset)
     run_sweep_command(args, preset, run_beyond, summarize_beyond, f"{preset.test_images} images of the embedded "
-                      "dataset's test split (see seitpp.beyond); mean over seeds in summary.csv")
+                      "dataset's test split (see seitpp.experiments.beyond); mean over seeds in summary.csv")
 
 
 def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:

@@ -11,7 +11,7 @@ that returns a list of `Panel`s. From it:
 - `comparison_grid`: the same figures as one static grid, a row per strength.
 
 `token_panels` builds the usual panels for token augmentations from a tokenizer. `budget_figure`
-and `storage_frontier_figure` draw the reproduction sweep's results (`seitpp.reproduce`).
+and `storage_frontier_figure` draw the reproduction sweep's results (`seitpp.experiments.reproduce`).
 ipywidgets and IPython are the book's dependencies, not the package's: they are imported where used.
 """
 from __future__ import annotations
@@ -258,7 +258,7 @@ def token_panels(tokenizer: VQTokenizer, x: torch.Tensor, augmented: torch.Tenso
 
 
 # ----------------------------------------------------------------------------------------------
-# The reproduction sweep's results (rows of `seitpp.reproduce.summarize`)
+# The reproduction sweep's results (rows of `seitpp.experiments.reproduce.summarize`)
 
 
 def _errorbar(ax: plt.Axes, rows: Sequence[dict], x: Sequence[float], label: str, **style) -> None:

@@ -1,4 +1,4 @@
-"""Chapter 8's sweep (seitpp.beyond) and the DCT training recipe (seitpp.dct): the smoke preset end to
+"""Chapter 8's sweep (seitpp.experiments.beyond) and the DCT training recipe (seitpp.data.dct): the smoke preset end to
 end, resume, summaries and tables, the command, and the recipe's exact augmentations.
 
 The sweep runs once per module on a smoke preset cut further (a few dozen images, a handful of

@@ -1,4 +1,4 @@
-"""DCT-coefficient inputs (seitpp.dct): codec, storage, the DCT ViT, colour swap and masked modeling.
+"""DCT-coefficient inputs (seitpp.data.dct): codec, storage, the DCT ViT, colour swap and masked modeling.
 
 The transform is checked against its definition (orthonormal, exact round trip, DC = 8 x mean) and
 against Pillow's JPEG at 4:4:4 (the same PSNR at the same quality); the byte format reads back

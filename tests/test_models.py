@@ -1,4 +1,4 @@
-"""Token and pixel ViTs (seitpp.models) and masked token modeling (seitpp.mtm).
+"""Token and pixel ViTs (seitpp.models) and masked token modeling (seitpp.models.mtm).
 
 Every registered model at a tiny width: shapes, dtype, no NaN, gradients. Then behaviour: ids and
 one-hots agree, the SeiT stem's codes are checked and frozen, layer decay groups follow depth, the

@@ -1,4 +1,4 @@
-"""Tests for the procedural Shapes dataset (seitpp.shapes)."""
+"""Tests for the procedural Shapes dataset (seitpp.data.shapes)."""
 import numpy as np
 import pytest
 import torch

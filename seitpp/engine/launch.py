@@ -7,7 +7,7 @@ Chapter 9 prints these commands for the reader's own machine and runs them at a 
         --preset imagenet-vitb --init mtm --tokenadapt DIR --out finetune
 
 A run writes its checkpoint atomically into --out; the same command again resumes it (the step,
-optimiser and random streams come back, see `seitpp.train`). With one process the command is
+optimiser and random streams come back, see `seitpp.engine`). With one process the command is
 plain `python -m seitpp ...`: torchrun adds nothing but the process group.
 """
 from __future__ import annotations

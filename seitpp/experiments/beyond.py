@@ -1,17 +1,17 @@
 """Beyond classification (chapter 8): segmentation from tokens, a second tokenizer, and DCT inputs,
 as one resumable sweep (`python -m seitpp beyond --preset cpu --out DIR`).
 
-Chapter 6's sweep (`seitpp.reproduce`) measures what SeiT++ adds to classification on the
+Chapter 6's sweep (`seitpp.experiments.reproduce`) measures what SeiT++ adds to classification on the
 reference tokens. This one asks whether it carries over, in three experiments on the same Shapes
 images (the first `train_images` of the train split, the first `test_images` of the test split):
 
-    segment   SeiT-style / SeiT++ segmenters (`seitpp.segment`) on the reference tokens and the
+    segment   SeiT-style / SeiT++ segmenters (`seitpp.engine.segment`) on the reference tokens and the
               Shapes masks: mIoU and pixel accuracy on the test split
     transfer  chapter 6's classification recipe on the tokens of a second tokenizer of another
               kind, trained here: 8 x 8 tokens of 8 x 8 pixels from 1,024 codes, where the
               reference has 16 x 16 tokens of 4 x 4 pixels from 391: SeiT / SeiT++ without MTM /
               SeiT++, top-1
-    dct       a DCT ViT (`seitpp.dct`) on JPEG's quantised 8 x 8 DCT levels instead of tokens:
+    dct       a DCT ViT (`seitpp.data.dct`) on JPEG's quantised 8 x 8 DCT levels instead of tokens:
               from scratch / from masked block pre-training / with the colour-statistics swap, top-1
 
 A cell is one training run with one seed, then its evaluation. Some cells need a stage first, a
@@ -27,7 +27,7 @@ TokenAdapt is trained for the reference tokens only (chapter 3), so SeiT++ on th
 tokenizer's tokens warps its geometric half directly on the grid (the naive warp of chapter 2).
 
 Storage. Every row carries `bytes_per_image`, what its input costs per training image: tokens as
-a `.tokens` store (`seitpp.storage`, file size / images), DCT levels as `seitpp.dct.to_bytes`
+a `.tokens` store (`seitpp.tokens.store`, file size / images), DCT levels as `seitpp.data.dct.to_bytes`
 files. A segmentation set also stores its masks, whatever the input: `storage.csv` lists their PNG
 size beside every input's and the pixels' own PNG size.
 
@@ -104,7 +104,7 @@ PAPER_SEGMENTATION_GAIN = 4.2  # mIoU points, SeiT++ over SeiT on ADE20k (the pa
 
 # -- the methods: what differs between them is only their own part --------------------------------
 
-# Segmentation, trained by the engine (`seitpp.train.train`, task "segment"). The SeiT analogue
+# Segmentation, trained by the engine (`seitpp.engine.train`, task "segment"). The SeiT analogue
 # trains the encoder from scratch on tokens and masks moved together by flips and resized crops
 # on the grid (what SeiT's crops do to tokens; policy "none"); SeiT++ starts from the MTM encoder,
 # moves tokens through TokenAdapt with the release's whole geometry (affine chain included), and
@@ -114,7 +114,7 @@ SEGMENT_METHODS: dict[str, dict] = {
     "SeiT-style": dict(config=dict(policy="none", affine_p=0.0)),
     "SeiT++": dict(config=dict(policy="seitpp"), tokenadapt=True, stage="mtm-reference"),
 }
-# The second tokenizer's tokens through chapter 6's recipe (`seitpp.reproduce`'s overrides per
+# The second tokenizer's tokens through chapter 6's recipe (`seitpp.experiments.reproduce`'s overrides per
 # method); SeiT++ without MTM (a minute of the sweep) separates MTM from the augmentation.
 TRANSFER_METHODS: dict[str, dict] = {
     "SeiT": dict(overrides=dict(policy="seit", stem="seit"), stage="tokenizer-f8"),
@@ -135,7 +135,7 @@ STAGE_NEEDS = {"mtm-f8": "tokenizer-f8"}
 
 @dataclass(frozen=True)
 class BeyondPreset:
-    """The sizes of the sweep. `recipe` names the `seitpp.reproduce` preset whose classification
+    """The sizes of the sweep. `recipe` names the `seitpp.experiments.reproduce` preset whose classification
     recipe (steps, MTM, overrides) the transfer cells use, at its full budget."""
 
     name: str
@@ -144,7 +144,7 @@ class BeyondPreset:
     seeds: tuple[int, ...]
     segment: TrainConfig  # the segmenters' run (task "segment"); methods and seeds change their own fields
     tokenizer: TokenizerTrainConfig  # the second tokenizer's training
-    recipe: str  # a seitpp.reproduce sweep preset
+    recipe: str  # a seitpp.experiments.reproduce sweep preset
     dct: TrainConfig  # DCT classification (model dct_*); methods and seeds change their own fields
     dct_pretrain: TrainConfig  # masked block modeling
     examples: int = 6  # test images whose predicted masks are kept

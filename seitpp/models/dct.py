@@ -172,7 +172,7 @@ class MaskedDCTModel(nn.Module):
         if not 1 <= frequencies <= COEFFS:
             raise ValueError(f"frequencies must be in [1, {COEFFS}], got {frequencies}")
         self.ratio = ratio
-        # no head and no fc_norm (pooling unused), as seitpp.mtm: the classifier's fc_norm and head start fresh
+        # no head and no fc_norm (pooling unused), as seitpp.models.mtm: the classifier's fc_norm and head start fresh
         self.encoder = DCTViT(replace(config, num_classes=0, global_pool="token"), scale)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, config.embed_dim))
         targets = torch.cat([c * COEFFS + torch.arange(frequencies) for c in range(3)])  # (3k,) input channels

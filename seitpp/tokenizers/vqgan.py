@@ -9,7 +9,7 @@ its weights load strictly, with nothing renamed. The code itself is written for 
     z -> nearest code by squared distance -> ids (B, h, w)                          (tokenize)
     ids -> codes (B, C, h, w) -> post_quant_conv -> decoder -> images in [0, 1]       (decode)
 
-Unlike `seitpp.tokenizer.VQTokenizer`, nothing is normalised: codes and encoder outputs are raw
+Unlike `seitpp.tokenizers.VQTokenizer`, nothing is normalised: codes and encoder outputs are raw
 vectors compared by squared euclidean distance, as in taming's VectorQuantizer.
 
 Letters used in shapes: B batch, H W image size, h w token grid, C code dimension (embed_dim),
