@@ -1,5 +1,5 @@
-"""Chapter 8's sweep (seitpp.experiments.beyond) and the DCT training recipe (seitpp.data.dct): the smoke preset end to
-end, resume, summaries and tables, the command, and the recipe's exact augmentations.
+"""Chapter 8's sweep (seitpp.experiments.beyond): the smoke preset end to end, resume, summaries and
+tables, the command, and the DCT recipe's exact augmentations (seitpp.augment.dct).
 
 The sweep runs once per module on a smoke preset cut further (a few dozen images, a handful of
 steps, one thread), so the file stays well under a minute on 2 shared cores.
@@ -17,7 +17,6 @@ from seitpp.augment.dct import hflip_levels, random_block_crops
 from seitpp.cli import main
 from seitpp.data import SHAPE_CLASSES, render_shapes
 from seitpp.data.dct import encode
-from seitpp.engine.dct import DCTTrainConfig, evaluate_dct, train_dct
 from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, read_results
 from seitpp.experiments.beyond import (
     EXPERIMENTS,
@@ -38,7 +37,6 @@ from seitpp.experiments.beyond import (
     summarize,
     transfer_table,
 )
-from seitpp.models.dct import coefficient_rms
 
 SMOKE = replace(beyond_preset("smoke"), train_images=32, test_images=16, examples=3)
 
@@ -233,31 +231,3 @@ def test_random_block_crops_are_slices(levels):
         assert any(torch.equal(crop, full[:, i:i + 7, j:j + 7]) for i in range(2) for j in range(2))
     with pytest.raises(ValueError, match="a 9 x 9 crop does not fit 8 x 8 blocks"):
         random_block_crops(x, 9)
-
-
-def test_dct_training_is_deterministic_and_a_pretrained_encoder_loads(levels):
-    x, labels, _ = levels
-    scale = coefficient_rms(x, 10)
-    tiny = dict(steps=6, batch_size=8, quality=10)
-    pre = train_dct(DCTTrainConfig(task="pretrain", **tiny), x, scale=scale, progress=False)
-    assert pre.history[-1]["step"] == 6 and all(np.isfinite(h["loss"]) for h in pre.history)
-    init = pre.model.encoder.state_dict()
-    runs = [train_dct(DCTTrainConfig(color_swap=0.5, **tiny), x, labels, 12, scale=scale, init=init, progress=False)
-            for _ in range(2)]
-    a, b = (r.model.state_dict() for r in runs)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert 0.0 <= evaluate_dct(runs[0].model, x, labels) <= 1.0
-
-
-def test_dct_recipe_errors():
-    with pytest.raises(ValueError, match="task must be 'finetune' or 'pretrain'"):
-        DCTTrainConfig(task="segment")
-    with pytest.raises(ValueError, match="color_swap must be a share"):
-        DCTTrainConfig(color_swap=2.0)
-    with pytest.raises(ValueError, match="quality"):
-        DCTTrainConfig(quality=0)
-    x = torch.zeros(4, 192, 8, 8, dtype=torch.int16)
-    with pytest.raises(ValueError, match="4 images, fewer than one batch of 32"):
-        train_dct(DCTTrainConfig(), x, torch.zeros(4), 12, progress=False)
-    with pytest.raises(ValueError, match="one label per image"):
-        train_dct(DCTTrainConfig(batch_size=2), x, None, 12, progress=False)
