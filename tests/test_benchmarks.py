@@ -83,3 +83,19 @@ def test_benchmarks_use_only_public_names_of_the_package():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("seitpp"):
                 found += [f"{path.name}:{node.lineno} {alias.name}" for alias in node.names if alias.name.startswith("_")]
     assert not found, found
+
+
+def test_loading_benchmark_times_the_engines_batch_transform_for_every_policy(monkeypatch):
+    import torch
+
+    import benchmarks.loading as loading
+    from seitpp.augment import TokenAdapt
+    from seitpp.tokenizers import VQTokenizer
+    from seitpp.tokens import Split
+
+    monkeypatch.setattr(loading, "BATCH", 8)
+    monkeypatch.setattr(loading, "CROP", 14)
+    split = Split(torch.randint(391, (16, 16, 16)), torch.randint(12, (16,)), 12, 391, "bench test")
+    codes = VQTokenizer.load().codebook.vectors().detach()
+    for policy in ("none", "seit", "seitpp"):
+        assert loading.engine_batches(split, policy, codes, TokenAdapt.load())() == 8

@@ -1,7 +1,7 @@
 """Tokens at rest: the `.tokens` store, SeiT's release files, storage accounting, tokenizing a
 data set, and the splits the engine trains on."""
 
-from seitpp.tokens import coder, loader
+from seitpp.tokens import coder
 from seitpp.tokens.coder import TokenStoreError
 from seitpp.tokens.footprint import (
     IMAGENET_TRAIN_IMAGES,
@@ -85,5 +85,4 @@ __all__ = [
     "Split",
     "load_split",
     "MASK_MODES",
-    "loader",
 ]
