@@ -326,7 +326,7 @@ def test_the_seitpp_policy_moves_masks_with_tokenadapt_and_recolours_tokens_only
     assert plain.tokenadapt is None and plain.appearance is None and plain.geometry.affine_p == 0.5
     tokenadapt = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
     seitpp = segment_policy(tiny(policy="seitpp", crop=16, min_scale=1.0, affine_p=0.0), codes, tokenadapt)
-    assert seitpp.augment.tokenadapt is tokenadapt
+    assert seitpp.tokenadapt is tokenadapt
     out_ids, out_masks = seitpp(ids, masks, torch.Generator().manual_seed(0))
     geometry_only = SegmentationPolicy(16, seitpp.geometry, tokenadapt)(ids, masks, torch.Generator().manual_seed(0))
     assert torch.equal(out_masks, geometry_only[1])  # the same theta per sample: masks moved as without colour

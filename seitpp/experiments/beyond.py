@@ -11,7 +11,7 @@ images (the first `train_images` of the train split, the first `test_images` of 
               kind, trained here: 8 x 8 tokens of 8 x 8 pixels from 1,024 codes, where the
               reference has 16 x 16 tokens of 4 x 4 pixels from 391: SeiT / SeiT++ without MTM /
               SeiT++, top-1
-    dct       a DCT ViT (`seitpp.data.dct`) on JPEG's quantised 8 x 8 DCT levels instead of tokens:
+    dct       a DCT ViT (`seitpp.models.dct`) on JPEG's quantised 8 x 8 DCT levels instead of tokens:
               from scratch / from masked block pre-training / with the colour-statistics swap, top-1
 
 A cell is one training run with one seed, then its evaluation. Some cells need a stage first, a
