@@ -41,7 +41,7 @@ from seitpp.engine import (
     token_policy,
 )
 from seitpp.files import write_csv
-from seitpp.models import create_model, create_mtm
+from seitpp.models import create_model
 from seitpp.tokenizers import VQTokenizer
 
 IMAGENET_IMAGES, GRID, CROP, CLASSES = 1_281_167, 32, 28, 1000
@@ -104,7 +104,7 @@ def main() -> None:
     step_rows = []
     for name, model, target in [
         (model_name, create_model(model_name, num_classes=CLASSES, grid_size=CROP), y),
-        (f"mtm_{size}", create_mtm(f"mtm_{size}", codebook_size=K, grid_size=CROP), None),
+        (f"mtm_{size}", create_model(f"mtm_{size}", codebook_size=K, grid_size=CROP), None),
     ]:
         model = model.to(device).train()
         flops = flops_per_image(model, x, target)

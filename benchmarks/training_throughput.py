@@ -39,7 +39,7 @@ from seitpp.engine import (
     step_fn,
     train,
 )
-from seitpp.models import PixelViTConfig, create_model, create_mtm
+from seitpp.models import PixelViTConfig, create_model
 from seitpp.tokenizers import VQTokenizer
 from seitpp.tokens import Split
 
@@ -61,7 +61,7 @@ def model_steps(images: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor, s
                                                                    grid_size=CROP), tokens, y),
             (f"pvit_{size}", f"{PIXEL_CROP}x{PIXEL_CROP} pixels", create_model(f"pvit_{size}", num_classes=NUM_CLASSES),
              pixels, y),
-            (f"mtm_{size}", f"{CROP}x{CROP} tokens, MTM", create_mtm(f"mtm_{size}", grid_size=CROP), tokens, None),
+            (f"mtm_{size}", f"{CROP}x{CROP} tokens, MTM", create_model(f"mtm_{size}", grid_size=CROP), tokens, None),
         ]
         for name, what, model, x, target in jobs:
             model = model.to(device).train()

@@ -56,7 +56,7 @@ import torch
 from matplotlib.patches import Patch, Rectangle
 
 import seitpp
-from seitpp.models import MaskedTokenModel, create_mtm, truncated_normal
+from seitpp.models import MaskedTokenModel, create_model, truncated_normal
 from seitpp.engine import preset
 from seitpp.data import SHAPE_CLASSES
 from seitpp.data import render_shapes
@@ -140,7 +140,7 @@ def hwc(image: torch.Tensor) -> np.ndarray:
 # test image:
 
 # %%
-mtm = create_mtm("mtm_micro", codebook_size=K, grid_size=CROP).eval()  # untrained, for pictures
+mtm = create_model("mtm_micro", codebook_size=K, grid_size=CROP).eval()  # untrained, for pictures
 i = 1  # a test image
 mask, drop = mtm.random_masking(1, ratio=0.6, generator=torch.Generator().manual_seed(0))  # (1, 49) each, 1 = yes
 mask7, drop7 = mask[0].view(7, 7).bool(), drop[0].view(7, 7).bool()
@@ -442,7 +442,7 @@ print(f"MTM parameters left behind: {len(left_behind)} tensors, "
 # ## Exercises
 #
 # 1. Run the pre-training with `mask_ratio_min=0.15` and a fixed ratio (override the model with
-#    `create_mtm("mtm_micro", ...)` and your own loop): does accuracy at r = 0.5 go up or down, and
+#    `create_model("mtm_micro", ...)` and your own loop): does accuracy at r = 0.5 go up or down, and
 #    why would BERT-style low ratios suit a classifier less?
 # 2. Replace the "most frequent visible token" baseline by "copy the nearest visible token". How
 #    far is it from the model?

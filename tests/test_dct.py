@@ -37,7 +37,6 @@ from seitpp.models.dct import (
     DCTViTConfig,
     MaskedDCTModel,
     coefficient_rms,
-    dct_vit,
     prior_scale,
     random_block_mask,
 )
@@ -137,7 +136,7 @@ def test_wrong_inputs(images):
     with pytest.raises(ValueError, match="integer"):
         decode(torch.zeros(1, 192, 2, 2))  # float levels
     with pytest.raises(ValueError, match="integer"):
-        dct_vit(**TINY)(torch.zeros(1, 64, 7, 7, dtype=torch.int16))  # one channel's coefficients only
+        create_model("dct_micro", **TINY)(torch.zeros(1, 64, 7, 7, dtype=torch.int16))  # one channel's coefficients only
     with pytest.raises(ValueError, match="192, h, w"):
         to_bytes(torch.zeros(2, 192, 2, 2, dtype=torch.int16))
     with pytest.raises(ValueError, match="partners"):
@@ -178,7 +177,7 @@ def test_bytes_per_image_against_pillow(images):
 
 
 def test_dct_vit_shapes_and_grid(images):
-    model = dct_vit("micro", num_classes=12, quality=50)
+    model = create_model("dct_micro", num_classes=12, quality=50)
     token_vit = create_model("tvit_micro", num_classes=12)
     assert model.grid == token_vit.grid == (7, 7)  # 56 x 56 crop: 7 x 7 blocks, as 14 x 14 tokens
     assert model.pos_embed.shape == token_vit.pos_embed.shape
@@ -189,22 +188,22 @@ def test_dct_vit_shapes_and_grid(images):
     model(levels).sum().backward()
     assert model.patch_embed.proj.weight.grad.abs().sum() > 0
     assert "patch_embed.scale" in model.state_dict()  # the input scale travels with the checkpoint
-    with pytest.raises(ValueError, match="size"):
-        dct_vit("huge")
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("dct_huge")
     with pytest.raises(TypeError, match="no field"):
-        dct_vit(patch_size=16)
+        create_model("dct_micro", patch_size=16)
     with pytest.raises(ValueError, match="scale"):
-        dct_vit(scale=torch.zeros(192))
+        create_model("dct_micro", scale=torch.zeros(192))
 
 
 def test_stem_inputs_are_of_order_one(images):
     levels = encode(images, 50)
-    model = dct_vit(**TINY, scale=coefficient_rms(levels, 50))
+    model = create_model("dct_micro", **TINY, scale=coefficient_rms(levels, 50))
     x = model.patch_embed.normalize(levels)  # (B, L, 192)
     rms = x.pow(2).mean(dim=(0, 1)).sqrt()
     nonzero = (levels != 0).any(dim=(0, 2, 3))
     torch.testing.assert_close(rms[nonzero], torch.ones(int(nonzero.sum())))
-    prior = dct_vit(**TINY).patch_embed.normalize(levels).pow(2).mean().sqrt()  # the data-free default
+    prior = create_model("dct_micro", **TINY).patch_embed.normalize(levels).pow(2).mean().sqrt()  # the data-free default
     assert 0.2 < prior < 5
     assert prior_scale().shape == (192,)
 
@@ -298,7 +297,7 @@ def test_masked_loss_decreases_and_encoder_loads(images):
     after = held_out_loss()
     assert after < 0.75 * before and after < 0.75 * baseline, (before, after, baseline)  # measured: 0.56 x baseline
 
-    classifier = dct_vit(num_classes=12, embed_dim=32, depth=2, num_heads=2, img_size=64, scale=scale)
+    classifier = create_model("dct_micro", num_classes=12, embed_dim=32, depth=2, num_heads=2, img_size=64, scale=scale)
     assert load_encoder(classifier, model.encoder.state_dict()) == sorted(
         k for k in classifier.state_dict() if k.startswith(("fc_norm", "head")))
 

@@ -17,13 +17,13 @@ from seitpp.models import (
     MTM_MODELS,
     TokenViT,
     create_model,
-    create_mtm,
     list_models,
     load_encoder,
     patchify,
     truncated_normal,
     unpatchify,
 )
+from seitpp.models.dct import DCTViT
 from seitpp.tokenizers import VQTokenizer
 
 K, C = 391, 32
@@ -41,7 +41,12 @@ def _codes() -> torch.Tensor:
 def _input(model, B: int = 2) -> torch.Tensor:
     if isinstance(model, TokenViT):
         return torch.randint(K, (B, 14, 14))
+    if isinstance(model, DCTViT):
+        return torch.randint(-20, 21, (B, 192, 7, 7), dtype=torch.int16)
     return torch.rand(B, 3, 56, 56)
+
+
+CLASSIFIERS = [n for n in list_models() if n.split("_")[0] in ("tvit", "pvit", "dct")]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -51,14 +56,15 @@ def _input(model, B: int = 2) -> torch.Tensor:
 def test_registry():
     names = list_models()
     for size in ("micro", "tiny", "small", "base"):
-        assert f"tvit_{size}" in names and f"pvit_{size}" in names
+        assert {f"tvit_{size}", f"pvit_{size}", f"mtm_{size}", f"dct_{size}"} <= set(names)
+    assert "segmenter" in names
     with pytest.raises(ValueError, match="unknown model"):
         create_model("tvit_huge")
     with pytest.raises(TypeError, match="no field"):
         create_model("tvit_micro", embed_dims=8)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_forward_backward(name):
     torch.manual_seed(0)
     model = create_model(name, **TINY, drop_path_rate=0.1)
@@ -71,6 +77,24 @@ def test_forward_backward(name):
     tokens = model.forward_features(x)
     assert tokens.shape == (2, 1 + 49, 16)
     assert model.forward_head(tokens, pre_logits=True).shape == (2, 16)
+
+
+@pytest.mark.parametrize("name", sorted(set(list_models()) - set(CLASSIFIERS)))
+def test_the_other_registered_models_train(name):
+    """MTM and the segmenter, created by name like the classifiers: finite output, gradients everywhere."""
+    torch.manual_seed(0)
+    ids = torch.randint(K, (2, 14, 14))
+    if name == "segmenter":
+        model = create_model(name, num_classes=5, codebook_size=K, encoder="tvit_micro", grid_size=14)
+        out = model(ids, (28, 28))
+        assert out.shape == (2, 5, 28, 28)
+        loss = out.sum()
+    else:
+        model = create_model(name, **TINY_MTM, grid_size=14)
+        loss = model(ids)[0]
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
 
 
 @pytest.mark.parametrize("stem", ["seitpp", "seit"])
@@ -187,7 +211,7 @@ def test_patchify_round_trip():
 
 @pytest.mark.parametrize("name", MTM_MODELS)
 def test_mtm_forward_backward(name):
-    model = create_mtm(name, **TINY_MTM)
+    model = create_model(name, **TINY_MTM)
     ids = torch.randint(K, (3, 14, 14))
     loss, logits, mask = model(ids, torch.Generator().manual_seed(0))
     assert logits.shape == (3, 49, 4, K) and mask.shape == (3, 49)
@@ -201,13 +225,13 @@ def test_mtm_forward_backward(name):
 
 def test_mtm_sizes():
     for name, D in [("mtm_micro", 64), ("mtm_base", 768)]:
-        cfg = create_mtm(name, depth=1, decoder_depth=1).config
+        cfg = create_model(name, depth=1, decoder_depth=1).config
         assert cfg.embed_dim == D and cfg.mask_ratio_min == 0.4
-    cfg = create_mtm("mtm_small", depth=1, decoder_depth=1).config
+    cfg = create_model("mtm_small", depth=1, decoder_depth=1).config
     assert (cfg.decoder_dim, cfg.decoder_heads, cfg.decoder_drop) == (512, 16, 0.1)
-    with pytest.raises(ValueError, match="unknown MTM"):
-        create_mtm("mtm_huge")
-    model = create_mtm("mtm_micro", **TINY_MTM)
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("mtm_huge")
+    model = create_model("mtm_micro", **TINY_MTM)
     opt = create_optimizer_v2(model, "adamw", lr=1e-3, weight_decay=0.05)
     names = {id(p): n for n, p in model.named_parameters()}
     no_decay = {names[id(p)] for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
@@ -217,7 +241,7 @@ def test_mtm_sizes():
 
 
 def test_masking_ratio_and_fixed_drop():
-    model = create_mtm("mtm_micro", **TINY_MTM)
+    model = create_model("mtm_micro", **TINY_MTM)
     g = torch.Generator().manual_seed(0)
     ratios = []
     for _ in range(50):
@@ -248,7 +272,7 @@ def test_truncated_normal_mean():
 
 
 def test_loss_ignores_unmasked_targets():
-    model = create_mtm("mtm_micro", **TINY_MTM).eval()
+    model = create_model("mtm_micro", **TINY_MTM).eval()
     ids = torch.randint(K, (2, 14, 14))
     loss, logits, mask = model(ids, torch.Generator().manual_seed(1))
     grid_mask = unpatchify(mask.bool().unsqueeze(-1).expand(-1, -1, 4), (14, 14))
@@ -259,7 +283,7 @@ def test_loss_ignores_unmasked_targets():
 
 
 def test_mtm_is_deterministic_under_a_seed():
-    model = create_mtm("mtm_micro", **TINY_MTM)
+    model = create_model("mtm_micro", **TINY_MTM)
     ids = torch.randint(K, (2, 14, 14))
     model.eval()
     a = model(ids, torch.Generator().manual_seed(3))
@@ -286,7 +310,7 @@ def test_mtm_training_lowers_the_loss(token_grids):
     """50 steps on 8 grids: the loss on fixed masks falls by well over a nat (6.5 -> about 4.4), and
     below the entropy of the grids' token frequencies, the best a model blind to context can do."""
     torch.manual_seed(0)
-    model = create_mtm("mtm_micro", label_smoothing=0.0)
+    model = create_model("mtm_micro", label_smoothing=0.0)
 
     def fixed_mask_loss() -> float:  # the same masks before and after, no dropout
         model.eval()
@@ -310,7 +334,7 @@ def test_mtm_training_lowers_the_loss(token_grids):
 
 
 def test_encoder_weights_transfer_completely():
-    mtm = create_mtm("mtm_micro")
+    mtm = create_model("mtm_micro")
     with torch.no_grad():
         for p in mtm.parameters():
             p.add_(1.0)  # so nothing can pass by matching the initialisation
@@ -331,7 +355,7 @@ def test_encoder_weights_transfer_completely():
 
 
 def test_predict_keeps_unmasked_ids(token_grids):
-    model = create_mtm("mtm_micro", **TINY_MTM).eval()
+    model = create_model("mtm_micro", **TINY_MTM).eval()
     ids = token_grids[:3]
     pred, grid_mask = model.predict(ids, ratio=0.5, generator=torch.Generator().manual_seed(0))
     assert pred.shape == ids.shape and grid_mask.shape == ids.shape and pred.dtype == ids.dtype

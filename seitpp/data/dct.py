@@ -15,7 +15,7 @@ scale and the pieces to test the claim with the same ViT body:
 - Storage (`to_bytes`, `bytes_per_image`): JPEG's own idea, zero runs up to an end-of-block mark,
   then a standard-library entropy coder (raw deflate) per image. `from_bytes` reads it back
   exactly, so the byte count is of a real, decodable file.
-- The model (`DCTStem`, `DCTViT`, `dct_vit`): one 8 x 8 pixel block is one patch, embedded by a
+- The model (`seitpp.models.dct`: `DCTStem`, `DCTViT`, `dct_<size>`): one 8 x 8 pixel block is one patch, embedded by a
   linear layer of its 192 coefficients; a 64 x 64 image is 8 x 8 patches, a 56 x 56 crop 7 x 7, the
   same grids as the token ViT (a patch is 2 x 2 tokens of 4 x 4 pixels) and the pixel ViT (patch 8).
 - `dct_color_swap`: ColorAdapt in DCT space. The DC of a block is 8 x its mean, so the per-channel

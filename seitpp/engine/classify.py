@@ -28,7 +28,6 @@ from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.losses import soft_cross_entropy
 from seitpp.engine.task import EVAL_STREAM, Task, autocast
 from seitpp.errors import TrainSetupError
-from seitpp.models.mtm import create_mtm
 from seitpp.models.vit import PixelViTConfig, TokenViTConfig, create_model
 from seitpp.schedule import stream_seed
 from seitpp.tokens.split import Split
@@ -121,7 +120,7 @@ class Pretrain(Task):
         return dict(codebook_size=data.codebook_size, grid_size=self.config.crop, drop_path_rate=self.config.drop_path)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
-        return create_mtm(self.config.model, codes=codes if self.config.table_init == "codes" else None, **args)
+        return create_model(self.config.model, codes=codes if self.config.table_init == "codes" else None, **args)
 
     def encoder_state(self, model: nn.Module) -> dict:
         return model.encoder_state_dict()

@@ -18,8 +18,8 @@ from seitpp.data.dct import BLOCK
 from seitpp.engine.classify import evaluate_centre_crops
 from seitpp.engine.task import Task
 from seitpp.errors import TrainSetupError
-from seitpp.models.dct import DCTViTConfig, MaskedDCTModel, coefficient_rms, dct_vit
-from seitpp.models.vit import SIZES
+from seitpp.models.dct import DCTViTConfig, MaskedDCTModel, coefficient_rms
+from seitpp.models.vit import SIZES, create_model
 from seitpp.tokens.split import Split
 
 PREFIX = "dct_"  # DCT model names: dct_micro, dct_tiny, dct_small, dct_base
@@ -56,7 +56,7 @@ class DCTFinetune(Task):
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None,
                      scale: torch.Tensor | None = None) -> nn.Module:
-        return dct_vit(self.size, scale=scale, **args)
+        return create_model(self.config.model, scale=scale, **args)
 
     def build_model(self, data: Split, codes: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
         """The stem's per-coefficient scale is the training levels' RMS (a buffer: checkpoints keep it)."""

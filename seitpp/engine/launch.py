@@ -21,7 +21,6 @@ import torch
 
 from seitpp.engine.config import TrainConfig
 from seitpp.engine.throughput import flops_per_image, peak_tflops, per_second, step_fn
-from seitpp.models.mtm import create_mtm
 from seitpp.models.vit import create_model
 
 
@@ -81,7 +80,7 @@ def measure_step_rate(config: TrainConfig, codebook_size: int, num_classes: int,
     """
     device = torch.device(device)
     if config.task == "pretrain":
-        model = create_mtm(config.model, codebook_size=codebook_size, grid_size=config.crop)
+        model = create_model(config.model, codebook_size=codebook_size, grid_size=config.crop)
     else:
         model = create_model(config.model, num_classes=num_classes, codebook_size=codebook_size, grid_size=config.crop)
     model = model.to(device).train()

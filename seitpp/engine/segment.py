@@ -17,6 +17,7 @@ from seitpp.engine.losses import pixel_loss
 from seitpp.engine.task import Task, autocast
 from seitpp.errors import TrainSetupError
 from seitpp.models.segmenter import TokenSegmenter
+from seitpp.models.vit import create_model
 from seitpp.tokens.split import Split
 
 # ----------------------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class Segment(Task):
                     grid_size=cfg.crop, decoder_dim=cfg.decoder_dim, drop_path_rate=cfg.drop_path)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
-        return TokenSegmenter(codes=codes if self.config.table_init == "codes" else None, **args)
+        return create_model("segmenter", codes=codes if self.config.table_init == "codes" else None, **args)
 
     def encoder(self, model: nn.Module) -> nn.Module:
         return model.encoder

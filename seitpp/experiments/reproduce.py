@@ -340,7 +340,7 @@ def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
     kind = "tokens" if cell.data == "tokens" else "pixels"
     n = sweep.budget_images(cell.budget)
     cfg = finetune_config(sweep, cell, n)
-    uses_tokenadapt = cfg.policy == "seitpp" and cfg.token_adapt
+    uses_tokenadapt = kind == "tokens" and cfg.policy == "seitpp" and cfg.token_adapt  # pixel cells warp pixels
     started = time.perf_counter()
     result = train(cfg, _split(data, "train", cell.data, n), progress=False,
                    tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,

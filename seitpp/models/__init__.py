@@ -6,12 +6,11 @@ from seitpp.models.mtm import (
     TOKENS_PER_PATCH,
     MaskedTokenModel,
     MTMConfig,
-    create_mtm,
     patchify,
     truncated_normal,
     unpatchify,
 )
-from seitpp.models.segmenter import TokenSegmenter
+from seitpp.models.segmenter import TokenSegmenter, segmenter
 from seitpp.models.vit import (
     POOLS,
     SIZES,
@@ -33,6 +32,8 @@ from seitpp.models.vit import (
     pvit_small,
     pvit_tiny,
     register_model,
+    register_sizes,
+    sized_config,
     tvit_base,
     tvit_micro,
     tvit_small,
@@ -54,6 +55,8 @@ __all__ = [
     "load_encoder",
     "SIZES",
     "register_model",
+    "register_sizes",
+    "sized_config",
     "list_models",
     "create_model",
     "tvit_micro",
@@ -71,7 +74,7 @@ __all__ = [
     "truncated_normal",
     "MaskedTokenModel",
     "MTM_MODELS",
-    "create_mtm",
     "TokenSegmenter",
+    "segmenter",
     "dct",
 ]

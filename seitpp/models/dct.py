@@ -1,7 +1,7 @@
 """Models on DCT levels: a ViT whose patch is one 8 x 8 pixel block, and masked block modeling."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -18,7 +18,7 @@ from seitpp.data.dct import (
     dequantize,
     quant_tables,
 )
-from seitpp.models.vit import SIZES, ViT, ViTConfig, init_linear
+from seitpp.models.vit import ViT, ViTConfig, init_linear, register_sizes, sized_config
 
 # ----------------------------------------------------------------------------------------------
 # The model: one block, one patch
@@ -107,25 +107,20 @@ class DCTViT(ViT):
         super().__init__(config, DCTStem(config, scale), (g, g))
 
 
-def dct_vit(size: str = "micro", num_classes: int = 12, quality: int = 50, scale: torch.Tensor | None = None,
-            **overrides) -> DCTViT:
-    """A DCT ViT of one of `seitpp.models.SIZES` ("micro", "tiny", "small", "base").
+def _dct_vit(size: str, num_classes: int = 12, quality: int = 50, scale: torch.Tensor | None = None,
+             **overrides) -> DCTViT:
+    """A DCT ViT at `size` (`create_model("dct_<size>")`), the body of tvit_<size> and pvit_<size>.
 
     Args:
-        size: the body's width, depth and heads, as tvit_<size> and pvit_<size>.
         num_classes: classes of the head (12 for Shapes; 0: no head).
         quality: the JPEG quality of the input levels.
         scale: the stem's per-coefficient scale (see `DCTViT`).
         **overrides: other `DCTViTConfig` fields (img_size, drop_path_rate, global_pool, ...).
     """
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; known: {', '.join(SIZES)}")
-    unknown = sorted(set(overrides) - {f.name for f in fields(DCTViTConfig)})
-    if unknown:
-        raise TypeError(f"DCTViTConfig has no field(s) {unknown}")
-    D, depth, heads = SIZES[size]
-    config = DCTViTConfig(embed_dim=D, depth=depth, num_heads=heads, num_classes=num_classes, quality=quality)
-    return DCTViT(replace(config, **overrides), scale)
+    return DCTViT(sized_config(DCTViTConfig, size, overrides, num_classes=num_classes, quality=quality), scale)
+
+
+register_sizes("dct", _dct_vit)
 
 
 
@@ -150,7 +145,7 @@ class MaskedDCTModel(nn.Module):
     The smallest version of what MTM does on tokens: a fixed fraction of the blocks is replaced, after
     the stem, by a learned mask embedding (nothing is dropped, so the encoder sees every position, as
     at fine-tuning); the encoder is a `DCTViT` without head (`model.encoder`, whose weights load into
-    `dct_vit` with `seitpp.models.load_encoder`); a linear layer predicts the k = `frequencies`
+    `create_model("dct_<size>")` with `seitpp.models.load_encoder`); a linear layer predicts the k = `frequencies`
     lowest zigzag coefficients of each channel of every block, normalised as the stem's input
     (dequantised / scale), and the loss is their mean squared error over the masked blocks only.
     Mask values: 1 is masked, 0 is kept.

@@ -33,7 +33,7 @@ encoder and the decoder.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -41,7 +41,13 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 
-from seitpp.models.vit import SIZES, TokenViT, TokenViTConfig, init_linear
+from seitpp.models.vit import (
+    TokenViT,
+    TokenViTConfig,
+    init_linear,
+    register_sizes,
+    sized_config,
+)
 
 TOKENS_PER_PATCH = 4  # 2 x 2 tokens per patch of the SeiT++ stem
 
@@ -284,18 +290,12 @@ _DECODERS = {  # (decoder_dim, decoder_depth, decoder_heads)
 MTM_MODELS = tuple(f"mtm_{size}" for size in _DECODERS)
 
 
-def create_mtm(name: str, codes: torch.Tensor | None = None, **overrides) -> MaskedTokenModel:
-    """`mtm_micro`, `mtm_tiny`, `mtm_small` or `mtm_base`; keyword arguments override MTMConfig fields.
-
-    codes: (K, C) code vectors the token table starts from (default: random rows)."""
-    size = name.removeprefix("mtm_")
-    if name not in MTM_MODELS:
-        raise ValueError(f"unknown MTM model {name!r}; known: {', '.join(MTM_MODELS)}")
-    unknown = sorted(set(overrides) - {f.name for f in fields(MTMConfig)})
-    if unknown:
-        raise TypeError(f"MTMConfig has no field(s) {unknown}")
-    D, depth, heads = SIZES[size]
+def _mtm(size: str, codes: torch.Tensor | None = None, **overrides) -> MaskedTokenModel:
+    """The masked token model at `size` (`create_model("mtm_<size>")`); keyword arguments override
+    MTMConfig fields. codes: (K, C) code vectors the token table starts from (default: random rows)."""
     Dd, dec_depth, dec_heads = _DECODERS[size]
-    config = MTMConfig(embed_dim=D, depth=depth, num_heads=heads,
-                       decoder_dim=Dd, decoder_depth=dec_depth, decoder_heads=dec_heads)
-    return MaskedTokenModel(replace(config, **overrides), codes)
+    config = sized_config(MTMConfig, size, overrides, decoder_dim=Dd, decoder_depth=dec_depth, decoder_heads=dec_heads)
+    return MaskedTokenModel(config, codes)
+
+
+register_sizes("mtm", _mtm)

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seitpp.models.vit import create_model
+from seitpp.models.vit import create_model, register_model
 
 # ----------------------------------------------------------------------------------------------
 # Model: the token ViT as encoder, a light decoder
@@ -73,3 +73,9 @@ class TokenSegmenter(nn.Module):
             blocks=r"^encoder\.blocks\.(\d+)" if coarse else [(r"^encoder\.blocks\.(\d+)", None),
                                                               (r"^encoder\.norm", (99999,))],
         )
+
+
+@register_model
+def segmenter(**kwargs) -> TokenSegmenter:
+    """`create_model("segmenter", num_classes=..., encoder="tvit_micro", ...)`: a `TokenSegmenter`."""
+    return TokenSegmenter(**kwargs)

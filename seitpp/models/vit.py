@@ -31,6 +31,7 @@ Letters: B batch, H W token grid, K codebook size, C code dimension, L patches, 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import Callable
 
@@ -342,13 +343,29 @@ def create_model(name: str, **overrides) -> nn.Module:
     return _REGISTRY[name](**overrides)
 
 
-def _config(cls: type[ViTConfig], size: str, overrides: dict) -> ViTConfig:
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(overrides) - names)
+def register_sizes(family: str, build: Callable[..., nn.Module]) -> None:
+    """Register `<family>_<size>` for every size of SIZES: `build(size, **kwargs)` makes the model."""
+    for size in SIZES:
+        name = f"{family}_{size}"
+        if name in _REGISTRY:
+            raise ValueError(f"a model named {name!r} is already registered")
+        _REGISTRY[name] = functools.partial(build, size)
+
+
+def sized_config(cls: type, size: str, overrides: dict, **defaults):
+    """`cls` (a config dataclass with embed_dim, depth, num_heads) at `size`, with `defaults`, then
+    `overrides`, each named field checked to exist."""
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; known: {', '.join(SIZES)}")
+    unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
     if unknown:
         raise TypeError(f"{cls.__name__} has no field(s) {unknown}")
     D, depth, heads = SIZES[size]
-    return replace(cls(embed_dim=D, depth=depth, num_heads=heads), **overrides)
+    return replace(cls(embed_dim=D, depth=depth, num_heads=heads, **defaults), **overrides)
+
+
+def _config(cls: type[ViTConfig], size: str, overrides: dict) -> ViTConfig:
+    return sized_config(cls, size, overrides)
 
 
 def _token_vit(size: str, codes: torch.Tensor | None = None, **overrides) -> TokenViT:
