@@ -364,53 +364,15 @@ def sized_config(cls: type, size: str, overrides: dict, **defaults):
     return replace(cls(embed_dim=D, depth=depth, num_heads=heads, **defaults), **overrides)
 
 
-def _config(cls: type[ViTConfig], size: str, overrides: dict) -> ViTConfig:
-    return sized_config(cls, size, overrides)
-
-
 def _token_vit(size: str, codes: torch.Tensor | None = None, **overrides) -> TokenViT:
-    return TokenViT(_config(TokenViTConfig, size, overrides), codes)
+    """`tvit_<size>`: the token ViT; keyword arguments override TokenViTConfig fields (`codes=` for stem "seit")."""
+    return TokenViT(sized_config(TokenViTConfig, size, overrides), codes)
 
 
 def _pixel_vit(size: str, **overrides) -> PixelViT:
-    return PixelViT(_config(PixelViTConfig, size, overrides))
+    """`pvit_<size>`: the pixel ViT baseline; keyword arguments override PixelViTConfig fields."""
+    return PixelViT(sized_config(PixelViTConfig, size, overrides))
 
 
-@register_model
-def tvit_micro(**kwargs) -> TokenViT:
-    return _token_vit("micro", **kwargs)
-
-
-@register_model
-def tvit_tiny(**kwargs) -> TokenViT:
-    return _token_vit("tiny", **kwargs)
-
-
-@register_model
-def tvit_small(**kwargs) -> TokenViT:
-    return _token_vit("small", **kwargs)
-
-
-@register_model
-def tvit_base(**kwargs) -> TokenViT:
-    return _token_vit("base", **kwargs)
-
-
-@register_model
-def pvit_micro(**kwargs) -> PixelViT:
-    return _pixel_vit("micro", **kwargs)
-
-
-@register_model
-def pvit_tiny(**kwargs) -> PixelViT:
-    return _pixel_vit("tiny", **kwargs)
-
-
-@register_model
-def pvit_small(**kwargs) -> PixelViT:
-    return _pixel_vit("small", **kwargs)
-
-
-@register_model
-def pvit_base(**kwargs) -> PixelViT:
-    return _pixel_vit("base", **kwargs)
+register_sizes("tvit", _token_vit)
+register_sizes("pvit", _pixel_vit)
