@@ -116,7 +116,7 @@ def test_unseeded_and_other_int_dtypes():
         assert out.dtype == torch.int16 and out.shape == x.shape
 
 
-def test_embedding_ops_on_ids_need_a_codebook():
+def test_appearance_ops_on_ids_need_a_codebook():
     with pytest.raises(ValueError, match="codebook"):
         ColorAdapt()(make_input("ids"))
     with pytest.raises(ValueError, match="codebook"):
@@ -260,7 +260,7 @@ def test_emb_noise_std():
     assert torch.equal(EmbNoise(0, 0)(z, gen(0)), z)
 
 
-def test_noise_free_embedding_ops_keep_ids():
+def test_noise_free_appearance_ops_keep_ids():
     ids = make_input("ids")
     assert torch.equal(EmbNoise(0, 0, codebook=CODEBOOK)(ids, gen(0)), ids)
 
@@ -272,7 +272,7 @@ def test_random_choice_touches_only_a_fraction():
     assert set(changed) == {0, 16}
 
 
-def test_gradients_flow_through_embedding_ops():
+def test_gradients_flow_through_appearance_ops():
     # SeiT++ augments learned embeddings: the ops must stay differentiable on float input
     for aug in (EmbNoise(), ColorAdapt(1.0), RandomResizedCrop(6, mode="bilinear"), RandomAffine(20, mode="bilinear"),
                 HFlip(), CodeSwap()):
