@@ -85,7 +85,7 @@ def geometric(theta_fn):
     return pixels, tokens
 
 
-def colour(pixel_fn):
+def color(pixel_fn):
     """A colour change: pixels change, the naive token grid cannot."""
     return pixel_fn, lambda grid: grid
 
@@ -95,8 +95,8 @@ families = {  # name -> strength -> (pixel function, token function)
     "zoom (centre crop, resized)": lambda s: geometric(lambda b: affine_theta(b, scale=s)),
     "rotation (degrees)": lambda d: geometric(lambda b: affine_theta(b, degrees=d)),
     "shift (whole tokens)": lambda k: geometric(lambda b: affine_theta(b, translate=(k / 16, 0.0))),
-    "hue shift": lambda h: colour(lambda imgs: TF.adjust_hue(imgs, h)),
-    "brightness factor": lambda f: colour(lambda imgs: TF.adjust_brightness(imgs, f)),
+    "hue shift": lambda h: color(lambda imgs: TF.adjust_hue(imgs, h)),
+    "brightness factor": lambda f: color(lambda imgs: TF.adjust_brightness(imgs, f)),
 }
 strengths = {"horizontal flip": [1], "zoom (centre crop, resized)": [0.9, 0.75, 0.6, 0.5],
              "rotation (degrees)": [5, 10, 20, 30], "shift (whole tokens)": [1, 2, 4],

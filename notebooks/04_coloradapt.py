@@ -316,7 +316,7 @@ content_images = torch.cat([x[:4], photos[3:5]])  # four Shapes images and two p
 content_ids = torch.cat([ids[:4], photo_ids[3:5]])
 content_labels = ([f"Shapes {i} ({SHAPE_CLASSES[test.labels[i]]})" for i in range(4)]
                   + [f"photo: {n}" for n in photo_names[3:5]])
-colour_sources = {"Shapes 5": (x[5], ids[5]), "Shapes 6": (x[6], ids[6])} | {
+color_sources = {"Shapes 5": (x[5], ids[5]), "Shapes 6": (x[6], ids[6])} | {
     f"photo: {n}": (photos[k], photo_ids[k]) for k, n in enumerate(photo_names[:3])}
 
 
@@ -325,14 +325,14 @@ def render(i: int, augmentation: str, strength: float) -> list[Panel]:
     image, grid = content_images[i], content_ids[i:i + 1]
     if augmentation == "Emb-Noise":
         return token_panels(tokenizer, image, None, {"Emb-Noise": emb_noise(grid, strength, strength)[0]})
-    source_image, source_grid = colour_sources[augmentation.removeprefix("ColorAdapt from ")]
+    source_image, source_grid = color_sources[augmentation.removeprefix("ColorAdapt from ")]
     augmented = adain(image[None], source_image[None], strength).clamp(0, 1)[0]  # AdaIN on pixels
     adapted = color_adapt(grid, source_grid[None], strength)[0]
     return token_panels(tokenizer, image, augmented, {"ColorAdapt": adapted}) + [Panel("colour source", source_image)]
 
 
 strengths = [0.0, 0.25, 0.5, 0.75, 1.0]
-widget_augmentations = {f"ColorAdapt from {name}": strengths for name in colour_sources}
+widget_augmentations = {f"ColorAdapt from {name}": strengths for name in color_sources}
 widget_augmentations["Emb-Noise"] = [0.0, 0.2, 0.4, 0.7, 1.0]
 ComparisonWidget(render, content_labels, widget_augmentations)
 

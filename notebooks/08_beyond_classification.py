@@ -54,7 +54,7 @@ import torch
 
 import seitpp
 from seitpp.experiments import SUMMARY_FILE, format_table, read_results
-from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Cell, all_background, beyond_preset, colour_masks, dct_config, dct_table, findings, findings_table, make_cells, read_examples, run_beyond, segment_config, segment_table, by_method, storage_table, transfer_table
+from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Cell, all_background, beyond_preset, color_masks, dct_config, dct_table, findings, findings_table, make_cells, read_examples, run_beyond, segment_config, segment_table, by_method, storage_table, transfer_table
 from seitpp.data import images_to_tensor
 from seitpp.data.dct import bytes_per_image, decode, encode
 from seitpp.experiments.reproduce import REFERENCE_RESULTS as CHAPTER_6_RESULTS
@@ -189,11 +189,11 @@ codes = tokenizer.codebook.vectors().detach()
 augments = {method: segment_policy(replace(segment_config(cpu, Cell("segment", method, 0)), crop=16), codes,
                                    TokenAdapt.load() if METHODS["segment"][method].get("tokenadapt") else None)
             for method in METHODS["segment"]}
-columns = [train.images, as_uint8(tokenizer.decode(ids)), colour_masks(masks)]  # each (3, 64, 64, 3) uint8
+columns = [train.images, as_uint8(tokenizer.decode(ids)), color_masks(masks)]  # each (3, 64, 64, 3) uint8
 labels = ["image", "tokens, decoded", "mask"]
 for name, augment in augments.items():
     aug_ids, aug_masks = augment(ids, masks, torch.Generator().manual_seed(3))
-    columns += [as_uint8(tokenizer.decode(aug_ids)), colour_masks(aug_masks)]
+    columns += [as_uint8(tokenizer.decode(aug_ids)), color_masks(aug_masks)]
     labels += [f"{name}: tokens", f"{name}: mask"]
 fig = image_grid([np.stack([c[i] for c in columns]) for i in range(3)],
                  row_labels=[SHAPE_CLASSES[i] for i in train.labels], col_labels=labels, size=1.35)
@@ -222,8 +222,8 @@ if gain is not None:
 # %%
 examples = read_examples(run_dir)
 n = len(examples["ids"])
-pictures = [as_uint8(tokenizer.decode(torch.from_numpy(examples["ids"]).long())), colour_masks(examples["masks"])]
-pictures += [colour_masks(examples[f"pred:{m}"]) for m in METHODS["segment"]]
+pictures = [as_uint8(tokenizer.decode(torch.from_numpy(examples["ids"]).long())), color_masks(examples["masks"])]
+pictures += [color_masks(examples[f"pred:{m}"]) for m in METHODS["segment"]]
 fig = image_grid([np.stack([p[i] for p in pictures]) for i in range(n)],
                  row_labels=[SHAPE_CLASSES[i] for i in examples["labels"]],
                  col_labels=["tokens, decoded", "true mask", *(f"{m} (seed 0)" for m in METHODS["segment"])], size=1.4)

@@ -179,7 +179,7 @@ def _smooth_noise(rng: np.random.Generator, n: int, g: int) -> np.ndarray:
     return m @ rng.standard_normal((g, g), dtype=np.float32) @ m.T
 
 
-def _colour(rng: np.random.Generator, luma: float) -> np.ndarray:
+def _color(rng: np.random.Generator, luma: float) -> np.ndarray:
     """A random RGB colour (3,) in [0, 1] with luminance `luma` (clipped to [0, 1]).
 
     A random hue/saturation is scaled towards black or mixed towards white to hit the target,
@@ -207,15 +207,15 @@ def _background(rng: np.random.Generator, n: int) -> tuple[float, np.ndarray]:
     Returns its mean luminance and the float32 image (H, W, 3).
     """
     luma = rng.uniform(0.15, 0.85)
-    c0 = _colour(rng, luma + rng.uniform(-0.06, 0.06))
-    c1 = _colour(rng, luma + rng.uniform(-0.06, 0.06))
+    c0 = _color(rng, luma + rng.uniform(-0.06, 0.06))
+    c1 = _color(rng, luma + rng.uniform(-0.06, 0.06))
     x, y = _coords(n)
     a = rng.uniform(0, 2 * math.pi)
     t = (math.cos(a) * (x - n / 2) + math.sin(a) * (y - n / 2)) / n + 0.5  # (H, W), ~[0, 1]
     t = np.clip(t, 0, 1)[..., None]
     img = c0 * (1 - t) + c1 * t
     noise = _smooth_noise(rng, n, int(rng.integers(3, 7)))
-    tint = _colour(rng, 0.5) - 0.5  # the noise shifts colour a bit, not only brightness
+    tint = _color(rng, 0.5) - 0.5  # the noise shifts colour a bit, not only brightness
     img += noise[..., None] * (0.05 + 0.05 * tint)
     return luma, img
 
@@ -228,7 +228,7 @@ def _draw_clutter(rng: np.random.Generator, img: np.ndarray, luma: float) -> Non
     """
     n = img.shape[0]
     for _ in range(int(rng.integers(3, 7))):
-        col = _colour(rng, luma + rng.uniform(-0.25, 0.25))
+        col = _color(rng, luma + rng.uniform(-0.25, 0.25))
         alpha = rng.uniform(0.45, 0.9)
         x0, y0 = rng.uniform(0, n, 2)
         if rng.random() < 0.6:  # stroke: a capsule of radius r around the segment (x0, y0) + t (bx, by)
@@ -263,7 +263,7 @@ def _object_fill(rng: np.random.Generator, n: int, luma_bg: float) -> np.ndarray
         lumas = rng.uniform(0.02, lo, 2)
     else:
         lumas = rng.uniform(hi, 0.98, 2)
-    c0, c1 = _colour(rng, lumas[0]), _colour(rng, lumas[1])
+    c0, c1 = _color(rng, lumas[0]), _color(rng, lumas[1])
 
     x, y = _coords(n)
     a = rng.uniform(0, math.pi)
@@ -309,7 +309,7 @@ def _render_one(rng: np.random.Generator, label: int, n: int, style: str = "phot
     params = _sample_params(rng, label, n)
     cov = shape_coverage(params, n)
     if style == "sketch":
-        paper, ink = _colour(rng, rng.uniform(0.85, 0.95)), _colour(rng, rng.uniform(0.03, 0.2))
+        paper, ink = _color(rng, rng.uniform(0.85, 0.95)), _color(rng, rng.uniform(0.03, 0.2))
         line = _outline(params, n, width=rng.uniform(1.5, 2.5) * n / 64)[..., None]
         img = paper + line * (ink - paper)
     else:

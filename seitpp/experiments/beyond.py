@@ -554,7 +554,7 @@ def findings_table(summary: list[dict]) -> str:
                           "-" if f["paper"] is None else f"{f['paper']:+.1f} (ADE20k)"] for f in findings(summary)])
 
 
-def colour_masks(masks: np.ndarray | torch.Tensor) -> np.ndarray:
+def color_masks(masks: np.ndarray | torch.Tensor) -> np.ndarray:
     """Class maps (N, Hm, Wm) -> uint8 pictures (N, Hm, Wm, 3): background black, each object class
     its own colour of matplotlib's tab20 (the same colour in every figure)."""
     import matplotlib
