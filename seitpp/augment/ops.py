@@ -154,10 +154,6 @@ def _gather_grid(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.T
     return out.view(B, C, *ys.shape[1:])
 
 
-def _identity_theta(B: int, device: torch.device) -> torch.Tensor:
-    return torch.eye(2, 3, device=device).expand(B, 2, 3).clone()
-
-
 def warp(z: torch.Tensor, theta: torch.Tensor, size: tuple[int, int] | None = None, mode: str = "bilinear") -> torch.Tensor:
     """Resample z (B, C, H, W) at F.affine_grid(theta (B, 2, 3)) -> (B, C, *size), border padding.
 
