@@ -115,6 +115,30 @@ def test_token_stems(stem, pool):
 
 
 @pytest.mark.parametrize("stem", ["seitpp", "seit"])
+@pytest.mark.parametrize("kernel", [2, 4, 6])
+def test_patch_kernel_sets_each_patchs_view_and_keeps_the_grid(stem, kernel):
+    """Both stems take any even kernel: always one patch per 2 x 2 tokens, and a patch sees exactly the
+    tokens under its kernel, centred on its own 2 x 2 (changing a token outside leaves it alone)."""
+    model = create_model("tvit_micro", **TINY, stem=stem, patch_kernel=kernel,
+                         codes=_codes() if stem == "seit" else None).eval()
+    assert model.patch_embed.proj.kernel_size == (kernel, kernel)
+    ids = torch.randint(K, (1, 14, 14))
+    patches, grid = model.patch_embed(ids)
+    assert grid == (7, 7) and patches.shape == (1, 49, 16)
+    changed = ids.clone()
+    changed[0, 6, 6] = (ids[0, 6, 6] + 1) % K  # token (6, 6) sits in patch (3, 3)
+    moved = (model.patch_embed(changed)[0] - patches).abs().amax(-1).view(7, 7) > 0
+    reach = (kernel - 2) // 2  # tokens a patch sees beyond its own 2 x 2, on each side
+    expected = torch.zeros(7, 7, dtype=torch.bool)
+    for r in range(7):
+        for c in range(7):
+            expected[r, c] = 2 * r - reach <= 6 <= 2 * r + 1 + reach and 2 * c - reach <= 6 <= 2 * c + 1 + reach
+    assert torch.equal(moved, expected)
+    with pytest.raises(ValueError, match="patch_kernel must be even"):
+        create_model("tvit_micro", **TINY, patch_kernel=3)
+
+
+@pytest.mark.parametrize("stem", ["seitpp", "seit"])
 def test_ids_and_one_hots_agree(stem):
     model = create_model("tvit_micro", **TINY, stem=stem, codes=_codes() if stem == "seit" else None).eval()
     ids = torch.randint(K, (2, 14, 14))
@@ -173,8 +197,8 @@ def test_tvit_small_parameter_count():
     D = 384
     vit_s = 22_050_664
     patch_embed = 16 * 16 * 3 * D + D
-    token_stem = K * C + 2 * C + C * 2 * 2 * D + D
-    assert n == vit_s - patch_embed + token_stem - (197 - 50) * D + 2 * D == 21_761_800
+    token_stem = K * C + 2 * C + C * 4 * 4 * D + D  # table, LayerNorm, the 4 x 4 patch convolution
+    assert n == vit_s - patch_embed + token_stem - (197 - 50) * D + 2 * D == 21_909_256
 
 
 def test_layer_decay_groups():
@@ -269,6 +293,26 @@ def test_truncated_normal_mean():
     expected = 0.45 + 0.25 * (phi(a) - phi(b)) / (Phi(b) - Phi(a))  # about 0.607
     assert draws.min() >= 0.4 and draws.max() <= 1.0
     assert abs(draws.mean().item() - expected) < 0.01
+
+
+@pytest.mark.parametrize("kernel", [2, 4])
+def test_a_masked_tokens_id_reaches_nothing_the_encoder_sees(kernel):
+    """MTM masks tokens before the stem's convolution: with overlapping 4 x 4 windows a visible patch
+    next to a masked one would otherwise carry the hidden ids into the encoder. Changing every masked
+    token's id leaves the encoder's output as it was; changing one visible token does not."""
+    model = create_model("mtm_micro", **TINY_MTM, patch_kernel=kernel).eval()
+    ids = torch.randint(K, (2, 14, 14))
+    mask, drop = model.random_masking(2, ratio=0.5, generator=torch.Generator().manual_seed(0))
+    hidden = unpatchify(mask.bool().unsqueeze(-1).expand(-1, -1, 4), (14, 14))  # (B, H, W)
+    with torch.no_grad():
+        seen = model.forward_encoder(ids, mask, drop)
+        other = torch.where(hidden, (ids + 1 + torch.randint(K - 1, ids.shape)) % K, ids)
+        assert (other[hidden] != ids[hidden]).all()
+        torch.testing.assert_close(model.forward_encoder(other, mask, drop), seen, rtol=0, atol=0)
+        visible = ids.clone()
+        b, r, c = torch.nonzero(~hidden)[0].tolist()
+        visible[b, r, c] = (ids[b, r, c] + 1) % K
+        assert not torch.equal(model.forward_encoder(visible, mask, drop)[b], seen[b])
 
 
 def test_loss_ignores_unmasked_targets():

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import seitpp.engine.classify as classify
+import seitpp.engine.loop as engine_loop
 from seitpp.augment import PixelPolicy, TokenAdapt, TokenAdaptConfig
 from seitpp.checkpoint import CHECKPOINT_FILE
 from seitpp.cli import main
@@ -97,6 +98,12 @@ def test_presets_carry_the_papers_recipes_and_overrides_parse():
     assert (cfg.epochs, cfg.peak_lr, cfg.policy, cfg.layer_decay, cfg.betas, cfg.color_adapt, cfg.min_lr) == \
         (3, 1e-3, "none", None, (0.9, 0.95), False, 0.0)
     assert with_overrides(cfg, ["warmup_epochs=0.5"]).warmup_epochs == 0.5  # the preset wrote 1, a float field
+    # layer decay is the paper's over the paper's schedule (100 epochs of ImageNet-1k at batch 1024),
+    # relaxed towards none for shorter runs
+    assert ft.effective_layer_decay(125_114) == ft.effective_layer_decay(10**7) == pytest.approx(0.65)
+    assert ft.effective_layer_decay(300) == pytest.approx(1 - 0.35 * 300 / 125_114)
+    assert with_overrides(ft, ["layer_decay_steps=None"]).effective_layer_decay(300) == 0.65
+    assert mtm.effective_layer_decay(300) is None
     assert isinstance(with_overrides(cfg, ["warmup_epochs=2"]).warmup_epochs, float)
     with pytest.raises(TrainSetupError, match="no field"):
         with_overrides(cfg, ["epoch=3"])
@@ -166,6 +173,20 @@ def test_pixel_path_crops_to_the_token_models_patch_grid():
 # Learning
 
 
+def test_the_optimiser_gets_the_layer_decay_of_the_runs_length(grids, monkeypatch):
+    seen = []
+    make = engine_loop.create_optimizer_v2
+
+    def keep(model, *args, **kwargs):
+        seen.append(kwargs["layer_decay"])
+        return make(model, *args, **kwargs)
+
+    monkeypatch.setattr(engine_loop, "create_optimizer_v2", keep)
+    cfg = tiny(epochs=1, policy="none", layer_decay=0.5, layer_decay_steps=16)
+    train(cfg, grids, progress=False)  # 8 steps: halfway to the schedule the decay is set for
+    assert seen == [pytest.approx(0.75)]
+
+
 def test_finetune_fits_its_training_grids(grids):
     """Five epochs of cpu-tiny (the full seitpp policy, naive warps) on 256 grids: top-1 on their
     centre crops well above chance (1/12). Held-out accuracy needs thousands of grids (chapter 5)."""
@@ -176,12 +197,43 @@ def test_finetune_fits_its_training_grids(grids):
     assert result.steps == 5 * 256 // 32 and not result.model.training
 
 
-def test_mtm_pretraining_loss_decreases(grids):
+def test_mtm_pretraining_loss_decreases_and_reports_a_label_probe_from_step_0(grids):
     cfg = tiny("pretrain", epochs=3, log_every=4, lr=5e-3)
     result = train(cfg, grids, grids, progress=False)
-    losses = [row["loss"] for row in result.history]  # means over 4 steps
+    start, rows = result.history[0], result.history[1:]
+    assert start["step"] == 0 and "loss" not in start  # the random encoder, evaluated before any step
+    assert start["val_loss"] > 5 and 0 < start["val_probe_top1"] <= 1
+    losses = [row["loss"] for row in rows]  # means over 4 steps
     assert losses[-1] < losses[0] - 0.1 and losses[-1] == min(losses), losses
     assert "val_top1" not in result.metrics and result.metrics["val_loss"] < losses[0]
+    assert 0 < result.metrics["val_probe_top1"] <= 1
+
+
+def test_knn_probe_is_leave_one_out_and_reads_class_structure():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(4).repeat_interleave(30)  # 4 classes of 30
+    centres = torch.randn(4, 16, generator=g) * 5
+    clustered = centres[labels] + torch.randn(120, 16, generator=g)
+    assert classify.knn_top1(clustered, labels) == 1.0
+    noise = torch.randn(120, 16, generator=g)
+    assert classify.knn_top1(noise, labels) < 0.45  # chance is 0.25
+    # every sample has an exact twin of the other class: a probe that counted the sample itself
+    # would be right every time; leaving it out, its twin outvotes it (k = 1)
+    twins = torch.cat([clustered, clustered])
+    twin_labels = torch.cat([labels, (labels + 1) % 4])
+    assert classify.knn_top1(twins, twin_labels, k=1) == 0.0
+    assert classify.knn_top1(clustered, labels, chunk=7) == classify.knn_top1(clustered, labels)
+
+
+@pytest.mark.parametrize("task", ["pretrain", "finetune"])
+def test_freeze_table_keeps_the_tables_start(grids, tokenizer, task):
+    cfg = tiny(task, epochs=1, table_init="codes", freeze_table=True)
+    result = train(cfg, grids, progress=False, tokenizer=tokenizer)
+    stem = result.model.get_submodule("encoder.patch_embed" if task == "pretrain" else "patch_embed")
+    torch.testing.assert_close(stem.table(), tokenizer.codebook.vectors().detach(), rtol=0, atol=0)
+    assert not stem.codes.weight.requires_grad
+    with pytest.raises(TrainSetupError, match="freeze_table applies to the learned table"):
+        tiny("finetune", stem="seit", freeze_table=True)
 
 
 @pytest.mark.parametrize("task", ["pretrain", "finetune"])

@@ -6,7 +6,9 @@ from seitpp.engine.classify import (
     Pretrain,
     evaluate_centre_crops,
     geometry_of,
+    knn_top1,
     pixel_crop,
+    probe_top1,
     token_policy,
 )
 from seitpp.engine.config import (
@@ -92,6 +94,8 @@ __all__ = [
     "token_policy",
     "pixel_crop",
     "evaluate_centre_crops",
+    "knn_top1",
+    "probe_top1",
     "Pretrain",
     "Finetune",
     "FinetunePixels",

@@ -6,6 +6,7 @@ Letters: B batch, H W token grid, S crop side, K codebook size.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -99,6 +100,46 @@ def evaluate_centre_crops(model: nn.Module, split: Split, config: TrainConfig, d
     return metrics
 
 
+PROBE_IMAGES = 2_000  # the label probe reads at most this many validation images
+PROBE_K, PROBE_T = 20, 0.07  # neighbours and the temperature of their votes, as DINO's kNN evaluation
+
+
+@torch.no_grad()
+def knn_top1(features: torch.Tensor, labels: torch.Tensor, k: int = PROBE_K, temperature: float = PROBE_T,
+             chunk: int = 1024) -> float:
+    """Leave-one-out weighted kNN top-1 of features (N, D) with labels (N,): each sample is classified by
+    the votes of its k most cosine-similar others, weighted exp(similarity / temperature).
+
+    A label probe that needs no training and no second split: it asks whether samples of one class
+    lie near each other in the feature space, which is what a classifier built on it can use.
+    """
+    f = F.normalize(features.float(), dim=1)
+    labels = labels.long()
+    classes = int(labels.max()) + 1
+    k = min(k, len(f) - 1)
+    correct = 0
+    for start in range(0, len(f), chunk):
+        sim = f[start:start + chunk] @ f.T  # (n, N)
+        sim[torch.arange(len(sim)), torch.arange(start, start + len(sim))] = -math.inf  # not itself
+        top, idx = sim.topk(k, dim=1)  # (n, k)
+        votes = torch.zeros(len(sim), classes, device=f.device).scatter_add_(1, labels[idx], (top / temperature).exp())
+        correct += int((votes.argmax(1) == labels[start:start + len(sim)]).sum())
+    return correct / len(f)
+
+
+@torch.no_grad()
+def probe_top1(encoder: nn.Module, split: Split, size: int, device: torch.device, batch_size: int) -> float:
+    """`knn_top1` of a token encoder's average patch features on centre size x size crops of `split`
+    (its first PROBE_IMAGES samples, the same on every rank)."""
+    was_training = encoder.training
+    encoder.eval()
+    n = min(len(split), PROBE_IMAGES)
+    feats = torch.cat([encoder.forward_features(centre_crop(split.x[i:i + batch_size].to(device).long(), size))[:, 1:]
+                       .mean(1).float() for i in range(0, n, batch_size)])  # (n, D)
+    encoder.train(was_training)
+    return knn_top1(feats, split.targets[:n].to(device))
+
+
 def _model_reads(name: str) -> str:
     return "pixels" if name.startswith("pvit") else "tokens"
 
@@ -108,16 +149,22 @@ def _model_reads(name: str) -> str:
 
 
 class Pretrain(Task):
-    """MTM pre-training on token ids: random-resized crops, the masked-token loss; labels are unused."""
+    """MTM pre-training on token ids: random-resized crops, the masked-token loss; labels are unused
+    for training. Evaluation reports the masked-token loss and, where the validation split has labels,
+    `val_probe_top1`, a kNN label probe on the encoder's features (`probe_top1`), from step 0 on: the
+    random encoder's probe is the floor a pre-training run must rise above."""
 
     name = "pretrain"
     targets_used = False
+    evaluate_at_start = True
 
     def uses_codes(self) -> bool:
         return self.config.table_init == "codes"
 
     def model_args(self, data: Split) -> dict:
-        return dict(codebook_size=data.codebook_size, grid_size=self.config.crop, drop_path_rate=self.config.drop_path)
+        cfg = self.config
+        return dict(codebook_size=data.codebook_size, grid_size=cfg.crop, drop_path_rate=cfg.drop_path,
+                    patch_kernel=cfg.patch_kernel)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
         return create_model(self.config.model, codes=codes if self.config.table_init == "codes" else None, **args)
@@ -132,8 +179,11 @@ class Pretrain(Task):
         return model(inputs, generator=generator)[0]
 
     def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
-        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.config.crop,
-                                     lambda x: x.long(), classify=False)
+        metrics = evaluate_centre_crops(model, split, self.config, device, batch_size, self.config.crop,
+                                        lambda x: x.long(), classify=False)
+        if split.targets_kind == "labels" and split.num_classes > 1:
+            metrics["val_probe_top1"] = probe_top1(model.encoder, split, self.config.crop, device, batch_size)
+        return metrics
 
 
 class Finetune(Task):
@@ -155,7 +205,7 @@ class Finetune(Task):
     def model_args(self, data: Split) -> dict:
         cfg = self.config
         return dict(num_classes=data.num_classes, drop_path_rate=cfg.drop_path, global_pool=cfg.global_pool,
-                    codebook_size=data.codebook_size, grid_size=cfg.crop, stem=cfg.stem)
+                    codebook_size=data.codebook_size, grid_size=cfg.crop, stem=cfg.stem, patch_kernel=cfg.patch_kernel)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
         cfg = self.config

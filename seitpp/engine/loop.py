@@ -52,7 +52,7 @@ from seitpp.tokens.split import Split
 CHECKPOINT_KIND = "train"
 HISTORY_FILE = "history.csv"
 COLUMNS = ("step", "epoch", "lr", "loss", "grad_norm", "images_per_s", "data_share", "val_loss", "val_top1",
-           "val_miou", "val_pixel_acc")
+           "val_miou", "val_pixel_acc", "val_probe_top1")
 TIMING_COLUMNS = ("images_per_s", "data_share")  # the only columns a resumed run may change
 
 
@@ -333,10 +333,10 @@ def train(
     model.to(device)
     ta = tokenadapt.to(device).eval().requires_grad_(False) if uses_tokenadapt else None
     transform = task.batch_transform(data, None if codes is None else codes.to(device), ta)
-    optimizer = create_optimizer_v2(model, "adamw", lr=cfg.peak_lr, weight_decay=cfg.weight_decay,
-                                    betas=cfg.betas, layer_decay=cfg.layer_decay)
     steps_per_epoch = len(data) // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch
+    optimizer = create_optimizer_v2(model, "adamw", lr=cfg.peak_lr, weight_decay=cfg.weight_decay,
+                                    betas=cfg.betas, layer_decay=cfg.effective_layer_decay(total_steps))
     start, history, window = 0, [], _new_window()
     if ckpt is not None:
         start, history = restore(ckpt, model, optimizer)
@@ -366,6 +366,9 @@ def train(
     run = Run(cfg, step_model, model, optimizer, transform, data.x.to(device), data.targets.to(device), device,
                steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history, window, save, bar)
     try:
+        if start == 0 and val is not None and task.evaluate_at_start:  # where the curve starts
+            run.history.append({"step": 0, "epoch": 0.0, **task.evaluate(model, val, device,
+                                                                          batch_size=max(cfg.batch_size // world, 64))})
         for epoch in range(start // steps_per_epoch, cfg.epochs):
             first = start - epoch * steps_per_epoch if epoch == start // steps_per_epoch else 0
             train_one_epoch(task, run, epoch, first)

@@ -129,7 +129,8 @@ class Segment(Task):
     def model_args(self, data: Split) -> dict:
         cfg = self.config
         return dict(num_classes=data.num_classes, codebook_size=data.codebook_size, encoder=cfg.model,
-                    grid_size=cfg.crop, decoder_dim=cfg.decoder_dim, drop_path_rate=cfg.drop_path)
+                    grid_size=cfg.crop, decoder_dim=cfg.decoder_dim, drop_path_rate=cfg.drop_path,
+                    patch_kernel=cfg.patch_kernel)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
         return create_model("segmenter", codes=codes if self.config.table_init == "codes" else None, **args)

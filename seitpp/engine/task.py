@@ -25,6 +25,7 @@ import torch.nn as nn
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.engine.config import TrainConfig
 from seitpp.errors import TrainSetupError
+from seitpp.models.vit import TokenStem
 from seitpp.tokens.split import Split
 
 ORDER_STREAM, STEP_STREAM, EVAL_STREAM = 1, 2, 3  # random streams (`seitpp.schedule.stream_seed`)
@@ -45,6 +46,7 @@ class Task:
     targets: str = "labels"  # the Split targets_kind it trains on
     kind: str = "tokens"  # the Split kind it reads
     targets_used: bool = True  # whether the model learns the targets (masked modeling ignores the labels)
+    evaluate_at_start: bool = False  # also evaluate before the first step (a history row at step 0)
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -95,9 +97,19 @@ class Task:
         raise NotImplementedError
 
     def build_model(self, data: Split, codes: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
-        """The run's model -> (model, the keyword arguments it was created with, for checkpoints)."""
+        """The run's model -> (model, the keyword arguments it was created with, for checkpoints).
+
+        With `config.freeze_table` the learned token table keeps its start: it gets no gradient.
+        """
         args = self.model_args(data)
-        return self.create_model(args, codes), args
+        model = self.create_model(args, codes)
+        if self.config.freeze_table:
+            tables = [m.codes for m in model.modules() if isinstance(m, TokenStem) and isinstance(m.codes, nn.Embedding)]
+            if not tables:
+                raise TrainSetupError(f"config: freeze_table, but model {self.config.model} has no learned token table")
+            for table in tables:
+                table.weight.requires_grad_(False)
+        return model, args
 
     def encoder(self, model: nn.Module) -> nn.Module:
         """The part of this task's model that a pre-trained encoder (--init) initialises."""

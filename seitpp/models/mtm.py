@@ -6,9 +6,13 @@ storage budgets. Following the release's pre-training setup:
 
 - Each step draws ONE masking ratio r from a normal (mean 0.45, std 0.25) truncated to [0.4, 1.0],
   and masks ceil(r * L) of the L patches of every sample (each sample its own random patches).
+- Masking happens at the token level, before the stem's patch convolution: every token of a masked
+  patch has its embedding replaced by one learned mask vector (C). The stem's 4 x 4 convolution
+  overlaps neighbouring patches, so masking its output instead would leak a hidden token's
+  embedding into the visible patches next to it, and the task would be to copy it.
 - ceil(0.4 * L) of the masked patches (the minimum ratio) are dropped from the encoder input, as in
   MAE: the encoder is cheaper and every sample keeps the same length. The other masked patches
-  stay in, replaced by a learned mask token, as in BERT: the encoder learns to work on inputs
+  stay in, made of mask vectors, as BERT's masked words: the encoder learns to work on inputs
   with holes, which is what makes it useful when nothing is masked at fine-tuning.
 - The decoder (512-d, 4 blocks, 16 heads, dropout 0.1, learned positions) sees the encoder's
   outputs at the kept patches and its own mask token at every masked patch (dropped or not, as
@@ -17,7 +21,8 @@ storage budgets. Following the release's pre-training setup:
   product of a per-token query with the (detached) token table of the encoder's stem, plus a bias.
 - The loss is the cross-entropy on the masked patches only.
 
-    ids (B, H, W) --stem--> (B, L, D) --mask token, +pos, drop--> (B, 1 + L - n_drop, D) --encoder-->
+    ids (B, H, W) --table--> (B, H, W, C) --mask vector--> --conv--> (B, L, D) --+pos, drop--> (B, 1 + L - n_drop, D)
+      --encoder-->
       --decoder_embed, pad with mask tokens--> (B, 1 + L, Dd) --decoder--> logits (B, L, 4, K)
 
 Mask values, as MAE says them: in `mask` (B, L), 0 is keep and 1 is masked (predicted, and removed
@@ -58,6 +63,7 @@ class MTMConfig:
     codebook_size: int = 391  # K
     code_dim: int = 32  # C
     grid_size: int = 14  # H = W of a training crop
+    patch_kernel: int = 4  # the stem's patch convolution (seitpp.models.vit)
     embed_dim: int = 384  # D
     depth: int = 12
     num_heads: int = 6
@@ -92,7 +98,7 @@ class MTMConfig:
             embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
             num_classes=0, drop_path_rate=self.drop_path_rate, global_pool="token",
             codebook_size=self.codebook_size, code_dim=self.code_dim, grid_size=self.grid_size,
-            stem="seitpp", embed_drop=self.embed_drop,
+            stem="seitpp", patch_kernel=self.patch_kernel, embed_drop=self.embed_drop,
         )
 
 
@@ -140,7 +146,7 @@ class MaskedTokenModel(nn.Module):
         # --------------------------------------------------------------------------------------
         # encoder: the classifier's stem, cls token, positions, blocks and norm, under the same names
         self.encoder = TokenViT(config.encoder_config(), codes)  # codes: the table's start (else random)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, D))  # replaces masked patches that stay in
+        self.mask_token = nn.Parameter(torch.zeros(C))  # the embedding of every masked token, before the conv
 
         # --------------------------------------------------------------------------------------
         # decoder
@@ -210,9 +216,11 @@ class MaskedTokenModel(nn.Module):
         enc = self.encoder
         if tuple(ids.shape[1:]) != self.grid:
             raise ValueError(f"MTM is built for {self.grid} token grids (crop them first), got {tuple(ids.shape[1:])}")
-        x, _ = enc.patch_embed(ids)  # (B, L, D)
+        z = enc.patch_embed.lookup(ids)  # (B, H, W, C)
+        hidden = unpatchify(mask.bool().unsqueeze(-1).expand(-1, -1, TOKENS_PER_PATCH), self.grid)  # (B, H, W)
+        z = torch.where(hidden.unsqueeze(-1), self.mask_token.to(z.dtype), z)
+        x, _ = enc.patch_embed.patches(z)  # (B, L, D): no visible patch sees a hidden token's id
         B, L, D = x.shape
-        x = torch.where(mask.bool().unsqueeze(-1), self.mask_token.to(x.dtype), x)
         x = x + enc.pos_embed[:, 1:]
         x = x.gather(1, self.kept_index(drop).unsqueeze(-1).expand(-1, -1, D))  # (B, L - n_drop, D)
         cls = (enc.cls_token + enc.pos_embed[:, :1]).expand(B, -1, -1)

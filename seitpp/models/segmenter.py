@@ -29,15 +29,18 @@ class TokenSegmenter(nn.Module):
             Other even grids are read through resampled positions.
         decoder_dim: Dd.
         drop_path_rate: stochastic depth of the encoder.
+        patch_kernel: side of the encoder stem's patch convolution (`seitpp.models.vit`).
         codes: the tokenizer's (K, C) code vectors to start the encoder's learned table from (None: random rows).
     """
 
     def __init__(self, num_classes: int, codebook_size: int = 391, encoder: str = "tvit_micro", grid_size: int = 14,
-                 decoder_dim: int = 64, drop_path_rate: float = 0.0, codes: torch.Tensor | None = None):
+                 decoder_dim: int = 64, drop_path_rate: float = 0.0, patch_kernel: int = 4,
+                 codes: torch.Tensor | None = None):
         super().__init__()
         # no head and the cls-token pool: every encoder weight is used, and an MTM encoder fits it key for key
         self.encoder = create_model(encoder, num_classes=0, global_pool="token", codebook_size=codebook_size,
-                                    grid_size=grid_size, drop_path_rate=drop_path_rate, codes=codes)
+                                    grid_size=grid_size, drop_path_rate=drop_path_rate, patch_kernel=patch_kernel,
+                                    codes=codes)
         self.config = replace(self.encoder.config, num_classes=num_classes)  # the encoder's shape, classes per pixel
         D, C = self.encoder.num_features, self.encoder.config.code_dim
         self.up = nn.ConvTranspose2d(D, decoder_dim, kernel_size=2, stride=2)  # a patch -> its 2 x 2 tokens

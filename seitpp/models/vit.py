@@ -7,12 +7,17 @@ difference in accuracy comes from the input, not from the network:
     tokens  ids (B, H, W) --stem--> (B, L, D) --+cls, +pos--> blocks --> norm --> pool --> head (B, classes)
     pixels  (B, 3, 8H/2, 8W/2) --PatchEmbed(8)--> (B, L, D) --> the same
 
-Two token stems, as in the release:
+Two token stems, which differ in where the code vectors come from:
 
-- "seitpp" (SeiT++): a learned table `nn.Embedding(K, C)` + LayerNorm(C) + dropout, then
-  Conv2d(C, D, kernel 2, stride 2): each patch is 2 x 2 tokens.
-- "seit" (SeiT): the tokenizer's frozen code vectors (K, C), then Conv2d(C, D, kernel 4, stride 2,
-  padding 1): overlapping 4 x 4 windows, still one patch per 2 x 2 tokens.
+- "seitpp" (SeiT++): a learned table `nn.Embedding(K, C)` + LayerNorm(C) + dropout.
+- "seit" (SeiT): the tokenizer's frozen code vectors (K, C).
+
+Both then apply one patch convolution Conv2d(C, D, kernel k, stride 2, padding (k - 2) / 2): one
+patch per 2 x 2 tokens whatever k is. The default k = 4 gives overlapping 4 x 4 windows, so a patch
+sees the tokens on its borders. The release gives SeiT k = 4 and SeiT++ k = 2 (each patch sees its
+own 2 x 2 tokens only); `patch_kernel=2` keeps that stem, so the sweep can compare the stems on
+equal terms and the release's as a row of its own (chapter 6). On small grids a shape's edges fall
+across patch borders, and a patch that cannot see its neighbours' tokens loses them.
 
 Either way a 14 x 14 training crop gives 7 x 7 = 49 patches, and a 56 x 56 image with patch 8
 gives the same 49: same body, same sequence length. The position embedding is learned for the
@@ -23,9 +28,9 @@ Models are registered by name, timm style: `create_model("tvit_small", num_class
 model has `no_weight_decay()` and `group_matcher()`, so timm's optimiser factory builds layer-wise
 lr decay groups: `timm.optim.create_optimizer_v2(model, "adamw", lr, weight_decay=0.1, layer_decay=0.65)`.
 
-Parameter counts with 1000 classes: tvit_micro 0.29 M, tvit_tiny 5.58 M, tvit_small 21.76 M,
-tvit_base 85.98 M. A pixel ViT-S/16 on 224 px has 22.05 M: the token stem (62 k) replaces its 295 k
-patch embedding, and 50 positions replace 197.
+Parameter counts with 1000 classes (4 x 4 patch kernel): tvit_micro 0.31 M, tvit_tiny 5.65 M,
+tvit_small 21.91 M, tvit_base 86.27 M. A pixel ViT-S/16 on 224 px has 22.05 M: the token stem
+(210 k) replaces its 295 k patch embedding, and 50 positions replace 197.
 
 Letters: B batch, H W token grid, K codebook size, C code dimension, L patches, D width.
 """
@@ -67,7 +72,8 @@ class TokenViTConfig(ViTConfig):
     codebook_size: int = 391  # K
     code_dim: int = 32  # C
     grid_size: int = 14  # H = W of a training crop; the position embedding is learned for H/2 x W/2
-    stem: str = "seitpp"  # "seitpp": learned table + LayerNorm, 2x2 conv; "seit": frozen codes, 4x4 conv
+    stem: str = "seitpp"  # "seitpp": learned table + LayerNorm; "seit": the tokenizer's frozen codes
+    patch_kernel: int = 4  # side k of the patch convolution (stride 2): 4 overlaps neighbours, 2 is SeiT++'s release
     embed_drop: float = 0.0  # dropout on the (B, H, W, C) embeddings, SeiT++ stem only
 
     def __post_init__(self):
@@ -76,6 +82,9 @@ class TokenViTConfig(ViTConfig):
             raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
         if self.grid_size % 2:
             raise ValueError(f"grid_size must be even (one patch per 2 x 2 tokens), got {self.grid_size}")
+        if self.patch_kernel < 2 or self.patch_kernel % 2:
+            raise ValueError(f"patch_kernel must be even and >= 2 (stride 2, one patch per 2 x 2 tokens), "
+                             f"got {self.patch_kernel}")
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,6 @@ class TokenStem(nn.Module):
                 nn.init.normal_(self.codes.weight, std=C ** -0.5)
             self.norm = nn.LayerNorm(C)
             self.drop = nn.Dropout(config.embed_drop)
-            self.proj = nn.Conv2d(C, D, kernel_size=2, stride=2)
         else:
             if codes is None:
                 raise ValueError("stem 'seit' needs the tokenizer's code vectors: "
@@ -121,7 +129,8 @@ class TokenStem(nn.Module):
             self.register_buffer("codes", _checked_codes(codes, K, C, config.stem))  # (K, C), frozen
             self.norm = nn.Identity()
             self.drop = nn.Identity()
-            self.proj = nn.Conv2d(C, D, kernel_size=4, stride=2, padding=1)
+        k = config.patch_kernel
+        self.proj = nn.Conv2d(C, D, kernel_size=k, stride=2, padding=(k - 2) // 2)  # (H, W) -> (H/2, W/2)
         w = self.proj.weight.data  # initialise as a linear layer, as MAE does for its patch embedding
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.zeros_(self.proj.bias)
@@ -148,13 +157,20 @@ class TokenStem(nn.Module):
             z = self.table()[x.long()]  # long: a uint8 index would be read as a boolean mask
         return self.drop(self.norm(z))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """-> patches (B, L, D) and their grid (h, w) = (H/2, W/2)."""
-        H, W = x.shape[-2:]
+    def patches(self, z: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Embeddings (B, H, W, C) -> patches (B, L, D) and their grid (h, w) = (H/2, W/2).
+
+        MTM calls this between `lookup` and the body, to hide masked tokens before the convolution.
+        """
+        H, W = z.shape[1:3]
         if H % 2 or W % 2:
             raise ValueError(f"the token grid must have even sides (one patch per 2 x 2 tokens), got {H} x {W}")
-        z = self.proj(self.lookup(x).permute(0, 3, 1, 2))  # (B, D, H/2, W/2)
+        z = self.proj(z.permute(0, 3, 1, 2))  # (B, D, H/2, W/2)
         return z.flatten(2).transpose(1, 2), (z.shape[2], z.shape[3])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """ids (B, H, W) or a distribution (B, K, H, W) -> patches (B, L, D) and their grid (h, w)."""
+        return self.patches(self.lookup(x))
 
 
 def _checked_codes(codes: torch.Tensor, K: int, C: int, stem: str) -> torch.Tensor:
