@@ -23,7 +23,8 @@ from seitpp.experiments.reproduce import (
     sweep_preset,
 )
 
-SMOKE = replace(sweep_preset("smoke"), train_images=48, test_images=24, finetune_steps=2, pretrain_steps=2)
+SMOKE = replace(sweep_preset("smoke"), train_images=48, test_images=24, finetune_steps=2, pretrain_steps=2,
+                probe_images=24)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +58,16 @@ def test_a_sweep_trains_only_its_experiments_and_keeps_each_cells_log(swept, tmp
         assert not any(key.startswith("train_png") or key.endswith("_pixels") for key in data.files)
     out, _ = swept
     logs = sorted((out / "work" / "histories").glob("*.csv"))
-    assert len(logs) == len(make_cells(SMOKE))
+    stages = {f"mtm-{c.budget:.4f}" for c in make_cells(SMOKE) if c.mtm}
+    assert {p.stem for p in logs} == {c.slug for c in make_cells(SMOKE)} | stages
     with open(logs[0], newline="") as f:
         log = list(csv.DictReader(f))
     assert tuple(log[0]) == COLUMNS and int(log[-1]["step"]) == SMOKE.finetune_steps
+    for stage in stages:  # MTM's log starts with the random encoder's label probe, on validation images
+        with open(out / "work" / "histories" / f"{stage}.csv", newline="") as f:
+            log = list(csv.DictReader(f))
+        assert log[0]["step"] == "0" and log[0]["loss"] == ""  # before the first step
+        assert all(0 <= float(row["val_probe_top1"]) <= 1 for row in (log[0], log[-1]))
 
 
 def test_learned_tables_start_from_codes_except_in_the_random_table_preset():

@@ -88,12 +88,13 @@ COMMITTED = {  # artefact folder -> the specification of the sweep that made it
 
 @pytest.mark.parametrize("name", sorted(COMMITTED))
 def test_the_committed_sweeps_tables_are_written_again_byte_for_byte(name, tmp_path):
-    """The runner's writer, on a committed results.csv (made by the code before the runner), writes
-    that results.csv and its summary.csv again, to the byte."""
+    """The runner's writer, on a committed results.csv, writes that results.csv and its summary.csv
+    again, to the byte. Every committed row is a cell of its preset (the presets have gained cells,
+    the stem's row and naive warps, that the committed sweeps predate)."""
     committed = ARTEFACTS / name
     spec = COMMITTED[name](tmp_path)
     rows = read_results(committed / RESULTS_FILE)
-    assert {spec.row_key(r) for r in rows} == {c.key for c in spec.cells}  # a complete sweep of that preset
+    assert {spec.row_key(r) for r in rows} <= {c.key for c in spec.cells}
     write_tables(spec, rows, tmp_path)
     for file in (RESULTS_FILE, SUMMARY_FILE):
         assert (tmp_path / file).read_bytes() == (committed / file).read_bytes(), f"{name}/{file} differs"

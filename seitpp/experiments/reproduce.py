@@ -62,27 +62,36 @@ from seitpp.tokens.store import write_store
 REFERENCE_RESULTS = ARTEFACTS / "reproduce-cpu"
 RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"  # --preset cpu-random-table
 EVAL_SETS = ("clean", "noise", "blur", "sketch")
+SHIFTS = EVAL_SETS[1:]  # robustness is the drop from clean accuracy to each of these
+VAL_PROBE_START = 48_000  # MTM's label probe reads validation images from here on (pilots score the first ones)
 RESULT_COLUMNS = ("experiment", "method", "budget", "train_images", "seed", "bytes_per_image", "train_bytes",
                   *(f"acc_{s}" for s in EVAL_SETS), "train_loss", "steps", "seconds")
 SUMMARY_COLUMNS = ("experiment", "method", "budget", "train_images", "bytes_per_image", "train_bytes", "seeds",
-                   *(f"acc_{s}_{stat}" for s in EVAL_SETS for stat in ("mean", "std")))
+                   *(f"acc_{s}_{stat}" for s in EVAL_SETS for stat in ("mean", "std")),
+                   *(f"drop_{s}_{stat}" for s in SHIFTS for stat in ("mean", "std")))
 
-# The four rows of the paper's budget table, and one more. SeiT's model embeds ids with the
+# The four rows of the paper's budget table, and two more. SeiT's model embeds ids with the
 # tokenizer's frozen code vectors (its "seit" stem); SeiT++ learns its own table, which MTM
-# pre-trains. "SeiT, learned table" is SeiT on the SeiT++ stem: it separates what the stem does
-# from what MTM and the augmentations do.
+# pre-trains. Every stem has the same 4 x 4 patch convolution, so the methods differ only in what
+# the paper changes. "SeiT, learned table" is SeiT on the SeiT++ stem: it separates what the table
+# does from what MTM and the augmentations do. The last row keeps the release's SeiT++ stem, a
+# 2 x 2 convolution that cannot see neighbouring patches' tokens, as a labelled row of its own.
 METHODS: dict[str, dict] = {
     "SeiT": dict(policy="seit", stem="seit"),
     "SeiT, learned table": dict(policy="seit", stem="seitpp"),
     "SeiT + MTM": dict(policy="seit", stem="seitpp", mtm=True),
     "SeiT++ without MTM": dict(policy="seitpp", stem="seitpp"),
     "SeiT++": dict(policy="seitpp", stem="seitpp", mtm=True),
+    "SeiT++ without MTM, release 2x2 stem": dict(policy="seitpp", stem="seitpp", patch_kernel=2),
 }
-# The ablation's variants: SeiT++'s policy with ColorAdapt and TokenAdapt switched on and off.
+# The ablation's variants: SeiT++'s policy with ColorAdapt and TokenAdapt switched on and off, and
+# the naive warps (the geometry applied to the token grid, ids resampled nearest) in TokenAdapt's
+# place: does learning the warp buy accuracy, not only token agreement?
 ABLATION: dict[str, dict] = {
     "baseline": dict(color_adapt=False, token_adapt=False),
     "+ ColorAdapt": dict(color_adapt=True, token_adapt=False),
     "+ TokenAdapt": dict(color_adapt=False, token_adapt=True),
+    "+ naive warps": dict(color_adapt=False, token_adapt=True, naive_warps=True),
     "+ both": dict(color_adapt=True, token_adapt=True),
 }
 
@@ -110,6 +119,8 @@ class SweepPreset:
     blur_sigma: float = 1.0  # pixels, at 64 x 64
     workers: int = 2  # parallel cells (processes), each on one thread on the CPU
     experiments: tuple[str, ...] = ("budgets", "ablation", "pixels")  # which tables the sweep trains
+    score_split: str = "test"  # the split cells are scored on: "val" for pilots that choose settings
+    probe_images: int = 1_000  # validation images MTM's label probe reads (never the scored test images)
 
     def budget_images(self, budget: float) -> int:
         return max(len(SHAPE_CLASSES), round(budget * self.train_images))
@@ -131,7 +142,8 @@ SWEEPS: dict[str, SweepPreset] = {
     # Seconds: the same code path as `cpu`, for tests and the notebooks' fast mode.
     "smoke": SweepPreset("smoke", train_images=96, budgets=(1.0, 0.5), test_images=48, seeds=(0,),
                          finetune_steps=4, pretrain_steps=4, finetune=dict(MILD, batch_size=16),
-                         pretrain=dict(CODES, batch_size=16), jpeg_qualities=(5,), downsample_factors=(4,), workers=1),
+                         pretrain=dict(CODES, batch_size=16), jpeg_qualities=(5,), downsample_factors=(4,), workers=1,
+                         probe_images=48),
     # About 1.5 hours on a 2-core CPU (two cells at a time, one thread each): micro models, 3 seeds.
     # 800 steps of batch 32 see 25 epochs of the full budget and 120 of the smallest: the budgets
     # bind (a first try with 3,000 images was compute-bound: 39% there, 49% on 1,714 images).
@@ -151,6 +163,9 @@ SWEEPS: dict[str, SweepPreset] = {
 # gain depends on (chapter 6).
 SWEEPS["cpu-random-table"] = replace(SWEEPS["cpu"], name="cpu-random-table",
                                      finetune=dict(MILD, batch_size=32, table_init="random"), pretrain={})
+# The cpu sweep scored on the validation split, one seed: pilots that choose a regime before any
+# test image is looked at (chapter 6 says which were tried).
+SWEEPS["cpu-pilot"] = replace(SWEEPS["cpu"], name="cpu-pilot", score_split="val", seeds=(0,))
 
 
 def sweep_preset(name: str) -> SweepPreset:
@@ -172,6 +187,7 @@ class Cell:
     overrides: dict
     mtm: bool = False  # start from the MTM encoder of this budget
     data: str = "tokens"  # "tokens" or a pixel format: "png", "jpeg5", "down4", ...
+    naive_warps: bool = False  # the geometric half without TokenAdapt's weights: naive warps of the grid
 
     @property
     def key(self) -> str:
@@ -208,8 +224,11 @@ def make_cells(sweep: SweepPreset) -> list[Cell]:
             if variant == "+ both" and sweep.ablation_budget in sweep.budgets and sweep.ablation_mtm \
                     and "budgets" in sweep.experiments:
                 continue  # the budget table's SeiT++ cell at this budget is this variant: not trained twice
+            flags = dict(flags)
+            naive = flags.pop("naive_warps", False)
             cells.append(Cell("ablation", variant, sweep.ablation_budget, seed,
-                              dict(policy="seitpp", stem="seitpp", **flags), mtm=sweep.ablation_mtm))
+                              dict(policy="seitpp", stem="seitpp", **flags), mtm=sweep.ablation_mtm,
+                              naive_warps=naive))
         for fmt, name in pixel_formats(sweep).items():
             cells.append(Cell("pixels", name, 1.0, seed, dict(model=sweep.pixel_model), data=fmt))
     return [c for c in cells if c.experiment in sweep.experiments]
@@ -228,9 +247,10 @@ def recipe_config(sweep: SweepPreset, overrides: dict, seed: int, num_images: in
 
 
 def pretrain_config(sweep: SweepPreset, num_images: int) -> TrainConfig:
+    """MTM's recipe for `pretrain_steps`, evaluated (masked-token loss, label probe) about ten times."""
     cfg = with_overrides(preset(sweep.base, "pretrain"), {**sweep.pretrain, "seed": 0})
     epochs = _epochs_for(sweep.pretrain_steps, num_images, cfg.batch_size)
-    return replace(cfg, epochs=epochs, warmup_epochs=0.05 * epochs)
+    return replace(cfg, epochs=epochs, warmup_epochs=0.05 * epochs, eval_every=max(1, epochs // 10))
 
 
 def _epochs_for(steps: int, num_images: int, batch_size: int) -> int:
@@ -287,13 +307,17 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
         return read_arrays(path)
     tokenizer = VQTokenizer.load(device="cuda" if torch.cuda.is_available() else "cpu")
     train = render_shapes(sweep.train_images, split="train", progress=progress)
-    test = render_shapes(sweep.test_images, split="test", progress=progress)
-    sketch = render_shapes(sweep.test_images, split="test", style="sketch")
+    test = render_shapes(sweep.test_images, split=sweep.score_split, progress=progress)
+    sketch = render_shapes(sweep.test_images, split=sweep.score_split, style="sketch")
+    # the label probe of MTM runs reads the end of the validation split: never a scored image, and
+    # not the pilots' validation images either
+    probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START)
     tests = {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
              "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images}
     data = {"codebook_size": np.array(tokenizer.config.codebook_size),
-            "train_labels": train.labels, "test_labels": test.labels,
-            "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16)}
+            "train_labels": train.labels, "test_labels": test.labels, "probe_labels": probe.labels,
+            "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16),
+            "probe_tokens": tokenizer.tokenize_many(probe.images).numpy().astype(np.int16)}
     for name, images in tests.items():
         if "pixels" in sweep.experiments:
             data[f"test_{name}_pixels"] = images
@@ -330,7 +354,9 @@ def run_stage(sweep: SweepPreset, stage: str, work: Path) -> None:
     from its checkpoint."""
     data = prepare_data(sweep, work, progress=False)
     n = sweep.budget_images(float(stage.removeprefix("mtm-")))
-    train(pretrain_config(sweep, n), _split(data, "train", "tokens", n), out_dir=work / stage, progress=False)
+    result = train(pretrain_config(sweep, n), _split(data, "train", "tokens", n), _split(data, "probe", "tokens"),
+                   out_dir=work / stage, progress=False)
+    write_csv(result.history, work / "histories" / f"{stage}.csv", COLUMNS)
 
 
 def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
@@ -340,7 +366,8 @@ def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
     kind = "tokens" if cell.data == "tokens" else "pixels"
     n = sweep.budget_images(cell.budget)
     cfg = finetune_config(sweep, cell, n)
-    uses_tokenadapt = kind == "tokens" and cfg.policy == "seitpp" and cfg.token_adapt  # pixel cells warp pixels
+    # pixel cells warp pixels; naive-warp cells warp the grid itself
+    uses_tokenadapt = kind == "tokens" and cfg.policy == "seitpp" and cfg.token_adapt and not cell.naive_warps
     started = time.perf_counter()
     result = train(cfg, _split(data, "train", cell.data, n), progress=False,
                    tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
@@ -392,9 +419,13 @@ def _order(row: dict) -> tuple:
 
 
 def summarize(rows: list[dict]) -> list[dict]:
-    """Mean and standard deviation over seeds of every (experiment, method, budget)."""
-    rows = [r | {"budget": round(float(r["budget"]), 4)} for r in rows]  # CSV text and floats alike
-    return mean_over_seeds(rows, ("experiment", "method", "budget"), tuple(f"acc_{name}" for name in EVAL_SETS))
+    """Mean and standard deviation over seeds of every (experiment, method, budget): accuracies, and the
+    drops from clean accuracy under each shift (per seed, then averaged)."""
+    rows = [r | {"budget": round(float(r["budget"]), 4)} | {
+        f"drop_{name}": round(float(r["acc_clean"]) - float(r[f"acc_{name}"]), 4) for name in SHIFTS
+        if r.get(f"acc_{name}") not in (None, "")} for r in rows]  # CSV text and floats alike
+    return mean_over_seeds(rows, ("experiment", "method", "budget"),
+                           tuple(f"acc_{name}" for name in EVAL_SETS) + tuple(f"drop_{name}" for name in SHIFTS))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -442,9 +473,9 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
 
     out = []
 
-    def judge(finding: str, comparison: str, a: dict | None, b: dict | None, name: str = "clean") -> None:
-        if a is not None and b is not None:
-            out.append({"finding": finding} | judged(comparison, a, b, f"acc_{name}"))
+    def judge(finding: str, comparison: str, a: dict | None, b: dict | None, metric: str = "acc_clean") -> None:
+        if a is not None and b is not None and f"{metric}_mean" in a and f"{metric}_mean" in b:
+            out.append({"finding": finding} | judged(comparison, a, b, metric))
 
     big, small = max(sweep.budgets), min(sweep.budgets)
     # 1. the smaller the budget, the larger SeiT++'s gain over SeiT
@@ -480,10 +511,14 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
         judge("each augmentation helps", f"{variant} - baseline", base, ablation.get(variant))
     judge("TokenAdapt helps more than ColorAdapt", "+ TokenAdapt - + ColorAdapt", ablation.get("+ ColorAdapt"),
           ablation.get("+ TokenAdapt"))
-    # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM)
-    for name in ("noise", "blur", "sketch"):
-        judge("more robust", f"SeiT++ without MTM - SeiT, on {name}", cell("budgets", "SeiT", big),
-              cell("budgets", "SeiT++ without MTM", big), name)
-        judge("more robust", f"SeiT++ without MTM - SeiT, learned table, on {name}",
-              cell("budgets", "SeiT, learned table", big), cell("budgets", "SeiT++ without MTM", big), name)
+    judge("learned warps beat naive warps", "+ TokenAdapt - + naive warps", ablation.get("+ naive warps"),
+          ablation.get("+ TokenAdapt"))
+    # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM): they lose
+    # less of their clean accuracy under each shift. The difference is SeiT's drop minus SeiT++'s.
+    for name in SHIFTS:
+        robust = cell("budgets", "SeiT++ without MTM", big)
+        judge("more robust", f"drop on {name}: SeiT - SeiT++ without MTM", robust, cell("budgets", "SeiT", big),
+              f"drop_{name}")
+        judge("more robust", f"drop on {name}: SeiT, learned table - SeiT++ without MTM", robust,
+              cell("budgets", "SeiT, learned table", big), f"drop_{name}")
     return out
