@@ -67,9 +67,12 @@ print(f"the committed sweep: {cpu.train_images} training images at the full budg
 # of the budget table and each ablation variant, the fields that differ between them; everything
 # else (model body, optimiser, schedule, crops, label smoothing) is the same for all.
 #
-# - **stem**: `seit` embeds each id with the tokenizer's own code vector, frozen, and a 4 x 4 conv
-#   (stride 2) makes patches; `seitpp` learns its own 391 x 32 table, then a 2 x 2 conv. Here the
-#   learned table starts as a copy of the tokenizer's code vectors (`table_init="codes"`), not
+# - **stem**: `seit` embeds each id with the tokenizer's own code vector, frozen; `seitpp` learns
+#   its own 391 x 32 table. A conv of stride 2 then makes patches: in the release, 4 x 4 for SeiT
+#   and 2 x 2 for SeiT++, and the committed sweep below used those. The package now gives both
+#   stems the same 4 x 4 conv (`patch_kernel`, with the release's 2 x 2 as a labelled row of its
+#   own), because this page's results show that difference deciding the outcome; the sweep's
+#   re-run on matched stems replaces these rows. The learned table starts as a copy of the tokenizer's code vectors (`table_init="codes"`), not
 #   from random rows as in the release: from random rows a thousand images were too few to learn
 #   391 embeddings, and the models stayed near chance ("What the table starts from", below, shows
 #   both). MTM's table starts from the codes too.
@@ -290,9 +293,9 @@ print(format_table(["finding", "comparison", "points", "spread", "verdict"],
 #
 # 1. The sweep's results are in `seitpp/artefacts/reproduce-cpu/results.csv`, one row per model.
 #    Which method has the largest spread over seeds, and at which budget?
-# 2. The two stems differ in two ways: the table (frozen codes or learned) and the patch
-#    convolution (4 x 4 overlapping or 2 x 2). Freeze the `seitpp` stem's table after it is
-#    copied from the codes (`model.patch_embed.codes.weight.requires_grad_(False)`) and train
-#    "SeiT, learned table" again: which of the two differences is the gap to SeiT made of?
+# 2. In the committed sweep the two stems differ in two ways: the table (frozen codes or learned)
+#    and the patch convolution (4 x 4 overlapping or 2 x 2). Train "SeiT, learned table" again
+#    with `freeze_table=True` (the table stays the tokenizer's codes) and with `patch_kernel=4`,
+#    each on its own: which of the two differences is the gap to SeiT made of?
 # 3. Run `python -m seitpp reproduce --preset cpu --out my-run` with `--workers 1` and compare the
 #    wall time against the committed `provenance.json`.
