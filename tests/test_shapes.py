@@ -1,9 +1,12 @@
 """Tests for the procedural Shapes dataset (seitpp.data.shapes)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from seitpp.data import (
+    OBJECT_CLASSES,
     SHAPE_CLASSES,
     ShapeParams,
     Shapes,
@@ -128,6 +131,39 @@ def test_mirrored_is_not_the_identity():
     # agreement comes from the mirror symmetry of the shape, not from nothing having moved
     p = ShapeParams(SHAPE_CLASSES.index("triangle"), (24.0, 30.0), 18.0, 20.0)
     assert iou(shape_coverage(p, R) >= 0.5, np.fliplr(shape_coverage(p, R)) >= 0.5) < 0.8
+
+
+@pytest.mark.parametrize("label", range(len(OBJECT_CLASSES)))
+def test_objects_face_either_way_and_a_flip_turns_them(label):
+    """The "objects" have no mirror symmetry: facing the other way is a different mask (so a flip is
+    a new image), and the flip of an image is exactly the object turned, the label kept."""
+    rng = np.random.default_rng(label)
+    for _ in range(4):
+        p = replace(random_params(rng, label), classes="objects")
+        flipped = np.fliplr(shape_coverage(p, R)) >= 0.5
+        assert iou(flipped, shape_coverage(p.mirrored(R), R) >= 0.5) > 0.97
+        assert p.mirrored(R).facing == -p.facing and p.mirrored(R).mirrored(R).facing == p.facing
+    upright = ShapeParams(label, (32.0, 32.0), 20.0, 0.0, "objects")
+    turned = replace(upright, facing=-1)
+    assert iou(shape_coverage(upright, R) >= 0.5, shape_coverage(turned, R) >= 0.5) < 0.8, OBJECT_CLASSES[label]
+
+
+def test_objects_are_distinguishable_facing_either_way():
+    """No object turned either way looks like another one (a flip must not make a class of another)."""
+    masks = {(c, f): shape_coverage(ShapeParams(c, (32.0, 32.0), 20.0, 0.0, "objects", f), R) >= 0.5
+             for c in range(len(OBJECT_CLASSES)) for f in (1, -1)}
+    for (a, fa), ma in masks.items():
+        for (b, fb), mb in masks.items():
+            if a < b:
+                assert iou(ma, mb) < 0.8, (OBJECT_CLASSES[a], fa, OBJECT_CLASSES[b], fb)
+
+
+def test_the_objects_set_renders_both_facings_and_leaves_the_shapes_as_they_were():
+    objects = render_shapes(48, classes="objects")
+    assert objects.images.shape == (48, R, R, 3) and set(objects.labels) == set(range(len(OBJECT_CLASSES)))
+    assert not np.array_equal(objects.images, render_shapes(48).images)
+    with pytest.raises(ValueError, match="unknown class set"):
+        render_shapes(2, classes="animals")
 
 
 def test_classes_are_distinguishable_by_shape():

@@ -16,6 +16,8 @@ from seitpp.data.shapes import (
     LUMA,
     MAX_ROTATION,
     MIN_LUMA_GAP,
+    CLASS_SETS,
+    OBJECT_CLASSES,
     SHAPE_CLASSES,
     SIZE_RANGE,
     SPLITS,
@@ -28,6 +30,8 @@ from seitpp.data.shapes import (
 )
 
 __all__ = [
+    "CLASS_SETS",
+    "OBJECT_CLASSES",
     "SHAPE_CLASSES",
     "SPLITS",
     "STYLES",

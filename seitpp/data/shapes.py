@@ -10,6 +10,11 @@ its class given by the object's *shape or layout* only. Two rules follow from la
   mirror-symmetric about its vertical axis in its canonical pose. With a rotation jitter of
   theta, the mirror image is the same shape at -theta (see ShapeParams.mirrored).
 
+A second class set, "objects", is made the other way, as real objects are: twelve shapes with no
+mirror symmetry (a fish, a chair, a pennant, ...), each drawn facing left or right at random. A
+flip keeps the class but gives an image that is not in the data already, as a flipped photo of a
+dog is; with the symmetric "shapes" a flip is hardly a new view.
+
 Shapes are implicit functions: a pixel grid is mapped into the object's canonical frame by the
 inverse similarity transform and tested against half-planes and discs there. Rendering at
 `supersample` x the resolution and averaging down gives anti-aliased edges, and the same coverage
@@ -21,7 +26,7 @@ renders on its own, N images are a prefix of M > N, and train/val/test never sha
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -33,6 +38,11 @@ SHAPE_CLASSES: tuple[str, ...] = (
     "circle", "square", "triangle", "plus", "ring", "star",
     "heart", "arrow", "crescent", "pair", "stack", "bars",
 )
+OBJECT_CLASSES: tuple[str, ...] = (
+    "fish", "pennant", "axe", "bolt", "pacman", "ell",
+    "slant", "wedge", "steps", "moon", "drop", "chair",
+)
+CLASS_SETS = {"shapes": SHAPE_CLASSES, "objects": OBJECT_CLASSES}
 SPLITS = {"train": 0, "val": 1, "test": 2}
 STYLES = ("photo", "sketch")
 
@@ -58,15 +68,17 @@ class ShapeParams:
     center: tuple[float, float]
     size: float
     rotation: float
+    classes: str = "shapes"  # the class set `label` indexes (CLASS_SETS)
+    facing: int = 1  # +1: the canonical shape, -1: its mirror image (u -> -u)
 
     def mirrored(self, resolution: int) -> ShapeParams:
         """The params of this object after a horizontal flip of a (resolution x resolution) image.
 
-        x -> resolution - x moves the center and reverses the rotation; the canonical shape is
-        mirror-symmetric about v, so the shape itself (and thus the label) is unchanged.
+        x -> resolution - x moves the center, reverses the rotation and turns the object to face
+        the other way; the label is unchanged (a symmetric shape's two facings are the same).
         """
         x, y = self.center
-        return ShapeParams(self.label, (resolution - x, y), self.size, -self.rotation)
+        return ShapeParams(self.label, (resolution - x, y), self.size, -self.rotation, self.classes, -self.facing)
 
 
 def _disc(u, v, cu, cv, r):
@@ -118,6 +130,47 @@ _SHAPES = {
 assert tuple(_SHAPES) == SHAPE_CLASSES
 
 
+def _box(u, v, u0, u1, v0, v1):
+    return (u >= u0) & (u <= u1) & (v >= v0) & (v <= v1)
+
+
+# The "objects": none is mirror-symmetric, and each faces right (+u) in its canonical pose.
+_OBJECTS = {
+    # an elliptic body, head right, and a triangular tail on the left
+    "fish": lambda u, v: (((u - 0.15) / 0.65) ** 2 + (v / 0.4) ** 2 <= 1)
+    | ((u <= -0.45) & (u >= -0.95) & (np.abs(v) <= 0.8 * (-0.45 - u))),
+    # a pole on the left and a triangular flag flying right from its top
+    "pennant": lambda u, v: _box(u, v, -0.65, -0.5, -0.95, 0.9)
+    | ((u >= -0.5) & (u <= 0.75) & (np.abs(v - 0.52) <= 0.38 * (0.75 - u) / 1.25)),
+    # a handle and a half-disc blade on its right
+    "axe": lambda u, v: _box(u, v, -0.08, 0.08, -0.95, 0.85) | ((u >= 0.0) & _disc(u, v, 0.0, 0.4, 0.55)),
+    # a lightning bolt: two slanted strokes, the lower one stepped to the right
+    "bolt": lambda u, v: ((v >= -0.05) & (v <= 0.95) & (np.abs(u - 0.35 * v + 0.1) <= 0.2))
+    | ((v >= -0.95) & (v <= 0.05) & (np.abs(u - 0.35 * v - 0.3) <= 0.2)),
+    # a disc with a mouth opening right
+    "pacman": lambda u, v: _disc(u, v, 0.0, 0.0, 0.85) & (np.abs(np.arctan2(v, u)) >= np.radians(35)),
+    # an upright bar and a foot to the right
+    "ell": lambda u, v: _box(u, v, -0.6, -0.18, -0.85, 0.85) | _box(u, v, -0.6, 0.6, -0.85, -0.43),
+    # a parallelogram leaning right
+    "slant": lambda u, v: (np.abs(v) <= 0.5) & (np.abs(u - 0.6 * v) <= 0.5),
+    # a right triangle, its right angle at the bottom left
+    "wedge": lambda u, v: (u >= -0.7) & (v >= -0.7) & (u + 0.55 * v <= 0.45),
+    # three steps rising to the right
+    "steps": lambda u, v: (v >= -0.8) & (u >= -0.85) & (u <= 0.85)
+    & (v <= np.where(u < -0.28, -0.25, np.where(u < 0.28, 0.25, 0.8))),
+    # a crescent bulging right, its horns to the left
+    "moon": lambda u, v: _disc(u, v, 0.0, 0.0, 0.88) & ~_disc(u, v, -0.45, 0.0, 0.72),
+    # a drop, round on the left, pointed on the right
+    "drop": lambda u, v: _disc(u, v, -0.3, 0.0, 0.55)
+    | ((u >= -0.3) & (u <= 0.9) & (np.abs(v) <= 0.55 * (0.9 - u) / 1.2)),
+    # a seat, its back on the left, two legs
+    "chair": lambda u, v: _box(u, v, -0.6, 0.6, -0.15, 0.1) | _box(u, v, -0.6, -0.4, 0.1, 0.95)
+    | _box(u, v, -0.6, -0.4, -0.9, -0.15) | _box(u, v, 0.4, 0.6, -0.9, -0.15),
+}
+assert tuple(_OBJECTS) == OBJECT_CLASSES
+_CLASS_SHAPES = {"shapes": _SHAPES, "objects": _OBJECTS}
+
+
 @lru_cache(maxsize=8)
 def _samples(n: int, supersample: int) -> np.ndarray:
     """Sample positions (n * supersample,) along one axis: the centres of the sub-pixels."""
@@ -138,20 +191,22 @@ def shape_coverage(params: ShapeParams, resolution: int, supersample: int = 2) -
     c, sn = math.cos(t) / params.size, math.sin(t) / params.size
     # inverse similarity: rotate the pixel offset back by -rotation, flip y to point up, unscale.
     # Done on the 1D axes first so the full grids cost one addition each.
-    u = dx[None, :] * c + (dy * sn)[:, None]
+    u = (dx[None, :] * c + (dy * sn)[:, None]) * params.facing
     v = dx[None, :] * sn - (dy * c)[:, None]
-    inside = _SHAPES[SHAPE_CLASSES[params.label]](u, v).astype(np.float32)
+    inside = _CLASS_SHAPES[params.classes][CLASS_SETS[params.classes][params.label]](u, v).astype(np.float32)
     n, k = resolution, supersample
     return inside.reshape(n * k, n, k).sum(-1).reshape(n, k, n).sum(1) * (1.0 / (k * k))
 
 
-def _sample_params(rng: np.random.Generator, label: int, resolution: int) -> ShapeParams:
+def _sample_params(rng: np.random.Generator, label: int, resolution: int, classes: str = "shapes") -> ShapeParams:
     size = rng.uniform(*SIZE_RANGE) * resolution
     # keep the whole object (which fits in about radius 1.05 * size) inside the image
     margin = min(1.05 * size + 1.0, resolution / 2)
     cx, cy = rng.uniform(margin, resolution - margin, size=2)
     rotation = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
-    return ShapeParams(int(label), (float(cx), float(cy)), float(size), float(rotation))
+    # only the asymmetric set draws a facing, so the symmetric set's images stay what they were
+    facing = (1 if rng.random() < 0.5 else -1) if classes == "objects" else 1
+    return ShapeParams(int(label), (float(cx), float(cy)), float(size), float(rotation), classes, facing)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -294,19 +349,20 @@ def _outline(params: ShapeParams, n: int, width: float) -> np.ndarray:
     is not an exact dilation, so parts far from the centre get a slightly uneven line: a sketch.
     """
     half = 0.5 * width
-    grown = ShapeParams(params.label, params.center, params.size + half, params.rotation)
-    shrunk = ShapeParams(params.label, params.center, max(params.size - half, 1e-3), params.rotation)
+    grown = replace(params, size=params.size + half)
+    shrunk = replace(params, size=max(params.size - half, 1e-3))
     return np.abs(shape_coverage(grown, n) - shape_coverage(shrunk, n))
 
 
-def _render_one(rng: np.random.Generator, label: int, n: int, style: str = "photo") -> tuple[np.ndarray, np.ndarray]:
+def _render_one(rng: np.random.Generator, label: int, n: int, style: str = "photo",
+                classes: str = "shapes") -> tuple[np.ndarray, np.ndarray]:
     """One image uint8 (H, W, 3) and its mask uint8 (H, W). Draw order is fixed for determinism.
 
     The object's geometry is drawn first, so a "sketch" shows the same object as the "photo" of
     the same index: an ink outline on plain paper, no texture, no clutter (a shifted domain, as
     ImageNet-Sketch is for ImageNet).
     """
-    params = _sample_params(rng, label, n)
+    params = _sample_params(rng, label, n, classes)
     cov = shape_coverage(params, n)
     if style == "sketch":
         paper, ink = _color(rng, rng.uniform(0.85, 0.95)), _color(rng, rng.uniform(0.03, 0.2))
@@ -342,13 +398,15 @@ def render_shapes(
     start: int = 0,
     progress: bool = False,
     style: str = "photo",
+    classes: str = "shapes",
 ) -> Shapes:
     """Render images start .. start + num_images - 1 of a split.
 
     Image i uses np.random.default_rng([seed, split_id, i]) only and has label i % num_classes,
     so classes are balanced and any slice renders the same pixels as the whole split.
     `style` is "photo" (textured object, cluttered background) or "sketch" (the same objects,
-    outlined in ink on plain paper).
+    outlined in ink on plain paper); `classes` the class set, "shapes" (mirror-symmetric) or
+    "objects" (asymmetric, facing either way).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}, expected one of {tuple(SPLITS)}")
@@ -362,8 +420,10 @@ def render_shapes(
         raise ValueError(f"seed must be >= 0, got {seed}")  # default_rng rejects negative seeds
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}, expected one of {STYLES}")
+    if classes not in CLASS_SETS:
+        raise ValueError(f"unknown class set {classes!r}, expected one of {tuple(CLASS_SETS)}")
 
-    n, k = int(resolution), len(SHAPE_CLASSES)
+    n, k = int(resolution), len(CLASS_SETS[classes])
     images = np.empty((num_images, n, n, 3), dtype=np.uint8)
     masks = np.empty((num_images, n, n), dtype=np.uint8)
     labels = (np.arange(start, start + num_images) % k).astype(np.int64)
@@ -373,7 +433,7 @@ def render_shapes(
         indices = tqdm(indices, desc=f"shapes/{split}", unit="img")
     for j in indices:
         rng = np.random.default_rng([seed, SPLITS[split], start + j])
-        images[j], masks[j] = _render_one(rng, int(labels[j]), n, style)
+        images[j], masks[j] = _render_one(rng, int(labels[j]), n, style, classes)
     return Shapes(images, labels, masks)
 
 
