@@ -31,6 +31,7 @@ from seitpp.experiments.beyond import PRESETS as BEYOND_PRESETS
 from seitpp.experiments.beyond import beyond_preset, run_beyond
 from seitpp.experiments.beyond import summarize as summarize_beyond
 from seitpp.experiments.reproduce import SWEEPS, run_sweep, summarize, sweep_preset
+from seitpp.experiments.sweep import with_fields
 from seitpp.files import FileProblem, atomic_path
 from seitpp.tokenizers.train import PRESETS, preset, train_tokenizer
 from seitpp.tokenizers.vq import (
@@ -242,9 +243,10 @@ def run_sweep_command(args: argparse.Namespace, sweep, run, summarize_rows, eval
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    sweep = sweep_preset(args.preset)
+    sweep = with_fields(sweep_preset(args.preset), args.set)
     run_sweep_command(args, sweep, run_sweep, summarize, f"{sweep.test_images} images of the embedded dataset's "
-                      "test split, clean and corrupted (see seitpp.experiments.reproduce); mean over seeds in summary.csv")
+                      f"{sweep.score_split} split ({sweep.classes}), clean and shifted (see "
+                      "seitpp.experiments.reproduce); mean over seeds in summary.csv")
 
 
 def cmd_beyond(args: argparse.Namespace) -> None:
@@ -349,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cpu: about an hour on 2 cores; gpu: one GPU; smoke: seconds, for tests")
     p.add_argument("--out", required=True, help="output directory: results.csv, summary.csv, provenance.json")
     p.add_argument("--workers", type=int, default=0, help="parallel cells (default: the preset's)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the sweep preset (repeatable), e.g. --set classes=objects "
+                        "--set budgets='(1.0,)'; the provenance records the preset as run")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="recorded in the provenance (cells run on CUDA if there is one)")
     p.set_defaults(run=cmd_reproduce)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from seitpp.cli import main
+from seitpp.tokenizers import VQTokenizer
 from seitpp.data import render_shapes
 from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, read_results
 from seitpp.experiments.reproduce import (
@@ -186,6 +187,25 @@ def test_reproduce_command_writes_provenance(tmp_path, monkeypatch):
     assert provenance["metrics"]["cells_done"] == provenance["metrics"]["cells_total"] == 2
     assert provenance["metrics"]["complete"] is True
     assert len(read_results(out / RESULTS_FILE)) == 2  # SeiT and the PNG pixel baseline
+
+
+def test_a_pilot_on_the_objects_scores_the_validation_split_and_the_pose_shift(tmp_path, monkeypatch):
+    """`--set` changes the preset's fields; the objects class set, scored on validation images with
+    the pose-shifted set beside the others, and the provenance says what ran."""
+    import seitpp.experiments.reproduce as reproduce
+    monkeypatch.setitem(reproduce.SWEEPS, "smoke", replace(SMOKE, jpeg_qualities=(), downsample_factors=()))
+    out = tmp_path / "pilot"
+    main(["reproduce", "--preset", "smoke", "--out", str(out), "--set", "classes=objects", "--set", "score_split=val",
+          "--set", "budgets=(1.0,)", "--set", "methods=('SeiT',)", "--set", "experiments=('budgets',)"])
+    rows = read_results(out / RESULTS_FILE)
+    assert [r["method"] for r in rows] == ["SeiT"] and 0 <= rows[0]["acc_pose"] <= 1
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert "classes='objects'" in provenance["metrics"]["sweep"] and "val split (objects)" in provenance["evaluation"]
+    with np.load(out / "work" / "data.npz") as data:  # the objects, scored on validation images
+        expected = VQTokenizer.load().tokenize_many(render_shapes(SMOKE.test_images, split="val", classes="objects").images)
+        np.testing.assert_array_equal(data["test_clean_tokens"], expected.numpy())
+    with pytest.raises(ValueError, match="expected FIELD=VALUE"):
+        main(["reproduce", "--preset", "smoke", "--out", str(out), "--set", "colours=many"])
 
 
 def test_figures_and_tables_from_a_summary(swept):

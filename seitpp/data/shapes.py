@@ -198,12 +198,13 @@ def shape_coverage(params: ShapeParams, resolution: int, supersample: int = 2) -
     return inside.reshape(n * k, n, k).sum(-1).reshape(n, k, n).sum(1) * (1.0 / (k * k))
 
 
-def _sample_params(rng: np.random.Generator, label: int, resolution: int, classes: str = "shapes") -> ShapeParams:
-    size = rng.uniform(*SIZE_RANGE) * resolution
+def _sample_params(rng: np.random.Generator, label: int, resolution: int, classes: str = "shapes",
+                   size_range: tuple[float, float] = SIZE_RANGE, max_rotation: float = MAX_ROTATION) -> ShapeParams:
+    size = rng.uniform(*size_range) * resolution
     # keep the whole object (which fits in about radius 1.05 * size) inside the image
     margin = min(1.05 * size + 1.0, resolution / 2)
     cx, cy = rng.uniform(margin, resolution - margin, size=2)
-    rotation = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
+    rotation = rng.uniform(-max_rotation, max_rotation)
     # only the asymmetric set draws a facing, so the symmetric set's images stay what they were
     facing = (1 if rng.random() < 0.5 else -1) if classes == "objects" else 1
     return ShapeParams(int(label), (float(cx), float(cy)), float(size), float(rotation), classes, facing)
@@ -354,15 +355,15 @@ def _outline(params: ShapeParams, n: int, width: float) -> np.ndarray:
     return np.abs(shape_coverage(grown, n) - shape_coverage(shrunk, n))
 
 
-def _render_one(rng: np.random.Generator, label: int, n: int, style: str = "photo",
-                classes: str = "shapes") -> tuple[np.ndarray, np.ndarray]:
+def _render_one(rng: np.random.Generator, label: int, n: int, style: str = "photo", classes: str = "shapes",
+                pose: tuple[tuple[float, float], float] = (SIZE_RANGE, MAX_ROTATION)) -> tuple[np.ndarray, np.ndarray]:
     """One image uint8 (H, W, 3) and its mask uint8 (H, W). Draw order is fixed for determinism.
 
     The object's geometry is drawn first, so a "sketch" shows the same object as the "photo" of
     the same index: an ink outline on plain paper, no texture, no clutter (a shifted domain, as
     ImageNet-Sketch is for ImageNet).
     """
-    params = _sample_params(rng, label, n, classes)
+    params = _sample_params(rng, label, n, classes, *pose)
     cov = shape_coverage(params, n)
     if style == "sketch":
         paper, ink = _color(rng, rng.uniform(0.85, 0.95)), _color(rng, rng.uniform(0.03, 0.2))
@@ -399,6 +400,8 @@ def render_shapes(
     progress: bool = False,
     style: str = "photo",
     classes: str = "shapes",
+    size_range: tuple[float, float] = SIZE_RANGE,
+    max_rotation: float = MAX_ROTATION,
 ) -> Shapes:
     """Render images start .. start + num_images - 1 of a split.
 
@@ -406,7 +409,9 @@ def render_shapes(
     so classes are balanced and any slice renders the same pixels as the whole split.
     `style` is "photo" (textured object, cluttered background) or "sketch" (the same objects,
     outlined in ink on plain paper); `classes` the class set, "shapes" (mirror-symmetric) or
-    "objects" (asymmetric, facing either way).
+    "objects" (asymmetric, facing either way). `size_range` (x resolution) and `max_rotation`
+    (degrees) set the pose distribution: other values than the defaults make a geometric shift
+    of the same images' objects (the same draws, scaled).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}, expected one of {tuple(SPLITS)}")
@@ -422,6 +427,9 @@ def render_shapes(
         raise ValueError(f"unknown style {style!r}, expected one of {STYLES}")
     if classes not in CLASS_SETS:
         raise ValueError(f"unknown class set {classes!r}, expected one of {tuple(CLASS_SETS)}")
+    if not 0 < size_range[0] <= size_range[1] <= 0.5 or not 0 <= max_rotation <= 180:
+        raise ValueError(f"need 0 < size_range[0] <= size_range[1] <= 0.5 and max_rotation in [0, 180], "
+                         f"got {size_range}, {max_rotation}")
 
     n, k = int(resolution), len(CLASS_SETS[classes])
     images = np.empty((num_images, n, n, 3), dtype=np.uint8)
@@ -433,7 +441,7 @@ def render_shapes(
         indices = tqdm(indices, desc=f"shapes/{split}", unit="img")
     for j in indices:
         rng = np.random.default_rng([seed, SPLITS[split], start + j])
-        images[j], masks[j] = _render_one(rng, int(labels[j]), n, style, classes)
+        images[j], masks[j] = _render_one(rng, int(labels[j]), n, style, classes, (size_range, max_rotation))
     return Shapes(images, labels, masks)
 
 

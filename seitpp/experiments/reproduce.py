@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from seitpp.augment.tokenadapt import TokenAdapt
-from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.data.shapes import CLASS_SETS, render_shapes
 from seitpp.engine.config import TrainConfig, preset, with_overrides
 from seitpp.engine.loop import COLUMNS, evaluate, train
 from seitpp.experiments.sweep import Sweep, preset_named, read_arrays, run, write_arrays
@@ -61,7 +61,7 @@ from seitpp.tokens.store import write_store
 # The committed run of the cpu preset: python -m seitpp reproduce --preset cpu --out seitpp/artefacts/reproduce-cpu
 REFERENCE_RESULTS = ARTEFACTS / "reproduce-cpu"
 RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"  # --preset cpu-random-table
-EVAL_SETS = ("clean", "noise", "blur", "sketch")
+EVAL_SETS = ("clean", "noise", "blur", "sketch", "pose")
 SHIFTS = EVAL_SETS[1:]  # robustness is the drop from clean accuracy to each of these
 VAL_PROBE_START = 48_000  # MTM's label probe reads validation images from here on (pilots score the first ones)
 RESULT_COLUMNS = ("experiment", "method", "budget", "train_images", "seed", "bytes_per_image", "train_bytes",
@@ -84,6 +84,7 @@ METHODS: dict[str, dict] = {
     "SeiT++": dict(policy="seitpp", stem="seitpp", mtm=True),
     "SeiT++ without MTM, release 2x2 stem": dict(policy="seitpp", stem="seitpp", patch_kernel=2),
 }
+METHOD_NAMES = tuple(METHODS)
 # The ablation's variants: SeiT++'s policy with ColorAdapt and TokenAdapt switched on and off, and
 # the naive warps (the geometry applied to the token grid, ids resampled nearest) in TokenAdapt's
 # place: does learning the warp buy accuracy, not only token agreement?
@@ -121,9 +122,23 @@ class SweepPreset:
     experiments: tuple[str, ...] = ("budgets", "ablation", "pixels")  # which tables the sweep trains
     score_split: str = "test"  # the split cells are scored on: "val" for pilots that choose settings
     probe_images: int = 1_000  # validation images MTM's label probe reads (never the scored test images)
+    classes: str = "shapes"  # the embedded data's class set: "shapes" (symmetric) or "objects" (seitpp.data.shapes)
+    style: str = "photo"  # how training and clean test images are drawn: "photo" or "sketch"
+    pose_size: tuple[float, float] = (0.12, 0.22)  # the "pose" test set: the same objects smaller ...
+    pose_rotation: float = 60.0  # ... and turned further (degrees) than any training image
+    methods: tuple[str, ...] = METHOD_NAMES  # the budget table's rows (pilots train a few)
+
+    def __post_init__(self):
+        unknown = sorted(set(self.methods) - set(METHOD_NAMES))
+        if unknown:
+            raise ValueError(f"sweep {self.name}: unknown method(s) {unknown}; known: {list(METHOD_NAMES)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(CLASS_SETS[self.classes])
 
     def budget_images(self, budget: float) -> int:
-        return max(len(SHAPE_CLASSES), round(budget * self.train_images))
+        return max(self.num_classes, round(budget * self.train_images))
 
 
 BUDGETS = (1.0, 0.8 / 1.4, 0.3 / 1.4)
@@ -218,6 +233,8 @@ def make_cells(sweep: SweepPreset) -> list[Cell]:
     for seed in sweep.seeds:
         for budget in sweep.budgets:
             for method, spec in METHODS.items():
+                if method not in sweep.methods:
+                    continue
                 spec = dict(spec)
                 cells.append(Cell("budgets", method, budget, seed, spec, mtm=spec.pop("mtm", False)))
         for variant, flags in ABLATION.items():
@@ -306,14 +323,17 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     if path.exists():
         return read_arrays(path)
     tokenizer = VQTokenizer.load(device="cuda" if torch.cuda.is_available() else "cpu")
-    train = render_shapes(sweep.train_images, split="train", progress=progress)
-    test = render_shapes(sweep.test_images, split=sweep.score_split, progress=progress)
-    sketch = render_shapes(sweep.test_images, split=sweep.score_split, style="sketch")
+    look = dict(classes=sweep.classes, style=sweep.style)
+    train = render_shapes(sweep.train_images, split="train", progress=progress, **look)
+    test = render_shapes(sweep.test_images, split=sweep.score_split, progress=progress, **look)
+    sketch = render_shapes(sweep.test_images, split=sweep.score_split, classes=sweep.classes, style="sketch")
+    pose = render_shapes(sweep.test_images, split=sweep.score_split, size_range=sweep.pose_size,
+                         max_rotation=sweep.pose_rotation, **look)
     # the label probe of MTM runs reads the end of the validation split: never a scored image, and
     # not the pilots' validation images either
-    probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START)
+    probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START, **look)
     tests = {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
-             "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images}
+             "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images, "pose": pose.images}
     data = {"codebook_size": np.array(tokenizer.config.codebook_size),
             "train_labels": train.labels, "test_labels": test.labels, "probe_labels": probe.labels,
             "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16),
@@ -332,7 +352,7 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
             data[f"train_down{f}"], sizes[f"down{f}"] = downsampled(train.images, f)
     store = work / "train.tokens"
     write_store(store, data["train_tokens"], train.labels, codebook_size=tokenizer.config.codebook_size,
-                num_classes=len(SHAPE_CLASSES), tokenizer_hash=tokenizer.fingerprint())
+                num_classes=sweep.num_classes, tokenizer_hash=tokenizer.fingerprint())
     sizes["tokens"] = store.stat().st_size / sweep.train_images
     return write_arrays(path, data, sizes)
 
@@ -341,12 +361,12 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
 # One stage and one cell (in a worker process)
 
 
-def _split(data: dict, name: str, fmt: str, n: int | None = None):
+def _split(data: dict, name: str, fmt: str, num_classes: int, n: int | None = None):
     """`data["<name>_<fmt>"]` (the first n) with its labels, for the engine: `fmt` "tokens" or pixels."""
     K = int(data["codebook_size"]) if fmt == "tokens" else None
     split = name.split("_")[0]
     return Split(torch.from_numpy(data[f"{name}_{fmt}"][:n]), torch.as_tensor(data[f"{split}_labels"][:n]),
-                 len(SHAPE_CLASSES), K, f"sweep {name} ({fmt})", kind="tokens" if K else "pixels")
+                 num_classes, K, f"sweep {name} ({fmt})", kind="tokens" if K else "pixels")
 
 
 def run_stage(sweep: SweepPreset, stage: str, work: Path) -> None:
@@ -354,7 +374,8 @@ def run_stage(sweep: SweepPreset, stage: str, work: Path) -> None:
     from its checkpoint."""
     data = prepare_data(sweep, work, progress=False)
     n = sweep.budget_images(float(stage.removeprefix("mtm-")))
-    result = train(pretrain_config(sweep, n), _split(data, "train", "tokens", n), _split(data, "probe", "tokens"),
+    k = sweep.num_classes
+    result = train(pretrain_config(sweep, n), _split(data, "train", "tokens", k, n), _split(data, "probe", "tokens", k),
                    out_dir=work / stage, progress=False)
     write_csv(result.history, work / "histories" / f"{stage}.csv", COLUMNS)
 
@@ -369,7 +390,7 @@ def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
     # pixel cells warp pixels; naive-warp cells warp the grid itself
     uses_tokenadapt = kind == "tokens" and cfg.policy == "seitpp" and cfg.token_adapt and not cell.naive_warps
     started = time.perf_counter()
-    result = train(cfg, _split(data, "train", cell.data, n), progress=False,
+    result = train(cfg, _split(data, "train", cell.data, sweep.num_classes, n), progress=False,
                    tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
                    init=work / cell.stage if cell.stage else None)
     device = next(result.model.parameters()).device
@@ -378,7 +399,8 @@ def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
            "train_bytes": round(data["bytes"][cell.data] * n), "train_loss": round(result.history[-1]["loss"], 4),
            "steps": result.steps}
     for name in EVAL_SETS:
-        row[f"acc_{name}"] = round(evaluate(result.model, _split(data, f"test_{name}", kind), cfg, device)["val_top1"], 4)
+        test = _split(data, f"test_{name}", kind, sweep.num_classes)
+        row[f"acc_{name}"] = round(evaluate(result.model, test, cfg, device)["val_top1"], 4)
     row["seconds"] = round(time.perf_counter() - started, 1)
     write_csv(result.history, work / "histories" / f"{cell.slug}.csv", COLUMNS)
     return row

@@ -19,9 +19,10 @@ picklable: module-level functions or `functools.partial`s of them.
 """
 from __future__ import annotations
 
+import ast
 import functools
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
@@ -62,6 +63,24 @@ def preset_named(presets: dict, name: str, kind: str):
     if name not in presets:
         raise ValueError(f"unknown {kind} preset {name!r}; choose from {sorted(presets)}")
     return presets[name]
+
+
+def with_fields(preset, assignments: list[str]):
+    """A preset dataclass with fields replaced from `FIELD=VALUE` strings (`--set` on the command line):
+    values are read as Python literals where they are one (`budgets=(1.0,)`), else as text."""
+    names = {f.name for f in fields(preset)}
+    changes = {}
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or name not in names:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(names))}")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        changes[name] = tuple(value) if isinstance(value, list) else value
+    return replace(preset, **changes)
 
 
 def stages_for(cells: list, stages: tuple[str, ...], needs: dict[str, str]) -> list[str]:
