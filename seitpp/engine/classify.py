@@ -28,6 +28,7 @@ from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.losses import soft_cross_entropy
 from seitpp.engine.task import EVAL_STREAM, Task, autocast
 from seitpp.errors import TrainSetupError
+from seitpp.models.cnn import reads_pixels
 from seitpp.models.vit import PixelViTConfig, TokenViTConfig, create_model
 from seitpp.schedule import stream_seed
 from seitpp.tokens.split import Split
@@ -100,7 +101,7 @@ def evaluate_centre_crops(model: nn.Module, split: Split, config: TrainConfig, d
 
 
 def _model_reads(name: str) -> str:
-    return "pixels" if name.startswith("pvit") else "tokens"
+    return "pixels" if reads_pixels(name) else "tokens"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ class Finetune(Task):
 
 
 class FinetunePixels(Finetune):
-    """The pixel ViT baseline: uint8 images, `PixelPolicy` crops of `pixel_crop(config)` pixels (the token
+    """The pixel baselines (pvit_*, cnn_*): uint8 images, `PixelPolicy` crops of `pixel_crop(config)` pixels (the token
     model's patch grid), flips and the same label mixing."""
 
     name = "finetune-pixels"
