@@ -113,6 +113,7 @@ def test_baseline_names_an_empty_class_folder_and_a_corrupt_image(tmp_path, caps
 
     train_dir, val_dir = write_folder(tmp_path / "train"), write_folder(tmp_path / "val", 2, classes=2, split="val")
     assert "differ from the training folder's" in baseline_error(tmp_path, capsys, train_dir, val_dir)
+    assert f"{tmp_path / 'nowhere'}: no such image folder" in baseline_error(tmp_path, capsys, tmp_path / "nowhere")
     with pytest.raises(SystemExit):
         run_baseline("--data", str(train_dir), "--set", "model=tvit_micro", "--out", str(tmp_path / "run"))
     assert "baseline trains a pixel model" in capsys.readouterr().err

@@ -250,6 +250,8 @@ def load_split(spec: str | Path, split: str | None = None, kind: str = "tokens",
     if kind == "pixels":
         if Path(text).is_dir():
             return Split.from_image_folder(text, resolution)
+        if not Path(text).exists():
+            raise FileNotFoundError(f"{text}: no such image folder")
         raise TrainSetupError(f"{text}: a pixel model needs images: an ImageFolder directory (root/<class>/<images>) "
                               "or shapes:N, not a token store")
     if targets_kind == "labels":
