@@ -33,6 +33,7 @@ from seitpp.experiments.beyond import summarize as summarize_beyond
 from seitpp.experiments.reproduce import SWEEPS, run_sweep, summarize, sweep_preset
 from seitpp.experiments.sweep import with_fields
 from seitpp.files import FileProblem, atomic_path
+from seitpp.models.cnn import reads_pixels
 from seitpp.tokenizers.train import PRESETS, preset, train_tokenizer
 from seitpp.tokenizers.vq import (
     REFERENCE_DIR,
@@ -50,7 +51,7 @@ from seitpp.tokens.seit_format import (
     seit_split_files,
     write_seit_split,
 )
-from seitpp.tokens.split import load_split
+from seitpp.tokens.split import Split, load_split
 from seitpp.tokens.store import TokenStore, write_store
 from seitpp.tokens.tokenize import folder_source, shapes_source, tokenize_dataset
 
@@ -185,14 +186,14 @@ def cmd_convert(args: argparse.Namespace) -> None:
 def read_data(args: argparse.Namespace, spec: str, split: str, folder_split: str | None, config: TrainConfig,
               tokenizer: VQTokenizer | None):
     """A command's --store / --val for `config`'s task, as a `Split`: masks for segmentation, else labels;
-    images for a pixel model (pvit_*), else token ids. `split` is the embedded dataset's ("train", "val")
+    images for a pixel model (pvit_*, cnn_*), else token ids. `split` is the embedded dataset's ("train", "val")
     for shapes:N; `folder_split` a segmentation folder's subfolder (its --split / --val-split)."""
-    kind = "pixels" if config.model.startswith("pvit") else "tokens"
+    kind = "pixels" if reads_pixels(config.model) else "tokens"
     if config.task == "segment":
         shapes = spec.startswith("shapes:")
         return load_split(spec, split if shapes else folder_split, kind, "masks", tokenizer, args.num_classes,
                           args.ignore_index, args.resolution)
-    return load_split(spec, split, kind, "labels", tokenizer)
+    return load_split(spec, split, kind, "labels", tokenizer, resolution=getattr(args, "resolution", None) or 64)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -211,10 +212,43 @@ def cmd_train(args: argparse.Namespace) -> None:
     result = train(cfg, data, val, args.out, tokenizer=tokenizer, tokenadapt=tokenadapt, codebook=codebook,
                    init=getattr(args, "init", None), device=args.device)
     if rank == 0:
-        names = {"val_loss": "val loss", "val_top1": "val top-1", "val_miou": "val mIoU", "val_pixel_acc": "val pixels"}
-        scores = "".join(f", {names[k]} {v:.4f}" for k, v in result.metrics.items() if k in names)
-        print(f"{cfg.task} {cfg.model}: {result.steps} steps on {len(data)} samples x {world} process(es)"
-              f"{scores}; checkpoint and history.csv in {args.out}")
+        print_result(cfg, result, data, world, args.out)
+
+
+def print_result(cfg: TrainConfig, result, data, world: int, out: str) -> None:
+    """One line: the run's steps and its final validation scores, as `finetune` and `baseline` print them."""
+    names = {"val_loss": "val loss", "val_top1": "val top-1", "val_miou": "val mIoU", "val_pixel_acc": "val pixels"}
+    scores = "".join(f", {names[k]} {v:.4f}" for k, v in result.metrics.items() if k in names)
+    print(f"{cfg.task} {cfg.model}: {result.steps} steps on {len(data)} samples x {world} process(es)"
+          f"{scores}; checkpoint and history.csv in {out}")
+
+
+BASELINE_PRESETS = ("cpu-cnn", "gpu-cnn")
+
+
+def read_images(spec: str, split: str, args: argparse.Namespace) -> Split:
+    """`baseline`'s --data / --val: an ImageFolder directory or shapes:N, as images."""
+    if Path(spec).is_dir():
+        return Split.from_image_folder(spec, args.resolution, skip_unreadable=args.skip_unreadable)
+    return load_split(spec, split, "pixels", resolution=args.resolution)
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    """A pixel model (the CNN of the preset) on the images of an ImageFolder, through the same engine as
+    `finetune`, so that its val top-1 can be read beside the token ViT's."""
+    cfg = with_overrides(train_preset(args.preset, "finetune"), args.set)
+    if not reads_pixels(cfg.model):
+        raise TrainSetupError(f"baseline trains a pixel model (cnn_*, pvit_*), got model {cfg.model!r}; "
+                              "use finetune for token models")
+    rank, world = setup_distributed()
+    data = read_images(args.store, "train", args)
+    val = read_images(args.val, "val", args) if args.val else None
+    if val is not None and None not in (data.classes, val.classes) and val.classes != data.classes:
+        raise TrainSetupError(f"{val.source}: classes {list(val.classes)} differ from the training folder's "
+                              f"({data.source}: {list(data.classes)}): a label would mean another class")
+    result = train(cfg, data, val, args.out, device=args.device)
+    if rank == 0:
+        print_result(cfg, result, data, world, args.out)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -337,6 +371,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(p, "finetune")
     p.add_argument("--init", help="an MTM pre-training checkpoint (file or run directory) for the encoder")
     p.add_argument("--tokenadapt", help="a saved TokenAdapt for the seitpp policy (default: naive grid warps)")
+
+    p = commands.add_parser("baseline", help="a pixel CNN on the images of an ImageFolder (or shapes:N), to read "
+                            "beside a token ViT's finetune (resumable; torchrun for DDP)")
+    p.add_argument("--data", "--store", dest="store", required=True,
+                   help="an ImageFolder directory (root/<class>/<images>), or shapes:N (N images of the embedded "
+                        "dataset)")
+    p.add_argument("--val", help="validation images, as --data (shapes:N takes the val split)")
+    p.add_argument("--preset", default="cpu-cnn", choices=BASELINE_PRESETS,
+                   help="cpu-cnn: cnn_micro scheduled as finetune's cpu-tiny; gpu-cnn: cnn_small as gpu-small")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field (repeatable), e.g. --set epochs=3 --set model=cnn_tiny")
+    p.add_argument("--out", required=True, help="output directory; an interrupted run there is resumed")
+    p.add_argument("--resolution", type=int, default=64,
+                   help="the side images are resized to: that of the tokenizer that made the tokens to compare "
+                        "with (the reference: 64), as tokenize resizes them")
+    p.add_argument("--skip-unreadable", action="store_true", help="skip (and count) unreadable images")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.set_defaults(run=cmd_baseline)
 
     p = commands.add_parser("segment", help="semantic segmentation on tokens: shapes:N or image/mask folders in "
                             "ADE20k's layout (resumable; torchrun for DDP)")

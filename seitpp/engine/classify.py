@@ -29,6 +29,7 @@ from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.losses import soft_cross_entropy
 from seitpp.engine.task import EVAL_STREAM, Task, autocast
 from seitpp.errors import TrainSetupError
+from seitpp.models.cnn import reads_pixels
 from seitpp.models.vit import PixelViTConfig, TokenViTConfig, create_model
 from seitpp.schedule import stream_seed
 from seitpp.tokens.split import Split
@@ -141,7 +142,7 @@ def probe_top1(encoder: nn.Module, split: Split, size: int, device: torch.device
 
 
 def _model_reads(name: str) -> str:
-    return "pixels" if name.startswith("pvit") else "tokens"
+    return "pixels" if reads_pixels(name) else "tokens"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ class Finetune(Task):
 
 
 class FinetunePixels(Finetune):
-    """The pixel ViT baseline: uint8 images, `PixelPolicy` crops of `pixel_crop(config)` pixels (the token
+    """The pixel baselines (pvit_*, cnn_*): uint8 images, `PixelPolicy` crops of `pixel_crop(config)` pixels (the token
     model's patch grid), flips and the same label mixing."""
 
     name = "finetune-pixels"

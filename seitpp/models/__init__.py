@@ -1,6 +1,8 @@
-"""Models created by name: token and pixel ViTs, the masked token model, the segmenter, DCT models."""
+"""Models created by name: token and pixel ViTs, the pixel CNN baseline, the masked token model, the segmenter,
+DCT models."""
 
 from seitpp.models import dct
+from seitpp.models.cnn import CNN_SIZES, PIXEL_FAMILIES, CNNConfig, PixelCNN, reads_pixels
 from seitpp.models.mtm import (
     MTM_MODELS,
     TOKENS_PER_PATCH,
@@ -61,4 +63,9 @@ __all__ = [
     "TokenSegmenter",
     "segmenter",
     "dct",
+    "CNN_SIZES",
+    "CNNConfig",
+    "PixelCNN",
+    "PIXEL_FAMILIES",
+    "reads_pixels",
 ]

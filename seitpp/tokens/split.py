@@ -1,5 +1,6 @@
 """One split in memory, what the training engine reads: token ids, images or DCT levels with class
-labels or masks, loaded from `shapes:N`, a `.tokens` store or an image/mask folder."""
+labels or masks, loaded from `shapes:N`, a `.tokens` store, an ImageFolder tree (images) or an
+image/mask folder."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from seitpp.data.images import IMAGE_EXTENSIONS, UnreadableImageError
+from seitpp.data.images import IMAGE_EXTENSIONS, ImageFolderDataset, UnreadableImageError, load_image
 from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
 from seitpp.errors import TrainSetupError
 from seitpp.files import FileProblem
@@ -45,7 +46,8 @@ class Split:
         "masks"   uint8 masks (N, Hm, Wm): 0 background, c + 1 object class c (`num_classes` counts the
                   background); `ignore_index`, when set, is a mask value outside the classes (ADE20k's
                   255) whose pixels are not scored
-    `source` names where the data came from, in messages.
+    `source` names where the data came from, in messages; `classes` the class names, when known
+    (an ImageFolder's subfolders), so that a validation folder can be checked against the training one.
     """
 
     x: torch.Tensor
@@ -57,6 +59,7 @@ class Split:
     ignore_index: int | None = None  # masks: unlabelled pixels, in neither loss nor metrics
     kind: str = "tokens"
     targets_kind: str = "labels"
+    classes: tuple[str, ...] | None = None
     _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
@@ -176,6 +179,26 @@ class Split:
                    source, tokenizer.fingerprint(), targets_kind=targets_kind)
 
     @classmethod
+    def from_image_folder(cls, root: str | Path, resolution: int = 64, skip_unreadable: bool = False,
+                          progress: bool = True) -> "Split":
+        """An ImageFolder tree (`root/<class>/**/<image>`, classes sorted by name) as images with labels.
+
+        Each image is decoded as `python -m seitpp tokenize --source root` decodes it before tokenizing
+        (`seitpp.data.load_image`: EXIF orientation, shorter side resized to `resolution`, bicubic, centre
+        square), so a pixel model sees the very images a token model saw as tokens. An empty class
+        folder or an unreadable image stops with an error that names it (`skip_unreadable` drops the
+        latter, with a warning). `progress`: a tqdm bar over the images read.
+        """
+        dataset = ImageFolderDataset(root, resolution=resolution, skip_unreadable=skip_unreadable)
+        images = np.empty((len(dataset), dataset.resolution, dataset.resolution, 3), np.uint8)
+        for i, (path, _) in enumerate(tqdm(dataset.samples, desc=f"read {dataset.root.name}", unit="img",
+                                           disable=not progress)):
+            images[i] = load_image(path, dataset.resolution)
+        labels = torch.tensor([label for _, label in dataset.samples], dtype=torch.long)
+        return cls(torch.from_numpy(images), labels, len(dataset.classes), None, str(dataset.root), kind="pixels",
+                   classes=tuple(dataset.classes))
+
+    @classmethod
     def from_folder(cls, root: str | Path, tokenizer: VQTokenizer, num_classes: int, resolution: int = 64,
                     split: str | None = None, ignore_index: int | None = None, progress: bool = True) -> "Split":
         """Image/mask pairs in ADE20k's layout, tokenized by `tokenizer`: token ids and masks.
@@ -214,7 +237,8 @@ def load_split(spec: str | Path, split: str | None = None, kind: str = "tokens",
                tokenizer: VQTokenizer | None = None, num_classes: int | None = None,
                ignore_index: int | None = None, resolution: int = 64) -> Split:
     """`shapes:N` (N images of the embedded dataset's `split`, default "train", as pixels or as tokens
-    of `tokenizer`, default the reference one), a `.tokens` file (labels), or a folder in ADE20k's
+    of `tokenizer`, default the reference one), a `.tokens` file (labels), an ImageFolder directory
+    (images, kind "pixels": `Split.from_image_folder` at `resolution`), or a folder in ADE20k's
     layout (masks: `Split.from_folder`, `split` its subfolder, num_classes required)."""
     text = str(spec)
     if text.startswith("shapes:"):
@@ -224,7 +248,12 @@ def load_split(spec: str | Path, split: str | None = None, kind: str = "tokens",
             raise TrainSetupError(f"{text!r}: expected shapes:N with N a number of images") from None
         return Split.shapes(n, split or "train", kind, targets_kind, tokenizer)
     if kind == "pixels":
-        raise TrainSetupError(f"{text}: a pixel model needs images; a token store holds tokens (use shapes:N)")
+        if Path(text).is_dir():
+            return Split.from_image_folder(text, resolution)
+        if not Path(text).exists():
+            raise FileNotFoundError(f"{text}: no such image folder")
+        raise TrainSetupError(f"{text}: a pixel model needs images: an ImageFolder directory (root/<class>/<images>) "
+                              "or shapes:N, not a token store")
     if targets_kind == "labels":
         return Split.from_store(text)
     if num_classes is None:
