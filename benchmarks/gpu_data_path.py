@@ -31,6 +31,7 @@ import torch
 
 from benchmarks.common import report
 from seitpp.augment import TokenAdapt
+from seitpp.device import default_device
 from seitpp.engine import (
     batch_fn,
     flops_per_image,
@@ -64,7 +65,8 @@ def placed(tensor: torch.Tensor, where: str, device: torch.device) -> torch.Tens
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=str(default_device()),
+                        help="default: SEITPP_DEVICE if set, else cuda if there is a GPU, else cpu")
     parser.add_argument("--images", type=int, default=None, help="token grids held (default: ImageNet's "
                                                                  "1,281,167 on CUDA, 20,000 on the CPU)")
     parser.add_argument("--batch", type=int, default=None, help="loader batch (default: 1024 on CUDA, 64 on the CPU)")

@@ -22,6 +22,7 @@ import torch
 
 from benchmarks.common import report
 from seitpp.augment import GeometryDistribution, TokenAdapt
+from seitpp.device import default_device
 from seitpp.engine import preset, token_policy
 from seitpp.files import write_csv
 from seitpp.tokenizers import VQTokenizer
@@ -44,7 +45,8 @@ def milliseconds(fn: Callable[[], object], device: torch.device, repeats: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=str(default_device()),
+                        help="default: SEITPP_DEVICE if set, else cuda if there is a GPU, else cpu")
     parser.add_argument("--batch", type=int, default=None, help="default: 1024 on CUDA, 64 on the CPU")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md and the results CSV")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from benchmarks.common import per_second, report
 from seitpp.augment import GeometryDistribution, TokenAdapt, TokenAdaptConfig, warp
+from seitpp.device import default_device
 from seitpp.models import create_model
 from seitpp.tokenizers import VQTokenizer
 
@@ -33,7 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--model", default="tvit_small")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=str(default_device()),
+                        help="default: SEITPP_DEVICE if set, else cuda if there is a GPU, else cpu")
     parser.add_argument("--seconds", type=float, default=5.0, help="minimum timing per measurement")
     parser.add_argument("--write", action="store_true", help="write the results into BENCHMARKS.md")
     args = parser.parse_args()

@@ -32,6 +32,7 @@ from benchmarks.common import report
 from seitpp.augment import REFERENCE_DIR as TOKENADAPT_DIR
 from seitpp.augment import TokenAdapt, centre_crop, pixels_to_input
 from seitpp.data import SHAPE_CLASSES, render_shapes
+from seitpp.device import default_device
 from seitpp.engine import (
     flops_per_image,
     per_second,
@@ -88,7 +89,8 @@ def engine_rates(runs: dict[str, tuple], device: torch.device, steps: int) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=str(default_device()),
+                        help="default: SEITPP_DEVICE if set, else cuda if there is a GPU, else cpu")
     parser.add_argument("--batch", type=int, default=None, help="default: 64 on the CPU, 256 on CUDA")
     parser.add_argument("--sizes", default=None, help="comma-separated model sizes; default micro,tiny on the CPU, "
                                                          "micro,tiny,small,base on CUDA")

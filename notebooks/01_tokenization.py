@@ -48,6 +48,7 @@ from skimage import data as skdata
 from skimage.transform import resize
 
 import seitpp
+from seitpp.device import default_device
 from seitpp.data import images_to_tensor
 from seitpp.data import SHAPE_CLASSES
 from seitpp.data import render_shapes
@@ -56,9 +57,10 @@ from seitpp.tokenizers.train import preset, train_tokenizer
 from seitpp.viz import image_grid, token_patches
 
 FAST = seitpp.fast_mode()
+DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
 torch.manual_seed(0)
 NUM_TEST = 200 if FAST else 2_000  # held-out images for every measurement below
-print(f"fast mode: {FAST}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+print(f"fast mode: {FAST}; device: {DEVICE}; torch {torch.__version__}, {torch.get_num_threads()} threads")
 
 # %% [markdown]
 # ## The Shapes dataset
@@ -123,7 +125,7 @@ cfg = preset("cpu-tiny" if FAST else "cpu-ref")
 print(cfg)
 train = render_shapes(cfg.num_train_images, split="train")
 t0 = time.perf_counter()
-live, history = train_tokenizer(cfg, torch.from_numpy(train.images), progress=False)
+live, history = train_tokenizer(cfg, torch.from_numpy(train.images), device=DEVICE, progress=False)
 print(f"trained {cfg.steps} steps in {time.perf_counter() - t0:.0f} s")
 
 steps = [h["step"] for h in history]

@@ -54,7 +54,8 @@ codes = tokenizer.codebook.vectors().detach()  # (K, C) unit code vectors
 test = render_shapes(NUM_IMAGES, split="test")
 x = images_to_tensor(test.images)  # (N, 3, 64, 64)
 ids = tokenizer.tokenize_many(x)  # (N, 16, 16)
-print(f"fast mode: {FAST}; {NUM_IMAGES} held-out images, ids {tuple(ids.shape)}")
+# every measurement of this chapter runs the reference tokenizer on the CPU: the same ids on every machine
+print(f"fast mode: {FAST}; device: {tokenizer.device}; {NUM_IMAGES} held-out images, ids {tuple(ids.shape)}")
 
 # %% [markdown]
 # ## One measurement for every augmentation

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 import seitpp
+from seitpp.device import default_device
 from seitpp.augment import affine_theta, warp
 from seitpp.data import images_to_tensor
 from seitpp.data import SHAPE_CLASSES
@@ -58,12 +59,14 @@ from seitpp.augment import train_tokenadapt
 from seitpp.viz import ComparisonWidget, comparison_grid, comparison_player, image_grid, token_panels
 
 FAST = seitpp.fast_mode()
+DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
 NUM_TEST = 32 if FAST else 1_000
 tokenizer = VQTokenizer.load()  # the reference tokenizer of chapter 1
 test = render_shapes(NUM_TEST, split="test")
 x = images_to_tensor(test.images)  # (N, 3, 64, 64) held-out images
 ids = tokenizer.tokenize_many(x)  # (N, 16, 16): what a token dataset stores
-print(f"fast mode: {FAST}; {NUM_TEST} held-out images")
+print(f"fast mode: {FAST}; device: {DEVICE} (training; the figures use the reference tokenizer on the CPU); "
+      f"{NUM_TEST} held-out images")
 
 # %% [markdown]
 # ## The model
@@ -127,7 +130,7 @@ print(f"source {tuple(source.shape)}, theta {tuple(theta.shape)}, target {tuple(
 # by `python -m seitpp train-tokenadapt --preset cpu-ref --out seitpp/artefacts/tokenadapt`.
 
 # %%
-tiny, tiny_history = train_tokenadapt(cfg, tokenizer, train_images, eval_images=x[:32], progress=False)
+tiny, tiny_history = train_tokenadapt(cfg, tokenizer, train_images, eval_images=x[:32], device=DEVICE, progress=False)
 for row in (tiny_history[0], tiny_history[len(tiny_history) // 2], tiny_history[-1]):
     print(f"step {row['step']:>4}: loss {row['loss']:.3f}, ids right on its training batch {row['train_agree']:.1%}")
 

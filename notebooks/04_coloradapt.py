@@ -74,7 +74,8 @@ def decode(grid: torch.Tensor) -> torch.Tensor:
 
 
 reference = decode(ids)  # T(x) decoded
-print(f"fast mode: {FAST}; {NUM_IMAGES} Shapes test images, {len(photos)} photo crops ({', '.join(photo_names)})")
+# every measurement of this chapter runs the reference tokenizer on the CPU: the same ids on every machine
+print(f"fast mode: {FAST}; device: {tokenizer.device}; {NUM_IMAGES} Shapes test images, {len(photos)} photo crops ({', '.join(photo_names)})")
 
 # %% [markdown]
 # ## ColorAdapt is AdaIN on the embedding map

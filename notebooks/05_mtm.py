@@ -56,6 +56,7 @@ import torch
 from matplotlib.patches import Patch, Rectangle
 
 import seitpp
+from seitpp.device import default_device
 from seitpp.models import MaskedTokenModel, create_model, truncated_normal
 from seitpp.engine import preset
 from seitpp.data import SHAPE_CLASSES
@@ -66,6 +67,7 @@ from seitpp.augment import centre_crop
 from seitpp.engine import Finetune, load_pretrained_encoder, train
 
 FAST = seitpp.fast_mode()
+DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
 NUM_TRAIN = 512 if FAST else 4_096  # training images for pre-training (their labels are never used)
 NUM_TEST = 128 if FAST else 1_000  # held-out images for every measurement
 CROP = 14  # tokens: the 14 x 14 crop of the 16 x 16 grid that the models read (7 x 7 patches)
@@ -107,7 +109,7 @@ K = tokenizer.config.codebook_size
 test = render_shapes(NUM_TEST, split="test")
 test_ids = tokenizer.tokenize_many(test.images)  # (N, 16, 16)
 test_crop = centre_crop(test_ids, CROP)  # (N, 14, 14)
-print(f"fast mode: {FAST}; {NUM_TEST} test grids {tuple(test_ids.shape)}, crops {tuple(test_crop.shape)}, K = {K}")
+print(f"fast mode: {FAST}; device: {DEVICE}; {NUM_TEST} test grids {tuple(test_ids.shape)}, crops {tuple(test_crop.shape)}, K = {K}")
 
 
 def decode(ids: torch.Tensor) -> torch.Tensor:
@@ -291,7 +293,7 @@ if FAST:
 print(config)
 run_dir = tempfile.mkdtemp(prefix="mtm-")  # the engine writes checkpoint.pt and history.csv here
 t0 = time.perf_counter()
-result = train(config, train_data, out_dir=run_dir, progress=False)
+result = train(config, train_data, out_dir=run_dir, device=DEVICE, progress=False)
 seconds = time.perf_counter() - t0
 history = result.history
 print(f"{result.steps} steps of {config.batch_size} grids ({result.steps * config.batch_size / len(train_data):.0f} "

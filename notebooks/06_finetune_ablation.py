@@ -49,13 +49,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import seitpp
+from seitpp.device import default_device
 from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
 from seitpp.experiments.reproduce import ABLATION, METHODS, PAPER_ABLATION, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, ablation_rows, finetune_config, findings, make_cells, run_sweep, summarize, sweep_preset
 from seitpp.data import SHAPE_CLASSES
 
 FAST = seitpp.fast_mode()
+DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
 CHANCE = 1 / len(SHAPE_CLASSES)
 cpu = sweep_preset("cpu")
+print(f"fast mode: {FAST}; device: {DEVICE} (where the live sweep below trains)")
 print(f"the committed sweep: {cpu.train_images} training images at the full budget, budgets "
       f"{[cpu.budget_images(b) for b in cpu.budgets]} images, {cpu.test_images} test images, seeds {cpu.seeds}, "
       f"{cpu.finetune_steps} fine-tuning steps per cell, {cpu.pretrain_steps} MTM steps per budget")

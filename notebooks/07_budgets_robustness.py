@@ -75,7 +75,8 @@ print(f"committed sweep: {provenance['command']}\n  {provenance['date']}, {prove
 # columns: the test image, then what its tokens decode to (PSNR against that image).
 
 # %%
-tokenizer = VQTokenizer.load()
+tokenizer = VQTokenizer.load()  # the live measurements of this chapter: the reference tokenizer on the CPU
+print(f"fast mode: {FAST}; device: {tokenizer.device} (the accuracies are the committed sweep's)")
 n_show = 3
 test = render_shapes(n_show, split="test")
 sets = {"clean": test.images, "noise": corrupt(test.images, "noise", cpu), "blur": corrupt(test.images, "blur", cpu),

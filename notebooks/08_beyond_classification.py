@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 import seitpp
+from seitpp.device import default_device
 from seitpp.experiments import SUMMARY_FILE, format_table, read_results
 from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Cell, all_background, beyond_preset, color_masks, dct_config, dct_table, findings, findings_table, make_cells, read_examples, run_beyond, segment_config, segment_table, by_method, storage_table, transfer_table
 from seitpp.data import images_to_tensor
@@ -67,9 +68,11 @@ from seitpp.tokenizers import VQTokenizer, evaluate_tokenizer, psnr
 from seitpp.viz import as_uint8, image_grid
 
 FAST = seitpp.fast_mode()
+DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
 NUM_MEASURE = 48 if FAST else 1_200  # test images for the live PSNR and byte measurements
 cpu = beyond_preset("cpu")
 tokenizer = VQTokenizer.load()
+print(f"fast mode: {FAST}; device: {DEVICE} (where the live sweep below trains)")
 print(f"the committed sweep: {cpu.train_images} training and {cpu.test_images} test images, seeds {cpu.seeds}, "
       f"{len(make_cells(cpu))} models; segmenters {cpu.segment.epochs} epochs of batch {cpu.segment.batch_size}, "
       f"classifiers chapter 6's recipe ({cpu.recipe} preset), DCT at JPEG quality {cpu.dct.quality}")

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 import seitpp
+from seitpp.device import default_device
 from seitpp.engine import as_shell, measure_step_rate, train_command
 from seitpp.engine import preset
 from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
@@ -66,13 +67,14 @@ from seitpp.tokenizers import VQTokenizer
 from seitpp.engine import token_policy
 
 FAST = seitpp.fast_mode()
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+DEVICE = str(default_device())  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
+ON_CUDA = DEVICE.startswith("cuda")
 SEIT_TOKENS = os.environ.get("SEITPP_SEIT_TOKENS")  # SeiT's released ImageNet token files, if you have them
 VQGAN_CHECKPOINT = os.environ.get("SEITPP_VQGAN")  # a taming-transformers VQGAN checkpoint, if you have one
 NUM_TRAIN, NUM_VAL = (256, 128) if FAST else (4000, 1000)  # the stand-in token set when SEIT_TOKENS is not given
-RUN_PRESET = "cpu-tiny" if FAST or DEVICE == "cpu" else "gpu-small"  # what the launch section trains here
+RUN_PRESET = "cpu-tiny" if FAST or not ON_CUDA else "gpu-small"  # what the launch section trains here
 RUN_OVERRIDES = {"epochs": 2, "warmup_epochs": 0.5, "batch_size": 32, "log_every": 2} if FAST else \
-    ({"epochs": 10, "warmup_epochs": 1} if DEVICE == "cpu" else {"epochs": 30, "warmup_epochs": 3})
+    ({"epochs": 10, "warmup_epochs": 1} if not ON_CUDA else {"epochs": 30, "warmup_epochs": 3})
 ROOT = Path(seitpp.__file__).resolve().parents[1]
 WORK = Path(tempfile.mkdtemp(prefix="seitpp-ch9-"))
 print(f"fast mode: {FAST}; device: {DEVICE}; scratch: {WORK}")
@@ -171,7 +173,7 @@ print(format_table(["field", "MTM pre-training", "fine-tuning"],
 # chapter 2 unless you pass `--tokenadapt` weights trained for them.
 
 # %%
-GPUS = max(torch.cuda.device_count(), 1) if DEVICE == "cuda" else 8
+GPUS = max(torch.cuda.device_count(), 1) if ON_CUDA else 8
 imagenet = Path("/data/seit-imagenet")  # where your converted stores live
 commands = {
     "pre-train": train_command("pretrain", imagenet / "train.tokens", "runs/mtm-vitb", "imagenet-vitb", nproc=GPUS,
@@ -194,7 +196,7 @@ for name, argv in commands.items():
 
 # %%
 runs = {"mtm": WORK / "runs" / "mtm", "finetune": WORK / "runs" / "finetune"}
-nproc = torch.cuda.device_count() if DEVICE == "cuda" else 1
+nproc = torch.cuda.device_count() if DEVICE == "cuda" else 1  # cuda: every GPU; cuda:N or cpu: one process
 launch = {
     "mtm": train_command("pretrain", stores["train"], runs["mtm"], RUN_PRESET, nproc=nproc, codebook=codebook_ckpt,
                          device=DEVICE, overrides=RUN_OVERRIDES),
@@ -253,7 +255,7 @@ plt.show()
 
 # %%
 IMAGENET = 1_281_167
-batch, seconds = (1, 1.0) if DEVICE == "cpu" else (256, 5.0)
+batch, seconds = (1, 1.0) if not ON_CUDA else (256, 5.0)
 size = "small" if FAST else "base"
 rates = {stage: measure_step_rate(replace(cfg, model=f"{prefix}_{size}"), 391, 1000, batch, DEVICE, seconds)
          for stage, cfg, prefix in (("pre-training", pretrain, "mtm"), ("fine-tuning", finetune, "tvit"))}
@@ -264,7 +266,7 @@ for (stage, rate), cfg in zip(rates.items(), (pretrain, finetune)):
     rows.append([stage, rate.model, f"{rate.images_per_s:,.1f}", f"{rate.gflops_per_image:.0f}", mfu,
                  f"{per_epoch:,.2f}", cfg.epochs, f"{per_epoch * cfg.epochs / 24:,.1f}",
                  f"{per_epoch * cfg.epochs / 24 / 8:,.1f}"])
-print(f"measured on {DEVICE} ({torch.cuda.get_device_name() if DEVICE == 'cuda' else f'{os.cpu_count()} cores'}), "
+print(f"measured on {DEVICE} ({torch.cuda.get_device_name(DEVICE) if ON_CUDA else f'{os.cpu_count()} cores'}), "
       f"batch {batch}")
 print(format_table(["stage", "model", "images/s", "GFLOP/image", "MFU", "hours/epoch", "epochs", "days, 1 device",
                     "days, 8 devices"], rows))

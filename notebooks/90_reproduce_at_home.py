@@ -40,13 +40,15 @@ import numpy as np
 import torch
 
 import seitpp
+from seitpp.device import default_device
 from seitpp.experiments import format_table, read_results
 
 ROOT = Path.cwd().parent  # notebooks run in notebooks/
 ARTEFACTS = Path(seitpp.__file__).parent / "artefacts"
 COSTS = ROOT / "benchmarks" / "results" / "chapter_costs.csv"
 print(f"this machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
-      f"{platform.python_version()}, torch {torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'}")
+      f"{platform.python_version()}, torch {torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'}; "
+      f"device: {default_device()} (SEITPP_DEVICE overrides it)")
 
 
 def folder_bytes(path: Path) -> int:

@@ -21,6 +21,7 @@ from seitpp.augment.tokenadapt_train import train_tokenadapt
 from seitpp.checkpoint import CHECKPOINT_FILE
 from seitpp.data.images import ImageFolderError, UnreadableImageError, images_to_tensor
 from seitpp.data.shapes import render_shapes
+from seitpp.device import DEVICE_VARIABLE, resolve_device
 from seitpp.engine.config import PRESETS as TRAIN_PRESETS
 from seitpp.engine.config import TrainConfig, with_overrides
 from seitpp.engine.config import preset as train_preset
@@ -200,7 +201,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     """`pretrain`, `finetune` and `segment`: one engine (seitpp.engine); under torchrun, one process per device."""
 
     cfg = with_overrides(train_preset(args.preset, args.task), args.set)
-    rank, world = setup_distributed()
+    rank, world = setup_distributed(args.device)
     tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None
     data = read_data(args, args.store, "train", getattr(args, "split", None), cfg, tokenizer)
     val = read_data(args, args.val, "val", getattr(args, "val_split", None), cfg, tokenizer) if args.val else None
@@ -272,7 +273,15 @@ def run_sweep_command(args: argparse.Namespace, sweep, run, summarize_rows, eval
                           "cell_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
                           "groups": len(summarize_rows(rows)), "sweep": repr(sweep)}, echo=False)
 
-    run(sweep, out, workers=args.workers or None, on_progress=record)
+    previous = os.environ.get(DEVICE_VARIABLE)
+    os.environ[DEVICE_VARIABLE] = args.device  # the cells run there, in this process or in spawned workers
+    try:
+        run(sweep, out, workers=args.workers or None, on_progress=record)
+    finally:
+        if previous is None:
+            os.environ.pop(DEVICE_VARIABLE)
+        else:
+            os.environ[DEVICE_VARIABLE] = previous
     print(json.dumps(json.loads((out / PROVENANCE_FILE).read_text()), indent=2))
 
 
@@ -289,6 +298,12 @@ def cmd_beyond(args: argparse.Namespace) -> None:
                       "dataset's test split (see seitpp.experiments.beyond); mean over seeds in summary.csv")
 
 
+def add_device_argument(p: argparse.ArgumentParser, what: str = "where it runs") -> None:
+    """`--device`, resolved in `main` by `seitpp.device.resolve_device` (the one choice of the package)."""
+    p.add_argument("--device", help=f"{what}: cpu, cuda or cuda:N (default: the environment variable "
+                                    f"{DEVICE_VARIABLE} if set, else cuda if there is a GPU, else cpu)")
+
+
 def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--store", "--data", required=True,
                    help="a folder of images/ and annotations/ (ADE20k's layout), or shapes:N (N images of the "
@@ -302,7 +317,7 @@ def add_train_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--tokenizer", help="the tokenizer that made the tokens (default: the reference)")
     p.add_argument("--codebook", help="instead of --tokenizer: SeiT's codebook.ckpt, the (K, 32) code vectors of "
                                       "its released ImageNet tokens")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p)
     p.set_defaults(run=cmd_train, task=task)
 
 
@@ -327,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reduce-method", default="kmeans", choices=["kmeans", "most_used"],
                    help="k-means centroids of the codes, or the K most used codes")
     p.add_argument("--eval-images", type=int, default=2_000, help="held-out test images for PSNR and usage")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p)
     p.set_defaults(run=cmd_train_tokenizer)
 
     p = commands.add_parser("train-tokenadapt", help="train TokenAdapt for a tokenizer on the embedded dataset (resumable)")
@@ -336,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default=str(REFERENCE_DIR), help="a saved tokenizer (default: the reference)")
     p.add_argument("--eval-images", type=int, default=1_000, help="held-out test images for the agreement table")
     p.add_argument("--steps", type=int, default=0, help="override the preset's number of steps (0: keep it)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p)
     p.set_defaults(run=cmd_train_tokenadapt)
 
     p = commands.add_parser("tokenize", help="images (Shapes or an ImageFolder tree) -> token store (resumable)")
@@ -349,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, default=0, help="image side in pixels (default: the tokenizer's)")
     p.add_argument("--skip-unreadable", action="store_true", help="skip (and count) unreadable images")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p)
     p.set_defaults(run=cmd_tokenize)
 
     p = commands.add_parser("info", help="describe a token store")
@@ -406,8 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a field of the sweep preset (repeatable), e.g. --set classes=objects "
                         "--set budgets='(1.0,)'; the provenance records the preset as run")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="recorded in the provenance (cells run on CUDA if there is one)")
+    add_device_argument(p, "where the cells run, recorded in the provenance")
     p.set_defaults(run=cmd_reproduce)
 
     p = commands.add_parser("beyond", help="chapter 8: segmentation, a second tokenizer and DCT inputs, all seeds "
@@ -417,15 +431,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory: results.csv, summary.csv, examples.npz, "
                    "provenance.json")
     p.add_argument("--workers", type=int, default=0, help="parallel jobs (default: the preset's)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="recorded in the provenance (jobs run on CUDA if there is one)")
+    add_device_argument(p, "where the jobs run, recorded in the provenance")
     p.set_defaults(run=cmd_beyond)
 
     p = commands.add_parser("evaluate", help="top-1 of a fine-tuned checkpoint on centre crops, mIoU of a segmenter")
     p.add_argument("--checkpoint", required=True, help="a training checkpoint (file or run directory)")
     p.add_argument("--store", "--data", required=True, help="a .tokens file, or shapes:N")
     p.add_argument("--tokenizer", help="for shapes:N, the tokenizer to use (default: the reference)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p)
     add_segmentation_arguments(p)
     p.set_defaults(run=cmd_evaluate)
     return parser
@@ -435,6 +448,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # for provenance: the command as typed
+    if hasattr(args, "device"):
+        try:
+            args.device = str(resolve_device(args.device))
+        except ValueError as err:  # it names the flag's value or SEITPP_DEVICE's
+            parser.error(str(err))
     try:
         args.run(args)
     except (FileProblem, TokenStoreError, TokenFileError, ImageFolderError, UnreadableImageError, FileNotFoundError,

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "seitpp"
 
 # Lowest first. A module may import its own subpackage and any lower layer, nothing beside or above.
 LAYERS = [
-    {"seitpp", "seitpp.errors", "seitpp.files", "seitpp.schedule", "seitpp.checkpoint"},  # the foundation every layer uses
+    {"seitpp", "seitpp.errors", "seitpp.files", "seitpp.schedule", "seitpp.checkpoint", "seitpp.device"},  # the foundation every layer uses
     {"seitpp.data"},
     {"seitpp.tokenizers"},
     {"seitpp.tokens"},

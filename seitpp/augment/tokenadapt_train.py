@@ -15,6 +15,7 @@ of an uninterrupted one.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from seitpp.augment.geometry import GeometryDistribution
 from seitpp.augment.ops import warp
 from seitpp.augment.tokenadapt import TokenAdapt, TokenAdaptConfig, agreement
+from seitpp.device import resolve_device
 from seitpp.tokenizers.train import Run, choose_preset
 from seitpp.tokenizers.vq import VQTokenizer
 
@@ -94,7 +96,7 @@ def train_tokenadapt(
     images: torch.Tensor | np.ndarray,
     eval_images: torch.Tensor | None = None,
     out_dir: str | Path | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> tuple[TokenAdapt, list[dict]]:
     """Train TokenAdapt for `tokenizer` on uint8 images (N, S, S, 3); returns (model in eval mode, history).
@@ -102,8 +104,11 @@ def train_tokenadapt(
     `eval_images` (M, 3, S, S) float: every `eval_every` steps the history records how many ids of
     T(A(x)) TokenAdapt and the naive grid warp get right, on fixed held-out thetas. With
     `out_dir`, a checkpoint is written there atomically every `checkpoint_every` steps and a run
-    finds and resumes it; the finished model is saved there (`TokenAdapt.load(out_dir)`).
+    finds and resumes it; the finished model is saved there (`TokenAdapt.load(out_dir)`). `device`
+    None: `seitpp.device.default_device()` (SEITPP_DEVICE, else CUDA if there is one); the caller's
+    tokenizer stays where it is (a copy moves when the device differs).
     """
+    device = resolve_device(device)
     if cfg.model.codebook_size != tokenizer.config.codebook_size or cfg.model.code_dim != tokenizer.config.code_dim:
         raise ValueError(f"TokenAdapt config ({cfg.model.codebook_size} codes of {cfg.model.code_dim}) does not fit "
                          f"the tokenizer ({tokenizer.config.codebook_size} codes of {tokenizer.config.code_dim})")
@@ -111,6 +116,8 @@ def train_tokenadapt(
     if cfg.out_grid > grid:
         raise ValueError(f"out_grid {cfg.out_grid} is larger than the token grid {grid} of the images")
     images = torch.as_tensor(images)
+    if tokenizer.device != device:
+        tokenizer = copy.deepcopy(tokenizer)  # not the caller's: a notebook's CPU tokenizer stays on the CPU
     tokenizer = tokenizer.to(device).eval()
     source_ids = tokenizer.tokenize_many(images.numpy()).to(device)  # what a token dataset stores
     if eval_images is not None:

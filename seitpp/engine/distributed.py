@@ -6,19 +6,23 @@ import os
 import torch
 import torch.distributed as dist
 
+from seitpp.device import resolve_device
+
 # ----------------------------------------------------------------------------------------------
 # Distributed training (torchrun): one process per device
 
 
-def setup_distributed() -> tuple[int, int]:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on the CPU.
+def setup_distributed(device: str | torch.device | None = None) -> tuple[int, int]:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on the CPU
+    as `device` says (None: `seitpp.device.default_device()`, which SEITPP_DEVICE overrides).
 
     -> (rank, world size); (0, 1) for a single process. Each CUDA rank uses device LOCAL_RANK.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        if torch.cuda.is_available():
+        on_cuda = resolve_device(device).type == "cuda"  # SEITPP_DEVICE=cpu: gloo on a GPU machine too
+        if on_cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if on_cuda else "gloo")
     return rank_world()
 
 

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.checkpoint import CHECKPOINT_FILE, read_checkpoint, restore, save_checkpoint
+from seitpp.device import resolve_device
 from seitpp.engine.config import TrainConfig, config_from_dict
 from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.task import ORDER_STREAM, STEP_STREAM, BatchTransform, Task, autocast
@@ -301,12 +302,13 @@ def train(
         codebook: (K, C) code vectors of the tokens when their tokenizer is not at hand (SeiT's
             released `codebook.ckpt`, via `Codebook.from_seit`), instead of `tokenizer`.
         init: a pre-training checkpoint (file or run directory) to start the encoder from.
-        device: default CUDA if there is one; under torchrun, this rank's device.
+        device: default `seitpp.device.default_device()` (SEITPP_DEVICE, else CUDA if there is one, else
+            the CPU); under torchrun, this rank's device.
         progress: a tqdm bar (rank 0 only).
     """
     cfg = config
     rank, world = rank_world()
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
 

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.data.shapes import CLASS_SETS, render_shapes
+from seitpp.device import default_device
 from seitpp.engine.config import TrainConfig, preset, with_overrides
 from seitpp.engine.loop import COLUMNS, evaluate, train
 from seitpp.experiments.sweep import Sweep, preset_named, read_arrays, run, write_arrays
@@ -322,7 +323,7 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     path = work / "data.npz"
     if path.exists():
         return read_arrays(path)
-    tokenizer = VQTokenizer.load(device="cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = VQTokenizer.load(device=default_device())
     look = dict(classes=sweep.classes, style=sweep.style)
     train = render_shapes(sweep.train_images, split="train", progress=progress, **look)
     test = render_shapes(sweep.test_images, split=sweep.score_split, progress=progress, **look)

@@ -30,6 +30,7 @@ from seitpp.checkpoint import (
     restore,
     save_checkpoint,
 )
+from seitpp.device import resolve_device
 from seitpp.files import write_csv
 from seitpp.schedule import lr_at
 from seitpp.tokenizers.vq import TokenizerConfig, VQTokenizer
@@ -175,14 +176,16 @@ def train_tokenizer(
     cfg: TokenizerTrainConfig,
     images: torch.Tensor,
     out_dir: str | Path | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> tuple[VQTokenizer, list[dict]]:
     """Train a tokenizer on uint8 images (N, H, W, 3); returns (model in eval mode, history).
 
     With `out_dir`, a checkpoint is written there atomically every `checkpoint_every` steps and a
     run finds and resumes it; the finished model is saved there too (`VQTokenizer.load(out_dir)`).
+    `device` None: `seitpp.device.default_device()` (SEITPP_DEVICE, else CUDA if there is one).
     """
+    device = resolve_device(device)
     if cfg.crop % cfg.model.downsample or cfg.crop > min(images.shape[1:3]):
         raise ValueError(f"crop {cfg.crop} must be a multiple of {cfg.model.downsample} and fit images {tuple(images.shape[1:3])}")
     torch.manual_seed(cfg.seed)
