@@ -184,9 +184,10 @@ def test_reproduce_command_writes_provenance(tmp_path, monkeypatch):
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["command"] == f"python -m seitpp reproduce --preset smoke --out {out}"
     assert provenance["preset"] == "smoke"
-    assert provenance["metrics"]["cells_done"] == provenance["metrics"]["cells_total"] == 2
+    assert provenance["metrics"]["cells_done"] == provenance["metrics"]["cells_total"] == 3
     assert provenance["metrics"]["complete"] is True
-    assert len(read_results(out / RESULTS_FILE)) == 2  # SeiT and the PNG pixel baseline
+    rows = read_results(out / RESULTS_FILE)  # SeiT, and the pixel ViT and the small CNN on PNG pixels
+    assert sorted(r["method"] for r in rows) == ["SeiT", "pixels (PNG)", "small CNN (PNG)"]
 
 
 def test_a_pilot_on_the_objects_scores_the_validation_split_and_the_pose_shift(tmp_path, monkeypatch):

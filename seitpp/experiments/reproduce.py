@@ -113,6 +113,7 @@ class SweepPreset:
     pretrain: dict = field(default_factory=dict)  # overrides of recipes.preset(base, "pretrain")
     base: str = "cpu-tiny"  # the recipes preset both start from
     pixel_model: str = "pvit_micro"
+    cnn_model: str = "cnn_micro"  # the small pixel CNN beside the pixel ViT (seitpp.models.cnn), on PNG pixels
     ablation_budget: float = 0.8 / 1.4
     ablation_mtm: bool = True  # the ablation's variants start from the MTM encoder of their budget
     jpeg_qualities: tuple[int, ...] = (5, 25)
@@ -153,6 +154,9 @@ BUDGETS = (1.0, 0.8 / 1.4, 0.3 / 1.4)
 # on 12 classes, near chance, against 28.5% from the codes; the two committed cpu sweeps, 3 seeds).
 # MTM's table starts there too.
 MILD = dict(min_scale=0.35, mixup=0.0, cutmix=0.0, lr=2e-3, table_init="codes")
+# The small CNN gets the `cpu-cnn` recipe's own parts (seitpp.engine.config): no layer decay, crops down
+# to 25%, and its peak lr (1e-2 at batch 64) scaled by sqrt to the sweep's batch of 32.
+CNN_CELL = dict(layer_decay=None, min_scale=0.25, lr=7e-3)
 CODES = dict(table_init="codes")
 SWEEPS: dict[str, SweepPreset] = {
     # Seconds: the same code path as `cpu`, for tests and the notebooks' fast mode.
@@ -172,6 +176,7 @@ SWEEPS: dict[str, SweepPreset] = {
     # set for 400 epochs of ImageNet).
     "gpu": SweepPreset("gpu", train_images=20000, budgets=(1.0,), test_images=5000, seeds=(0, 1),
                        finetune_steps=300, pretrain_steps=600, base="gpu-small", pixel_model="pvit_small",
+                       cnn_model="cnn_small",
                        finetune=dict(MILD, lr=None, batch_size=512), pretrain=dict(CODES, batch_size=512, lr=1.5e-3),
                        experiments=("budgets",), workers=5),
 }
@@ -249,6 +254,7 @@ def make_cells(sweep: SweepPreset) -> list[Cell]:
                               naive_warps=naive))
         for fmt, name in pixel_formats(sweep).items():
             cells.append(Cell("pixels", name, 1.0, seed, dict(model=sweep.pixel_model), data=fmt))
+        cells.append(Cell("pixels", "small CNN (PNG)", 1.0, seed, dict(model=sweep.cnn_model, **CNN_CELL), data="png"))
     return [c for c in cells if c.experiment in sweep.experiments]
 
 
