@@ -4,6 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import binary_erosion
 
 from seitpp.data import (
     OBJECT_CLASSES,
@@ -156,6 +157,17 @@ def test_objects_are_distinguishable_facing_either_way():
         for (b, fb), mb in masks.items():
             if a < b:
                 assert iou(ma, mb) < 0.8, (OBJECT_CLASSES[a], fa, OBJECT_CLASSES[b], fb)
+
+
+def test_flat_objects_are_one_colour_in_the_photo_scene():
+    photo, flat = render_shapes(48, style="photo"), render_shapes(48, style="flat")
+    np.testing.assert_array_equal(photo.masks, flat.masks)  # the same objects, where they were
+
+    def spread_inside(shapes: Shapes) -> float:  # the colour's spread inside the object, 2 pixels off its edge
+        return float(np.median([shapes.images[i][binary_erosion(m > 0, iterations=2)].std(axis=0).mean()
+                                for i, m in enumerate(shapes.masks)]))
+
+    assert spread_inside(flat) < 4 < 8 < spread_inside(photo)  # flat: the sensor grain (0.012 x 255) only
 
 
 def test_the_objects_set_renders_both_facings_and_leaves_the_shapes_as_they_were():

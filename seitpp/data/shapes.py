@@ -44,7 +44,7 @@ OBJECT_CLASSES: tuple[str, ...] = (
 )
 CLASS_SETS = {"shapes": SHAPE_CLASSES, "objects": OBJECT_CLASSES}
 SPLITS = {"train": 0, "val": 1, "test": 2}
-STYLES = ("photo", "sketch")
+STYLES = ("photo", "flat", "sketch")
 
 # Object geometry jitter. size is the radius-like scale: the object spans about 2 * size pixels.
 SIZE_RANGE = (0.20, 0.375)  # x resolution, so the object covers ~40-75% of the image side
@@ -308,9 +308,10 @@ def _draw_clutter(rng: np.random.Generator, img: np.ndarray, luma: float) -> Non
         win += cov * (col - win)
 
 
-def _object_fill(rng: np.random.Generator, n: int, luma_bg: float) -> np.ndarray:
+def _object_fill(rng: np.random.Generator, n: int, luma_bg: float, textured: bool = True) -> np.ndarray:
     """The object's surface (H, W, 3): two colours mixed by a texture (solid, stripes, checker,
     dots or smooth noise), both colours at least MIN_LUMA_GAP away from the background's luminance.
+    Untextured: the first colour alone.
     """
     lo, hi = luma_bg - MIN_LUMA_GAP, luma_bg + MIN_LUMA_GAP
     # pick the darker or the lighter side, in proportion to how much room each leaves
@@ -327,7 +328,7 @@ def _object_fill(rng: np.random.Generator, n: int, luma_bg: float) -> np.ndarray
     yr = -math.sin(a) * x + math.cos(a) * y
     period = rng.uniform(4, 9) * n / 64
     kind = rng.integers(5)
-    if kind == 0:  # solid
+    if kind == 0 or not textured:  # solid
         m = np.zeros((1, 1), dtype=np.float32)
     elif kind == 1:  # stripes
         m = np.clip(0.5 + 1.5 * np.sin(2 * np.pi * xr / period + rng.uniform(0, 2 * np.pi)), 0, 1)
@@ -372,7 +373,7 @@ def _render_one(rng: np.random.Generator, label: int, n: int, style: str = "phot
     else:
         luma, img = _background(rng, n)
         _draw_clutter(rng, img, luma)
-        fill = _object_fill(rng, n, luma)
+        fill = _object_fill(rng, n, luma, textured=style == "photo")
         img += cov[..., None] * (fill - img)  # the object in front of everything
     img += rng.standard_normal(img.shape, dtype=np.float32) * 0.012  # a little sensor grain
     image = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -407,9 +408,9 @@ def render_shapes(
 
     Image i uses np.random.default_rng([seed, split_id, i]) only and has label i % num_classes,
     so classes are balanced and any slice renders the same pixels as the whole split.
-    `style` is "photo" (textured object, cluttered background) or "sketch" (the same objects,
-    outlined in ink on plain paper); `classes` the class set, "shapes" (mirror-symmetric) or
-    "objects" (asymmetric, facing either way). `size_range` (x resolution) and `max_rotation`
+    `style` is "photo" (textured object, cluttered background), "flat" (the same with objects in
+    one colour) or "sketch" (the same objects, outlined in ink on plain paper); `classes` the class
+    set, "shapes" (mirror-symmetric) or "objects" (asymmetric, facing either way). `size_range` (x resolution) and `max_rotation`
     (degrees) set the pose distribution: other values than the defaults make a geometric shift
     of the same images' objects (the same draws, scaled).
     """
