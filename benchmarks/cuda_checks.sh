@@ -33,7 +33,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a limit, log to OUT/NAME.lo
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$py" -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__, torch.cuda.get_device_name())"
 total=${TOTAL_SECONDS:-540}
-stage cuda_tests 100 "$py" -m pytest -q -m cuda -p no:cacheprovider tests/test_augment.py tests/test_tokenizer.py \
+stage cuda_tests 100 "$py" -m pytest -q -m cuda -p no:cacheprovider tests/test_augment.py tests/test_tokenizer.py tests/test_device.py \
     tests/test_launch.py tests/test_segment.py
 stage gpu_data_path 120 "$py" -m benchmarks.gpu_data_path --seconds 2 --write
 stage policy_profile 40 "$py" -m benchmarks.policy_profile --device cuda --write
