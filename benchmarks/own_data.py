@@ -1,0 +1,250 @@
+"""Own data: the default token preset against the pixel-CNN baseline on a small real-photo ImageFolder.
+
+    python -m benchmarks.own_data [--seeds 0 1 2] [--train-per-class 250] [--val-per-class 60] [--write]
+                                                                    (from the repository root)
+
+The question a newcomer asks of their own few thousand images: does `finetune --preset cpu-tiny`
+on tokens come within 10 points of `baseline --preset cpu-cnn` on the pixels, at comparable compute?
+
+The data (nothing downloaded): one class per colour photograph that scikit-image ships
+(`PHOTOS`), each class made of random crops of its photograph (side 10-40% of the photo's
+shorter side, aspect 3/4-4/3, random horizontal flip), saved as JPEG files at their own size.
+Training crops come from the left 70% of each photo's width and validation crops from the right
+30%, so no validation pixel was seen in training. The task is therefore "which photograph is this
+crop from": real image statistics (texture, noise, JPEG, lighting), but one photo per class, so it
+is a test of generalising across the regions of a scene, not across instances of a category.
+
+Both models then run exactly as a user would run them, through the command line
+(`seitpp.cli.main`): `tokenize` the train and val folders with the reference tokenizer,
+`finetune --store train.tokens --val val.tokens --preset cpu-tiny`, and
+`baseline --data train/ --val val/ --preset cpu-cnn`, each with `--set seed=N`; the final val
+top-1 is read from each run's history.csv. Compute: FLOPs of forward + backward per training
+image, counted by torch's FlopCounterMode on the preset's model at its training crop
+(`seitpp.engine.flops_per_image`), times the batch for a step, and the steps of each run.
+One CPU thread throughout (`--threads`).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from benchmarks.common import machine, report
+from seitpp.cli import main as seitpp_main
+from seitpp.engine import HISTORY_FILE, flops_per_image, pixel_crop, preset
+from seitpp.files import write_csv
+from seitpp.models import create_model
+
+RESULTS_CSV = Path(__file__).resolve().parent / "results" / "own_data.csv"
+SECTION = "Own data: token ViT vs pixel CNN (benchmarks/own_data.py)"
+
+# The colour photographs among scikit-image's bundled files (no fetching): a person, a cat, a cup,
+# a deep-sky field, a stained tissue section, a motorcycle, a retina and a rocket. Left out:
+# motorcycle_right (the same scene as motorcycle_left), the synthetic colour.png and phantom.png,
+# and the grey photos (they would be told apart by colour alone).
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png", "motorcycle_left.png",
+          "retina.jpg", "rocket.jpg")
+TRAIN_SHARE = 0.7  # train crops from the left 70% of the width, val crops from the right 30%
+SCALE = (0.10, 0.40)  # crop side (square root of its area) as a share of the photo's shorter side
+ASPECT = (3 / 4, 4 / 3)  # width / height, drawn log-uniformly
+JPEG_QUALITY = 90
+TOKEN_PRESET, CNN_PRESET = "cpu-tiny", "cpu-cnn"
+
+
+@dataclass(frozen=True)
+class Crop:
+    """One saved crop: its file, split, class (the photo) and box (left, top, right, bottom) in the photo."""
+    path: Path
+    split: str
+    label: str
+    box: tuple[int, int, int, int]
+    flipped: bool
+
+
+def load_photo(name: str) -> Image.Image:
+    """A scikit-image sample file as an RGB image (a grey photo's channel repeated, alpha dropped)."""
+    from skimage import data as skdata
+    from skimage import io
+
+    photo = io.imread(os.path.join(skdata.data_dir, name))
+    if photo.ndim == 2:
+        photo = np.repeat(photo[..., None], 3, -1)
+    return Image.fromarray(np.ascontiguousarray(photo[..., :3]))
+
+
+def region(width: int, split: str) -> tuple[int, int]:
+    """The columns [x0, x1) of a photo `width` wide that `split`'s crops come from."""
+    cut = round(TRAIN_SHARE * width)
+    return (0, cut) if split == "train" else (cut, width)
+
+
+def draw_box(rng: np.random.Generator, size: tuple[int, int], columns: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A random box inside the columns [x0, x1) of a photo of `size` (w, h): side SCALE of the shorter side,
+    aspect ASPECT, shrunk (aspect kept) where it would not fit the region."""
+    w, h = size
+    x0, x1 = columns
+    side = rng.uniform(*SCALE) * min(w, h)
+    aspect = float(np.exp(rng.uniform(np.log(ASPECT[0]), np.log(ASPECT[1]))))
+    bw, bh = side * np.sqrt(aspect), side / np.sqrt(aspect)
+    shrink = min(1.0, (x1 - x0) / bw, h / bh)
+    bw, bh = max(1, int(bw * shrink)), max(1, int(bh * shrink))
+    left = int(rng.integers(x0, x1 - bw + 1))
+    top = int(rng.integers(0, h - bh + 1))
+    return left, top, left + bw, top + bh
+
+
+def make_photo_folder(root: str | Path, photos: tuple[str, ...] = PHOTOS, train_per_class: int = 250,
+                      val_per_class: int = 60, seed: int = 0) -> list[Crop]:
+    """ImageFolder trees root/train/<photo>/*.jpg and root/val/<photo>/*.jpg of random crops of each photo
+    (module docstring); returns every crop with its box. Deterministic for a seed."""
+    root = Path(root)
+    crops = []
+    for c, name in enumerate(photos):
+        photo = load_photo(name)
+        label = Path(name).stem
+        for s, (split, count) in enumerate((("train", train_per_class), ("val", val_per_class))):
+            rng = np.random.default_rng([seed, c, s])
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                box = draw_box(rng, photo.size, region(photo.width, split))
+                flipped = bool(rng.random() < 0.5)
+                crop = photo.crop(box)
+                if flipped:
+                    crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+                path = folder / f"{label}_{i:04d}.jpg"
+                crop.save(path, "JPEG", quality=JPEG_QUALITY)
+                crops.append(Crop(path, split, label, box, flipped))
+    return crops
+
+
+def final_top1(run_dir: Path) -> float:
+    """The last val_top1 of a run's history.csv."""
+    with open(run_dir / HISTORY_FILE, newline="") as f:
+        values = [row["val_top1"] for row in csv.DictReader(f) if row.get("val_top1")]
+    return float(values[-1])
+
+
+def steps_of(run_dir: Path) -> int:
+    with open(run_dir / HISTORY_FILE, newline="") as f:
+        return max(int(row["step"]) for row in csv.DictReader(f))
+
+
+def timed(argv: list[str]) -> float:
+    """Run `python -m seitpp ARGV` in this process; its wall seconds."""
+    print("$ python -m seitpp " + " ".join(argv), flush=True)
+    started = time.perf_counter()
+    seitpp_main(argv)
+    return time.perf_counter() - started
+
+
+def flops_per_step(preset_name: str, num_classes: int) -> tuple[str, float, int]:
+    """(model, forward + backward FLOPs per training step, batch) of a finetune preset at its training crop."""
+    config = preset(preset_name, "finetune")
+    y = torch.randint(num_classes, (config.batch_size,))
+    if config.model.startswith("cnn_") or config.model.startswith("pvit_"):
+        side = pixel_crop(config)
+        model, x = create_model(config.model, num_classes=num_classes), torch.randn(8, 3, side, side)
+    else:
+        model = create_model(config.model, num_classes=num_classes, grid_size=config.crop)
+        x = torch.randint(391, (8, config.crop, config.crop))
+    return config.model, flops_per_image(model.train(), x, y) * config.batch_size, config.batch_size
+
+
+def mean_std(values: list[float], digits: int = 3) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (--set seed=N), e.g. 0 1 2")
+    parser.add_argument("--train-per-class", type=int, default=250, help="training crops per photo")
+    parser.add_argument("--val-per-class", type=int, default=60, help="validation crops per photo")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the crops (the folder is made once)")
+    parser.add_argument("--work", help="where the folders, tokens and runs go (default: a temporary directory)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--write", action="store_true",
+                        help=f"write BENCHMARKS.md and {RESULTS_CSV.relative_to(RESULTS_CSV.parents[2])}")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        run(args, Path(args.work) if args.work else Path(tmp))
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    data = work / "photos"
+    crops = make_photo_folder(data, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
+                              seed=args.data_seed)
+    n_train = sum(c.split == "train" for c in crops)
+    n_val = len(crops) - n_train
+    print(f"{len(PHOTOS)} classes (one per photo), {n_train} train and {n_val} val crops in {data}", flush=True)
+    cpu = ["--device", "cpu"]
+    tokenize_s = sum(timed(["tokenize", "--source", str(data / split), "--out", str(work / f"{split}.tokens"), *cpu])
+                     for split in ("train", "val"))
+    rows = []
+    for seed in args.seeds:
+        for kind, command in (("token ViT", ["finetune", "--store", str(work / "train.tokens"), "--val",
+                                             str(work / "val.tokens"), "--preset", TOKEN_PRESET]),
+                              ("pixel CNN", ["baseline", "--data", str(data / "train"), "--val", str(data / "val"),
+                                             "--preset", CNN_PRESET])):
+            out = work / "runs" / f"{command[0]}-seed{seed}"
+            seconds = timed([*command, "--set", f"seed={seed}", "--out", str(out), *cpu])
+            rows.append({"kind": kind, "command": command[0], "preset": command[-1], "seed": seed,
+                         "train_images": n_train, "val_images": n_val, "steps": steps_of(out),
+                         "wall_s": round(seconds, 1), "val_top1": final_top1(out)})
+            print(f"  {kind} seed {seed}: val top-1 {rows[-1]['val_top1']:.4f}, {seconds:.0f} s", flush=True)
+    compute = {p: flops_per_step(p, len(PHOTOS)) for p in (TOKEN_PRESET, CNN_PRESET)}
+    for row in rows:
+        row["model"], row["flops_per_step"], row["batch"] = compute[row["preset"]]
+
+    cnn_top1 = statistics.mean(r["val_top1"] for r in rows if r["kind"] == "pixel CNN")
+    table = []
+    for kind in ("token ViT", "pixel CNN"):
+        mine = [r for r in rows if r["kind"] == kind]
+        top1 = [r["val_top1"] for r in mine]
+        gap = 100 * (statistics.mean(top1) - cnn_top1)
+        first = mine[0]
+        wall = [r["wall_s"] for r in mine]
+        table.append(f"| {kind} ({first['model']}) | {first['preset']} | {first['train_images']:,} | {first['steps']} | "
+                     f"{first['flops_per_step'] / 1e9:.2f} G | {mean_std(wall, 0)} | {mean_std(top1)} | "
+                     f"{gap:+.1f} | {'yes' if gap >= -10 else 'no'} |")
+    seeds = " ".join(map(str, args.seeds))
+    threads = torch.get_num_threads()
+    task = (f"Task: **which photograph is this crop from** — {len(PHOTOS)} classes, one per colour photo bundled "
+            f"with scikit-image ({', '.join(Path(p).stem for p in PHOTOS)}); real image statistics, but one photo "
+            "per class, so it measures generalisation across regions of a scene, not across instances of a "
+            f"category. {args.train_per_class} train crops per photo from the left {TRAIN_SHARE:.0%} of its width, "
+            f"{args.val_per_class} val crops from the right {1 - TRAIN_SHARE:.0%} (no val pixel seen in training); "
+            f"side {SCALE[0]:.0%}-{SCALE[1]:.0%} of the shorter side, aspect 3/4-4/3, random flip, "
+            f"JPEG q{JPEG_QUALITY}.")
+    how = (f"Run as a user would (`python -m seitpp`, {'one CPU thread' if threads == 1 else f'{threads} CPU threads'}"
+           f"): `tokenize` train and val ({tokenize_s:.0f} s together, reference tokenizer, 64 px -> 16 x 16 tokens), "
+           f"`finetune --preset {TOKEN_PRESET}` on the tokens, `baseline --preset {CNN_PRESET}` on the JPEG folders; "
+           f"`--set seed=N` for seeds {seeds}; final val top-1 from history.csv (centre crops), mean ± std over "
+           "seeds. FLOPs: forward + backward per training image (FlopCounterMode) x batch. Wall s is training "
+           "only (the token row excludes tokenizing).")
+    command = (f"Command: `python -m benchmarks.own_data --seeds {seeds} --train-per-class {args.train_per_class} "
+               f"--val-per-class {args.val_per_class} --write`")
+    header = ("| model | preset | train images | steps | FLOPs per step | wall s | val top-1 | gap to CNN (points) "
+              "| within 10 points |")
+    body = "\n".join([task, "", how, "", command, "", header, "|---|---|---|---|---|---|---|---|---|", *table])
+    report(SECTION, body, args.write)
+    if args.write:
+        stamp = {"machine": machine(), "date": date.today().isoformat(), "threads": torch.get_num_threads()}
+        write_csv([r | stamp for r in rows], RESULTS_CSV)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""benchmarks/own_data.py's photo folder: one class per photo, train and val crops from disjoint regions."""
+from pathlib import Path
+
+from PIL import Image
+
+from benchmarks.own_data import PHOTOS, TRAIN_SHARE, load_photo, make_photo_folder
+
+PHOTOS_4 = PHOTOS[:4]
+
+
+def test_photo_folder_has_one_class_per_photo_and_disjoint_train_and_val_regions(tmp_path):
+    crops = make_photo_folder(tmp_path, PHOTOS_4, train_per_class=6, val_per_class=3, seed=0)
+    labels = [Path(p).stem for p in PHOTOS_4]
+    for split, count in (("train", 6), ("val", 3)):
+        assert sorted(d.name for d in (tmp_path / split).iterdir()) == sorted(labels)
+        for label in labels:
+            assert len(list((tmp_path / split / label).glob("*.jpg"))) == count
+    assert len(crops) == 4 * (6 + 3)
+    for name, label in zip(PHOTOS_4, labels):
+        width, height = load_photo(name).size
+        cut = round(TRAIN_SHARE * width)
+        for crop in (c for c in crops if c.label == label):
+            left, top, right, bottom = crop.box
+            assert 0 <= top < bottom <= height and 0 <= left < right <= width
+            if crop.split == "train":
+                assert right <= cut  # every train pixel left of the cut ...
+            else:
+                assert left >= cut  # ... every val pixel right of it
+            short = min(width, height)
+            assert (right - left) * (bottom - top) <= (0.4 * short) ** 2 * 1.01
+            with Image.open(crop.path) as image:
+                assert image.format == "JPEG" and image.mode == "RGB"
+                assert image.size == (right - left, bottom - top)
+
+
+def test_photo_folder_is_deterministic_for_a_seed(tmp_path):
+    first = make_photo_folder(tmp_path / "a", PHOTOS_4[:2], train_per_class=3, val_per_class=2, seed=1)
+    again = make_photo_folder(tmp_path / "b", PHOTOS_4[:2], train_per_class=3, val_per_class=2, seed=1)
+    other = make_photo_folder(tmp_path / "c", PHOTOS_4[:2], train_per_class=3, val_per_class=2, seed=2)
+    assert [(c.box, c.flipped) for c in first] == [(c.box, c.flipped) for c in again]
+    assert [c.box for c in first] != [c.box for c in other]
+    for a, b in zip(first, again):
+        assert a.path.read_bytes() == b.path.read_bytes()
