@@ -3,6 +3,8 @@ import ast
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 import benchmarks.common as common
 
 
@@ -36,9 +38,15 @@ def test_training_throughput_counts_flops_and_reads_the_engine_log():
     from seitpp.tokens import Split
 
     y = torch.randint(12, (4,))
-    tokens = flops_per_image(create_model("tvit_micro", num_classes=12), torch.randint(391, (4, 14, 14)), y)
+    ids = torch.randint(391, (4, 14, 14))
+    tokens = flops_per_image(create_model("tvit_micro", num_classes=12, patch_kernel=2), ids, y)
     pixels = flops_per_image(create_model("pvit_micro", num_classes=12), torch.randn(4, 3, 56, 56), y)
-    assert 0.9 < tokens / pixels < 1.1  # one body, 7 x 7 patches either way: only the stems differ
+    # one body, 7 x 7 patches either way: only the stems differ (a 2 x 2 patch of 32-d codes against
+    # 8 x 8 x 3 pixels); the default 4 x 4 kernel reads 4 times the codes of the 2 x 2 one
+    assert 0.9 < tokens / pixels < 1.1
+    overlapping = flops_per_image(create_model("tvit_micro", num_classes=12), ids, y)
+    stem = 2 * 3 * 49 * 64 * 32 * (16 - 4)  # forward + backward (x3) multiply-adds (x2) of the extra 12 taps
+    assert overlapping - tokens == pytest.approx(stem, rel=0.05)
 
     data = Split(torch.randint(391, (32, 16, 16)), torch.randint(12, (32,)), 12, 391)
     config = replace(preset("cpu-tiny", "finetune"), policy="none", batch_size=8)
