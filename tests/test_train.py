@@ -42,6 +42,7 @@ from seitpp.tokens import Split, write_store
 NUM_CLASSES = 12
 # cpu-tiny at test size: 256 grids, batches of 32
 SMALL = dict(batch_size=32, epochs=2, warmup_epochs=0.5, log_every=2)
+PAPER_MIXING = dict(mixup=0.8, cutmix=1.0)  # cpu-tiny mixes no labels; the policy tests turn the paper's on
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -130,7 +131,7 @@ def test_policy_gives_crops_of_valid_ids_and_soft_labels(grids, tokenizer, chang
     if changes.pop("tokenadapt", False):
         torch.manual_seed(0)
         ta = TokenAdapt(tokenizer.codebook, TokenAdaptConfig(width=32, num_heads=2)).eval()
-    cfg = tiny(**changes)
+    cfg = tiny(**(PAPER_MIXING | changes))
     policy = token_policy(cfg, NUM_CLASSES, tokenizer.codebook.vectors().detach(), ta)
     ids, labels = grids.x[:32], grids.targets[:32]
     kinds = set()
@@ -153,7 +154,7 @@ def test_policy_gives_crops_of_valid_ids_and_soft_labels(grids, tokenizer, chang
 
 
 def test_seitpp_policy_changes_tokens_and_mixes_labels(grids, tokenizer):
-    policy = token_policy(tiny(), NUM_CLASSES, tokenizer.codebook.vectors().detach())
+    policy = token_policy(tiny(**PAPER_MIXING), NUM_CLASSES, tokenizer.codebook.vectors().detach())
     x, y = policy(grids.x[:64], grids.targets[:64], torch.Generator().manual_seed(0))
     ids = x.argmax(1) if x.is_floating_point() else x
     assert (ids != grids.x[:64, 1:15, 1:15]).float().mean() > 0.3  # crops, warps, noise, colour move most tokens
