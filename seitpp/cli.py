@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import math
 import os
 import platform
@@ -103,7 +104,7 @@ def write_provenance(out: Path, args: argparse.Namespace, started: float, evalua
                      echo: bool = True) -> None:
     """`provenance.json` beside an artefact: the command, preset, machine, date and what it measured."""
     provenance = {
-        "command": "python -m seitpp " + " ".join(args.argv),
+        "command": "python -m seitpp " + shlex.join(args.argv),  # quoted: it runs as it is copied
         "preset": args.preset,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_description(args.device),

@@ -1,5 +1,7 @@
 """The sweep runner (seitpp.experiments.sweep) on a toy sweep, and the committed sweeps' tables
 written again by today's code."""
+import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,3 +100,21 @@ def test_the_committed_sweeps_tables_are_written_again_byte_for_byte(name, tmp_p
     write_tables(spec, rows, tmp_path)
     for file in (RESULTS_FILE, SUMMARY_FILE):
         assert (tmp_path / file).read_bytes() == (committed / file).read_bytes(), f"{name}/{file} differs"
+
+
+def test_read_pilots_lists_each_pilots_changes_and_cells_in_order(tmp_path):
+    from seitpp.experiments.tables import read_pilots
+    for name, date, command in [
+        ("late", "2026-12-03T02:00:00+00:00", "python -m seitpp " + shlex.join(  # as the CLI writes it
+            ["reproduce", "--preset", "cpu-pilot", "--set", "classes=objects", "--set", "finetune={'lr': 2e-3}",
+             "--out", "late"])),
+        ("early", "2026-12-03T01:00:00+00:00", "python -m seitpp reproduce --preset cpu-pilot --out early"),
+    ]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "provenance.json").write_text(json.dumps({"command": command, "date": date}))
+        (tmp_path / name / RESULTS_FILE).write_text(f"method,acc_clean\nSeiT,0.5\n{name},0.25\n")
+    (tmp_path / "notes").mkdir()  # a folder without provenance is not a pilot
+    rows = read_pilots(tmp_path)
+    assert [(r["pilot"], r["method"], r["acc_clean"]) for r in rows] == [
+        ("early", "SeiT", 0.5), ("early", "early", 0.25), ("late", "SeiT", 0.5), ("late", "late", 0.25)]
+    assert rows[0]["changes"] == [] and rows[2]["changes"] == ["classes=objects", "finetune={'lr': 2e-3}"]

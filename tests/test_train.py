@@ -191,8 +191,10 @@ def test_the_optimiser_gets_the_layer_decay_of_the_runs_length(grids, monkeypatc
 
 def test_finetune_fits_its_training_grids(grids):
     """Five epochs of cpu-tiny (the full seitpp policy, naive warps) on 256 grids: top-1 on their
-    centre crops well above chance (1/12). Held-out accuracy needs thousands of grids (chapter 5)."""
-    cfg = tiny(epochs=5, lr=5e-3, log_every=8)
+    centre crops well above chance (1/12). Held-out accuracy needs thousands of grids (chapter 5).
+    From random table rows: in 40 steps the codes' start is slower (14% against 46% here), though it
+    ends far ahead over the sweep's 800 (chapter 6's pilots)."""
+    cfg = tiny(epochs=5, lr=5e-3, log_every=8, table_init="random")
     result = train(cfg, grids, grids, progress=False)
     assert result.metrics["val_top1"] > 0.2
     assert result.history[-1]["loss"] < result.history[0]["loss"]

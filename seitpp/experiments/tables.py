@@ -8,7 +8,9 @@ Accuracies and the like are fractions in [0, 1]; tables and differences show the
 from __future__ import annotations
 
 import csv
+import json
 import math
+import shlex
 import statistics
 from pathlib import Path
 
@@ -23,6 +25,30 @@ def read_results(path: str | Path) -> list[dict]:
     if not rows:
         raise ValueError(f"{path}: no rows")
     return [{k: _number(v) for k, v in row.items()} for row in rows]
+
+
+def read_pilots(root: str | Path) -> list[dict]:
+    """The pilot sweeps under `root` (one folder each, made by `python -m seitpp reproduce ... --out
+    root/NAME`), oldest first -> one row per cell: the pilot's name, the `--set` changes it ran with
+    (from its provenance.json), and the cell's results row."""
+    pilots = []
+    for folder in Path(root).iterdir():
+        if not (folder / "provenance.json").is_file():
+            continue
+        provenance = json.loads((folder / "provenance.json").read_text())
+        changes = [_unquoted(part.removeprefix("set ")) for part in provenance["command"].split(" --")
+                   if part.startswith("set ")]
+        pilots.append((provenance["date"], folder.name, changes, read_results(folder / "results.csv")))
+    return [{"pilot": name, "changes": changes} | row for _, name, changes, rows in sorted(pilots) for row in rows]
+
+
+def _unquoted(text: str) -> str:
+    """A shell word as it was typed: quotes removed where the text is one quoted word."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return text
+    return words[0] if len(words) == 1 else text
 
 
 def _number(text: str):
