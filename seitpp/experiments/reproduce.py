@@ -170,15 +170,20 @@ SWEEPS: dict[str, SweepPreset] = {
     "cpu": SweepPreset("cpu", train_images=1000, budgets=BUDGETS, test_images=1200, seeds=(0, 1, 2),
                        finetune_steps=800, pretrain_steps=1500, finetune=dict(MILD, batch_size=32), pretrain=CODES),
     # One GPU (chapter 9): ViT-S on 20 times the cpu preset's images, the budget table at the full
-    # budget, sized to the 15 minutes of GPU time the book's run had (two seeds, short schedules).
-    # Five cells share the GPU at a time: a small model's step is bound by kernel launches, so
-    # processes overlap on the device. MTM's peak lr 1.5e-3 (the paper's 1.5e-4 x batch / 256 is
-    # set for 400 epochs of ImageNet).
-    "gpu": SweepPreset("gpu", train_images=20000, budgets=(1.0,), test_images=5000, seeds=(0, 1),
-                       finetune_steps=300, pretrain_steps=600, base="gpu-small", pixel_model="pvit_small",
-                       cnn_model="cnn_small",
+    # budget, sized to the GPU time a lent device gives (benchmarks/cuda_checks.sh). The corrected
+    # recipe of the findings issue: three seeds; 1,500 MTM steps, 2.5 times the first run's 600 (whose
+    # encoder fine-tuned no better than from scratch), with its label probe logged from step 0 on
+    # validation images; layer decay relaxed for the 600-step fine-tunes (TrainConfig.
+    # effective_layer_decay: 0.65 over 0.5% of the paper's schedule is 0.998, where the first run's
+    # 0.65 left the stem's lr at 0.4% of the top's); the asymmetric objects, on which a flip is a new
+    # image. Six cells share the GPU at a time: a small model's step is bound by kernel launches, so
+    # processes overlap on the device. MTM's peak lr 1.5e-3 (the paper's 1.5e-4 x batch / 256 is set
+    # for 400 epochs of ImageNet).
+    "gpu": SweepPreset("gpu", train_images=20000, budgets=(1.0,), test_images=5000, seeds=(0, 1, 2),
+                       finetune_steps=600, pretrain_steps=1500, base="gpu-small", pixel_model="pvit_small",
+                       cnn_model="cnn_small", classes="objects",
                        finetune=dict(MILD, lr=None, batch_size=512), pretrain=dict(CODES, batch_size=512, lr=1.5e-3),
-                       experiments=("budgets",), workers=5),
+                       experiments=("budgets",), workers=6),
 }
 # The cpu sweep with the release's random table rows, for MTM and fine-tuning alike: what MTM's
 # gain depends on (chapter 6).
@@ -503,7 +508,8 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
     out = []
 
     def judge(finding: str, comparison: str, a: dict | None, b: dict | None, metric: str = "acc_clean") -> None:
-        if a is not None and b is not None and f"{metric}_mean" in a and f"{metric}_mean" in b:
+        measured = a is not None and b is not None and all(r.get(f"{metric}_mean") not in (None, "") for r in (a, b))
+        if measured:  # a summary written before a test set existed leaves its columns blank
             out.append({"finding": finding} | judged(comparison, a, b, metric))
 
     big, small = max(sweep.budgets), min(sweep.budgets)
