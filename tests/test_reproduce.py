@@ -71,6 +71,15 @@ def test_a_sweep_trains_only_its_experiments_and_keeps_each_cells_log(swept, tmp
         assert all(0 <= float(row["val_probe_top1"]) <= 1 for row in (log[0], log[-1]))
 
 
+def test_methods_can_be_trained_at_the_full_budget_only():
+    sweep = replace(SMOKE, full_budget_only=("SeiT++ without MTM, release 2x2 stem",))
+    released = [c for c in make_cells(sweep) if c.method == "SeiT++ without MTM, release 2x2 stem"]
+    assert [c.budget for c in released] == [1.0] * len(sweep.seeds)
+    assert {c.budget for c in make_cells(sweep) if c.method == "SeiT"} == set(sweep.budgets)
+    with pytest.raises(ValueError, match="unknown method"):
+        replace(SMOKE, full_budget_only=("SeiT+++",))
+
+
 def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
     from seitpp.experiments.reproduce import pretrain_config
     cpu, random_rows = sweep_preset("cpu"), sweep_preset("cpu-random-table")

@@ -129,9 +129,10 @@ class SweepPreset:
     pose_size: tuple[float, float] = (0.12, 0.22)  # the "pose" test set: the same objects smaller ...
     pose_rotation: float = 60.0  # ... and turned further (degrees) than any training image
     methods: tuple[str, ...] = METHOD_NAMES  # the budget table's rows (pilots train a few)
+    full_budget_only: tuple[str, ...] = ()  # methods trained at the largest budget only (rows that explain, not compete)
 
     def __post_init__(self):
-        unknown = sorted(set(self.methods) - set(METHOD_NAMES))
+        unknown = sorted((set(self.methods) | set(self.full_budget_only)) - set(METHOD_NAMES))
         if unknown:
             raise ValueError(f"sweep {self.name}: unknown method(s) {unknown}; known: {list(METHOD_NAMES)}")
 
@@ -244,7 +245,7 @@ def make_cells(sweep: SweepPreset) -> list[Cell]:
     for seed in sweep.seeds:
         for budget in sweep.budgets:
             for method, spec in METHODS.items():
-                if method not in sweep.methods:
+                if method not in sweep.methods or (method in sweep.full_budget_only and budget != max(sweep.budgets)):
                     continue
                 spec = dict(spec)
                 cells.append(Cell("budgets", method, budget, seed, spec, mtm=spec.pop("mtm", False)))
