@@ -125,9 +125,10 @@ for folder in sorted(p for p in ARTEFACTS.iterdir() if (p / "provenance.json").i
     committed = sum(f.stat().st_size for f in folder.rglob("*")  # work/ holds caches, not committed
                     if f.is_file() and "work" not in f.relative_to(folder).parts)
     committed_total += committed
+    cpus = f"{m['cpus']} CPUs" if "cpus" in m else f"{m['platform'].split('-')[0]} (CPUs not recorded)"
     runs.append([folder.name, prov["command"], _duration(prov["wall_seconds"]),
-                 f"{m.get('cpus', '?')} CPUs, {m['device']}, {m['torch_threads']} threads", prov["date"][:10],
-                 f"{committed / 1e6:.1f} MB"])
+                 f"{cpus}, {m['device']}, {m['torch_threads']} threads", prov["date"][:10],
+                 f"{committed / 1e6:.1f} MB" if committed >= 100_000 else f"{committed / 1e3:.0f} kB"])
 print(format_table(["result", "command", "time", "machine", "date", "committed"], runs))
 
 # %% [markdown]
