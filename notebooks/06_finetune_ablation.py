@@ -320,6 +320,7 @@ print(f"\n{len(changes)} pilot configurations, {len(pilots)} training runs, one 
 
 seit = [r for r in pilots if r["method"] == "SeiT" and r["budget"] == 1.0]
 for name, runs in [("about 800", [r for r in seit if r["steps"] < 1000]),
+                   ("about 1,800", [r for r in seit if 1000 <= r["steps"] <= 2000]),
                    ("about 2,400", [r for r in seit if r["steps"] > 2000])]:
     print(f"SeiT at the full budget after {name} steps: " + ", ".join(f"{100 * r['acc_clean']:.0f} %" for r in runs))
 
@@ -338,6 +339,12 @@ for name, runs in [("about 800", [r for r in seit if r["steps"] < 1000]),
 #   "SeiT, learned table" stayed near chance (pilots 4 and 5), so the sweep keeps `table_init="codes"`.
 # - The plain, one-colour style ("flat") did not help SeiT++ beyond the photo style, so the
 #   objects keep the photo style.
+# - **MTM pays when it may not rewrite the table.** After 3,000 MTM steps on 2,000 objects,
+#   fine-tuning from the encoder whose table MTM had learned ended level with no pre-training
+#   (pilot 9); with the table frozen at the tokenizer's codes during MTM (`freeze_table=True`), it
+#   ended several points above it (pilot 10): one seed each, so a lead to test with three, which
+#   the sweep does. The kNN label probe in both MTM logs stayed close to chance, so it does not
+#   predict this: what MTM learns here is not yet a class structure a nearest-neighbour vote sees.
 #
 # The candidate is `python -m seitpp reproduce --preset cpu-objects`: 2,000 objects, those
 # severities, and 1,800 steps per cell, where SeiT is still inside the band. At 2,400 steps the
