@@ -27,7 +27,7 @@ TASKS = ("pretrain", "finetune", "segment")
 SEGMENT_POLICIES = ("none", "seitpp")  # "seit"'s code swap moves tokens without their mask
 POLICIES = ("none", "seit", "seitpp")
 TABLE_INITS = ("random", "codes")
-PAPER_FINETUNE_STEPS = 100 * 1_281_167 // 1024  # 125,114: the paper's 100 epochs of ImageNet-1k at batch 1024
+PAPER_FINETUNE_STEPS = 100 * 1_281_167 // 1024  # 125,113: the paper's 100 epochs of ImageNet-1k at batch 1024
 
 
 
