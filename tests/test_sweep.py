@@ -2,7 +2,7 @@
 written again by today's code."""
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from seitpp.experiments import (
     reproduce,
     run,
 )
-from seitpp.experiments.sweep import stages_for, write_tables
+from seitpp.experiments.sweep import SETTINGS_FILE, stages_for, write_tables
 from seitpp.files import ARTEFACTS
 
 
@@ -118,3 +118,16 @@ def test_read_pilots_lists_each_pilots_changes_and_cells_in_order(tmp_path):
     assert [(r["pilot"], r["method"], r["acc_clean"]) for r in rows] == [
         ("early", "SeiT", 0.5), ("early", "early", 0.25), ("late", "SeiT", 0.5), ("late", "late", 0.25)]
     assert rows[0]["changes"] == [] and rows[2]["changes"] == ["classes=objects", "finetune={'lr': 2e-3}"]
+
+
+def test_a_folder_started_with_other_settings_is_refused_not_mixed(tmp_path):
+    """Cells are known by name and seed only: resuming with other settings would keep the old cells."""
+    log: list[str] = []
+    first = replace(toy_sweep(log), settings="steps=800")
+    run(first, tmp_path, progress=False)
+    assert (tmp_path / "work" / SETTINGS_FILE).read_text() == "steps=800"
+    run(first, tmp_path, progress=False)  # the same settings resume (nothing left to run)
+    ran = list(log)
+    with pytest.raises(ValueError, match="started with other settings"):
+        run(replace(first, settings="steps=2400"), tmp_path, progress=False)
+    assert log == ran  # refused before anything ran, even the data preparation

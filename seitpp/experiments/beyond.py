@@ -403,7 +403,7 @@ def specification(preset: BeyondPreset, out: Path, examples: dict[str, np.ndarra
                  summarize=summarize, columns=(RESULT_COLUMNS, SUMMARY_COLUMNS), order=_order,
                  prepare=functools.partial(prepare_data, preset), run_stage=functools.partial(run_stage, preset),
                  stages=STAGES, stage_needs=STAGE_NEEDS, on_stage=after_stage, on_row=keep_masks,
-                 write_more=lambda rows, out: _write_more(examples, preset, out))
+                 write_more=lambda rows, out: _write_more(examples, preset, out), settings=repr(preset))
 
 
 def run_beyond(preset_name: str | BeyondPreset, out: str | Path, workers: int | None = None, progress: bool = True,

@@ -444,7 +444,7 @@ def specification(sweep: SweepPreset) -> Sweep:
     return Sweep(sweep.name, cells, functools.partial(run_cell, sweep), row_key=_row_key,
                  summarize=summarize, columns=(RESULT_COLUMNS, SUMMARY_COLUMNS), order=_order,
                  prepare=functools.partial(prepare_data, sweep), run_stage=functools.partial(run_stage, sweep),
-                 stages=stages)
+                 stages=stages, settings=repr(sweep))
 
 
 def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, progress: bool = True,

@@ -56,6 +56,7 @@ class Sweep:
     on_stage: Callable[[str], None] | None = None  # in this process, when a stage has finished
     on_row: Callable[[dict], dict] | None = None  # in this process: a finished row -> the row to keep
     write_more: Callable[[list[dict], Path], None] | None = None  # (rows, out): other outputs, after each cell
+    settings: str = ""  # the preset as text: a folder started with other settings is refused, not resumed
 
 
 def preset_named(presets: dict, name: str, kind: str):
@@ -63,6 +64,22 @@ def preset_named(presets: dict, name: str, kind: str):
     if name not in presets:
         raise ValueError(f"unknown {kind} preset {name!r}; choose from {sorted(presets)}")
     return presets[name]
+
+
+SETTINGS_FILE = "settings.txt"
+
+
+def check_settings(sweep: Sweep, work: Path) -> None:
+    """Record the sweep's settings in `work` on its first run; on a rerun, refuse other settings. Cells
+    are known by method, budget and seed only, so resuming with, say, other step counts would keep
+    the old cells as done and mix two sweeps in one table."""
+    path = work / SETTINGS_FILE
+    if not path.exists():
+        with atomic_path(path) as tmp:
+            tmp.write_text(sweep.settings)
+    elif path.read_text() != sweep.settings:
+        raise ValueError(f"{work.parent}: started with other settings than sweep {sweep.name!r} has now "
+                         f"(see {path}); resume it with those, or use another --out")
 
 
 def with_fields(preset, assignments: list[str]):
@@ -100,6 +117,7 @@ def run(sweep: Sweep, out: str | Path, workers: int = 1, progress: bool = True,
     out = Path(out)
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
+    check_settings(sweep, work)
     sweep.prepare(work, progress)
     results_path = out / RESULTS_FILE
     rows = read_results(results_path) if results_path.exists() else []
