@@ -117,7 +117,7 @@ print(inspect.getsource(seitpp.tokenizers.Codebook.forward))
 #
 # ## Training one, live
 #
-# In fast mode we train the `cpu-tiny` preset for a few hundred steps; in full mode the `cpu-ref`
+# In fast mode we train the `cpu-tiny` preset, for the `steps` its config prints below; in full mode the `cpu-ref`
 # preset, the one that made the reference tokenizer.
 
 # %%

@@ -361,7 +361,8 @@ fig = comparison_grid(render, 1, "Emb-Noise", widget_augmentations["Emb-Noise"])
 #   it mixes channels. The ids rarely equal the true ones; the colours come close.
 # - Emb-Noise is absorbed by snapping up to a scale of about 0.2 and replaces most ids at the
 #   release's scale of 1.0, yet the decoded image keeps its layout: mostly its colour moves.
-# - Colour is the easy half. Geometry needs a learned detour, TokenAdapt (chapter 3).
+# - Colour is the easy half: geometry needed the learned detour of chapter 3, TokenAdapt. Chapter 5
+#   turns from augmentation to pre-training: masked token modeling.
 #
 # ## Exercises
 #

@@ -19,9 +19,7 @@
 # A token dataset is a pile of integer grids. Chapters 2 to 4 made those grids augmentable; this
 # chapter uses them a second way. **Masked token modeling** (MTM) hides part of each grid and
 # trains the model to name the hidden tokens from the visible ones, as BERT does with words
-# (Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers for Language
-# Understanding", NAACL 2019) and MAGE with the VQ tokens of images (Li et al., "MAGE: MAsked
-# Generative Encoder to Unify Representation Learning and Image Synthesis", CVPR 2023). It needs
+# {cite}`devlin2019bert` and MAGE with the VQ tokens of images {cite}`li2023mage`. It needs
 # no labels and, unlike MAE on pixels, no pixels either: the stored ids are both the input and the
 # target. SeiT++ pre-trains its encoder this way, then fine-tunes it as a classifier.
 #
@@ -134,8 +132,13 @@ def hwc(image: torch.Tensor) -> np.ndarray:
 # - a fixed 40% of all patches ($\lceil 0.4 \cdot 49 \rceil = 20$, the smallest ratio ever drawn)
 #   are **dropped** from the encoder's input, as in MAE: the encoder runs on fewer patches and
 #   every sample keeps the same length;
-# - the masked patches beyond those are **kept but replaced by a learned mask token**, as in BERT:
-#   the encoder learns to work on inputs with holes.
+# - the masked patches beyond those are **kept, their tokens replaced by a learned mask vector**,
+#   as BERT replaces masked words: the encoder learns to work on inputs with holes.
+#
+# The replacing happens to the tokens, before the stem's patch convolution. That convolution is
+# 4 x 4 (`seitpp.models.vit`): each patch also reads the tokens on its borders, so masking its
+# output instead would leave a hidden token's embedding in the visible patches beside it, and the
+# model could copy rather than predict.
 #
 # The decoder sees the encoder's output at the visible patches and its own mask token at every
 # masked one, and predicts the 4 tokens of every masked patch. Here is one draw at $r = 0.6$ on a
