@@ -242,7 +242,7 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     if not reads_pixels(cfg.model):
         raise TrainSetupError(f"baseline trains a pixel model (cnn_*, pvit_*), got model {cfg.model!r}; "
                               "use finetune for token models")
-    rank, world = setup_distributed()
+    rank, world = setup_distributed(args.device)
     data = read_images(args.store, "train", args)
     val = read_images(args.val, "val", args) if args.val else None
     if val is not None and None not in (data.classes, val.classes) and val.classes != data.classes:
