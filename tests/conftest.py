@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
     """Build the whole book once, in fast mode, with warnings as errors -> its `_build/html` folder."""
+    subprocess.run(["bash", str(ROOT / ".ci" / "vendor-js")], check=True)  # the widget manager the pages serve
     out = tmp_path_factory.mktemp("book")
     env = os.environ | {"SEITPP_FAST": "1"}
     jb = Path(sys.executable).parent / "jupyter-book"
