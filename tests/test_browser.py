@@ -1,11 +1,13 @@
 """The rendered book as a reader sees it: every page of the table of contents served on localhost
-and opened in headless Chromium (Debian's `chromium`; `.ci/test` installs it), checked for its
-heading, figures and the absence of error outputs, and photographed into `_build/screenshots/`;
-then a link check over every built HTML file.
+and opened in headless Chromium (Debian's `chromium`; `.ci/test` installs it) with no network,
+checked for its heading, figures, typeset math, live widgets and the absence of error outputs, and
+photographed into `_build/screenshots/`; then a link check over every built HTML file.
 
 Chromium runs from its command line (`--dump-dom` gives the page after its scripts ran,
-`--screenshot` a PNG), so no Python browser driver is needed. Without a `chromium` on the PATH
-these tests are skipped, unless SEITPP_BROWSER_TESTS=required (as `.ci/test` sets), where they fail.
+`--screenshot` a PNG), so no Python browser driver is needed. Its only proxy is a closed local port,
+so a page that still loads MathJax or the widget manager from a CDN fails here. Without a `chromium`
+on the PATH these tests are skipped, unless SEITPP_BROWSER_TESTS=required (as `.ci/test` sets),
+where they fail.
 """
 import functools
 import http.server
@@ -37,6 +39,12 @@ def toc_pages() -> list[str]:
 PAGES = toc_pages()
 
 
+def displays_a_widget(page: str) -> bool:
+    """Whether the page's notebook displays an ipywidgets widget (seitpp.viz's `ComparisonWidget`)."""
+    source = ROOT / f"{page}.py"
+    return source.is_file() and "ComparisonWidget(" in source.read_text()
+
+
 @pytest.fixture(scope="module")
 def browser() -> str:
     for name in BROWSERS:
@@ -66,13 +74,21 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def chromium(browser: str, *args: str) -> subprocess.CompletedProcess:
-    """Headless Chromium, no sandbox (we run as root in CI), no GPU, scripts given 10 s of page time."""
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=10000"]
+    """Headless Chromium, no sandbox (we run as root in CI), no GPU, scripts given 10 s of page time, and
+    no network: every request but those to 127.0.0.1 (the book's server) goes to a proxy port where
+    nothing listens, so the pages render from the built folder alone."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=10000",
+             "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"]
     return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+NOT_PROSE = {"script", "style", "pre", "code", "textarea"}  # TeX may stand there as written
+
+
 class PageParser(HTMLParser):
-    """What a check needs from a page: ids, links, images, headings and classes of output areas."""
+    """What a check needs from a page: ids, links, images, headings, classes of output areas, math
+    and widgets. Reads Chromium's serialised DOM (every element closed), so it can keep a stack."""
 
     def __init__(self):
         super().__init__()
@@ -82,10 +98,27 @@ class PageParser(HTMLParser):
         self.h1: list[str] = []
         self.classes: list[str] = []  # the class attribute of every element
         self.widget_views = 0  # ipywidgets outputs (their state is embedded as a script)
+        self.live_widgets = 0  # widgets the HTML manager rendered: a view right inside its `widget-subarea`
+        self.math = 0  # math Sphinx wrote (`\(..\)` or `\[..\]` in a span or div of class "math")
+        self.typeset = 0  # MathJax's output, one <mjx-container> per formula
+        self.math_errors = 0  # formulas MathJax could not parse
+        self.prose = ""  # the page's text outside code, scripts and styles
+        self._open: list[tuple[str, list[str]]] = []  # (tag, classes) of the elements enclosing this point
         self._in_h1 = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "mjx-container":
+            self.typeset += 1
+        if tag == "mjx-merror":
+            self.math_errors += 1
+        if "math" in classes and tag in ("span", "div"):
+            self.math += 1
+        if "jupyter-widgets" in classes and self._open and "widget-subarea" in self._open[-1][1]:
+            self.live_widgets += 1
+        if tag not in VOID:
+            self._open.append((tag, classes))
         for key in ("id", "name"):
             if a.get(key):
                 self.ids.add(a[key])
@@ -105,10 +138,15 @@ class PageParser(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "h1":
             self._in_h1 = False
+        if any(t == tag for t, _ in self._open):  # closes what a static page left open, too
+            while self._open.pop()[0] != tag:
+                pass
 
     def handle_data(self, data):
         if self._in_h1:
             self.h1[-1] += data
+        if not any(tag in NOT_PROSE for tag, _ in self._open):
+            self.prose += data
 
 
 def parse(html: str) -> PageParser:
@@ -139,9 +177,23 @@ def test_page_loads_in_chromium_with_its_figures_and_no_errors(browser, site, pa
     if page.startswith("notebooks/"):
         figures = [src for src in p.images if src.startswith("data:image") or "_images/" in src]
         assert figures, f"{page}: no figure"
-        if p.widget_views:  # offline the widget area is blank: a frame player must stand in for it
-            assert any("animation" in c.split() for c in p.classes), \
-                f"{page}: {p.widget_views} widget(s) but no static frame player"
+
+    # Math typeset by the MathJax the book serves itself, none left as TeX
+    if p.math:
+        assert p.typeset >= p.math, f"{page}: {p.math} formulas but MathJax typeset {p.typeset} (is it served?)"
+    assert not p.math_errors, f"{page}: MathJax could not parse {p.math_errors} formula(s)"
+    raw = [tex for tex in ("\\(", "\\[", "$$") if tex in p.prose]
+    assert not raw, f"{page}: raw TeX {raw} in the text: math was not typeset"
+
+    # Widgets drawn by the HTML manager the book serves itself
+    if displays_a_widget(page):
+        assert p.widget_views, f"{page}: its notebook displays a widget but the page embeds none"
+    if p.widget_views:
+        assert p.live_widgets >= p.widget_views, \
+            f"{page}: {p.widget_views} widget(s) embedded but {p.live_widgets} rendered (is embed.js served?)"
+        # the widget shows its saved figure only (no kernel redraws it): a frame player shows the rest
+        assert any("animation" in c.split() for c in p.classes), \
+            f"{page}: {p.widget_views} widget(s) but no static frame player"
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / f"{page.replace('/', '_')}.png"
