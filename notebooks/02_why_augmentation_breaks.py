@@ -204,9 +204,10 @@ image_labels = [f"test image {i} ({SHAPE_CLASSES[test.labels[i]]})" for i in ran
 ComparisonWidget(render, image_labels, widget_strengths)
 
 # %% [markdown]
-# The panel above needs a running kernel (open the notebook in Jupyter); in the static HTML book it
-# is blank, so here are the same figures precomputed. First a frame player (drag the slider or
-# press play) through the rotations of one image:
+# The panel above needs a running kernel to redraw (open the notebook in Jupyter); in the static HTML
+# book it shows its saved figure and its controls change nothing, so here are the same figures
+# precomputed. First a frame player (drag the slider or press play) through the rotations of one
+# image:
 
 # %%
 comparison_player(render, 0, "rotation (degrees)", widget_strengths["rotation (degrees)"])

@@ -248,8 +248,9 @@ widget_strengths = {"horizontal flip": [0, 1], **sweeps}
 ComparisonWidget(render, [f"test image {i} ({SHAPE_CLASSES[test.labels[i]]})" for i in range(8)], widget_strengths)
 
 # %% [markdown]
-# The panel needs a running kernel; in the HTML book it is blank, so here are the same comparisons
-# precomputed: a frame player over rotations, and a static grid of zooms.
+# The panel needs a running kernel to redraw; in the HTML book it shows only its saved figure, so
+# here are the same comparisons precomputed: a frame player over rotations, and a static grid of
+# zooms.
 
 # %%
 comparison_player(render, 0, "rotation (degrees)", widget_strengths["rotation (degrees)"])

@@ -338,8 +338,8 @@ widget_augmentations["Emb-Noise"] = [0.0, 0.2, 0.4, 0.7, 1.0]
 ComparisonWidget(render, content_labels, widget_augmentations)
 
 # %% [markdown]
-# The panel above needs a running kernel; in the static HTML book it stays blank. The same
-# comparison, precomputed: a frame player (drag the slider or press play) for ColorAdapt of a
+# The panel above needs a running kernel to redraw; in the static HTML book it shows only its saved
+# figure. The same comparison, precomputed: a frame player (drag the slider or press play) for ColorAdapt of a
 # Shapes image towards a photo's colours, and a static grid for Emb-Noise.
 
 # %%
