@@ -53,7 +53,7 @@ import seitpp
 from seitpp.device import default_device
 from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
 from seitpp.experiments.tables import read_pilots
-from seitpp.experiments.reproduce import ABLATION, METHODS, PAPER_ABLATION, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, ablation_rows, finetune_config, findings, make_cells, run_sweep, summarize, sweep_preset
+from seitpp.experiments.reproduce import ABLATION, METHODS, PAPER_ABLATION, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, ablation_rows, finetune_config, findings, make_cells, paper_budget, run_sweep, summarize, sweep_preset
 from seitpp.data import SHAPE_CLASSES
 
 FAST = seitpp.fast_mode()
@@ -161,10 +161,9 @@ if not provenance["metrics"]["complete"]:
 # is a different model and schedule from ours; read the columns for their order, not their level.
 
 # %%
-paper_full = {"SeiT": 74.0, "SeiT + MTM": 75.1, "SeiT++ without MTM": 75.5, "SeiT++": 77.8}
 full = {r["method"]: r for r in select(summary, "budgets", budget=1.0)}
 print(format_table(["method", "top-1 here (%)", "paper, ImageNet (%)"],
-                   [[m, mean_std(full[m]), paper_full.get(m, "-")] for m in METHODS if m in full]))
+                   [[m, mean_std(full[m]), paper_budget(m, 1.0) or "-"] for m in METHODS if m in full]))
 
 def gap(a: str, b: str) -> str:
     """b - a in points, and whether it exceeds the two spreads combined."""

@@ -496,6 +496,22 @@ PAPER_PIXELS = {"full pixels": (140.0, 81.8), "JPEG quality 5": (11.0, 74.6), "d
                 "SeiT tokens": (1.4, 74.0), "SeiT++ tokens": (1.4, 77.8)}  # (GB, top-1)
 
 
+def paper_budget(method: str, budget: float) -> float | None:
+    """The paper's top-1 of `method` at the budget that is `budget` of the full one (BUDGETS), or None."""
+    i = next((i for i, b in enumerate(BUDGETS) if abs(b - budget) < 1e-3), None)
+    return PAPER_BUDGETS[method][i] if method in PAPER_BUDGETS and i is not None else None
+
+
+def paper_drop(method: str, shift: str) -> float | None:
+    """Points the paper's `method` loses from clean accuracy under `shift`, or None."""
+    top1 = PAPER_ROBUSTNESS.get(method, {})
+    return round(top1["clean"] - top1[shift], 1) if shift in top1 else None
+
+
+def _minus(b: float | None, a: float | None) -> float | None:
+    return None if a is None or b is None else round(b - a, 1)
+
+
 def ablation_rows(summary: list[dict], sweep: SweepPreset) -> dict[str, dict]:
     """Variant -> summary row; "+ both" is the budget table's SeiT++ cell when it was not trained twice."""
     rows = {r["method"]: r for r in select(summary, "ablation")}
@@ -511,10 +527,12 @@ def ablation_rows(summary: list[dict], sweep: SweepPreset) -> dict[str, dict]:
 
 
 def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
-    """The paper's findings measured on `summary` -> rows {finding, comparison, difference, spread, verdict}.
+    """The paper's findings measured on `summary` -> rows {finding, comparison, difference, spread, verdict,
+    paper}.
 
     Each is a difference that the paper says is positive; the verdict compares it with the spread
-    over seeds (standard deviations of the two means, combined). Missing cells are skipped.
+    over seeds (standard deviations of the two means, combined). `paper` is the same difference in
+    the paper's tables (points), None where the paper has no such pair. Missing cells are skipped.
     """
     def cell(experiment: str, method: str, budget: float) -> dict | None:
         rows = select(summary, experiment, method, budget)
@@ -522,10 +540,11 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
 
     out = []
 
-    def judge(finding: str, comparison: str, a: dict | None, b: dict | None, metric: str = "acc_clean") -> None:
+    def judge(finding: str, comparison: str, a: dict | None, b: dict | None, metric: str = "acc_clean",
+              paper: float | None = None) -> None:
         measured = a is not None and b is not None and all(r.get(f"{metric}_mean") not in (None, "") for r in (a, b))
         if measured:  # a summary written before a test set existed leaves its columns blank
-            out.append({"finding": finding} | judged(comparison, a, b, metric))
+            out.append({"finding": finding} | judged(comparison, a, b, metric) | {"paper": paper})
 
     big, small = max(sweep.budgets), min(sweep.budgets)
     # 1. the smaller the budget, the larger SeiT++'s gain over SeiT
@@ -536,31 +555,35 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
             gain[b] = difference(*pair)
     if len(gain) == 2:
         d, s = gain[small][0] - gain[big][0], math.hypot(gain[small][1], gain[big][1])
+        paper = [_minus(paper_budget("SeiT++", b), paper_budget("SeiT", b)) for b in (small, big)]
         out.append({"finding": "smaller budget, larger gain",
                     "comparison": f"(SeiT++ - SeiT) at {sweep.budget_images(small)} minus at "
                                   f"{sweep.budget_images(big)} images",
-                    "difference": round(d, 1), "spread": round(s, 1), "verdict": verdict(d, s)})
+                    "difference": round(d, 1), "spread": round(s, 1), "verdict": verdict(d, s),
+                    "paper": _minus(*paper)})
     # 2. MTM helps, at every budget, on either augmentation
     for b in sweep.budgets:
         n = sweep.budget_images(b)
         judge("MTM helps", f"SeiT + MTM - SeiT, learned table ({n} images)",
               cell("budgets", "SeiT, learned table", b), cell("budgets", "SeiT + MTM", b))
         judge("MTM helps", f"SeiT++ - SeiT++ without MTM ({n} images)",
-              cell("budgets", "SeiT++ without MTM", b), cell("budgets", "SeiT++", b))
+              cell("budgets", "SeiT++ without MTM", b), cell("budgets", "SeiT++", b),
+              paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT++ without MTM", b)))
     # 3. SeiT++ beats SeiT, and MTM and the augmentations add up
     for b in sweep.budgets:
         n = sweep.budget_images(b)
         judge("SeiT++ beats SeiT", f"SeiT++ - SeiT ({n} images)", cell("budgets", "SeiT", b),
-              cell("budgets", "SeiT++", b))
+              cell("budgets", "SeiT++", b), paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT", b)))
         judge("MTM and augmentation add up", f"SeiT++ - SeiT + MTM ({n} images)", cell("budgets", "SeiT + MTM", b),
-              cell("budgets", "SeiT++", b))
+              cell("budgets", "SeiT++", b), paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT + MTM", b)))
     # 4. the ablation: each augmentation helps, TokenAdapt more than ColorAdapt
     ablation = ablation_rows(summary, sweep)
     base = ablation.get("baseline")
     for variant in ("+ ColorAdapt", "+ TokenAdapt", "+ both"):
-        judge("each augmentation helps", f"{variant} - baseline", base, ablation.get(variant))
+        judge("each augmentation helps", f"{variant} - baseline", base, ablation.get(variant),
+              paper=_minus(PAPER_ABLATION[variant], PAPER_ABLATION["baseline"]))
     judge("TokenAdapt helps more than ColorAdapt", "+ TokenAdapt - + ColorAdapt", ablation.get("+ ColorAdapt"),
-          ablation.get("+ TokenAdapt"))
+          ablation.get("+ TokenAdapt"), paper=_minus(PAPER_ABLATION["+ TokenAdapt"], PAPER_ABLATION["+ ColorAdapt"]))
     judge("learned warps beat naive warps", "+ TokenAdapt - + naive warps", ablation.get("+ naive warps"),
           ablation.get("+ TokenAdapt"))
     # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM): they lose
@@ -568,7 +591,7 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
     for name in SHIFTS:
         robust = cell("budgets", "SeiT++ without MTM", big)
         judge("more robust", f"drop on {name}: SeiT - SeiT++ without MTM", robust, cell("budgets", "SeiT", big),
-              f"drop_{name}")
+              f"drop_{name}", _minus(paper_drop("SeiT", name), paper_drop("SeiT++ without MTM", name)))
         judge("more robust", f"drop on {name}: SeiT, learned table - SeiT++ without MTM", robust,
               cell("budgets", "SeiT, learned table", big), f"drop_{name}")
     return out
