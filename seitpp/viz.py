@@ -11,7 +11,8 @@ that returns a list of `Panel`s. From it:
 - `comparison_grid`: the same figures as one static grid, a row per strength.
 
 `token_panels` builds the usual panels for token augmentations from a tokenizer. `budget_figure`
-and `storage_frontier_figure` draw the reproduction sweep's results (`seitpp.experiments.reproduce`).
+and `storage_frontier_figure` draw the reproduction sweep's results (`seitpp.experiments.reproduce`),
+`scorecard_figure` every finding of the scorecard (`seitpp.experiments.scorecard`).
 ipywidgets and IPython are the book's dependencies, not the package's: they are imported where used.
 """
 from __future__ import annotations
@@ -329,4 +330,36 @@ def storage_frontier_figure(summary: Sequence[dict], chance: float) -> plt.Figur
         ax.grid(alpha=0.3)
     per_image.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
+    return fig
+
+
+VERDICT_COLOURS = {"holds": "tab:green", "opposite": "tab:red", "unclear": "tab:grey"}
+
+
+def scorecard_figure(rows: Sequence[dict]) -> plt.Figure:
+    """Every scorecard row as our difference ± its spread (coloured by verdict) beside the paper's
+    difference, one panel per source; right of zero is the paper's direction."""
+    sources = list(dict.fromkeys(r["source"] for r in rows))
+    sizes = [sum(r["source"] == s for r in rows) for s in sources]
+    fig, axes = plt.subplots(len(sources), 1, figsize=(9, 1.2 + 0.24 * len(rows)), squeeze=False,
+                             gridspec_kw={"height_ratios": sizes})
+    for ax, source in zip(axes[:, 0], sources):
+        mine = [r for r in rows if r["source"] == source]
+        y = np.arange(len(mine))[::-1]
+        for yi, r in zip(y, mine):
+            spread = 0.0 if np.isnan(r["spread"]) else r["spread"]
+            ax.errorbar(r["difference"], yi, xerr=spread, marker="o", capsize=3, color=VERDICT_COLOURS[r["verdict"]])
+            if r["paper"] is not None:
+                ax.plot(r["paper"], yi, marker="x", color="tab:orange", ls="none")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, [r["comparison"] for r in mine], fontsize=7)
+        ax.set_ylim(-0.7, len(mine) - 0.3)
+        ax.set_title(source, fontsize=9, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Line2D([], [], marker="o", color=c, ls="none", label=f"ours: {v}") for v, c in VERDICT_COLOURS.items()]
+    handles.append(plt.Line2D([], [], marker="x", color="tab:orange", ls="none", label="the paper"))
+    axes[-1, 0].set_xlabel("difference the paper says is positive (points; bar: spread over seeds)")
+    top = 1 - 0.35 / fig.get_figheight()  # room for the legend above the panels
+    fig.legend(handles=handles, fontsize=7, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, top))
     return fig
