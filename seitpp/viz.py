@@ -341,10 +341,10 @@ def disagreement_figure(image: torch.Tensor | np.ndarray, image_title: str, maps
     Top row: `image` (3, S, S), then for each comparison the token cells (maps: title -> (H, W),
     nonzero where the ids differ) over the image. Bottom row: the agreements (name -> share) after
     the floor's bar, then for each comparison the share of `num_images` images whose ids differ at
-    each cell (shares: title -> (H, W) in [0, 1], the same titles as `maps`).
+    each cell (shares: title -> (H, W) in [0, 1], one per map, in the same order).
     """
-    if list(maps) != list(shares):
-        raise ValueError(f"maps and shares need the same titles, got {list(maps)} and {list(shares)}")
+    if len(maps) != len(shares):
+        raise ValueError(f"need one share map per map, got {len(maps)} maps and {len(shares)} share maps")
     n = len(maps)
     fig, axes = plt.subplots(2, n + 1, figsize=(2.9 * (n + 1), 5.8), squeeze=False, layout="constrained")
     axes[0, 0].imshow(_hwc(image), interpolation="nearest")

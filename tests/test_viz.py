@@ -203,8 +203,8 @@ def test_disagreement_figure_maps_the_cells_and_reads_the_agreement_off_them():
     bars = fig.axes[3]
     assert bars.get_title() == "over 10 images" and [b.get_height() for b in bars.patches] == [0.95, 0.75]
     assert fig.axes[4].get_xlabel().endswith("ids agree 75%")
-    with pytest.raises(ValueError, match="same titles"):
-        disagreement_figure(image, "x", {"a": one}, {"b": one}, {}, floor=1.0)
+    with pytest.raises(ValueError, match="one share map per map"):
+        disagreement_figure(image, "x", {"a": one}, {"a": one, "b": one}, {}, floor=1.0)
 
 
 def test_flip_zoom_figure_outlines_the_token_and_enlarges_its_patch():
