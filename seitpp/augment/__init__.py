@@ -43,7 +43,9 @@ from seitpp.augment.tokenadapt import (
     TokenAdapt,
     TokenAdaptConfig,
     agreement,
+    agreement_per_image,
     probe_thetas,
+    via_pixels,
 )
 from seitpp.augment.tokenadapt_train import TokenAdaptTrainConfig, train_tokenadapt
 
@@ -73,6 +75,8 @@ __all__ = [
     "TokenAdaptConfig",
     "TokenAdapt",
     "agreement",
+    "agreement_per_image",
+    "via_pixels",
     "probe_thetas",
     "tokenadapt_train",
     "TokenAdaptTrainConfig",
