@@ -56,7 +56,9 @@ from seitpp.augment.tokenadapt import (
     TokenAdapt,
     TokenAdaptConfig,
     agreement,
+    agreement_per_image,
     probe_thetas,
+    via_pixels,
 )
 from seitpp.augment.tokenadapt_train import TokenAdaptTrainConfig, train_tokenadapt
 
@@ -96,6 +98,8 @@ __all__ = [
     "TokenAdaptConfig",
     "TokenAdapt",
     "agreement",
+    "agreement_per_image",
+    "via_pixels",
     "probe_thetas",
     "tokenadapt_train",
     "TokenAdaptTrainConfig",
