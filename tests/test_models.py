@@ -514,3 +514,16 @@ def test_visible_neighbours_counts_the_unmasked_ring():
     assert counts[2, 2] == 8 and counts[0, 2] == 5 and counts[0, 0] == 3
     mask[0, 2, 2] = True
     assert visible_neighbours(mask)[0, 1, 1] == 7 and visible_neighbours(mask)[0, 2, 2] == 8
+
+
+def test_the_committed_mtm_model_is_the_sweeps_with_the_table_at_the_reference_codes():
+    """seitpp/artefacts/mtm-cpu (chapter 5): weights only, its token table exactly the reference tokenizer's
+    code vectors, as `freeze_table` kept them through MTM; its provenance names the run it came from."""
+    from seitpp.experiments.reproduce import REFERENCE_MTM
+    model = MaskedTokenModel.load(REFERENCE_MTM)
+    config = json.loads((REFERENCE_MTM / "config.json").read_text())["training"]
+    provenance = json.loads((REFERENCE_MTM / "provenance.json").read_text())
+    assert config["config"]["freeze_table"] and config["config"]["table_init"] == "codes"
+    assert torch.equal(model.encoder.patch_embed.codes.weight, VQTokenizer.load().codebook.vectors())
+    assert provenance["steps"] == config["steps"] > 0 and provenance["stage"].startswith("mtm-")
+    assert sum(p.stat().st_size for p in REFERENCE_MTM.iterdir()) < 3_000_000
