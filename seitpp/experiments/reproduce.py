@@ -24,15 +24,18 @@ This module is the sweep's specification: presets, cells, data, one stage (MTM o
 gets one row per finished cell, written atomically as cells finish; a rerun skips every cell already
 there (and an MTM run resumes from its checkpoint), so an interrupted sweep continues where it
 stopped. `summary.csv` holds the mean and standard deviation over seeds; `provenance.json` the
-command, preset, machine, date and duration; `work/histories/<cell>.csv` each cell's training log.
+command, preset, machine, date and duration; `work/histories/<cell>.csv` each cell's training log;
+`work/mtm-<budget>/model` each MTM stage's finished model, weights only (`export_mtm`).
 """
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -43,8 +46,9 @@ import torch.nn.functional as F
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.data.shapes import CLASS_SETS, render_shapes
 from seitpp.device import default_device
-from seitpp.engine.config import TrainConfig, preset, with_overrides
-from seitpp.engine.loop import COLUMNS, evaluate, train
+from seitpp.checkpoint import checkpoint_path, read_checkpoint
+from seitpp.engine.config import TrainConfig, config_from_dict, preset, with_overrides
+from seitpp.engine.loop import CHECKPOINT_KIND, COLUMNS, evaluate, load_model, train
 from seitpp.experiments.sweep import Sweep, preset_named, read_arrays, run, write_arrays
 from seitpp.experiments.tables import (
     difference,
@@ -53,7 +57,7 @@ from seitpp.experiments.tables import (
     select,
     verdict,
 )
-from seitpp.files import ARTEFACTS, write_csv
+from seitpp.files import ARTEFACTS, atomic_path, write_csv
 from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.footprint import downsample, encoded_bytes
 from seitpp.tokens.split import Split
@@ -62,6 +66,9 @@ from seitpp.tokens.store import write_store
 # The committed run of the cpu preset: python -m seitpp reproduce --preset cpu --out seitpp/artefacts/reproduce-cpu
 REFERENCE_RESULTS = ARTEFACTS / "reproduce-cpu"
 RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"  # --preset cpu-random-table
+# The MTM encoder of the committed cpu sweep's full budget (stage mtm-1.0000), exported by `export_mtm`
+REFERENCE_MTM = ARTEFACTS / "mtm-cpu"
+STAGE_MODEL = "model"  # every finished MTM stage exports its model to work/<stage>/model
 EVAL_SETS = ("clean", "noise", "blur", "sketch", "pose")
 SHIFTS = EVAL_SETS[1:]  # robustness is the drop from clean accuracy to each of these
 VAL_PROBE_START = 48_000  # MTM's label probe reads validation images from here on (pilots score the first ones)
@@ -398,13 +405,45 @@ def _split(data: dict, name: str, fmt: str, num_classes: int, n: int | None = No
 
 def run_stage(sweep: SweepPreset, stage: str, work: Path) -> None:
     """MTM on the tokens of the budget the stage names (`mtm-<budget>`), into `work/<stage>`; resumes
-    from its checkpoint."""
+    from its checkpoint (a finished one trains no further). The finished model goes to
+    `work/<stage>/model` (`export_mtm`)."""
     data = prepare_data(sweep, work, progress=False)
     n = sweep.budget_images(float(stage.removeprefix("mtm-")))
     k = sweep.num_classes
     result = train(pretrain_config(sweep, n), _split(data, "train", "tokens", k, n), _split(data, "probe", "tokens", k),
                    out_dir=work / stage, progress=False)
     write_csv(result.history, work / "histories" / f"{stage}.csv", COLUMNS)
+    export_mtm(work / stage, work / stage / STAGE_MODEL, stage=stage, sweep=repr(sweep))
+
+
+def export_mtm(run_dir: str | Path, out: str | Path, **provenance) -> Path:
+    """A finished MTM run's checkpoint (in `run_dir`) -> a finished model in `out`, which
+    `MaskedTokenModel.load(out)` reads: `mtm.safetensors` (the weights only, no optimiser) and
+    `config.json` (the model's config and the run's: training config, data, steps), and
+    `provenance.json`: the checkpoint, its date, the steps, the first and last evaluation of its log,
+    this function, and `provenance` (the sweep, the stage, a command, a machine: what the caller knows).
+    A run that has not finished is refused."""
+    source = checkpoint_path(run_dir)
+    ckpt = read_checkpoint(source, CHECKPOINT_KIND)
+    config = config_from_dict(ckpt["config"])
+    if ckpt["task"] != "pretrain":
+        raise ValueError(f"{source}: a {ckpt['task']} run, not MTM pre-training")
+    if ckpt["epoch"] < config.epochs:
+        raise ValueError(f"{source}: unfinished ({ckpt['step']} steps, epoch {ckpt['epoch']:g} of {config.epochs})")
+    model, _ = load_model(source)
+    model.save(out, training={"steps": ckpt["step"], "config": ckpt["config"], "data": ckpt["data"]})
+    evals = [row for row in ckpt["history"] if row.get("val_loss") is not None]
+    record = provenance | {
+        "checkpoint": str(source),
+        "checkpoint_written": datetime.fromtimestamp(source.stat().st_mtime, timezone.utc).isoformat(timespec="seconds"),
+        "steps": ckpt["step"],
+        "evaluations": {"first": evals[0], "last": evals[-1]} if evals else {},
+        "exported_by": f"{__name__}.export_mtm",
+        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    with atomic_path(Path(out) / "provenance.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    return Path(out)
 
 
 def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
