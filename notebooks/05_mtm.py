@@ -69,7 +69,8 @@ from seitpp.tokenizers import VQTokenizer
 from seitpp.tokens import Split
 from seitpp.augment import centre_crop
 from seitpp.engine import Finetune, load_pretrained_encoder, train
-from seitpp.experiments.reproduce import REFERENCE_MTM, export_mtm
+from seitpp.engine.export import export_mtm
+from seitpp.experiments.reproduce import REFERENCE_MTM
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)

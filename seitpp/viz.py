@@ -30,13 +30,12 @@ import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.ticker import NullFormatter, PercentFormatter
 
+from seitpp.augment.naive import FlipZoom
 from seitpp.data.images import tensor_to_images
 from seitpp.tokenizers.vq import VQTokenizer, psnr
 
 if TYPE_CHECKING:
     from IPython.display import HTML
-
-    from seitpp.augment.naive import FlipZoom
 
 
 def as_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:

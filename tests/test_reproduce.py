@@ -75,7 +75,8 @@ def test_every_mtm_stage_exports_its_finished_model_weights_only(swept, tmp_path
     import torch
 
     from seitpp.checkpoint import read_checkpoint
-    from seitpp.experiments.reproduce import STAGE_MODEL, export_mtm
+    from seitpp.engine.export import export_mtm
+    from seitpp.experiments.reproduce import STAGE_MODEL
     from seitpp.models import MaskedTokenModel
     out, _ = swept
     stages = sorted({c.stage for c in make_cells(SMOKE) if c.mtm})
@@ -111,13 +112,13 @@ def test_methods_can_be_trained_at_the_full_budget_only():
 
 def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
     from seitpp.experiments.reproduce import pretrain_config
-    cpu, random_rows = sweep_preset("cpu"), sweep_preset("cpu-random-table")
+    cpu, random_rows = sweep_preset("cpu-first"), sweep_preset("cpu-random-table")
     cell = next(c for c in make_cells(cpu) if c.method == "SeiT++ without MTM")
     assert finetune_config(cpu, cell, 100).table_init == "codes" and pretrain_config(cpu, 100).table_init == "codes"
     assert finetune_config(random_rows, cell, 100).table_init == "random"
     assert pretrain_config(random_rows, 100).table_init == "random"
     differs = [f for f in ("finetune", "pretrain") if getattr(cpu, f) != getattr(random_rows, f)]
-    assert replace(random_rows, name="cpu", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
+    assert replace(random_rows, name="cpu-first", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
 
 
 def test_every_cell_trains_the_same_number_of_steps():
@@ -253,11 +254,8 @@ def test_figures_and_tables_from_a_summary(swept):
     import matplotlib.pyplot as plt
 
     from seitpp.experiments import format_table, mean_std, select
-    from seitpp.experiments.reproduce import (
-        PAPER_BUDGET_GB,
-        PAPER_BUDGETS,
-        ablation_rows,
-    )
+    from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS
+    from seitpp.experiments.reproduce import ablation_rows
     from seitpp.viz import budget_figure, storage_frontier_figure
     out, _ = swept
     summary = read_results(out / SUMMARY_FILE)

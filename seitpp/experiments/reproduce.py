@@ -30,12 +30,10 @@ command, preset, machine, date and duration; `work/histories/<cell>.csv` each ce
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -44,11 +42,12 @@ import torch
 import torch.nn.functional as F
 
 from seitpp.augment.tokenadapt import TokenAdapt
-from seitpp.data.shapes import CLASS_SETS, render_shapes
+from seitpp.data.shapes import CLASS_SETS, Shapes, render_shapes
 from seitpp.device import default_device
-from seitpp.checkpoint import checkpoint_path, read_checkpoint
-from seitpp.engine.config import TrainConfig, config_from_dict, preset, with_overrides
-from seitpp.engine.loop import CHECKPOINT_KIND, COLUMNS, evaluate, load_model, train
+from seitpp.engine.config import TrainConfig, preset, with_overrides
+from seitpp.engine.export import export_mtm
+from seitpp.engine.loop import COLUMNS, evaluate, train
+from seitpp.experiments.paper import BUDGETS, PAPER_ABLATION, paper_budget, paper_drop
 from seitpp.experiments.sweep import Sweep, preset_named, read_arrays, run, write_arrays
 from seitpp.experiments.tables import (
     difference,
@@ -57,7 +56,7 @@ from seitpp.experiments.tables import (
     select,
     verdict,
 )
-from seitpp.files import ARTEFACTS, atomic_path, write_csv
+from seitpp.files import ARTEFACTS, write_csv
 from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.footprint import downsample, encoded_bytes
 from seitpp.tokens.split import Split
@@ -65,7 +64,9 @@ from seitpp.tokens.store import write_store
 
 # The committed run of the cpu preset: python -m seitpp reproduce --preset cpu --out seitpp/artefacts/reproduce-cpu
 REFERENCE_RESULTS = ARTEFACTS / "reproduce-cpu"
-RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"  # --preset cpu-random-table
+# The first cpu sweep (--preset cpu-first) and the same with random table rows (--preset cpu-random-table)
+FIRST_RESULTS = ARTEFACTS / "reproduce-cpu-first"
+RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"
 # The MTM encoder of the committed cpu sweep's full budget (stage mtm-1.0000), exported by `export_mtm`
 REFERENCE_MTM = ARTEFACTS / "mtm-cpu"
 STAGE_MODEL = "model"  # every finished MTM stage exports its model to work/<stage>/model
@@ -151,7 +152,6 @@ class SweepPreset:
         return max(self.num_classes, round(budget * self.train_images))
 
 
-BUDGETS = (1.0, 0.8 / 1.4, 0.3 / 1.4)
 # At CPU scale the paper's fine-tuning augmentation (crops down to 8% of the grid, Mixup 0.8, CutMix
 # 1.0) keeps a micro ViT at chance for a whole short run (10.7% after 570 steps on 1,000 images;
 # 12 classes), and lr 2e-3 learns about twice as fast as the preset's 5e-3: so every method here
@@ -172,11 +172,13 @@ SWEEPS: dict[str, SweepPreset] = {
                          finetune_steps=4, pretrain_steps=4, finetune=dict(MILD, batch_size=16),
                          pretrain=dict(CODES, batch_size=16), jpeg_qualities=(5,), downsample_factors=(4,), workers=1,
                          probe_images=48),
-    # About 1.5 hours on a 2-core CPU (two cells at a time, one thread each): micro models, 3 seeds.
-    # 800 steps of batch 32 see 25 epochs of the full budget and 120 of the smallest: the budgets
-    # bind (a first try with 3,000 images was compute-bound: 39% there, 49% on 1,714 images).
-    "cpu": SweepPreset("cpu", train_images=1000, budgets=BUDGETS, test_images=1200, seeds=(0, 1, 2),
-                       finetune_steps=800, pretrain_steps=1500, finetune=dict(MILD, batch_size=32), pretrain=CODES),
+    # The first cpu sweep (chapter 6 reads it where it explains a choice; chapter 8's recipe): about
+    # 1.5 hours on a 2-core CPU (two cells at a time, one thread each), micro models, 3 seeds, the
+    # symmetric shapes. It ran before the stems were matched: SeiT++'s stems then used the release's
+    # 2 x 2 patch convolution. Named `cpu` until the `cpu` preset below replaced it.
+    "cpu-first": SweepPreset("cpu-first", train_images=1000, budgets=BUDGETS, test_images=1200, seeds=(0, 1, 2),
+                             finetune_steps=800, pretrain_steps=1500, finetune=dict(MILD, batch_size=32),
+                             pretrain=CODES),
     # One GPU (chapter 9): ViT-S on 20 times the cpu preset's images, the budget table at the full
     # budget, sized to the GPU time a lent device gives (benchmarks/cuda_checks.sh). The corrected
     # recipe of the findings issue: three seeds; 1,500 MTM steps, 2.5 times the first run's 600 (whose
@@ -193,24 +195,24 @@ SWEEPS: dict[str, SweepPreset] = {
                        finetune=dict(MILD, lr=None, batch_size=512), pretrain=dict(CODES, batch_size=512, lr=1.5e-3),
                        experiments=("budgets",), workers=6),
 }
-# The cpu sweep with the release's random table rows, for MTM and fine-tuning alike: what MTM's
-# gain depends on (chapter 6).
-SWEEPS["cpu-random-table"] = replace(SWEEPS["cpu"], name="cpu-random-table",
+# The first cpu sweep with the release's random table rows, for MTM and fine-tuning alike: what
+# MTM's gain depends on (chapter 6).
+SWEEPS["cpu-random-table"] = replace(SWEEPS["cpu-first"], name="cpu-random-table",
                                      finetune=dict(MILD, batch_size=32, table_init="random"), pretrain={})
-# The cpu sweep scored on the validation split, one seed: pilots that choose a regime before any
-# test image is looked at (chapter 6 says which were tried).
-SWEEPS["cpu-pilot"] = replace(SWEEPS["cpu"], name="cpu-pilot", score_split="val", seeds=(0,))
-# The regime the pilots chose (seitpp/artefacts/pilots, chapter 6), to replace `cpu` once it has run:
-# the asymmetric objects; 2,000 training images, so the smallest budget (429) still learns
-# (SeiT 50.0% on validation images, 66.7% at the full budget, after 1,800 steps); noise 0.25 and
-# blur 2, which cost SeiT over 20 points, and a pose shift that leaves it above chance. 1,800
-# steps, "SeiT, learned table" and the release's stem at the full budget only, and one JPEG
-# quality keep the estimate (about 14,000 core-seconds) inside two hours on two cores. MTM keeps
-# the table at the tokenizer's codes (freeze_table): fine-tuned from 3,000 MTM steps on 2,000
-# objects, "SeiT + MTM" reached 69.2% with the table learned during MTM and 75.9% with it frozen,
-# against 69.4% from scratch (one seed each, pilots 9 and 10).
-SWEEPS["cpu-objects"] = replace(
-    SWEEPS["cpu"], name="cpu-objects", classes="objects", train_images=2000, finetune_steps=1800,
+# The first cpu sweep scored on the validation split, one seed: pilots that choose a regime before
+# any test image is looked at (chapter 6 says which were tried; each names its --set changes).
+SWEEPS["cpu-pilot"] = replace(SWEEPS["cpu-first"], name="cpu-pilot", score_split="val", seeds=(0,))
+# The findings sweep of chapters 6 and 7, about two hours on a 2-core CPU: the regime the pilots chose
+# on validation images (seitpp/artefacts/pilots, chapter 6). The asymmetric objects; 2,000 training
+# images, so the smallest budget (429) still learns (SeiT 50.0% on validation images, 66.7% at the
+# full budget, after 1,800 steps); noise 0.25 and blur 2, which cost SeiT over 20 points, and a
+# pose shift that leaves it above chance. 1,800 steps, "SeiT, learned table" and the release's stem
+# at the full budget only, and one JPEG quality keep it (about 14,000 core-seconds) inside two
+# hours. MTM keeps the table at the tokenizer's codes (freeze_table): fine-tuned from 3,000 MTM
+# steps on 2,000 objects, "SeiT + MTM" reached 69.2% with the table learned during MTM and 75.9%
+# with it frozen, against 69.4% from scratch (one seed each, pilots 9 and 10).
+SWEEPS["cpu"] = replace(
+    SWEEPS["cpu-first"], name="cpu", classes="objects", train_images=2000, finetune_steps=1800,
     pretrain_steps=2000, pretrain=dict(CODES, freeze_table=True), noise_std=0.25, blur_sigma=2.0,
     pose_size=(0.15, 0.25), pose_rotation=45.0,
     jpeg_qualities=(5,), full_budget_only=("SeiT, learned table", "SeiT++ without MTM, release 2x2 stem"))
@@ -351,6 +353,19 @@ def downsampled(images: np.ndarray, factor: int) -> tuple[np.ndarray, float]:
     return up.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy(), size
 
 
+def evaluation_sets(sweep: SweepPreset, n: int, progress: bool = False) -> tuple[Shapes, dict[str, np.ndarray]]:
+    """The first n images of the scored split -> (the clean Shapes, {test set: images}) for every name
+    of EVAL_SETS: clean; Gaussian noise and blur of the same images; the same objects drawn as
+    sketches, and drawn smaller and turned further than any training image ("pose")."""
+    look = dict(classes=sweep.classes, style=sweep.style)
+    test = render_shapes(n, split=sweep.score_split, progress=progress, **look)
+    sketch = render_shapes(n, split=sweep.score_split, classes=sweep.classes, style="sketch")
+    pose = render_shapes(n, split=sweep.score_split, size_range=sweep.pose_size, max_rotation=sweep.pose_rotation,
+                         **look)
+    return test, {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
+                  "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images, "pose": pose.images}
+
+
 def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     """Render, tokenize and corrupt everything once; arrays go to `work/data.npz` -> {name: array, "bytes": {...}}."""
     path = work / "data.npz"
@@ -359,15 +374,10 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     tokenizer = VQTokenizer.load(device=default_device())
     look = dict(classes=sweep.classes, style=sweep.style)
     train = render_shapes(sweep.train_images, split="train", progress=progress, **look)
-    test = render_shapes(sweep.test_images, split=sweep.score_split, progress=progress, **look)
-    sketch = render_shapes(sweep.test_images, split=sweep.score_split, classes=sweep.classes, style="sketch")
-    pose = render_shapes(sweep.test_images, split=sweep.score_split, size_range=sweep.pose_size,
-                         max_rotation=sweep.pose_rotation, **look)
+    test, tests = evaluation_sets(sweep, sweep.test_images, progress)
     # the label probe of MTM runs reads the end of the validation split: never a scored image, and
     # not the pilots' validation images either
     probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START, **look)
-    tests = {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
-             "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images, "pose": pose.images}
     data = {"codebook_size": np.array(tokenizer.config.codebook_size),
             "train_labels": train.labels, "test_labels": test.labels, "probe_labels": probe.labels,
             "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16),
@@ -414,36 +424,6 @@ def run_stage(sweep: SweepPreset, stage: str, work: Path) -> None:
                    out_dir=work / stage, progress=False)
     write_csv(result.history, work / "histories" / f"{stage}.csv", COLUMNS)
     export_mtm(work / stage, work / stage / STAGE_MODEL, stage=stage, sweep=repr(sweep))
-
-
-def export_mtm(run_dir: str | Path, out: str | Path, **provenance) -> Path:
-    """A finished MTM run's checkpoint (in `run_dir`) -> a finished model in `out`, which
-    `MaskedTokenModel.load(out)` reads: `mtm.safetensors` (the weights only, no optimiser) and
-    `config.json` (the model's config and the run's: training config, data, steps), and
-    `provenance.json`: the checkpoint, its date, the steps, the first and last evaluation of its log,
-    this function, and `provenance` (the sweep, the stage, a command, a machine: what the caller knows).
-    A run that has not finished is refused."""
-    source = checkpoint_path(run_dir)
-    ckpt = read_checkpoint(source, CHECKPOINT_KIND)
-    config = config_from_dict(ckpt["config"])
-    if ckpt["task"] != "pretrain":
-        raise ValueError(f"{source}: a {ckpt['task']} run, not MTM pre-training")
-    if ckpt["epoch"] < config.epochs:
-        raise ValueError(f"{source}: unfinished ({ckpt['step']} steps, epoch {ckpt['epoch']:g} of {config.epochs})")
-    model, _ = load_model(source)
-    model.save(out, training={"steps": ckpt["step"], "config": ckpt["config"], "data": ckpt["data"]})
-    evals = [row for row in ckpt["history"] if row.get("val_loss") is not None]
-    record = provenance | {
-        "checkpoint": str(source),
-        "checkpoint_written": datetime.fromtimestamp(source.stat().st_mtime, timezone.utc).isoformat(timespec="seconds"),
-        "steps": ckpt["step"],
-        "evaluations": {"first": evals[0], "last": evals[-1]} if evals else {},
-        "exported_by": f"{__name__}.export_mtm",
-        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    with atomic_path(Path(out) / "provenance.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-    return Path(out)
 
 
 def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
@@ -514,37 +494,6 @@ def summarize(rows: list[dict]) -> list[dict]:
         if r.get(f"acc_{name}") not in (None, "")} for r in rows]  # CSV text and floats alike
     return mean_over_seeds(rows, ("experiment", "method", "budget"),
                            tuple(f"acc_{name}" for name in EVAL_SETS) + tuple(f"drop_{name}" for name in SHIFTS))
-
-
-# ----------------------------------------------------------------------------------------------
-# The paper's numbers (ImageNet-1k, ViT-B/16; the ablation ViT-S on ImageNet-100), top-1 in %
-
-PAPER_BUDGET_GB = (1.4, 0.8, 0.3)
-PAPER_BUDGETS = {
-    "SeiT": (74.0, 66.3, 47.2),
-    "SeiT + MTM": (75.1, 70.6, 53.9),
-    "SeiT++ without MTM": (75.5, 69.1, 51.2),
-    "SeiT++": (77.8, 74.1, 60.6),
-}
-PAPER_ABLATION = {"baseline": 77.3, "+ ColorAdapt": 78.3, "+ TokenAdapt": 80.4, "+ both": 81.4}
-PAPER_ROBUSTNESS = {  # ViT-B without MTM; "sketch" is ImageNet-Sketch
-    "SeiT": {"clean": 74.0, "noise": 50.7, "blur": 62.6, "sketch": 22.6},
-    "SeiT++ without MTM": {"clean": 75.5, "noise": 58.6, "blur": 66.8, "sketch": 27.7},
-}
-PAPER_PIXELS = {"full pixels": (140.0, 81.8), "JPEG quality 5": (11.0, 74.6), "downsampled x0.2": (9.6, 75.2),
-                "SeiT tokens": (1.4, 74.0), "SeiT++ tokens": (1.4, 77.8)}  # (GB, top-1)
-
-
-def paper_budget(method: str, budget: float) -> float | None:
-    """The paper's top-1 of `method` at the budget that is `budget` of the full one (BUDGETS), or None."""
-    i = next((i for i, b in enumerate(BUDGETS) if abs(b - budget) < 1e-3), None)
-    return PAPER_BUDGETS[method][i] if method in PAPER_BUDGETS and i is not None else None
-
-
-def paper_drop(method: str, shift: str) -> float | None:
-    """Points the paper's `method` loses from clean accuracy under `shift`, or None."""
-    top1 = PAPER_ROBUSTNESS.get(method, {})
-    return round(top1["clean"] - top1[shift], 1) if shift in top1 else None
 
 
 def _minus(b: float | None, a: float | None) -> float | None:

@@ -50,7 +50,7 @@ CLAIMS: dict[str, str] = {
 # checks that every heading is in its notebook.
 SECTIONS: dict[str, tuple[str, str]] = {
     "smaller budget, larger gain": ("07_budgets_robustness", "Storage budgets"),
-    "MTM helps": ("06_finetune_ablation", "The paper's findings, judged here"),
+    "MTM helps": ("06_finetune_ablation", "What MTM learned"),
     "SeiT++ beats SeiT": ("06_finetune_ablation", "SeiT against SeiT++ at the full budget"),
     "MTM and augmentation add up": ("06_finetune_ablation", "The paper's findings, judged here"),
     "each augmentation helps": ("06_finetune_ablation", "The ablation"),
