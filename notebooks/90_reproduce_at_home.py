@@ -126,8 +126,10 @@ for folder in sorted(p for p in ARTEFACTS.iterdir() if (p / "provenance.json").i
                     if f.is_file() and "work" not in f.relative_to(folder).parts)
     committed_total += committed
     cpus = f"{m['cpus']} CPUs" if "cpus" in m else f"{m['platform'].split('-')[0]} (CPUs not recorded)"
-    runs.append([folder.name, prov["command"], _duration(prov["wall_seconds"]),
-                 f"{cpus}, {m['device']}, {m['torch_threads']} threads", prov["date"][:10],
+    # an export (mtm-cpu) took no time of its own: its run is part of the sweep its command names
+    took = _duration(prov["wall_seconds"]) if "wall_seconds" in prov else "within that sweep"
+    runs.append([folder.name, prov["command"], took,
+                 f"{cpus}, {m['device']}, {m['torch_threads']} threads", prov.get("date", prov.get("exported", ""))[:10],
                  f"{committed / 1e6:.1f} MB" if committed >= 100_000 else f"{committed / 1e3:.0f} kB"])
 print(format_table(["result", "command", "time", "machine", "date", "committed"], runs))
 

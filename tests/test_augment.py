@@ -344,3 +344,147 @@ def test_affine_theta_is_the_same_transform_on_any_grid():
     big = x.repeat_interleave(2, -1).repeat_interleave(2, -2)
     theta = affine_theta(1, degrees=90)
     assert torch.equal(warp(big, theta, mode="nearest"), warp(x, theta, mode="nearest").repeat_interleave(2, -1).repeat_interleave(2, -2))
+
+
+# ----------------------------------------------------------------------------------------------
+# The naive ops measured (chapter 2): agreement, the floor, where ids disagree, one patch zoomed
+
+
+class PatchTable:
+    """A tokenizer with a purely local, lossless decoder: id k is the k-th 4 x 4 patch of a table
+    that holds every patch of `images` and its mirror image, so decode(tokenize(x)) == x exactly.
+    With it, a flip's every disagreement is the patch not being mirrored: nothing else can differ."""
+
+    def __init__(self, images: torch.Tensor, d: int = 4):
+        self.config = type("Config", (), {"downsample": d})()
+        patches = self._patches(images)
+        self.table = torch.unique(torch.cat([patches, patches.view(-1, 3, d, d).flip(-1).flatten(1)]), dim=0)
+        vectors = torch.randn(len(self.table), 8, generator=torch.Generator().manual_seed(0))
+        self.codebook = type("Codes", (), {"vectors": lambda _: torch.nn.functional.normalize(vectors, dim=1)})()
+
+    def _patches(self, images: torch.Tensor) -> torch.Tensor:  # (N, 3, S, S) -> (N * H * W, 3 * d * d)
+        d = self.config.downsample
+        return images.unfold(2, d, d).unfold(3, d, d).permute(0, 2, 3, 1, 4, 5).flatten(3).flatten(0, 2)
+
+    def tokenize(self, images: torch.Tensor) -> torch.Tensor:
+        N, _, S, _ = images.shape
+        return torch.cdist(self._patches(images), self.table).argmin(1).view(N, S // self.config.downsample, -1)
+
+    def tokenize_many(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        return self.tokenize(images)
+
+    def decode(self, ids: torch.Tensor) -> torch.Tensor:
+        d, (N, H, W) = self.config.downsample, ids.shape
+        return self.table[ids].view(N, H, W, 3, d, d).permute(0, 3, 1, 4, 2, 5).reshape(N, 3, H * d, W * d)
+
+
+def random_images(n: int = 3, side: int = 16) -> torch.Tensor:
+    """Images whose every 4 x 4 patch differs from its own mirror image."""
+    return torch.rand(n, 3, side, side, generator=torch.Generator().manual_seed(2))
+
+
+def test_disagreement_map_is_the_share_of_images_that_differ_at_each_cell():
+    from seitpp.augment import disagreement_map
+
+    a = torch.zeros(4, 2, 3, dtype=torch.long)
+    b = a.clone()
+    b[0, 0, 0] = b[1, 0, 0] = b[3, 1, 2] = 7
+    assert torch.equal(disagreement_map(a, b), torch.tensor([[0.5, 0, 0], [0, 0, 0.25]]))
+    assert torch.equal(disagreement_map(a, a), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="differ in shape"):
+        disagreement_map(a, b[:, :, :2])
+
+
+def test_identity_agrees_fully_with_an_empty_disagreement_map(tokenizer):
+    from seitpp.augment import compare_naive, noise_floor
+    from seitpp.data import images_to_tensor, render_shapes
+
+    x = images_to_tensor(render_shapes(4, split="test", classes="objects").images)
+    same = compare_naive(tokenizer, x, lambda im: im, lambda grid: grid)
+    assert same.agreement == 1.0 and torch.equal(same.per_image, torch.ones(4))
+    assert torch.equal(same.disagreement, torch.zeros(16, 16))
+    assert same.code_distance == pytest.approx(0.0, abs=1e-6) and same.psnr_lost == 0.0
+    assert noise_floor(tokenizer, x, sigma=0.0).agreement == 1.0  # no noise, no change
+
+
+def test_pixel_noise_is_seeded_small_and_in_range():
+    from seitpp.augment import FLOOR_SIGMA, pixel_noise
+
+    x = torch.full((2, 3, 64, 64), 0.5)
+    a, b, c = pixel_noise(x), pixel_noise(x), pixel_noise(x, seed=1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert (a - x).std().item() == pytest.approx(FLOOR_SIGMA, rel=0.05)
+    assert pixel_noise(torch.zeros(1, 3, 8, 8)).min() == 0 and pixel_noise(torch.ones(1, 3, 8, 8)).max() == 1
+
+
+def test_flip_agreement_is_far_below_the_floor(tokenizer):
+    """Chapter 2's claim at test size: an invisible change keeps most ids, a flip of the grid does not."""
+    from seitpp.augment import compare_naive, noise_floor
+    from seitpp.data import images_to_tensor, render_shapes
+
+    x = images_to_tensor(render_shapes(12, split="test", classes="objects").images)
+    ids = tokenizer.tokenize_many(x)
+    flip = compare_naive(tokenizer, x, lambda im: im.flip(-1), lambda grid: grid.flip(-1), ids)
+    by_hand = (tokenizer.tokenize_many(x.flip(-1)) == ids.flip(-1)).float().mean().item()
+    assert flip.agreement == pytest.approx(by_hand)
+    assert 1 - flip.disagreement.mean().item() == pytest.approx(flip.agreement)
+    assert flip.per_image.mean().item() == pytest.approx(flip.agreement)
+    floor = noise_floor(tokenizer, x, ids)
+    assert floor.agreement == noise_floor(tokenizer, x, ids).agreement  # seeded: the same every run
+    assert flip.agreement < floor.agreement - 0.2 and floor.agreement < 1.0
+
+
+def test_with_a_lossless_local_tokenizer_a_flip_of_the_grid_never_agrees():
+    from seitpp.augment import compare_naive, noise_floor
+
+    x = random_images()
+    table = PatchTable(x)
+    flip = compare_naive(table, x, lambda im: im.flip(-1), lambda grid: grid.flip(-1))
+    assert flip.agreement == 0.0 and torch.equal(flip.disagreement, torch.ones(4, 4))
+    assert flip.psnr_lost > 0
+    assert noise_floor(table, x, sigma=0.0).agreement == 1.0
+
+
+def test_flip_zoom_patches():
+    """The naive id, decoded, is the source patch unmirrored; the tokens of flip(x) give it mirrored."""
+    from seitpp.augment import flip_zoom
+
+    x = random_images(1)
+    table = PatchTable(x)
+    zoom = flip_zoom(table, x[0], position=(1, 0))
+    assert zoom.source == (1, 0) and zoom.target == (1, 3) and zoom.downsample == 4
+    p = zoom.patches
+    assert torch.equal(p["x"], x[0, :, 4:8, 0:4])
+    assert torch.equal(p["T(x) decoded"], p["x"])  # lossless
+    assert torch.equal(p["flip(x)"], p["x"].flip(-1))  # what the tokenizer sees after a pixel flip
+    assert torch.equal(p["flip(T(x)) decoded"], p["T(x) decoded"])  # the moved id: the original patch, not mirrored
+    assert torch.equal(p["T(flip(x)) decoded"], p["x"].flip(-1))
+    assert zoom.source_id == int(table.tokenize(x)[0, 1, 0]) and zoom.truth_id == int(table.tokenize(x.flip(-1))[0, 1, 3])
+    assert zoom.source_id != zoom.truth_id
+    assert all(im.shape == (3, 16, 16) for im in zoom.images.values())
+
+
+def test_flip_zoom_picks_the_most_asymmetric_patch_where_ids_disagree(tokenizer):
+    from seitpp.augment import flip_zoom, most_asymmetric_token
+    from seitpp.data import images_to_tensor, render_shapes
+
+    image = images_to_tensor(render_shapes(24, split="test", classes="objects").images)[23]
+    zoom = flip_zoom(tokenizer, image)
+    (r, c), (r2, c2) = zoom.source, zoom.target
+    assert r2 == r and c2 == 15 - c and zoom.source_id != zoom.truth_id
+    differ = (tokenizer.tokenize(image.flip(-1)[None])[0] != tokenizer.tokenize(image[None])[0].flip(-1)).flip(-1)
+    assert differ[r, c] and zoom.source == most_asymmetric_token(image, 4, differ)
+    assert torch.equal(zoom.patches["flip(x)"], zoom.patches["x"].flip(-1))
+    patches = image.unfold(1, 4, 4).unfold(2, 4, 4)  # (3, 16, 16, 4, 4)
+    asymmetry = (patches - patches.flip(-1)).abs().mean((0, 3, 4))
+    r, c = most_asymmetric_token(image, 4)
+    assert asymmetry[r, c] == asymmetry.max() > asymmetry[differ].min()
+
+
+def test_decoded_orientation_with_a_lossless_local_tokenizer():
+    from seitpp.augment import decoded_orientation
+
+    x = random_images()
+    counts = decoded_orientation(PatchTable(x), x, min_asymmetry=0.0)
+    assert counts == {"positions": 3 * 4 * 4, "naive unmirrored": 1.0, "truth mirrored": 1.0}
+    assert decoded_orientation(PatchTable(x), x, min_asymmetry=2.0)["positions"] == 0  # no patch differs by more than 1

@@ -5,6 +5,7 @@ one-hots agree, the SeiT stem's codes are checked and frozen, layer decay groups
 MTM masking and loss do what the chapter says, MTM training lowers the loss on real token grids,
 and the pre-trained encoder arrives whole in a classifier.
 """
+import json
 import math
 
 import pytest
@@ -15,13 +16,22 @@ from timm.optim import create_optimizer_v2
 from seitpp.data import images_to_tensor, render_shapes
 from seitpp.models import (
     MTM_MODELS,
+    MaskedTokenModel,
+    MTMConfig,
     TokenViT,
+    code_frequencies,
     create_model,
+    frequency_loss,
+    frequency_prediction,
     list_models,
     load_encoder,
+    masked_predictions,
+    masked_token_scores,
+    most_frequent_visible,
     patchify,
     truncated_normal,
     unpatchify,
+    visible_neighbours,
 )
 from seitpp.models.dct import DCTViT
 from seitpp.tokenizers import VQTokenizer
@@ -414,3 +424,106 @@ def test_seit_stem_on_the_reference_codebook(token_grids):
     model = create_model("tvit_micro", **TINY, stem="seit", codes=codes).eval()
     assert model(token_grids).shape == (8, 5)
     torch.testing.assert_close(model.patch_embed.lookup(token_grids[:1])[0, 0, 0], codes[token_grids[0, 0, 0]].detach())
+
+
+# ----------------------------------------------------------------------------------------------
+# Saving a finished MTM model, and scoring its masked predictions against the baselines
+
+
+class _Oracle(MaskedTokenModel):
+    """Masks as MTM does, then puts (nearly) all its probability on the true id of every token."""
+
+    def forward(self, ids, generator=None, ratio=None):
+        mask, drop = self.random_masking(len(ids), ratio, generator, ids.device)
+        logits = 30.0 * F.one_hot(patchify(ids).long(), self.config.codebook_size).float()  # (B, L, 4, K)
+        return self.forward_loss(ids, logits, mask), logits, mask
+
+
+def test_a_saved_mtm_model_loads_to_the_same_predictions(tmp_path):
+    model = create_model("mtm_micro", **TINY_MTM).eval()
+    ids = torch.randint(K, (3, 14, 14))
+    model.save(tmp_path / "m", note="test")
+    again = MaskedTokenModel.load(tmp_path / "m")
+    assert again.config == model.config and not again.training
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["note"] == "test"
+    for a, b in zip(model(ids, torch.Generator().manual_seed(0)), again(ids, torch.Generator().manual_seed(0))):
+        assert torch.equal(a, b)
+    with pytest.raises(FileNotFoundError, match="masked token model"):
+        MaskedTokenModel.load(tmp_path)
+
+
+def test_a_model_that_knows_every_hidden_token_scores_100_percent():
+    oracle = _Oracle(MTMConfig(**TINY_MTM, label_smoothing=0.0))
+    ids = torch.randint(K, (5, 14, 14))
+    scores = masked_token_scores(oracle, ids, 0.6, torch.full((K,), 1 / K))
+    assert scores["masked_tokens"] == 5 * math.ceil(0.6 * 49) * 4
+    assert scores["top1"] == scores["top5"] == 1.0 and scores["loss"] < 1e-6
+    assert scores["loss_uniform"] == pytest.approx(math.log(K))
+    assert scores["loss_frequencies"] == pytest.approx(math.log(K))  # uniform frequencies predict uniformly
+
+
+def test_the_scored_loss_is_the_models_own_masked_token_loss():
+    model = create_model("mtm_micro", **TINY_MTM).eval()
+    ids = torch.randint(K, (4, 14, 14))
+    scores = masked_token_scores(model, ids, 0.7, torch.full((K,), 1 / K), seed=5)
+    own = model(ids, torch.Generator().manual_seed(5), ratio=0.7)[0].item()  # label smoothing 0.1, the same masks
+    assert scores["loss"] == pytest.approx(own, rel=1e-5)
+    top, loss, grid_mask = masked_predictions(model, ids, 0.7, seed=5, top=3)
+    assert top.shape == (4, 14, 14, 3) and loss.shape == grid_mask.shape == (4, 14, 14)
+
+
+def test_the_baselines_that_need_no_training():
+    # grid i is all id 10 + i, except a patch of id 0: the commonest visible id is the grid's own
+    ids = (10 + torch.arange(6)).view(6, 1, 1).repeat(1, 14, 14)
+    ids[:, :2, :2] = 0
+    model = create_model("mtm_micro", **TINY_MTM)
+    freq = code_frequencies(ids, K)
+    scores = masked_token_scores(model, ids, 0.5, freq)
+    top, _, grid_mask = masked_predictions(model, ids, 0.5)
+    hidden = ids[grid_mask]
+    assert scores["top1_most_frequent_visible"] == pytest.approx((hidden != 0).double().mean().item())
+    assert int(freq.argmax()) == 10  # 192 tokens of each grid's id, the first of the tied commonest
+    assert scores["top1_most_frequent"] == pytest.approx((hidden == 10).double().mean().item())
+    # ties go to the smallest id; a grid with nothing visible gets the fallback
+    grid = torch.tensor([[[3, 2], [2, 3]], [[5, 5], [5, 5]]])
+    mask = torch.tensor([[[False, False], [False, False]], [[True, True], [True, True]]])
+    assert most_frequent_visible(grid, mask, fallback=7).tolist() == [2, 7]
+
+
+def test_the_code_frequency_baseline_is_the_entropy_of_the_histogram():
+    freq = torch.tensor([0.5, 0.25, 0.125, 0.125, 0.0], dtype=torch.float64)
+    assert frequency_loss(freq) == pytest.approx(1.75 * math.log(2))  # the entropy, in nats
+    # with label smoothing, the best constant prediction mixes in the uniform; nothing constant does better
+    eps = 0.1
+    best = frequency_loss(freq, eps)
+    target = (1 - eps) * freq + eps / len(freq)  # what the smoothed loss compares a prediction with
+    for q in [freq.clamp_min(1e-3), torch.full((5,), 0.2, dtype=torch.float64), frequency_prediction(freq, 0.2)]:
+        q = q / q.sum()
+        assert best < float(-(target * q.log()).sum())
+    # measured on every token of grids whose histogram is freq (ratio 1 masks all), it is that expectation
+    ids = torch.randint(K, (8, 14, 14), generator=torch.Generator().manual_seed(0))
+    model = create_model("mtm_micro", **TINY_MTM)
+    scores = masked_token_scores(model, ids, 1.0, code_frequencies(ids, K))
+    assert scores["masked_tokens"] == ids.numel()
+    assert scores["loss_frequencies"] == pytest.approx(frequency_loss(code_frequencies(ids, K), 0.1))
+
+
+def test_visible_neighbours_counts_the_unmasked_ring():
+    mask = torch.zeros(1, 5, 5, dtype=torch.bool)
+    counts = visible_neighbours(mask)[0]
+    assert counts[2, 2] == 8 and counts[0, 2] == 5 and counts[0, 0] == 3
+    mask[0, 2, 2] = True
+    assert visible_neighbours(mask)[0, 1, 1] == 7 and visible_neighbours(mask)[0, 2, 2] == 8
+
+
+def test_the_committed_mtm_model_is_the_sweeps_with_the_table_at_the_reference_codes():
+    """seitpp/artefacts/mtm-cpu (chapter 5): weights only, its token table exactly the reference tokenizer's
+    code vectors, as `freeze_table` kept them through MTM; its provenance names the run it came from."""
+    from seitpp.experiments.reproduce import REFERENCE_MTM
+    model = MaskedTokenModel.load(REFERENCE_MTM)
+    config = json.loads((REFERENCE_MTM / "config.json").read_text())["training"]
+    provenance = json.loads((REFERENCE_MTM / "provenance.json").read_text())
+    assert config["config"]["freeze_table"] and config["config"]["table_init"] == "codes"
+    assert torch.equal(model.encoder.patch_embed.codes.weight, VQTokenizer.load().codebook.vectors())
+    assert provenance["steps"] == config["steps"] > 0 and provenance["stage"].startswith("mtm-")
+    assert sum(p.stat().st_size for p in REFERENCE_MTM.iterdir()) < 3_000_000

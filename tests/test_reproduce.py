@@ -71,6 +71,36 @@ def test_a_sweep_trains_only_its_experiments_and_keeps_each_cells_log(swept, tmp
         assert all(0 <= float(row["val_probe_top1"]) <= 1 for row in (log[0], log[-1]))
 
 
+def test_every_mtm_stage_exports_its_finished_model_weights_only(swept, tmp_path):
+    import torch
+
+    from seitpp.checkpoint import read_checkpoint
+    from seitpp.engine.export import export_mtm
+    from seitpp.experiments.reproduce import STAGE_MODEL
+    from seitpp.models import MaskedTokenModel
+    out, _ = swept
+    stages = sorted({c.stage for c in make_cells(SMOKE) if c.mtm})
+    for stage in stages:
+        run_dir = out / "work" / stage
+        ckpt = read_checkpoint(run_dir)
+        model = MaskedTokenModel.load(run_dir / STAGE_MODEL)
+        assert model.state_dict().keys() == ckpt["model"].keys()
+        assert all(torch.equal(v, ckpt["model"][k]) for k, v in model.state_dict().items())
+        assert {p.name for p in (run_dir / STAGE_MODEL).iterdir()} == {"config.json", "mtm.safetensors",
+                                                                        "provenance.json"}
+        provenance = json.loads((run_dir / STAGE_MODEL / "provenance.json").read_text())
+        assert provenance["stage"] == stage and provenance["steps"] == ckpt["step"] > 0
+        assert provenance["exported_by"].endswith("export_mtm")
+        config = json.loads((run_dir / STAGE_MODEL / "config.json").read_text())
+        assert config["training"]["config"]["task"] == "pretrain"
+    # a run that has not finished is not a finished model
+    ckpt = read_checkpoint(out / "work" / stages[0])
+    torch.save(ckpt | {"epoch": ckpt["epoch"] / 2, "step": ckpt["step"] // 2}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="unfinished"):
+        export_mtm(tmp_path, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
 def test_methods_can_be_trained_at_the_full_budget_only():
     sweep = replace(SMOKE, full_budget_only=("SeiT++ without MTM, release 2x2 stem",))
     released = [c for c in make_cells(sweep) if c.method == "SeiT++ without MTM, release 2x2 stem"]
@@ -82,13 +112,13 @@ def test_methods_can_be_trained_at_the_full_budget_only():
 
 def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
     from seitpp.experiments.reproduce import pretrain_config
-    cpu, random_rows = sweep_preset("cpu"), sweep_preset("cpu-random-table")
+    cpu, random_rows = sweep_preset("cpu-first"), sweep_preset("cpu-random-table")
     cell = next(c for c in make_cells(cpu) if c.method == "SeiT++ without MTM")
     assert finetune_config(cpu, cell, 100).table_init == "codes" and pretrain_config(cpu, 100).table_init == "codes"
     assert finetune_config(random_rows, cell, 100).table_init == "random"
     assert pretrain_config(random_rows, 100).table_init == "random"
     differs = [f for f in ("finetune", "pretrain") if getattr(cpu, f) != getattr(random_rows, f)]
-    assert replace(random_rows, name="cpu", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
+    assert replace(random_rows, name="cpu-first", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
 
 
 def test_every_cell_trains_the_same_number_of_steps():
@@ -224,11 +254,8 @@ def test_figures_and_tables_from_a_summary(swept):
     import matplotlib.pyplot as plt
 
     from seitpp.experiments import format_table, mean_std, select
-    from seitpp.experiments.reproduce import (
-        PAPER_BUDGET_GB,
-        PAPER_BUDGETS,
-        ablation_rows,
-    )
+    from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS
+    from seitpp.experiments.reproduce import ablation_rows
     from seitpp.viz import budget_figure, storage_frontier_figure
     out, _ = swept
     summary = read_results(out / SUMMARY_FILE)

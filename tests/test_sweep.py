@@ -82,6 +82,7 @@ def test_a_cell_that_needs_an_unknown_stage_is_refused_before_anything_runs(tmp_
 
 COMMITTED = {  # artefact folder -> the specification of the sweep that made it
     "reproduce-cpu": lambda out: reproduce.specification(reproduce.sweep_preset("cpu")),
+    "reproduce-cpu-first": lambda out: reproduce.specification(reproduce.sweep_preset("cpu-first")),
     "reproduce-cpu-random-table": lambda out: reproduce.specification(reproduce.sweep_preset("cpu-random-table")),
     "reproduce-gpu": lambda out: reproduce.specification(reproduce.sweep_preset("gpu")),
     "beyond-cpu": lambda out: beyond.specification(beyond.beyond_preset("cpu"), out, {}),

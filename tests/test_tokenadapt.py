@@ -11,6 +11,7 @@ from seitpp.augment import (
     TokenAdaptConfig,
     affine_theta,
     agreement,
+    agreement_per_image,
     train_tokenadapt,
 )
 from seitpp.augment.tokenadapt_train import TokenAdaptTrainConfig
@@ -94,6 +95,19 @@ def test_brief_training_beats_the_naive_flip(flip_run):
     assert history[-1]["loss"] < history[0]["loss"]
     # the untrained model IS the naive flip (test above); 200 small steps must already beat it
     assert scores["tokenadapt"] > scores["naive"] + 0.01, scores
+
+
+def test_agreement_is_the_mean_of_the_per_image_shares(flip_run):
+    cfg, tokenizer, _, model, _ = flip_run
+    x = images_to_tensor(render_shapes(20, split="test").images)
+    theta = affine_theta(len(x), scale=0.75)
+    per_image = agreement_per_image(model, tokenizer, x, theta, out_grid=14, batch_size=8)  # 3 batches
+    scores = agreement(model, tokenizer, x, theta, out_grid=14)
+    assert set(per_image) == {"tokenadapt", "naive", "pixels"}
+    for name, shares in per_image.items():
+        assert shares.shape == (20,) and 0 <= shares.min() <= shares.max() <= 1
+        assert shares.mean().item() == pytest.approx(scores[name], abs=1e-6)
+        assert torch.allclose(shares * 196, (shares * 196).round(), atol=1e-3)  # whole ids out of 14 x 14
 
 
 def test_interrupted_training_resumes_to_the_same_weights(flip_run, tmp_path, monkeypatch):

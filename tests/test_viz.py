@@ -16,8 +16,11 @@ from seitpp.tokenizers import TokenizerConfig, VQTokenizer  # noqa: E402
 from seitpp.viz import (  # noqa: E402
     ComparisonWidget,
     Panel,
+    agreement_panels,
     comparison_grid,
     comparison_player,
+    disagreement_figure,
+    flip_zoom_figure,
     token_panels,
 )
 
@@ -159,3 +162,63 @@ def test_token_panels_compare_with_the_tokens_of_the_augmented_image():
     no_pixels = token_panels(tokenizer, x, None, {"same": tokenizer.tokenize(x[None])[0]})
     assert [p.title for p in no_pixels] == ["x", "T(x) decoded", "same decoded"]
     assert no_pixels[2].caption.startswith("ids agree 100%")
+
+
+def test_token_panels_show_the_floor_beside_every_agreement():
+    torch.manual_seed(0)
+    tokenizer = VQTokenizer(TokenizerConfig(resolution=16, channels=(8, 8), codebook_size=16, code_dim=4)).eval()
+    x = torch.rand(3, 16, 16)
+    panels = token_panels(tokenizer, x, x.flip(-1), {"naive": tokenizer.tokenize(x[None])[0].flip(-1)}, floor=0.9)
+    assert "(floor 90%)" in panels[-1].caption and "floor" not in panels[2].caption
+
+
+def test_agreement_panels_put_the_floor_first_in_a_panel_per_family():
+    results = {"flip": [(1, 0.5)], "rotation": [(5, 0.7), (10, 0.6), (20, 0.4)], "hue": [(0.05, 0.45), (0.1, 0.3)]}
+    fig = agreement_panels(results, floor=0.9, strength_units={"rotation": "degrees"}, ncols=2)
+    axes = fig.axes
+    assert len(axes) == 4 and not axes[3].axison  # 3 families on a 2 x 2 grid: the last one empty
+    for ax, (family, runs) in zip(axes, results.items()):
+        assert ax.get_title() == family
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["floor"] + [f"{s:g}" for s, _ in runs]
+        heights = [b.get_height() for b in ax.patches]
+        assert heights == [0.9] + [v for _, v in runs]
+        assert ax.patches[0].get_hatch() and not ax.patches[1].get_hatch()
+        assert ax.get_xlim() == axes[1].get_xlim()  # equal room in every panel: bars equally wide
+    assert [ax.get_xlabel() for ax in axes[:3]] == ["strength", "degrees", "strength"]  # each family its own units
+    assert axes[0].get_ylabel() == "ids equal to T(A(x))"
+
+
+def test_disagreement_figure_maps_the_cells_and_reads_the_agreement_off_them():
+    image = torch.rand(3, 16, 16)
+    one = torch.zeros(4, 4)
+    one[0, :2] = 1  # 2 of 16 cells differ
+    shares = {"a vs b": torch.full((4, 4), 0.25), "noise": torch.zeros(4, 4)}
+    fig = disagreement_figure(image, "x", {"a vs b": one, "noise": torch.zeros(4, 4)}, shares,
+                              {"flip": 0.75}, floor=0.95, num_images=10)
+    top = fig.axes[:3]
+    assert [ax.get_title() for ax in top] == ["x", "a vs b", "noise"]
+    assert top[1].get_xlabel() == "this image: ids agree 88%" and top[2].get_xlabel() == "this image: ids agree 100%"
+    red = top[1].images[1].get_array()
+    assert red.shape == (4, 4, 4) and (red[..., 3] > 0).sum() == 2
+    bars = fig.axes[3]
+    assert bars.get_title() == "over 10 images" and [b.get_height() for b in bars.patches] == [0.95, 0.75]
+    assert fig.axes[4].get_xlabel().endswith("ids agree 75%")
+    with pytest.raises(ValueError, match="one share map per map"):
+        disagreement_figure(image, "x", {"a": one}, {"a": one, "b": one}, {}, floor=1.0)
+
+
+def test_flip_zoom_figure_outlines_the_token_and_enlarges_its_patch():
+    from seitpp.augment import flip_zoom
+
+    torch.manual_seed(0)
+    tokenizer = VQTokenizer(TokenizerConfig(resolution=16, channels=(8, 8, 8), codebook_size=16, code_dim=4)).eval()
+    zoom = flip_zoom(tokenizer, torch.rand(3, 16, 16), position=(2, 0))
+    fig = flip_zoom_figure(zoom)
+    axes = np.array(fig.axes).reshape(2, 5)
+    assert axes[0, 0].get_title() == "x" and "the truth" in axes[0, 3].get_title() and "naive" in axes[0, 4].get_title()
+    (box,) = axes[0, 0].patches
+    assert box.get_xy() == (-0.5, 7.5)  # token (2, 0) of a 4 x 4 grid: pixels 8..11 down, 0..3 across
+    assert axes[0, 4].patches[0].get_xy() == (11.5, 7.5)  # its mirrored place, (2, 3)
+    assert all(ax.images[0].get_array().shape == (4, 4, 3) for ax in axes[1])
+    assert axes[1, 4].get_xlabel().startswith(f"id {zoom.source_id}, moved")
+    assert axes[1, 3].get_xlabel().startswith(f"id {zoom.truth_id}")

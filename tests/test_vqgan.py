@@ -96,6 +96,19 @@ def test_imagenet_f16_has_the_taming_key_layout():
     assert config_from_state_dict(model.state_dict()) == cfg  # the shapes say which config they are
 
 
+def test_ldm_f8_is_latent_diffusions_vq_f8():
+    """256 px -> 32 x 32 ids (SeiT's grid), K = 16384 codes of 4 numbers, attention at the 32 x 32 level."""
+    cfg = VQGANConfig.ldm_f8()
+    with torch.device("meta"):
+        model = VQGANTokenizer(cfg)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert (cfg.grid_size, cfg.codebook_size, cfg.resolution, cfg.downsample) == (32, 16384, 256, 8)
+    assert shapes["quantize.embedding.weight"] == (16384, 4) and shapes["encoder.conv_out.weight"] == (4, 512, 3, 3)
+    assert shapes["encoder.down.1.block.0.nin_shortcut.weight"] == (256, 128, 1, 1)  # ch_mult (1, 2, 2, 4)
+    assert {k.split(".attn.")[0] for k in shapes if ".attn." in k} == {"encoder.down.3", "decoder.up.3"}
+    assert config_from_state_dict(model.state_dict()) == cfg
+
+
 # ----------------------------------------------------------------------------------------------
 # Tokenize and decode
 

@@ -1,9 +1,22 @@
-"""Augmentations in token space: ops on ids and embeddings, per-sample geometry, TokenAdapt and its
-training, and the exact augmentations of DCT levels."""
+"""Augmentations in token space: ops on ids and embeddings, per-sample geometry, the naive ops
+measured against the tokens of augmented images, TokenAdapt and its training, and the exact
+augmentations of DCT levels."""
 
 from seitpp.augment import dct, tokenadapt_train
 from seitpp.augment.dct import DCTPolicy
 from seitpp.augment.geometry import GeometryDistribution
+from seitpp.augment.naive import (
+    FLOOR_SIGMA,
+    FlipZoom,
+    NaiveComparison,
+    compare_naive,
+    decoded_orientation,
+    disagreement_map,
+    flip_zoom,
+    most_asymmetric_token,
+    noise_floor,
+    pixel_noise,
+)
 from seitpp.augment.ops import (
     CodeSwap,
     ColorAdapt,
@@ -43,7 +56,9 @@ from seitpp.augment.tokenadapt import (
     TokenAdapt,
     TokenAdaptConfig,
     agreement,
+    agreement_per_image,
     probe_thetas,
+    via_pixels,
 )
 from seitpp.augment.tokenadapt_train import TokenAdaptTrainConfig, train_tokenadapt
 
@@ -68,11 +83,23 @@ __all__ = [
     "Compose",
     "RandomChoice",
     "GeometryDistribution",
+    "FLOOR_SIGMA",
+    "NaiveComparison",
+    "compare_naive",
+    "decoded_orientation",
+    "disagreement_map",
+    "pixel_noise",
+    "noise_floor",
+    "FlipZoom",
+    "flip_zoom",
+    "most_asymmetric_token",
     "WEIGHTS_FILE",
     "REFERENCE_DIR",
     "TokenAdaptConfig",
     "TokenAdapt",
     "agreement",
+    "agreement_per_image",
+    "via_pixels",
     "probe_thetas",
     "tokenadapt_train",
     "TokenAdaptTrainConfig",

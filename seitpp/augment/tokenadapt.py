@@ -149,37 +149,54 @@ class TokenAdapt(nn.Module):
         return model.to(device).eval()
 
 
+@torch.no_grad()
+def via_pixels(tokenizer: VQTokenizer, ids: torch.Tensor, theta: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+    """The route through pixels, T(A(D(ids))): decode, warp the pixels, tokenize again.
 
+    ids (B, H, W), theta (B, 2, 3) -> ids (B, h, w) for out_size (h, w). What TokenAdapt saves us
+    from running: a whole decoder and encoder per image. Any tokenizer with `decode`, `tokenize`
+    and `config.downsample` (the VQGAN too, and on the meta device, to count its FLOPs).
+    """
+    d = tokenizer.config.downsample
+    return tokenizer.tokenize(warp(tokenizer.decode(ids), theta, (out_size[0] * d, out_size[1] * d)).clamp(0, 1))
 
 
 @torch.no_grad()
-def agreement(model: TokenAdapt, tokenizer: VQTokenizer, x: torch.Tensor, theta: torch.Tensor,
-              out_grid: int | None = None, batch_size: int = 256) -> dict[str, float]:
-    """Share of ids that match the ground truth T(A(x)), for three ways of augmenting T(x):
+def agreement_per_image(model: TokenAdapt, tokenizer: VQTokenizer, x: torch.Tensor, theta: torch.Tensor,
+                        out_grid: int | None = None, batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """Per image, the share of ids that match the ground truth T(A(x)), for three ways of augmenting T(x):
 
     - "tokenadapt": g(A(f(T(x)))), argmax;
     - "naive": A applied to the id grid (nearest);
-    - "pixels": T(A(D(T(x)))): decode to pixels, warp, tokenize again; what TokenAdapt saves us
-      from running (a full decoder and encoder per image), and a rough ceiling, since the decode
-      is lossy and T(D(T(x))) is not T(x) either.
+    - "pixels": `via_pixels`, T(A(D(T(x)))): a rough ceiling, since the decode is lossy and
+      T(D(T(x))) is not T(x) either.
 
     x: images (N, 3, S, S) in [0, 1]; theta (N, 2, 3). The output grid is out_grid x out_grid
-    tokens (default the token grid of x).
+    tokens (default the token grid of x). Returns name -> (N,) shares, on the CPU: ids of one
+    image are not independent draws, so an error bar needs the images, not the ids.
     """
     d = tokenizer.config.downsample
     out = out_grid or x.shape[-1] // d
     side = (out * d, out * d)
-    hits = {"tokenadapt": 0.0, "naive": 0.0, "pixels": 0.0}
+    shares: dict[str, list[torch.Tensor]] = {"tokenadapt": [], "naive": [], "pixels": []}
     for i in range(0, len(x), batch_size):
         xb, tb = x[i:i + batch_size].to(tokenizer.device), theta[i:i + batch_size].to(tokenizer.device)
         ids = tokenizer.tokenize(xb)
         truth = tokenizer.tokenize(warp(xb, tb, side).clamp(0, 1))
         guesses = {"tokenadapt": model.augment(ids, tb, (out, out)),
                    "naive": warp(ids[:, None], tb, (out, out))[:, 0],
-                   "pixels": tokenizer.tokenize(warp(tokenizer.decode(ids), tb, side).clamp(0, 1))}
+                   "pixels": via_pixels(tokenizer, ids, tb, (out, out))}
         for name, guess in guesses.items():
-            hits[name] += (guess == truth).float().sum().item()
-    return {k: v / (len(x) * out * out) for k, v in hits.items()}
+            shares[name].append((guess == truth).float().mean((1, 2)).cpu())
+    return {name: torch.cat(parts) for name, parts in shares.items()}
+
+
+def agreement(model: TokenAdapt, tokenizer: VQTokenizer, x: torch.Tensor, theta: torch.Tensor,
+              out_grid: int | None = None, batch_size: int = 256) -> dict[str, float]:
+    """Share of all ids that match T(A(x)), per route: the mean of `agreement_per_image` (every
+    image has the same number of ids)."""
+    per_image = agreement_per_image(model, tokenizer, x, theta, out_grid, batch_size)
+    return {name: shares.mean().item() for name, shares in per_image.items()}
 
 
 def probe_thetas(N: int, distribution: GeometryDistribution, out_grid: int, seed: int = 0

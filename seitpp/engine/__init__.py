@@ -63,6 +63,7 @@ from seitpp.engine.tasks import BY_NAME, REGISTRY, task_for, task_named, task_of
 from seitpp.engine.throughput import (
     PEAK_TFLOPS,
     batch_fn,
+    count_flops,
     flops_per_image,
     peak_tflops,
     per_second,
@@ -131,6 +132,7 @@ __all__ = [
     "per_second",
     "batch_fn",
     "step_fn",
+    "count_flops",
     "flops_per_image",
     "peak_tflops",
     "train_command",

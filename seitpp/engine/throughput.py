@@ -1,5 +1,7 @@
 """How fast a model trains here: one training step as a callable, its FLOPs, images per second.
 
+`count_flops` counts any callable, for example an inference pass (chapter 3 compares routes with it).
+
 Chapter 9 turns the measured rate into the time an epoch of ImageNet takes on the reader's own
 machine; `benchmarks/` uses the same pieces for BENCHMARKS.md. On CUDA the step runs under bf16
 autocast, as the engine runs it, and synchronises so that the clock measures the device.
@@ -20,13 +22,19 @@ from torch.utils.flop_counter import FlopCounterMode
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
-def per_second(fn: Callable[[], int], min_seconds: float = 2.0) -> float:
-    """Items per second of fn (which returns how many items it handled), after one warm-up call."""
+def per_second(fn: Callable[[], int], min_seconds: float = 2.0,
+               clock: Callable[[], float] = time.perf_counter) -> float:
+    """Items per second of fn (which returns how many items it handled), after one warm-up call.
+
+    `clock=time.process_time` counts the CPU seconds of this process instead of wall seconds: a CPU
+    rate that other jobs on a shared machine slow down much less (not for CUDA work, which runs
+    while the process waits).
+    """
     fn()
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min_seconds:
+    done, start = 0, clock()
+    while clock() - start < min_seconds:
         done += fn()
-    return done / (time.perf_counter() - start)
+    return done / (clock() - start)
 
 
 def batch_fn(ids: torch.Tensor, labels: torch.Tensor, policy: Callable, batch: int,
@@ -73,16 +81,30 @@ def step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, device: t
     return step
 
 
-def flops_per_image(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> float:
-    """FLOPs of forward + backward per image (attention through the math kernel so that it is counted;
-    the optimiser step is not)."""
-    n = min(len(x), 8)
+def count_flops(fn: Callable[[], object]) -> int:
+    """The FLOPs that fn() runs, as torch's FlopCounterMode counts them: matrix products, convolutions
+    and attention (through the math kernel so that it is counted); norms, activations and resampling
+    are not counted. A multiply-add is 2 FLOPs.
+
+    The count needs only shapes: build fn's model and inputs on the "meta" device (`with
+    torch.device("meta"):`) and nothing is computed, so a 256 px VQGAN counts in a second on a CPU.
+    """
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def flops_per_image(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> float:
+    """FLOPs of forward + backward per image (`count_flops`; the optimiser step is not counted)."""
+    n = min(len(x), 8)
+
+    def forward_backward() -> None:
         loss = model(x[:n], generator=torch.Generator(device=x.device).manual_seed(0))[0] if y is None \
             else F.cross_entropy(model(x[:n]), y[:n])
         loss.backward()
+    flops = count_flops(forward_backward)
     model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / n
+    return flops / n
 
 
 def peak_tflops(device: torch.device) -> float | None:

@@ -1,8 +1,8 @@
 """The experiments behind the book's findings: one sweep runner (`sweep`), two sweeps it runs
-(`reproduce`, chapters 6, 7 and 9; `beyond`, chapter 8), and the tables and verdicts both share
-(`tables`)."""
+(`reproduce`, chapters 6, 7 and 9; `beyond`, chapter 8), the tables and verdicts both share
+(`tables`), and the scorecard of every finding they judge (`scorecard`)."""
 
-from seitpp.experiments import beyond, reproduce, sweep, tables
+from seitpp.experiments import beyond, reproduce, scorecard, sweep, tables
 from seitpp.experiments.sweep import RESULTS_FILE, SUMMARY_FILE, Sweep, run
 from seitpp.experiments.tables import (
     difference,
@@ -15,5 +15,5 @@ from seitpp.experiments.tables import (
     verdict,
 )
 
-__all__ = ["sweep", "reproduce", "beyond", "tables", "Sweep", "run", "RESULTS_FILE", "SUMMARY_FILE",
+__all__ = ["sweep", "reproduce", "beyond", "tables", "scorecard", "Sweep", "run", "RESULTS_FILE", "SUMMARY_FILE",
            "read_results", "mean_over_seeds", "select", "mean_std", "format_table", "difference", "verdict", "judged"]

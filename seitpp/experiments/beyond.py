@@ -189,7 +189,7 @@ PRESETS: dict[str, BeyondPreset] = {
         "cpu", train_images=1000, test_images=1200, seeds=(0, 1, 2), segment=_SEGMENT,
         tokenizer=TokenizerTrainConfig(model=F8, num_train_images=4000, steps=1000, batch_size=32,
                                        warmup_steps=50, checkpoint_every=100),
-        recipe="cpu", dct=_DCT, dct_pretrain=_DCT_PRETRAIN),
+        recipe="cpu-first", dct=_DCT, dct_pretrain=_DCT_PRETRAIN),
 }
 
 

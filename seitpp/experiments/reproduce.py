@@ -24,7 +24,8 @@ This module is the sweep's specification: presets, cells, data, one stage (MTM o
 gets one row per finished cell, written atomically as cells finish; a rerun skips every cell already
 there (and an MTM run resumes from its checkpoint), so an interrupted sweep continues where it
 stopped. `summary.csv` holds the mean and standard deviation over seeds; `provenance.json` the
-command, preset, machine, date and duration; `work/histories/<cell>.csv` each cell's training log.
+command, preset, machine, date and duration; `work/histories/<cell>.csv` each cell's training log;
+`work/mtm-<budget>/model` each MTM stage's finished model, weights only (`export_mtm`).
 """
 from __future__ import annotations
 
@@ -41,10 +42,12 @@ import torch
 import torch.nn.functional as F
 
 from seitpp.augment.tokenadapt import TokenAdapt
-from seitpp.data.shapes import CLASS_SETS, render_shapes
+from seitpp.data.shapes import CLASS_SETS, Shapes, render_shapes
 from seitpp.device import default_device
 from seitpp.engine.config import TrainConfig, preset, with_overrides
+from seitpp.engine.export import export_mtm
 from seitpp.engine.loop import COLUMNS, evaluate, train
+from seitpp.experiments.paper import BUDGETS, PAPER_ABLATION, paper_budget, paper_drop
 from seitpp.experiments.sweep import Sweep, preset_named, read_arrays, run, write_arrays
 from seitpp.experiments.tables import (
     difference,
@@ -61,7 +64,12 @@ from seitpp.tokens.store import write_store
 
 # The committed run of the cpu preset: python -m seitpp reproduce --preset cpu --out seitpp/artefacts/reproduce-cpu
 REFERENCE_RESULTS = ARTEFACTS / "reproduce-cpu"
-RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"  # --preset cpu-random-table
+# The first cpu sweep (--preset cpu-first) and the same with random table rows (--preset cpu-random-table)
+FIRST_RESULTS = ARTEFACTS / "reproduce-cpu-first"
+RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"
+# The MTM encoder of the committed cpu sweep's full budget (stage mtm-1.0000), exported by `export_mtm`
+REFERENCE_MTM = ARTEFACTS / "mtm-cpu"
+STAGE_MODEL = "model"  # every finished MTM stage exports its model to work/<stage>/model
 EVAL_SETS = ("clean", "noise", "blur", "sketch", "pose")
 SHIFTS = EVAL_SETS[1:]  # robustness is the drop from clean accuracy to each of these
 VAL_PROBE_START = 48_000  # MTM's label probe reads validation images from here on (pilots score the first ones)
@@ -144,7 +152,6 @@ class SweepPreset:
         return max(self.num_classes, round(budget * self.train_images))
 
 
-BUDGETS = (1.0, 0.8 / 1.4, 0.3 / 1.4)
 # At CPU scale the paper's fine-tuning augmentation (crops down to 8% of the grid, Mixup 0.8, CutMix
 # 1.0) keeps a micro ViT at chance for a whole short run (10.7% after 570 steps on 1,000 images;
 # 12 classes), and lr 2e-3 learns about twice as fast as the preset's 5e-3: so every method here
@@ -165,11 +172,13 @@ SWEEPS: dict[str, SweepPreset] = {
                          finetune_steps=4, pretrain_steps=4, finetune=dict(MILD, batch_size=16),
                          pretrain=dict(CODES, batch_size=16), jpeg_qualities=(5,), downsample_factors=(4,), workers=1,
                          probe_images=48),
-    # About 1.5 hours on a 2-core CPU (two cells at a time, one thread each): micro models, 3 seeds.
-    # 800 steps of batch 32 see 25 epochs of the full budget and 120 of the smallest: the budgets
-    # bind (a first try with 3,000 images was compute-bound: 39% there, 49% on 1,714 images).
-    "cpu": SweepPreset("cpu", train_images=1000, budgets=BUDGETS, test_images=1200, seeds=(0, 1, 2),
-                       finetune_steps=800, pretrain_steps=1500, finetune=dict(MILD, batch_size=32), pretrain=CODES),
+    # The first cpu sweep (chapter 6 reads it where it explains a choice; chapter 8's recipe): about
+    # 1.5 hours on a 2-core CPU (two cells at a time, one thread each), micro models, 3 seeds, the
+    # symmetric shapes. It ran before the stems were matched: SeiT++'s stems then used the release's
+    # 2 x 2 patch convolution. Named `cpu` until the `cpu` preset below replaced it.
+    "cpu-first": SweepPreset("cpu-first", train_images=1000, budgets=BUDGETS, test_images=1200, seeds=(0, 1, 2),
+                             finetune_steps=800, pretrain_steps=1500, finetune=dict(MILD, batch_size=32),
+                             pretrain=CODES),
     # One GPU (chapter 9): ViT-S on 20 times the cpu preset's images, the budget table at the full
     # budget, sized to the GPU time a lent device gives (benchmarks/cuda_checks.sh). The corrected
     # recipe of the findings issue: three seeds; 1,500 MTM steps, 2.5 times the first run's 600 (whose
@@ -186,24 +195,24 @@ SWEEPS: dict[str, SweepPreset] = {
                        finetune=dict(MILD, lr=None, batch_size=512), pretrain=dict(CODES, batch_size=512, lr=1.5e-3),
                        experiments=("budgets",), workers=6),
 }
-# The cpu sweep with the release's random table rows, for MTM and fine-tuning alike: what MTM's
-# gain depends on (chapter 6).
-SWEEPS["cpu-random-table"] = replace(SWEEPS["cpu"], name="cpu-random-table",
+# The first cpu sweep with the release's random table rows, for MTM and fine-tuning alike: what
+# MTM's gain depends on (chapter 6).
+SWEEPS["cpu-random-table"] = replace(SWEEPS["cpu-first"], name="cpu-random-table",
                                      finetune=dict(MILD, batch_size=32, table_init="random"), pretrain={})
-# The cpu sweep scored on the validation split, one seed: pilots that choose a regime before any
-# test image is looked at (chapter 6 says which were tried).
-SWEEPS["cpu-pilot"] = replace(SWEEPS["cpu"], name="cpu-pilot", score_split="val", seeds=(0,))
-# The regime the pilots chose (seitpp/artefacts/pilots, chapter 6), to replace `cpu` once it has run:
-# the asymmetric objects; 2,000 training images, so the smallest budget (429) still learns
-# (SeiT 50.0% on validation images, 66.7% at the full budget, after 1,800 steps); noise 0.25 and
-# blur 2, which cost SeiT over 20 points, and a pose shift that leaves it above chance. 1,800
-# steps, "SeiT, learned table" and the release's stem at the full budget only, and one JPEG
-# quality keep the estimate (about 14,000 core-seconds) inside two hours on two cores. MTM keeps
-# the table at the tokenizer's codes (freeze_table): fine-tuned from 3,000 MTM steps on 2,000
-# objects, "SeiT + MTM" reached 69.2% with the table learned during MTM and 75.9% with it frozen,
-# against 69.4% from scratch (one seed each, pilots 9 and 10).
-SWEEPS["cpu-objects"] = replace(
-    SWEEPS["cpu"], name="cpu-objects", classes="objects", train_images=2000, finetune_steps=1800,
+# The first cpu sweep scored on the validation split, one seed: pilots that choose a regime before
+# any test image is looked at (chapter 6 says which were tried; each names its --set changes).
+SWEEPS["cpu-pilot"] = replace(SWEEPS["cpu-first"], name="cpu-pilot", score_split="val", seeds=(0,))
+# The findings sweep of chapters 6 and 7, about two hours on a 2-core CPU: the regime the pilots chose
+# on validation images (seitpp/artefacts/pilots, chapter 6). The asymmetric objects; 2,000 training
+# images, so the smallest budget (429) still learns (SeiT 50.0% on validation images, 66.7% at the
+# full budget, after 1,800 steps); noise 0.25 and blur 2, which cost SeiT over 20 points, and a
+# pose shift that leaves it above chance. 1,800 steps, "SeiT, learned table" and the release's stem
+# at the full budget only, and one JPEG quality keep it (about 14,000 core-seconds) inside two
+# hours. MTM keeps the table at the tokenizer's codes (freeze_table): fine-tuned from 3,000 MTM
+# steps on 2,000 objects, "SeiT + MTM" reached 69.2% with the table learned during MTM and 75.9%
+# with it frozen, against 69.4% from scratch (one seed each, pilots 9 and 10).
+SWEEPS["cpu"] = replace(
+    SWEEPS["cpu-first"], name="cpu", classes="objects", train_images=2000, finetune_steps=1800,
     pretrain_steps=2000, pretrain=dict(CODES, freeze_table=True), noise_std=0.25, blur_sigma=2.0,
     pose_size=(0.15, 0.25), pose_rotation=45.0,
     jpeg_qualities=(5,), full_budget_only=("SeiT, learned table", "SeiT++ without MTM, release 2x2 stem"))
@@ -344,6 +353,19 @@ def downsampled(images: np.ndarray, factor: int) -> tuple[np.ndarray, float]:
     return up.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy(), size
 
 
+def evaluation_sets(sweep: SweepPreset, n: int, progress: bool = False) -> tuple[Shapes, dict[str, np.ndarray]]:
+    """The first n images of the scored split -> (the clean Shapes, {test set: images}) for every name
+    of EVAL_SETS: clean; Gaussian noise and blur of the same images; the same objects drawn as
+    sketches, and drawn smaller and turned further than any training image ("pose")."""
+    look = dict(classes=sweep.classes, style=sweep.style)
+    test = render_shapes(n, split=sweep.score_split, progress=progress, **look)
+    sketch = render_shapes(n, split=sweep.score_split, classes=sweep.classes, style="sketch")
+    pose = render_shapes(n, split=sweep.score_split, size_range=sweep.pose_size, max_rotation=sweep.pose_rotation,
+                         **look)
+    return test, {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
+                  "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images, "pose": pose.images}
+
+
 def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     """Render, tokenize and corrupt everything once; arrays go to `work/data.npz` -> {name: array, "bytes": {...}}."""
     path = work / "data.npz"
@@ -352,15 +374,10 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     tokenizer = VQTokenizer.load(device=default_device())
     look = dict(classes=sweep.classes, style=sweep.style)
     train = render_shapes(sweep.train_images, split="train", progress=progress, **look)
-    test = render_shapes(sweep.test_images, split=sweep.score_split, progress=progress, **look)
-    sketch = render_shapes(sweep.test_images, split=sweep.score_split, classes=sweep.classes, style="sketch")
-    pose = render_shapes(sweep.test_images, split=sweep.score_split, size_range=sweep.pose_size,
-                         max_rotation=sweep.pose_rotation, **look)
+    test, tests = evaluation_sets(sweep, sweep.test_images, progress)
     # the label probe of MTM runs reads the end of the validation split: never a scored image, and
     # not the pilots' validation images either
     probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START, **look)
-    tests = {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
-             "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images, "pose": pose.images}
     data = {"codebook_size": np.array(tokenizer.config.codebook_size),
             "train_labels": train.labels, "test_labels": test.labels, "probe_labels": probe.labels,
             "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16),
@@ -398,13 +415,15 @@ def _split(data: dict, name: str, fmt: str, num_classes: int, n: int | None = No
 
 def run_stage(sweep: SweepPreset, stage: str, work: Path) -> None:
     """MTM on the tokens of the budget the stage names (`mtm-<budget>`), into `work/<stage>`; resumes
-    from its checkpoint."""
+    from its checkpoint (a finished one trains no further). The finished model goes to
+    `work/<stage>/model` (`export_mtm`)."""
     data = prepare_data(sweep, work, progress=False)
     n = sweep.budget_images(float(stage.removeprefix("mtm-")))
     k = sweep.num_classes
     result = train(pretrain_config(sweep, n), _split(data, "train", "tokens", k, n), _split(data, "probe", "tokens", k),
                    out_dir=work / stage, progress=False)
     write_csv(result.history, work / "histories" / f"{stage}.csv", COLUMNS)
+    export_mtm(work / stage, work / stage / STAGE_MODEL, stage=stage, sweep=repr(sweep))
 
 
 def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
@@ -477,23 +496,8 @@ def summarize(rows: list[dict]) -> list[dict]:
                            tuple(f"acc_{name}" for name in EVAL_SETS) + tuple(f"drop_{name}" for name in SHIFTS))
 
 
-# ----------------------------------------------------------------------------------------------
-# The paper's numbers (ImageNet-1k, ViT-B/16; the ablation ViT-S on ImageNet-100), top-1 in %
-
-PAPER_BUDGET_GB = (1.4, 0.8, 0.3)
-PAPER_BUDGETS = {
-    "SeiT": (74.0, 66.3, 47.2),
-    "SeiT + MTM": (75.1, 70.6, 53.9),
-    "SeiT++ without MTM": (75.5, 69.1, 51.2),
-    "SeiT++": (77.8, 74.1, 60.6),
-}
-PAPER_ABLATION = {"baseline": 77.3, "+ ColorAdapt": 78.3, "+ TokenAdapt": 80.4, "+ both": 81.4}
-PAPER_ROBUSTNESS = {  # ViT-B without MTM; "sketch" is ImageNet-Sketch
-    "SeiT": {"clean": 74.0, "noise": 50.7, "blur": 62.6, "sketch": 22.6},
-    "SeiT++ without MTM": {"clean": 75.5, "noise": 58.6, "blur": 66.8, "sketch": 27.7},
-}
-PAPER_PIXELS = {"full pixels": (140.0, 81.8), "JPEG quality 5": (11.0, 74.6), "downsampled x0.2": (9.6, 75.2),
-                "SeiT tokens": (1.4, 74.0), "SeiT++ tokens": (1.4, 77.8)}  # (GB, top-1)
+def _minus(b: float | None, a: float | None) -> float | None:
+    return None if a is None or b is None else round(b - a, 1)
 
 
 def ablation_rows(summary: list[dict], sweep: SweepPreset) -> dict[str, dict]:
@@ -511,10 +515,12 @@ def ablation_rows(summary: list[dict], sweep: SweepPreset) -> dict[str, dict]:
 
 
 def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
-    """The paper's findings measured on `summary` -> rows {finding, comparison, difference, spread, verdict}.
+    """The paper's findings measured on `summary` -> rows {finding, comparison, difference, spread, verdict,
+    paper}.
 
     Each is a difference that the paper says is positive; the verdict compares it with the spread
-    over seeds (standard deviations of the two means, combined). Missing cells are skipped.
+    over seeds (standard deviations of the two means, combined). `paper` is the same difference in
+    the paper's tables (points), None where the paper has no such pair. Missing cells are skipped.
     """
     def cell(experiment: str, method: str, budget: float) -> dict | None:
         rows = select(summary, experiment, method, budget)
@@ -522,10 +528,11 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
 
     out = []
 
-    def judge(finding: str, comparison: str, a: dict | None, b: dict | None, metric: str = "acc_clean") -> None:
+    def judge(finding: str, comparison: str, a: dict | None, b: dict | None, metric: str = "acc_clean",
+              paper: float | None = None) -> None:
         measured = a is not None and b is not None and all(r.get(f"{metric}_mean") not in (None, "") for r in (a, b))
         if measured:  # a summary written before a test set existed leaves its columns blank
-            out.append({"finding": finding} | judged(comparison, a, b, metric))
+            out.append({"finding": finding} | judged(comparison, a, b, metric) | {"paper": paper})
 
     big, small = max(sweep.budgets), min(sweep.budgets)
     # 1. the smaller the budget, the larger SeiT++'s gain over SeiT
@@ -536,31 +543,35 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
             gain[b] = difference(*pair)
     if len(gain) == 2:
         d, s = gain[small][0] - gain[big][0], math.hypot(gain[small][1], gain[big][1])
+        paper = [_minus(paper_budget("SeiT++", b), paper_budget("SeiT", b)) for b in (small, big)]
         out.append({"finding": "smaller budget, larger gain",
                     "comparison": f"(SeiT++ - SeiT) at {sweep.budget_images(small)} minus at "
                                   f"{sweep.budget_images(big)} images",
-                    "difference": round(d, 1), "spread": round(s, 1), "verdict": verdict(d, s)})
+                    "difference": round(d, 1), "spread": round(s, 1), "verdict": verdict(d, s),
+                    "paper": _minus(*paper)})
     # 2. MTM helps, at every budget, on either augmentation
     for b in sweep.budgets:
         n = sweep.budget_images(b)
         judge("MTM helps", f"SeiT + MTM - SeiT, learned table ({n} images)",
               cell("budgets", "SeiT, learned table", b), cell("budgets", "SeiT + MTM", b))
         judge("MTM helps", f"SeiT++ - SeiT++ without MTM ({n} images)",
-              cell("budgets", "SeiT++ without MTM", b), cell("budgets", "SeiT++", b))
+              cell("budgets", "SeiT++ without MTM", b), cell("budgets", "SeiT++", b),
+              paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT++ without MTM", b)))
     # 3. SeiT++ beats SeiT, and MTM and the augmentations add up
     for b in sweep.budgets:
         n = sweep.budget_images(b)
         judge("SeiT++ beats SeiT", f"SeiT++ - SeiT ({n} images)", cell("budgets", "SeiT", b),
-              cell("budgets", "SeiT++", b))
+              cell("budgets", "SeiT++", b), paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT", b)))
         judge("MTM and augmentation add up", f"SeiT++ - SeiT + MTM ({n} images)", cell("budgets", "SeiT + MTM", b),
-              cell("budgets", "SeiT++", b))
+              cell("budgets", "SeiT++", b), paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT + MTM", b)))
     # 4. the ablation: each augmentation helps, TokenAdapt more than ColorAdapt
     ablation = ablation_rows(summary, sweep)
     base = ablation.get("baseline")
     for variant in ("+ ColorAdapt", "+ TokenAdapt", "+ both"):
-        judge("each augmentation helps", f"{variant} - baseline", base, ablation.get(variant))
+        judge("each augmentation helps", f"{variant} - baseline", base, ablation.get(variant),
+              paper=_minus(PAPER_ABLATION[variant], PAPER_ABLATION["baseline"]))
     judge("TokenAdapt helps more than ColorAdapt", "+ TokenAdapt - + ColorAdapt", ablation.get("+ ColorAdapt"),
-          ablation.get("+ TokenAdapt"))
+          ablation.get("+ TokenAdapt"), paper=_minus(PAPER_ABLATION["+ TokenAdapt"], PAPER_ABLATION["+ ColorAdapt"]))
     judge("learned warps beat naive warps", "+ TokenAdapt - + naive warps", ablation.get("+ naive warps"),
           ablation.get("+ TokenAdapt"))
     # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM): they lose
@@ -568,7 +579,7 @@ def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
     for name in SHIFTS:
         robust = cell("budgets", "SeiT++ without MTM", big)
         judge("more robust", f"drop on {name}: SeiT - SeiT++ without MTM", robust, cell("budgets", "SeiT", big),
-              f"drop_{name}")
+              f"drop_{name}", _minus(paper_drop("SeiT", name), paper_drop("SeiT++ without MTM", name)))
         judge("more robust", f"drop on {name}: SeiT, learned table - SeiT++ without MTM", robust,
               cell("budgets", "SeiT, learned table", big), f"drop_{name}")
     return out

@@ -30,15 +30,20 @@ from or hidden in the encoder input); in `drop` (B, L), 1 is removed from the en
 
 The encoder is the stem and body of `seitpp.models.TokenViT` itself, so its parameter names are the
 classifier's: `encoder_state_dict()` loads into `create_model("tvit_micro")` with
-`seitpp.models.load_encoder`.
+`seitpp.models.load_encoder`. A finished model is saved and loaded as weights and config only
+(`save`, `load`); `masked_token_scores` scores its predictions of the masked tokens against
+predictors that need no training (a uniform guess, the code frequencies, the most frequent token,
+each grid's most frequent visible token), on the same masks.
 
 Letters: B batch, H W token grid, K codebook size, C code dimension, L patches, D Dd widths of the
 encoder and the decoder.
 """
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -46,6 +51,7 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 
+from seitpp.files import read_model, save_model
 from seitpp.models.vit import (
     TokenViT,
     TokenViTConfig,
@@ -55,6 +61,7 @@ from seitpp.models.vit import (
 )
 
 TOKENS_PER_PATCH = 4  # 2 x 2 tokens per patch of the SeiT++ stem
+WEIGHTS_FILE = "mtm.safetensors"  # beside config.json in a saved model's directory
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,21 @@ class MaskedTokenModel(nn.Module):
         """The encoder's weights under the classifier's names (`patch_embed.*`, `blocks.*`, ...)."""
         return {k: v.detach().clone() for k, v in self.encoder.state_dict().items()}
 
+    # ------------------------------------------------------------------------------------------
+    # storage: a finished model, weights only (a training checkpoint also holds the optimiser)
+
+    def save(self, directory: str | Path, **meta) -> Path:
+        """Write `config.json` ({"model": the MTMConfig fields} and `meta`) and `mtm.safetensors`, each atomically."""
+        return save_model(directory, self, WEIGHTS_FILE, json.dumps({"model": asdict(self.config)} | meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "MaskedTokenModel":
+        """A model saved by `save`, in eval mode."""
+        config_text, state = read_model(directory, WEIGHTS_FILE, "masked token model")
+        model = cls(MTMConfig(**json.loads(config_text)["model"]))
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
     def no_weight_decay(self) -> set[str]:
         return {f"encoder.{n}" for n in self.encoder.no_weight_decay()} | {
             "mask_token", "decoder_mask_token", "decoder_pos_embed"}
@@ -285,6 +307,111 @@ class MaskedTokenModel(nn.Module):
 
 def _gen_device(generator: torch.Generator | None, device: torch.device | str) -> torch.device | str:
     return generator.device if generator is not None else device
+
+
+# ----------------------------------------------------------------------------------------------
+# Scoring the masked tokens, against predictors that need no training
+
+
+def code_frequencies(ids: torch.Tensor, K: int) -> torch.Tensor:
+    """ids (any shape) -> (K,) float64: each code's share among them."""
+    counts = torch.bincount(ids.long().flatten(), minlength=K).double()
+    return counts / counts.sum()
+
+
+def frequency_prediction(freq: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """freq (K,) -> (K,): the best prediction that ignores the image, under the loss with `label_smoothing` eps.
+
+    The smoothed loss of a prediction q is the cross-entropy of q against (1 - eps) freq + eps / K,
+    so that mixture is the minimiser: for eps = 0, the code frequencies themselves.
+    """
+    return (1 - label_smoothing) * freq + label_smoothing / len(freq)
+
+
+def frequency_loss(freq: torch.Tensor, label_smoothing: float = 0.0) -> float:
+    """The expected loss (nats) of `frequency_prediction` on tokens drawn from freq (K,): the entropy of
+    the prediction. A model's loss below it says the model reads the visible tokens."""
+    q = frequency_prediction(freq.double(), label_smoothing)
+    return float(-torch.special.xlogy(q, q).sum())
+
+
+@torch.no_grad()
+def masked_predictions(model: MaskedTokenModel, ids: torch.Tensor, ratio: float, seed: int = 0, top: int = 5,
+                       batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mask every grid of ids (N, H, W) at `ratio` and predict, in eval mode -> on the CPU:
+
+    - top (N, H, W, top): each token's `top` most likely ids, best first;
+    - loss (N, H, W): each token's cross-entropy (nats), with the model's label smoothing;
+    - grid_mask (N, H, W) bool: True where the token was masked (only there do the first two mean anything).
+
+    The masks come from one generator seeded `seed`, so two models called alike see the same masks.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    tops, losses, masks = [], [], []
+    for chunk in ids.split(batch_size):
+        chunk = chunk.to(device).long()
+        _, logits, mask = model(chunk, g, ratio)  # (b, L, 4, K), (b, L)
+        target = patchify(chunk)  # (b, L, 4)
+        loss = F.cross_entropy(logits.float().flatten(0, 2), target.flatten(), reduction="none",
+                               label_smoothing=model.config.label_smoothing).view_as(target)
+        tops.append(unpatchify(logits.topk(top, dim=-1).indices, model.grid).cpu())  # (b, H, W, top)
+        losses.append(unpatchify(loss, model.grid).cpu())
+        masks.append(unpatchify(mask.bool().unsqueeze(-1).expand(-1, -1, TOKENS_PER_PATCH), model.grid).cpu())
+    model.train(was_training)
+    return torch.cat(tops), torch.cat(losses), torch.cat(masks)
+
+
+def most_frequent_visible(ids: torch.Tensor, grid_mask: torch.Tensor, fallback: int) -> torch.Tensor:
+    """ids, grid_mask (N, H, W) -> (N,): each grid's commonest visible id (the smallest on a tie), or
+    `fallback` where every token is masked."""
+    K = max(int(ids.max()), fallback) + 1
+    counts = torch.zeros(len(ids), K).scatter_add_(1, ids.flatten(1).long(), (~grid_mask).flatten(1).float())
+    return torch.where(counts.sum(1) > 0, counts.argmax(1), fallback)  # argmax: the first of equal maxima
+
+
+def visible_neighbours(grid_mask: torch.Tensor) -> torch.Tensor:
+    """grid_mask (N, H, W) bool -> (N, H, W): how many of each token's 8 neighbours are visible (unmasked)."""
+    visible = (~grid_mask).float().unsqueeze(1)  # (N, 1, H, W)
+    ring = torch.ones(1, 1, 3, 3)
+    ring[0, 0, 1, 1] = 0
+    return F.conv2d(visible, ring, padding=1)[:, 0].round().long()
+
+
+def masked_token_scores(model: MaskedTokenModel, ids: torch.Tensor, ratio: float, freq: torch.Tensor,
+                        seed: int = 0) -> dict[str, float]:
+    """Score a model's predictions of the masked tokens of ids (N, H, W) at `ratio`, and the predictors
+    that need no training, on the same masks and tokens -> {
+
+        "masked_tokens": how many were scored,
+        "loss": the model's mean cross-entropy (nats, with its label smoothing),
+        "loss_uniform": ln K, a uniform guess (whatever the smoothing),
+        "loss_frequencies": `frequency_prediction(freq)` for every token,
+        "top1", "top5": shares right, the model's first guess / any of its five,
+        "top1_most_frequent": the id most frequent in freq, for every token,
+        "top1_most_frequent_visible": each grid's commonest visible id (`most_frequent_visible`)}
+
+    freq (K,): code frequencies of the training grids (`code_frequencies`), never of `ids`.
+    """
+    top, loss, grid_mask = masked_predictions(model, ids, ratio, seed)
+    ids = ids.long().cpu()
+    hidden = ids[grid_mask]  # (n,)
+    eps, K = model.config.label_smoothing, len(freq)
+    log_q = frequency_prediction(freq.double().cpu(), eps).log()
+    mode = int(freq.argmax())
+    visible_mode = most_frequent_visible(ids, grid_mask, mode)[:, None, None].expand_as(ids)
+    return {
+        "masked_tokens": len(hidden),
+        "loss": loss[grid_mask].mean().item(),
+        "loss_uniform": math.log(K),
+        "loss_frequencies": (-(1 - eps) * log_q[hidden] - eps / K * log_q.sum()).mean().item(),
+        "top1": (top[..., 0][grid_mask] == hidden).double().mean().item(),
+        "top5": (top[grid_mask] == hidden[:, None]).any(1).double().mean().item(),
+        "top1_most_frequent": (hidden == mode).double().mean().item(),
+        "top1_most_frequent_visible": (visible_mode[grid_mask] == hidden).double().mean().item(),
+    }
 
 
 # ----------------------------------------------------------------------------------------------

@@ -57,6 +57,12 @@ class VQGANConfig:
         return cls()
 
     @classmethod
+    def ldm_f8(cls) -> "VQGANConfig":
+        """latent-diffusion's `vq-f8` (models/first_stage_models/vq-f8/config.yaml; taming's modules):
+        256 px -> 32 x 32 ids, K = 16384, C = 4. The grid SeiT's ViT-VQGAN gives at 256 px."""
+        return cls(ch_mult=(1, 2, 2, 4), attn_resolutions=(32,), z_channels=4, embed_dim=4)
+
+    @classmethod
     def cpu_tiny(cls) -> "VQGANConfig":
         """A few-thousand-parameter model with the same structure (attention included), for tests."""
         return cls(ch=32, ch_mult=(1, 1, 2), num_res_blocks=1, attn_resolutions=(8,), resolution=32,
@@ -82,7 +88,8 @@ class VQGANConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
-VQGAN_PRESETS = {"imagenet-f16": VQGANConfig.imagenet_f16, "cpu-tiny": VQGANConfig.cpu_tiny}
+VQGAN_PRESETS = {"imagenet-f16": VQGANConfig.imagenet_f16, "ldm-f8": VQGANConfig.ldm_f8,
+                 "cpu-tiny": VQGANConfig.cpu_tiny}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -359,7 +366,8 @@ class VQGANTokenizer(nn.Module):
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, h, w) -> images (B, 3, h*d, w*d) in [0, 1]."""
         ids = ids.to(self.device, torch.long)
-        if ids.numel() and (ids.min() < 0 or ids.max() >= self.quantize.size):
+        # (meta tensors, used to count FLOPs, have shapes but no values to check)
+        if ids.numel() and not ids.is_meta and (ids.min() < 0 or ids.max() >= self.quantize.size):
             raise ValueError(f"token ids must lie in [0, {self.quantize.size}), got [{ids.min()}, {ids.max()}]")
         x = self.decode_codes(self.quantize.embed(ids))
         return (x.clamp(-1, 1) + 1) / 2

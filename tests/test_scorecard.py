@@ -1,0 +1,178 @@
+"""The scorecard: rows built from findings carry the verdict, the paper's difference and a link to a
+section that exists; every finding of the committed sweeps is on the card."""
+import math
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from seitpp.experiments import SUMMARY_FILE, beyond, read_results  # noqa: E402
+from seitpp.experiments.reproduce import (  # noqa: E402
+    ABLATION,
+    BUDGETS,
+    EVAL_SETS,
+    METHODS,
+    REFERENCE_RESULTS,
+    SHIFTS,
+    findings,
+    sweep_preset,
+)
+from seitpp.experiments.scorecard import (  # noqa: E402
+    CLAIMS,
+    GPU_RESULTS,
+    GPU_SECTION,
+    SECTIONS,
+    SOURCES,
+    anchor,
+    card_rows,
+    html_table,
+    scorecard,
+    verdict_counts,
+)
+from seitpp.viz import scorecard_figure  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+CPU = sweep_preset("cpu")
+
+# A world where SeiT++'s augmentation helps, MTM hurts, and SeiT++ ends below SeiT (top-1 fractions).
+TOP1 = {"SeiT": 0.70, "SeiT, learned table": 0.70, "SeiT + MTM": 0.62, "SeiT++ without MTM": 0.74,
+        "SeiT++": 0.60, "SeiT++ without MTM, release 2x2 stem": 0.65}
+VARIANTS = {"baseline": 0.50, "+ ColorAdapt": 0.505, "+ TokenAdapt": 0.60, "+ naive warps": 0.55}
+
+
+def summary_row(experiment: str, method: str, budget: float, top1: float, std: float = 0.01) -> dict:
+    """A summary row with every accuracy `top1` and no drop under any shift."""
+    return {"experiment": experiment, "method": method, "budget": round(budget, 4), "train_images": 1, "seeds": 3,
+            "bytes_per_image": 1, "train_bytes": 1,
+            **{f"acc_{s}_mean": top1 for s in EVAL_SETS}, **{f"acc_{s}_std": std for s in EVAL_SETS},
+            **{f"drop_{s}_mean": 0.0 for s in SHIFTS}, **{f"drop_{s}_std": std for s in SHIFTS}}
+
+
+def synthetic_summary() -> list[dict]:
+    """Every method at every budget of the cpu preset, and every ablation variant but "+ both" (the
+    budget table's SeiT++ stands in for it)."""
+    rows = [summary_row("budgets", m, b, TOP1[m]) for m in METHODS for b in CPU.budgets]
+    return rows + [summary_row("ablation", v, CPU.ablation_budget, VARIANTS[v]) for v in ABLATION if v != "+ both"]
+
+
+def by_comparison(rows: list[dict]) -> dict[str, dict]:
+    return {r["comparison"]: r for r in rows}
+
+
+def test_rows_carry_the_verdict_the_paper_and_a_link():
+    assert CPU.budgets == BUDGETS  # the paper's three budgets, so every budget row has the paper's number
+    rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
+    card = by_comparison(rows)
+    full = CPU.budget_images(1.0)
+
+    seit = card[f"SeiT++ - SeiT ({full} images)"]
+    assert seit["verdict"] == "opposite" and seit["difference"] == pytest.approx(-10.0)
+    assert seit["paper"] == pytest.approx(77.8 - 74.0) and seit["claim"] == CLAIMS["SeiT++ beats SeiT"]
+    assert seit["chapter"] == "chapter 6" and seit["href"] == "06_finetune_ablation.html#seit-against-seit-at-the-full-budget"
+
+    mtm = card[f"SeiT++ - SeiT++ without MTM ({full} images)"]
+    assert mtm["verdict"] == "opposite" and mtm["paper"] == pytest.approx(77.8 - 75.5)
+    assert card[f"SeiT + MTM - SeiT, learned table ({full} images)"]["paper"] is None  # no such pair in the paper
+
+    assert card["+ TokenAdapt - baseline"]["verdict"] == "holds"
+    assert card["+ TokenAdapt - baseline"]["paper"] == pytest.approx(80.4 - 77.3)
+    assert card["+ ColorAdapt - baseline"]["verdict"] == "unclear"
+    assert card["+ both - baseline"]["verdict"] == "holds"  # the budget table's SeiT++ at the ablation budget
+    assert card["+ TokenAdapt - + naive warps"]["paper"] is None
+    assert card["+ TokenAdapt - baseline"]["href"] == "06_finetune_ablation.html#the-ablation"
+
+    gain = next(r for r in rows if r["finding"] == "smaller budget, larger gain")
+    assert gain["paper"] == pytest.approx((60.6 - 47.2) - (77.8 - 74.0)) and gain["verdict"] == "unclear"
+
+    noise = card["drop on noise: SeiT - SeiT++ without MTM"]
+    assert noise["paper"] == pytest.approx((74.0 - 50.7) - (75.5 - 58.6)) and noise["verdict"] == "unclear"
+    assert card["drop on pose: SeiT - SeiT++ without MTM"]["paper"] is None  # the paper has no pose shift
+    assert noise["href"] == "07_budgets_robustness.html#robustness"
+
+
+def test_every_finding_has_a_claim_and_a_section():
+    names = {f["finding"] for f in findings(synthetic_summary(), CPU)}
+    assert names == set(SECTIONS) - {"segmentation", "another tokenizer", "DCT inputs"}  # every finding was judged
+    assert set(CLAIMS) == set(SECTIONS)
+
+
+def test_the_rows_of_a_finding_stand_together():
+    rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
+    names = [r["finding"] for r in rows]
+    runs = [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]  # one run of rows per finding
+    assert len(runs) == len(set(runs))
+
+
+def test_a_section_override_links_every_row_there():
+    rows = card_rows(findings(synthetic_summary(), CPU), "GPU sweep", GPU_SECTION)
+    assert {r["href"] for r in rows} == {"09_cuda_training.html#seit-at-gpu-size"}
+    assert {r["chapter"] for r in rows} == {"chapter 9"}
+
+
+def test_chapter_8_findings_go_by_question():
+    def row(method: str, miou: float, std: float) -> dict:
+        return {"experiment": "segment", "method": method, "miou_mean": miou, "miou_std": std,
+                "pixel_acc_mean": miou, "pixel_acc_std": std}
+    (miou, _) = card_rows(beyond.findings([row("SeiT-style", 0.20, 0.01), row("SeiT++", 0.30, math.nan)]), "beyond")
+    assert miou["finding"] == "segmentation" and miou["paper"] == 4.2 and miou["verdict"] == "unclear"
+    assert miou["href"] == "08_beyond_classification.html#segmentation-from-tokens"
+    assert "1 seed" in html_table([miou])  # a spread of one seed
+
+
+def test_unknown_findings_fail_loudly():
+    with pytest.raises(KeyError, match="no claim"):
+        card_rows([{"finding": "new", "comparison": "b - a", "difference": 1.0, "spread": 0.5, "verdict": "holds"}], "x")
+
+
+@pytest.mark.parametrize("notebook, heading", sorted(set(SECTIONS.values()) | {GPU_SECTION}))
+def test_every_linked_section_is_a_heading_of_its_notebook_once(notebook, heading):
+    source = (NOTEBOOKS / f"{notebook}.py").read_text()
+    headings = re.findall(r"^# #{2,6} (.+)$", source, flags=re.MULTILINE)
+    assert headings.count(heading) == 1, f"notebooks/{notebook}.py has no section (or several) called {heading!r}"
+    assert [anchor(h) for h in headings].count(anchor(heading)) == 1, "two sections would share one anchor"
+
+
+def test_anchor_is_the_id_sphinx_gives_a_section():
+    nodes = pytest.importorskip("docutils.nodes")
+    for heading in [h for _, h in SECTIONS.values()] + [GPU_SECTION[1], "Émigré's 3rd try", "  two  spaces "]:
+        assert anchor(heading) == nodes.make_id(heading), heading
+
+
+def test_the_html_table_scrolls_escapes_and_links():
+    rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
+    text = html_table(rows)
+    assert text.startswith('<div style="overflow-x:auto">') and text.endswith("</div>")
+    assert text.count("<a href=") == len(rows)
+    assert "SeiT++&#x27;s" in text and "SeiT++'s" not in text  # quotes escaped
+    assert text.count(CLAIMS["MTM helps"].replace("'", "&#x27;")) == 1  # a claim once per finding
+    assert "–" in text  # a row without the paper's number
+
+
+def test_every_committed_finding_is_on_the_card():
+    rows = scorecard()
+
+    def read(folder: Path) -> list[dict]:
+        return read_results(folder / SUMMARY_FILE)
+    expected = ([("CPU sweep", f["comparison"]) for f in findings(read(REFERENCE_RESULTS), CPU)]
+                + [("beyond classification", f["comparison"]) for f in beyond.findings(read(beyond.REFERENCE_RESULTS))]
+                + [("GPU sweep", f["comparison"]) for f in findings(read(GPU_RESULTS), sweep_preset("gpu"))])
+    assert sorted((r["source"], r["comparison"]) for r in rows) == sorted(expected)
+    assert [r["source"] for r in rows] == sorted((r["source"] for r in rows), key=list(SOURCES).index)
+    counts = verdict_counts(rows)
+    assert [c["source"] for c in counts] == ["CPU sweep", "beyond classification", "GPU sweep"]
+    assert all(c["findings"] > 0 and c["findings"] == c["holds"] + c["opposite"] + c["unclear"] for c in counts)
+    assert sum(c["findings"] for c in counts) == len(rows)
+
+
+def test_the_figure_has_a_panel_per_source_and_a_line_per_row():
+    rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
+    rows[0] = rows[0] | {"spread": math.nan, "paper": None}  # one seed, no paper number: still drawn
+    rows += card_rows(findings(synthetic_summary(), CPU), "GPU sweep", GPU_SECTION)[:3]
+    fig = scorecard_figure(rows)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["CPU sweep", "GPU sweep"]
+    assert [len(ax.get_yticklabels()) for ax in fig.axes] == [len(rows) - 3, 3]
+    plt.close(fig)
