@@ -57,7 +57,7 @@ from seitpp.device import default_device
 from seitpp.engine import as_shell, measure_step_rate, train_command
 from seitpp.engine import preset
 from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, format_table, mean_std, read_results, select
-from seitpp.experiments.reproduce import EVAL_SETS, METHODS, Cell, findings, sweep_preset
+from seitpp.experiments.reproduce import EVAL_SETS, GPU_RESULTS, METHODS, Cell, findings, sweep_preset
 from seitpp.tokens import read_seit_split, seit_split_files, write_seit_split
 from seitpp.data import render_shapes
 from seitpp.tokens import TokenStore
@@ -365,7 +365,7 @@ print(f"ViT-B's step takes {1024 / vitb['images_per_s'] * 1e3:.0f} ms per 1,024 
 # set for the schedule's length, the asymmetric objects), which waits for the next lent device.
 
 # %%
-gpu_run = Path(seitpp.__file__).parent / "artefacts" / "reproduce-gpu"
+gpu_run = GPU_RESULTS
 provenance = json.loads((gpu_run / "provenance.json").read_text())
 summary = read_results(gpu_run / SUMMARY_FILE)
 results = read_results(gpu_run / RESULTS_FILE)  # what the committed run did, whatever the preset says today

@@ -56,8 +56,8 @@ from IPython.display import HTML, display
 import seitpp
 from seitpp.experiments import SUMMARY_FILE, format_table, read_results
 from seitpp.experiments.beyond import REFERENCE_RESULTS as BEYOND_RESULTS
-from seitpp.experiments.reproduce import REFERENCE_RESULTS as CPU_RESULTS
-from seitpp.experiments.scorecard import GPU_RESULTS, SOURCES, VERDICTS, html_table, scorecard, verdict_counts
+from seitpp.experiments.reproduce import GPU_RESULTS, REFERENCE_RESULTS as CPU_RESULTS
+from seitpp.experiments.scorecard import SOURCES, VERDICTS, html_table, scorecard, verdict_counts
 from seitpp.viz import scorecard_figure
 
 FAST = seitpp.fast_mode()  # nothing here depends on it: the page only reads committed results

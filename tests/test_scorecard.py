@@ -15,6 +15,7 @@ from seitpp.experiments.reproduce import (  # noqa: E402
     ABLATION,
     BUDGETS,
     EVAL_SETS,
+    GPU_RESULTS,
     METHODS,
     REFERENCE_RESULTS,
     SHIFTS,
@@ -23,7 +24,6 @@ from seitpp.experiments.reproduce import (  # noqa: E402
 )
 from seitpp.experiments.scorecard import (  # noqa: E402
     CLAIMS,
-    GPU_RESULTS,
     GPU_SECTION,
     SECTIONS,
     SOURCES,

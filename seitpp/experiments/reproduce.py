@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seitpp.augment.naive import pixel_noise
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.data.shapes import CLASS_SETS, Shapes, render_shapes
 from seitpp.device import default_device
@@ -67,6 +68,7 @@ REFERENCE_RESULTS = ARTEFACTS / "reproduce-cpu"
 # The first cpu sweep (--preset cpu-first) and the same with random table rows (--preset cpu-random-table)
 FIRST_RESULTS = ARTEFACTS / "reproduce-cpu-first"
 RANDOM_TABLE_RESULTS = ARTEFACTS / "reproduce-cpu-random-table"
+GPU_RESULTS = ARTEFACTS / "reproduce-gpu"  # --preset gpu, run on an H200 (chapter 9)
 # The MTM encoder of the committed cpu sweep's full budget (stage mtm-1.0000), exported by `export_mtm`
 REFERENCE_MTM = ARTEFACTS / "mtm-cpu"
 STAGE_MODEL = "model"  # every finished MTM stage exports its model to work/<stage>/model
@@ -320,8 +322,7 @@ def corrupt(images: np.ndarray, kind: str, sweep: SweepPreset, seed: int = 0) ->
     from torchvision.transforms.v2.functional import gaussian_blur
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
     if kind == "noise":
-        g = torch.Generator().manual_seed(seed)
-        x = x + sweep.noise_std * torch.randn(x.shape, generator=g)
+        x = pixel_noise(x, sweep.noise_std, seed)
     elif kind == "blur":
         k = 2 * math.ceil(3 * sweep.blur_sigma) + 1
         x = gaussian_blur(x, [k, k], [sweep.blur_sigma, sweep.blur_sigma])

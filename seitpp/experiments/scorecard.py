@@ -22,11 +22,8 @@ from pathlib import Path
 from seitpp.experiments import beyond, reproduce
 from seitpp.experiments.sweep import SUMMARY_FILE
 from seitpp.experiments.tables import read_results
-from seitpp.files import ARTEFACTS
 
 VERDICTS = ("holds", "opposite", "unclear")
-# python -m seitpp reproduce --preset gpu, run on an H200 (chapter 9)
-GPU_RESULTS = ARTEFACTS / "reproduce-gpu"
 
 # The paper's claim behind each finding, in words. Beyond's questions ask whether SeiT++'s ideas
 # carry over; only segmentation has a number in the paper.
@@ -94,7 +91,7 @@ def card_rows(findings: list[dict], source: str, section: tuple[str, str] | None
 
 
 def scorecard(cpu: str | Path = reproduce.REFERENCE_RESULTS, beyond_results: str | Path = beyond.REFERENCE_RESULTS,
-              gpu: str | Path = GPU_RESULTS) -> list[dict]:
+              gpu: str | Path = reproduce.GPU_RESULTS) -> list[dict]:
     """Every finding of the three committed sweeps (folders with a summary.csv), in `SOURCES` order."""
     def summary(folder) -> list[dict]:
         return read_results(Path(folder) / SUMMARY_FILE)
