@@ -150,6 +150,11 @@ class SweepPreset:
     def num_classes(self) -> int:
         return len(CLASS_SETS[self.classes])
 
+    @property
+    def look(self) -> dict[str, str]:
+        """How the sweep's images are drawn, as `render_shapes` keywords: class set and style."""
+        return dict(classes=self.classes, style=self.style)
+
     def budget_images(self, budget: float) -> int:
         return max(self.num_classes, round(budget * self.train_images))
 
@@ -358,11 +363,10 @@ def evaluation_sets(sweep: SweepPreset, n: int, progress: bool = False) -> tuple
     """The first n images of the scored split -> (the clean Shapes, {test set: images}) for every name
     of EVAL_SETS: clean; Gaussian noise and blur of the same images; the same objects drawn as
     sketches, and drawn smaller and turned further than any training image ("pose")."""
-    look = dict(classes=sweep.classes, style=sweep.style)
-    test = render_shapes(n, split=sweep.score_split, progress=progress, **look)
+    test = render_shapes(n, split=sweep.score_split, progress=progress, **sweep.look)
     sketch = render_shapes(n, split=sweep.score_split, classes=sweep.classes, style="sketch")
     pose = render_shapes(n, split=sweep.score_split, size_range=sweep.pose_size, max_rotation=sweep.pose_rotation,
-                         **look)
+                         **sweep.look)
     return test, {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
                   "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images, "pose": pose.images}
 
@@ -373,12 +377,11 @@ def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
     if path.exists():
         return read_arrays(path)
     tokenizer = VQTokenizer.load(device=default_device())
-    look = dict(classes=sweep.classes, style=sweep.style)
-    train = render_shapes(sweep.train_images, split="train", progress=progress, **look)
+    train = render_shapes(sweep.train_images, split="train", progress=progress, **sweep.look)
     test, tests = evaluation_sets(sweep, sweep.test_images, progress)
     # the label probe of MTM runs reads the end of the validation split: never a scored image, and
     # not the pilots' validation images either
-    probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START, **look)
+    probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START, **sweep.look)
     data = {"codebook_size": np.array(tokenizer.config.codebook_size),
             "train_labels": train.labels, "test_labels": test.labels, "probe_labels": probe.labels,
             "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16),
