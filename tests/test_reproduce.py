@@ -117,6 +117,9 @@ def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
     assert finetune_config(cpu, cell, 100).table_init == "codes" and pretrain_config(cpu, 100).table_init == "codes"
     assert finetune_config(random_rows, cell, 100).table_init == "random"
     assert pretrain_config(random_rows, 100).table_init == "random"
+    # the cpu-tiny pretrain preset keeps the table at the codes; the first sweep's MTM let it learn
+    assert not pretrain_config(cpu, 100).freeze_table and not pretrain_config(random_rows, 100).freeze_table
+    assert pretrain_config(sweep_preset("cpu"), 100).freeze_table
     differs = [f for f in ("finetune", "pretrain") if getattr(cpu, f) != getattr(random_rows, f)]
     assert replace(random_rows, name="cpu-first", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
 

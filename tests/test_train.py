@@ -207,8 +207,8 @@ def test_mtm_pretraining_loss_decreases_and_reports_a_label_probe_from_step_0(gr
     start, rows = result.history[0], result.history[1:]
     assert start["step"] == 0 and "loss" not in start  # the random encoder, evaluated before any step
     assert start["val_loss"] > 5 and 0 < start["val_probe_top1"] <= 1
-    losses = [row["loss"] for row in rows]  # means over 4 steps
-    assert losses[-1] < losses[0] - 0.1 and losses[-1] == min(losses), losses
+    losses = [row["loss"] for row in rows]  # means over 4 steps, noisy step to step
+    assert sum(losses[-2:]) / 2 < losses[0] - 0.2, losses
     assert "val_top1" not in result.metrics and result.metrics["val_loss"] < losses[0]
     assert 0 < result.metrics["val_probe_top1"] <= 1
 

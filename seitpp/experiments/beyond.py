@@ -162,14 +162,14 @@ class BeyondPreset:
 # 0.85). On 1,000 symmetric shapes at lr 4e-3, batch 32 (seed 0): 40 epochs reached mIoU 0.23
 # (SeiT-style) and 0.27 (SeiT++ without MTM) on 300 test images, 0.15 without geometric
 # augmentation (over-fitted); 25 epochs (775 steps) reached 0.22 and 0.23 on 1,200 test images,
-# where all background scores 0.07. The `cpu` preset keeps those 775 steps on its 2,000 images
-# (12.5 epochs). TokenAdapt on every batch makes a SeiT++ cell about 3 x a SeiT one.
-_SEGMENT = replace(train_preset("cpu-tiny", "segment"), lr=4e-3, table_init="codes", epochs=12.5)
+# where all background scores 0.07. The `cpu` preset keeps about those steps on its 2,000 images
+# (13 epochs, 806 steps). TokenAdapt on every batch makes a SeiT++ cell about 3 x a SeiT one.
+_SEGMENT = replace(train_preset("cpu-tiny", "segment"), lr=4e-3, table_init="codes", epochs=13)
 # DCT at JPEG quality 10: 241 bytes per image and 26.3 dB PSNR (200 shapes), beside the reference
 # tokens' 172 bytes and 27.1 dB: the two inputs cost about the same to store. The classification
-# recipe is chapter 6's: on its 2,000 images, 28.8 epochs of batch 32 are its 1,800 steps, and 64
-# epochs of batch 64 are MTM's 2,000 (masked block modeling); warmup 5% of them.
-_DCT = TrainConfig(task="finetune", model="dct_micro", crop=7, quality=10, epochs=28.8, warmup_epochs=1.44,
+# recipe is chapter 6's: on its 2,000 images, 29 epochs of batch 32 are 1,798 steps (its 1,800), and
+# 64 epochs of batch 64 are 1,984 (MTM's 2,000) for masked block modeling; warmup 5% of them.
+_DCT = TrainConfig(task="finetune", model="dct_micro", crop=7, quality=10, epochs=29, warmup_epochs=1.45,
                    batch_size=32, lr=2e-3, min_lr=1e-5, weight_decay=0.05, layer_decay=0.85, clip_grad=1.0,
                    drop_path=0.0, label_smoothing=0.1)
 _DCT_PRETRAIN = replace(_DCT, task="pretrain", policy="none", epochs=64, warmup_epochs=3.2, batch_size=64,
