@@ -3,7 +3,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchmarks.own_data import PHOTOS, TRAIN_SHARE, load_photo, make_photo_folder
+from benchmarks.own_data import PHOTOS, PILOT_SHARES, TRAIN_SHARE, load_photo, make_photo_folder
 
 PHOTOS_4 = PHOTOS[:4]
 
@@ -41,3 +41,14 @@ def test_photo_folder_is_deterministic_for_a_seed(tmp_path):
     assert [c.box for c in first] != [c.box for c in other]
     for a, b in zip(first, again):
         assert a.path.read_bytes() == b.path.read_bytes()
+
+
+def test_pilot_folder_stays_inside_the_reported_training_region(tmp_path):
+    crops = make_photo_folder(tmp_path, PHOTOS_4[:2], train_per_class=5, val_per_class=4, seed=0, pilot=True)
+    for name in PHOTOS_4[:2]:
+        width = load_photo(name).size[0]
+        cut, end = (round(share * width) for share in PILOT_SHARES)
+        assert end == round(TRAIN_SHARE * width)  # the reported validation region is never touched
+        for crop in (c for c in crops if c.label == Path(name).stem):
+            left, _, right, _ = crop.box
+            assert (right <= cut) if crop.split == "train" else (cut <= left and right <= end)
