@@ -135,8 +135,8 @@ for method in METHODS:
 header = ["method", *(f"{n} images" for n in budget_images), *(f"paper {gb} GB" for gb in PAPER_BUDGET_GB)]
 display(format_table(header, rows))
 tokens_bytes = select(summary, "budgets", "SeiT")[0]["bytes_per_image"]
-print(f"storage: {tokens_bytes:.0f} bytes per image in the book's token store; budgets of "
-      + ", ".join(f"{n * tokens_bytes / 1e3:.0f} kB" for n in budget_images))
+print(f"token store: {tokens_bytes:.0f} bytes per image; the budgets take "
+      + ", ".join(f"{n * tokens_bytes / 1e3:.0f}" for n in budget_images) + " kB")
 
 # %% mystnb={"figure": {"caption": "Top-1 against the bytes of the training set, per method: here at every budget, mean and standard deviation over seeds (left), and the paper on ImageNet-1k (right).", "name": "fig-budgets-budgets"}}
 fig = budget_figure(summary, PAPER_BUDGETS, PAPER_BUDGET_GB, CHANCE)
@@ -246,17 +246,21 @@ display(format_table(["finding", "comparison", "points", "spread", "verdict"],
                       for f in judged]))
 
 # %% [markdown]
-# Robustness is judged as the *drop*: how many points of its own clean accuracy a model loses
-# under a shift, so that a model is not called robust only for being better on clean images. At
+# Robustness is judged as the *drop*: the points of its own clean accuracy that a model loses
+# under a shift. A model is then not called robust only for being better on clean images. At
 # these severities every shift costs SeiT more than 10 points, so there is room to show a
-# difference. The paper's finding mostly does not hold here. Against SeiT, SeiT++ without MTM
-# loses more points under noise and blur, but the drops vary so much over seeds that the
-# verdicts are unclear; against its own stem without the augmentation ("SeiT, learned table")
-# it loses fewer points under blur (holds) and about as many under noise. On sketches it loses
-# more than both (opposite), from a higher clean accuracy; the pose shift costs it as much as
-# SeiT or more. What the augmentation buys here is clean accuracy (chapter 6), and part of it is
-# lost again under the shifts: ColorAdapt and Emb-Noise vary colour statistics, not the noise and blur of pixels,
-# and the tokenizer turns pixel noise into other codes than any training image had.
+# difference. The paper's finding mostly does not hold here:
+#
+# - Against SeiT, SeiT++ without MTM loses more points under noise and blur, but the drops vary so
+#   much over seeds that the verdicts are unclear.
+# - Against its own stem without the augmentation ("SeiT, learned table"), it loses fewer points
+#   under blur (holds) and about as many under noise.
+# - On sketches it loses more than both (opposite), from a higher clean accuracy. The pose shift
+#   costs it as much as SeiT or more.
+#
+# What the augmentation buys here is clean accuracy (chapter 6), and the shifts take part of it
+# back. ColorAdapt and Emb-Noise vary colour statistics, not the noise and blur of pixels, and the
+# tokenizer turns pixel noise into codes that no training image had.
 #
 # ## Summary
 #

@@ -332,7 +332,7 @@ display(format_table(["policy", "memory", "images/s", "x the ViT-B step"],
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Images per second of each batch transform, the token set kept in GPU or pinned host memory, against the ViT-B training step and the goal of five times its rate (log scale).", "name": "fig-cuda-loader"}}
 fig, ax = plt.subplots(figsize=(8, 3.4))
-labels = [f"{r['policy']}\n({r['memory']} memory)" for r in loaders]
+labels = [f"{r['policy']}\n({r['memory']})" for r in loaders]
 ax.bar(range(len(loaders)), [r["images_per_s"] for r in loaders], color=["C0" if r["memory"] == "gpu" else "C1"
                                                                          for r in loaders])
 ax.axhline(vitb["images_per_s"], color="k", label=f"ViT-B training step ({vitb['images_per_s']:,.0f} images/s)")
