@@ -50,6 +50,7 @@ from dataclasses import asdict, replace
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 
 import seitpp
 from seitpp.device import default_device
@@ -97,12 +98,12 @@ for cell in shown:
     flags = [cfg.color_adapt, cfg.token_adapt] if cfg.policy == "seitpp" else ["-", "-"]  # seitpp's switches
     rows.append([f"{cell.experiment}: {cell.method}", cfg.stem, cfg.policy, *flags,
                  "MTM" if cell.mtm else "-"])
-print(format_table(["method", *DIFFERING, "init"], rows))
+display(format_table(["method", *DIFFERING, "init"], rows))
 base = finetune_config(cpu, make_cells(cpu)[0], cpu.train_images)
 shared = {k: v for k, v in asdict(base).items() if k in ("model", "crop", "batch_size", "lr", "weight_decay",
                                                           "layer_decay", "label_smoothing", "min_scale", "mixup",
                                                           "cutmix", "noise")}
-print("\nshared by all:", shared)
+display(format_table(["field", "value"], list(shared.items()), caption="shared by all methods"))
 
 # %% [markdown]
 # The shared recipe is gentler than the paper's. Measured while choosing it: with the paper's
@@ -127,10 +128,10 @@ else:
                           finetune_steps=300, pretrain_steps=300, ablation_budget=1.0, workers=1)
 with tempfile.TemporaryDirectory() as tmp:
     live = summarize(run_sweep(live_preset, tmp, progress=False))
-print(format_table(["experiment", "method", "images", "clean", "noise", "blur", "sketch"],
-                   [[r["experiment"], r["method"], r["train_images"],
-                     *(f"{100 * r[f'acc_{s}_mean']:.1f}" for s in ("clean", "noise", "blur", "sketch"))]
-                    for r in live]))
+display(format_table(["experiment", "method", "images", "clean", "noise", "blur", "sketch"],
+                     [[r["experiment"], r["method"], r["train_images"],
+                       *(f"{100 * r[f'acc_{s}_mean']:.1f}" for s in ("clean", "noise", "blur", "sketch"))]
+                      for r in live], caption="the live sweep: top-1 (%) on each test set"))
 
 # %% [markdown]
 # ## The regime, chosen on validation images
@@ -161,20 +162,19 @@ changes = {}
 for r in pilots:  # the --set changes that say what a pilot varied (which methods and budgets: in the table)
     kept = [c.replace("classes=", "") for c in r["changes"] if not c.startswith(("methods=", "budgets=", "experiments="))]
     changes[r["pilot"]] = ["random table rows" if "'table_init': 'random'" in c else c for c in kept]
-for name, change in changes.items():
-    print(f"{name}: {', '.join(change)}")
+display(format_table(["pilot", "what it changed"], [[name, ", ".join(change)] for name, change in changes.items()]))
 rows = [[r["pilot"].split("-")[0], r["method"], r["train_images"], r["steps"], f"{100 * r['acc_clean']:.1f}",
          *(f"{100 * (r['acc_clean'] - r[f'acc_{s}']):+.0f}" for s in ("noise", "blur", "pose"))] for r in pilots]
-print()
-print(format_table(["pilot", "method", "images", "steps", "val top-1 %", "noise", "blur", "pose"], rows))
-print(f"\n{len(changes)} pilot configurations, {len(pilots)} training runs, one seed each (about 3 points of "
-      "run-to-run spread); the last three columns: points of top-1 lost to each shift")
+display(format_table(["pilot", "method", "images", "steps", "val top-1 %", "noise", "blur", "pose"], rows,
+                     caption=f"{len(changes)} pilot configurations, {len(pilots)} training runs, one seed each (about 3 "
+                             "points of run-to-run spread); noise, blur, pose: points of top-1 lost to each shift"))
 
 seit = [r for r in pilots if r["method"] == "SeiT" and r["budget"] == 1.0]
-for name, runs in [("about 800", [r for r in seit if r["steps"] < 1000]),
-                   ("about 1,800", [r for r in seit if 1000 <= r["steps"] <= 2000]),
-                   ("about 2,400", [r for r in seit if r["steps"] > 2000])]:
-    print(f"SeiT at the full budget after {name} steps: " + ", ".join(f"{100 * r['acc_clean']:.0f} %" for r in runs))
+by_steps = [("about 800", [r for r in seit if r["steps"] < 1000]),
+            ("about 1,800", [r for r in seit if 1000 <= r["steps"] <= 2000]),
+            ("about 2,400", [r for r in seit if r["steps"] > 2000])]
+display(format_table(["steps", "SeiT at the full budget: val top-1 of each pilot (%)"],
+                     [[name, ", ".join(f"{100 * r['acc_clean']:.0f}" for r in runs)] for name, runs in by_steps]))
 
 # %% [markdown]
 # What the pilots say, read from the table:
@@ -238,41 +238,51 @@ if not provenance["metrics"]["complete"]:
 
 # %%
 full = {r["method"]: r for r in select(summary, "budgets", budget=1.0)}
-print(format_table(["method", "top-1 here (%)", "paper, ImageNet (%)"],
-                   [[m, mean_std(full[m]), paper_budget(m, 1.0) or "-"] for m in METHODS if m in full]))
+display(format_table(["method", "top-1 here (%)", "paper, ImageNet (%)"],
+                     [[m, mean_std(full[m]), paper_budget(m, 1.0) or "-"] for m in METHODS if m in full]))
 
-def gap(a: str, b: str) -> str:
-    """b - a in points, and whether it exceeds the two spreads combined."""
+
+def gap(a: str, b: str) -> list[str]:
+    """[b - a, the difference in points, the two spreads combined, whether it exceeds them]."""
     d = 100 * (full[b]["acc_clean_mean"] - full[a]["acc_clean_mean"])
     noise = 100 * float(np.hypot(full[a]["acc_clean_std"], full[b]["acc_clean_std"]))
     if np.isnan(noise):
-        return f"{b} - {a}: {d:+.1f} points (one seed: no spread yet)"
-    return f"{b} - {a}: {d:+.1f} points ({'beyond' if abs(d) > noise else 'within'} the spread, {noise:.1f})"
+        return [f"{b} - {a}", f"{d:+.1f}", "one seed", "no spread yet"]
+    return [f"{b} - {a}", f"{d:+.1f}", f"{noise:.1f}", "beyond" if abs(d) > noise else "within"]
 
-for a, b in [("SeiT", "SeiT, learned table"), ("SeiT, learned table", "SeiT + MTM"),
-             ("SeiT++ without MTM", "SeiT++"), ("SeiT, learned table", "SeiT++ without MTM"), ("SeiT", "SeiT++")]:
-    if a in full and b in full:
-        print(gap(a, b))
+
+pairs = [("SeiT", "SeiT, learned table"), ("SeiT, learned table", "SeiT + MTM"), ("SeiT++ without MTM", "SeiT++"),
+         ("SeiT, learned table", "SeiT++ without MTM"), ("SeiT", "SeiT++")]
+display(format_table(["comparison (b - a)", "points", "spread", "beyond or within the spread"],
+                     [gap(a, b) for a, b in pairs if a in full and b in full]))
 
 # %% [markdown]
-# What the full budget says, read from the lines above. On matched stems SeiT++ is ahead of SeiT
-# by more than the spread, and so are both of its parts: the augmentation (SeiT++ without MTM
-# against "SeiT, learned table") and MTM (SeiT++ against SeiT++ without MTM). The learned table
-# alone, started from the codes, is level with SeiT's frozen one, so the table is not what
-# separates them. The release's 2 x 2 stem, with the same policy, falls far behind: the stem
-# matters more than any of SeiT++'s pieces at this scale, which is why every stem here gets the
-# same 4 x 4 convolution.
+# What the full budget says, read from the second table. On matched stems SeiT++ is ahead of SeiT
+# by more than the spread. So are both of its parts: the augmentation (SeiT++ without MTM against
+# "SeiT, learned table") and MTM (SeiT++ against SeiT++ without MTM). The learned table alone,
+# started from the codes, is level with SeiT's frozen one: the table is not what separates them.
+# The release's 2 x 2 stem, with the same policy, falls far behind. At this scale the stem matters
+# more than any of SeiT++'s pieces, which is why every stem here gets the same 4 x 4 convolution.
 #
 # ## What MTM learned
 #
 # Each budget's MTM run logs, every few hundred steps, its loss on masked tokens of validation
 # images and a label probe: a nearest-neighbour vote (k = 20) on the frozen encoder's mean
 # features, which asks whether the encoder sorts images by class without being told the labels.
-# Step 0 is the random encoder.
+# Step 0 is the random encoder; {numref}`fig-finetune-mtm` shows every logged step.
 
 # %%
 mtm_logs = {cpu.budget_images(float(path.stem.removeprefix("mtm-"))): read_results(path)  # budget's images -> log
             for path in (REFERENCE_RESULTS / "histories").glob("mtm-*.csv")}
+rows = []
+for n, log in sorted(mtm_logs.items(), reverse=True):
+    probed = [r for r in log if r["val_probe_top1"] != ""]
+    rows.append([n, log[-1]["step"], f"{log[0]['val_loss']:.2f} -> {log[-1]['val_loss']:.2f}",
+                 f"{100 * probed[0]['val_probe_top1']:.1f} -> {100 * probed[-1]['val_probe_top1']:.1f}"])
+display(format_table(["MTM on (images)", "steps", "masked-token loss (nats)", "label probe (%)"], rows,
+                     caption="validation, at step 0 -> after the last step"))
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "MTM on each budget: its own objective, the masked-token loss on validation images (left), and a kNN label probe on the frozen encoder's features (right), against chance.", "name": "fig-finetune-mtm"}}
 fig, (loss_ax, probe_ax) = plt.subplots(1, 2, figsize=(10, 3.4))
 for n, log in sorted(mtm_logs.items(), reverse=True):
     scored = [r for r in log if r["val_loss"] != ""]
@@ -287,19 +297,14 @@ for ax in (loss_ax, probe_ax):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 fig.tight_layout()
-for n, log in sorted(mtm_logs.items(), reverse=True):
-    probed = [r for r in log if r["val_probe_top1"] != ""]
-    print(f"MTM on {n} images: masked-token loss {log[0]['val_loss']:.2f} -> {log[-1]['val_loss']:.2f} nats, "
-          f"label probe {100 * probed[0]['val_probe_top1']:.1f}% -> {100 * probed[-1]['val_probe_top1']:.1f}% "
-          f"after {log[-1]['step']} steps")
 
 # %% [markdown]
 # MTM's own objective falls steadily on every budget; the label probe moves only a few points
-# above chance. What MTM learns here is not yet a class structure a nearest-neighbour vote can
-# read, but it is a better start for fine-tuning, as the rows above and the findings below show.
-# Not for every method, though: at the smallest budget "SeiT + MTM" (MTM's encoder fine-tuned with
-# SeiT's Token-EDA) falls far below SeiT. The cell that explains it: the training loss each model
-# ends with, beside its test accuracy.
+# above chance. What MTM learns here is not yet a class structure that a nearest-neighbour vote
+# can read. It is still a better start for fine-tuning, as the rows above and the findings below
+# show. Not for every method, though: at the smallest budget "SeiT + MTM" (MTM's encoder
+# fine-tuned with SeiT's Token-EDA) falls far below SeiT. The next table explains it: the training
+# loss each model ends with, beside its test accuracy.
 
 # %%
 rows = []
@@ -309,8 +314,8 @@ for n, budget in zip([cpu.budget_images(b) for b in cpu.budgets], cpu.budgets):
                  if r["experiment"] == "budgets" and r["method"] == method and abs(r["budget"] - budget) < 1e-3]
         rows.append([n, method, f"{np.mean([r['train_loss'] for r in cells]):.2f}",
                      f"{100 * np.mean([r['acc_clean'] for r in cells]):.1f}"])
-print(format_table(["images", "method", "final training loss", "test top-1 (%)"], rows))
-print("(label smoothing 0.1: a perfect fit of 12 classes ends near 0.5)")
+display(format_table(["images", "method", "final training loss", "test top-1 (%)"], rows,
+                     caption="label smoothing 0.1: a perfect fit of 12 classes ends near 0.5"))
 
 # %% [markdown]
 # On 429 images MTM's encoder with SeiT's weak augmentation fits the training images almost
@@ -319,15 +324,17 @@ print("(label smoothing 0.1: a perfect fit of 12 classes ends near 0.5)")
 #
 # ## The ablation
 #
-# SeiT++'s policy with ColorAdapt and TokenAdapt switched on and off, all starting from the MTM
-# encoder of the middle budget (its size is in the figure's title), three seeds each. "+ both" is the budget table's
-# SeiT++ model at that budget: the same config, trained once.
+# SeiT++'s policy with ColorAdapt and TokenAdapt switched on and off, three seeds each. All start
+# from the MTM encoder of the middle budget (its size is in the title of
+# {numref}`fig-finetune-ablation`). "+ both" is the budget table's SeiT++ model at that budget:
+# the same config, trained once.
 
 # %%
 ablation = ablation_rows(summary, cpu)
-print(format_table(["variant", "top-1 here (%)", "paper, ImageNet-100 (%)"],
-                   [[v, mean_std(r), PAPER_ABLATION.get(v, "-")] for v, r in ablation.items()]))
+display(format_table(["variant", "top-1 here (%)", "paper, ImageNet-100 (%)"],
+                     [[v, mean_std(r), PAPER_ABLATION.get(v, "-")] for v, r in ablation.items()]))
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The ablation: top-1 of each variant here, mean and standard deviation over seeds (left), beside the paper's ImageNet-100 numbers (right; it has no naive-warp row).", "name": "fig-finetune-ablation"}}
 fig, (ours, theirs) = plt.subplots(1, 2, figsize=(10, 3.6))
 names = list(ablation)
 ours.bar(names, [100 * ablation[v]["acc_clean_mean"] for v in names],
@@ -347,9 +354,10 @@ fig.tight_layout()
 # %%
 if "baseline" in ablation:
     base = ablation["baseline"]["acc_clean_mean"]
-    for v in names[1:]:
-        paper = f"{PAPER_ABLATION[v] - PAPER_ABLATION['baseline']:+.1f}" if v in PAPER_ABLATION else "no such row"
-        print(f"{v:<14} {100 * (ablation[v]['acc_clean_mean'] - base):+.1f} points over the baseline (paper: {paper})")
+    display(format_table(["variant", "points over the baseline, here", "paper"],
+                         [[v, f"{100 * (ablation[v]['acc_clean_mean'] - base):+.1f}",
+                           f"{PAPER_ABLATION[v] - PAPER_ABLATION['baseline']:+.1f}" if v in PAPER_ABLATION else "no such row"]
+                          for v in list(ablation)[1:]]))
 
 # %% [markdown]
 # ## The paper's findings, judged here
@@ -361,9 +369,9 @@ if "baseline" in ablation:
 
 # %%
 judged = [f for f in findings(summary, cpu) if f["finding"] not in ("more robust", "smaller budget, larger gain")]
-print(format_table(["finding", "comparison", "points", "spread", "verdict"],
-                   [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
-                    for f in judged]))
+display(format_table(["finding", "comparison", "points", "spread", "verdict"],
+                     [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
+                      for f in judged]))
 
 # %% [markdown]
 # The ablation, from the MTM encoder of the middle budget: ColorAdapt and TokenAdapt each add
@@ -388,10 +396,12 @@ print(format_table(["finding", "comparison", "points", "spread", "verdict"],
 first_sweep = read_results(FIRST_RESULTS / SUMMARY_FILE)
 random_table = read_results(RANDOM_TABLE_RESULTS / SUMMARY_FILE)
 first_full = {r["method"]: r for r in select(first_sweep, "budgets", budget=1.0)}
-print(format_table(["first sweep, 1,000 images", "stem", "top-1 (%)"],
-                   [["SeiT", "frozen codes, 4 x 4 conv", mean_std(first_full["SeiT"])],
-                    ["SeiT, learned table", "learned table, 2 x 2 conv", mean_std(first_full["SeiT, learned table"])],
-                    ["SeiT++ without MTM", "learned table, 2 x 2 conv", mean_std(first_full["SeiT++ without MTM"])]]))
+display(format_table(["first sweep, 1,000 images", "stem", "top-1 (%)"],
+                     [["SeiT", "frozen codes, 4 x 4 conv", mean_std(first_full["SeiT"])],
+                      ["SeiT, learned table", "learned table, 2 x 2 conv", mean_std(first_full["SeiT, learned table"])],
+                      ["SeiT++ without MTM", "learned table, 2 x 2 conv", mean_std(first_full["SeiT++ without MTM"])]]))
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The first sweep's learned-table models at each budget, mean and standard deviation over seeds: the table started from the tokenizer's codes (left) or from random rows (right).", "name": "fig-finetune-first-sweep"}}
 learned = ["SeiT, learned table", "SeiT + MTM", "SeiT++ without MTM", "SeiT++"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
 for ax, (start, results) in zip(axes, [("the tokenizer's codes", first_sweep), ("random rows", random_table)]):
@@ -406,14 +416,15 @@ axes[0].set_ylabel("top-1 on held-out shapes (%)")
 axes[1].legend(fontsize=8)
 fig.tight_layout()
 
+# %%
 first_preset = sweep_preset("cpu-first")
 mtm_gain = [[start, f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
             for start, results in [("codes", first_sweep), ("random rows", random_table)]
             for f in findings(results, first_preset) if f["finding"] == "MTM helps"]
-print(format_table(["table starts from", "MTM's gain", "points", "spread", "verdict"], mtm_gain))
+display(format_table(["table starts from", "MTM's gain", "points", "spread", "verdict"], mtm_gain))
 
 # %% [markdown]
-# Two lessons, both visible above. **The stem decided the first sweep.** With the release's 2 x 2
+# Two lessons, both visible above and in {numref}`fig-finetune-first-sweep`. **The stem decided the first sweep.** With the release's 2 x 2
 # convolution, each patch sees only its own 2 x 2 tokens, and every learned-table model trailed
 # SeiT by far; "SeiT, learned table" differs from SeiT in the table *and* the convolution, and
 # single-seed runs while reviewing it put the whole gap on the convolution (frozen codes with a

@@ -43,6 +43,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
 import seitpp
 from seitpp.data import images_to_tensor
@@ -79,9 +80,10 @@ print(f"committed sweep: {provenance['command']}\n  {provenance['date']}, {prove
 # - **pose**: the same objects drawn smaller and turned further than any training image, a
 #   geometric shift that TokenAdapt's warps might prepare a model for.
 #
-# Each pair of columns: the test image, then what its tokens decode to (PSNR against that image).
+# In {numref}`fig-budgets-test-sets`, each pair of columns is a test image, then what its tokens
+# decode to (PSNR against that image).
 
-# %%
+# %% mystnb={"figure": {"caption": "Three test objects in each test set, and what their tokens decode to, with the PSNR of the decoded image against the image the tokenizer was given.", "name": "fig-budgets-test-sets"}}
 tokenizer = VQTokenizer.load()  # the live measurements of this chapter: the reference tokenizer on the CPU
 print(f"fast mode: {FAST}; device: {tokenizer.device} (the accuracies are the committed sweep's)")
 print(f"noise: standard deviation {cpu.noise_std}; blur: sigma {cpu.blur_sigma} pixels; pose: object sizes "
@@ -111,7 +113,7 @@ for name, images in many.items():
     with torch.no_grad():
         dbs = torch.cat([psnr(tokenizer.decode(tokenizer.tokenize(chunk)), chunk) for chunk in x.split(200)])
     rows.append([name, f"{dbs.mean():.1f}", f"{dbs.std():.1f}"])
-print(format_table([f"test set ({NUM_TEST} images)", "PSNR of tokens (dB)", "std"], rows))
+display(format_table([f"test set ({NUM_TEST} images)", "PSNR of tokens (dB)", "std"], rows))
 
 # %% [markdown]
 # Noise survives tokenization as a different choice of codes almost everywhere (the tokenizer
@@ -121,7 +123,7 @@ print(format_table([f"test set ({NUM_TEST} images)", "PSNR of tokens (dB)", "std
 # ## Storage budgets
 #
 # Top-1 (%) on 1,200 clean test images, mean ± standard deviation over three seeds, at each
-# budget, with the paper's numbers at its budgets.
+# budget, with the paper's numbers at its budgets; {numref}`fig-budgets-budgets` draws both.
 
 # %%
 budget_images = [cpu.budget_images(b) for b in cpu.budgets]
@@ -131,10 +133,12 @@ for method in METHODS:
     rows.append([method, *(mean_std(cells[round(b, 4)]) if round(b, 4) in cells else "-" for b in cpu.budgets),
                  *(PAPER_BUDGETS.get(method, ["-"] * 3))])
 header = ["method", *(f"{n} images" for n in budget_images), *(f"paper {gb} GB" for gb in PAPER_BUDGET_GB)]
-print(format_table(header, rows))
+display(format_table(header, rows))
 tokens_bytes = select(summary, "budgets", "SeiT")[0]["bytes_per_image"]
-print(f"\nstorage: {tokens_bytes:.0f} bytes per image in the book's token store; budgets of "
-      + ", ".join(f"{n * tokens_bytes / 1e3:.0f} kB" for n in budget_images))
+print(f"token store: {tokens_bytes:.0f} bytes per image; the budgets take "
+      + ", ".join(f"{n * tokens_bytes / 1e3:.0f}" for n in budget_images) + " kB")
+
+# %% mystnb={"figure": {"caption": "Top-1 against the bytes of the training set, per method: here at every budget, mean and standard deviation over seeds (left), and the paper on ImageNet-1k (right).", "name": "fig-budgets-budgets"}}
 fig = budget_figure(summary, PAPER_BUDGETS, PAPER_BUDGET_GB, CHANCE)
 
 # %% [markdown]
@@ -156,8 +160,8 @@ for a, b in comparisons:
     paper = ([f"{y - x:+.1f}" for x, y in zip(PAPER_BUDGETS[a], PAPER_BUDGETS[b])]
              if a in PAPER_BUDGETS and b in PAPER_BUDGETS else ["-"] * 3)
     rows.append([f"{b} - {a}", *gains(a, b), *paper])
-print(format_table(["gain (points)", *(f"{n} images" for n in budget_images),
-                    *(f"paper {gb} GB" for gb in PAPER_BUDGET_GB)], rows))
+display(format_table(["gain (points)", *(f"{n} images" for n in budget_images),
+                      *(f"paper {gb} GB" for gb in PAPER_BUDGET_GB)], rows))
 
 # %% [markdown]
 # Where the paper's budget finding holds here: every method loses accuracy as the budget shrinks,
@@ -175,6 +179,7 @@ print(format_table(["gain (points)", *(f"{n} images" for n in budget_images),
 # of 4 x 4 pixels); it trains with the same steps and recipe on the full budget's images, stored
 # losslessly (PNG), as JPEG, or downsampled 4x and upsampled back for the model. Bytes are
 # measured per image, each image its own file, as a dataset of image files would be.
+# {numref}`fig-budgets-frontier` puts every model on one axis of bytes.
 
 # %%
 pixels = select(summary, "pixels")
@@ -183,9 +188,11 @@ rows = [[f"pixels: {r['method']}", f"{r['bytes_per_image']:.0f}", f"{r['train_by
         for r in sorted(pixels, key=lambda r: -r["bytes_per_image"])]
 rows += [[f"tokens: {m}", f"{r['bytes_per_image']:.0f}", f"{r['train_bytes'] / 1e3:.0f}", mean_std(r)]
          for m, r in full_tokens.items()]
-print(format_table(["training data", "bytes/image", "training set (kB)", "top-1 (%)"], rows))
-print("\nthe paper (ImageNet-1k):")
-print(format_table(["training data", "GB", "top-1 (%)"], [[k, gb, acc] for k, (gb, acc) in PAPER_PIXELS.items()]))
+display(format_table(["training data", "bytes/image", "training set (kB)", "top-1 (%)"], rows))
+display(format_table(["training data", "GB", "top-1 (%)"], [[k, gb, acc] for k, (gb, acc) in PAPER_PIXELS.items()],
+                     caption="the paper (ImageNet-1k)"))
+
+# %% mystnb={"figure": {"caption": "Top-1 against storage: the whole training set for every token method at every budget and every pixel format, with the frontier they trace (left), and one stored image at the full budget (right).", "name": "fig-budgets-frontier"}}
 fig = storage_frontier_figure(summary, CHANCE)
 
 # %% [markdown]
@@ -205,13 +212,15 @@ fig = storage_frontier_figure(summary, CHANCE)
 # %%
 shifts = EVAL_SETS[1:]
 models = {m: r for m, r in full_tokens.items()} | {f"pixels: {r['method']}": r for r in pixels}
-print(format_table(["model", *EVAL_SETS], [[m, *(mean_std(r, f"acc_{s}") for s in EVAL_SETS)] for m, r in models.items()]))
-print("\npoints lost from clean accuracy:")
-print(format_table(["model", *shifts], [[m, *(mean_std(r, f"drop_{s}") for s in shifts)] for m, r in models.items()]))
-print("\nthe paper (ViT-B, ImageNet-1k; sketch = ImageNet-Sketch):")
+display(format_table(["model", *EVAL_SETS], [[m, *(mean_std(r, f"acc_{s}") for s in EVAL_SETS)] for m, r in models.items()],
+                     caption="top-1 (%) on each test set"))
+display(format_table(["model", *shifts], [[m, *(mean_std(r, f"drop_{s}") for s in shifts)] for m, r in models.items()],
+                     caption="points lost from clean accuracy"))
 paper_sets = ("clean", "noise", "blur", "sketch")
-print(format_table(["model", *paper_sets], [[m, *(v[s] for s in paper_sets)] for m, v in PAPER_ROBUSTNESS.items()]))
+display(format_table(["model", *paper_sets], [[m, *(v[s] for s in paper_sets)] for m, v in PAPER_ROBUSTNESS.items()],
+                     caption="the paper (ViT-B, ImageNet-1k; sketch = ImageNet-Sketch)"))
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "What each shift costs every token model at the full budget: points lost from its own clean top-1, mean and standard deviation over seeds (lower is more robust).", "name": "fig-budgets-robustness"}}
 fig, ax = plt.subplots(figsize=(9, 3.8))
 width = 0.8 / len(full_tokens)
 for i, (m, r) in enumerate(full_tokens.items()):
@@ -232,22 +241,26 @@ fig.tight_layout()
 
 # %%
 judged = [f for f in findings(summary, cpu) if f["finding"] in ("more robust", "smaller budget, larger gain")]
-print(format_table(["finding", "comparison", "points", "spread", "verdict"],
-                   [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
-                    for f in judged]))
+display(format_table(["finding", "comparison", "points", "spread", "verdict"],
+                     [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
+                      for f in judged]))
 
 # %% [markdown]
-# Robustness is judged as the *drop*: how many points of its own clean accuracy a model loses
-# under a shift, so that a model is not called robust only for being better on clean images. At
+# Robustness is judged as the *drop*: the points of its own clean accuracy that a model loses
+# under a shift. A model is then not called robust only for being better on clean images. At
 # these severities every shift costs SeiT more than 10 points, so there is room to show a
-# difference. The paper's finding mostly does not hold here. Against SeiT, SeiT++ without MTM
-# loses more points under noise and blur, but the drops vary so much over seeds that the
-# verdicts are unclear; against its own stem without the augmentation ("SeiT, learned table")
-# it loses fewer points under blur (holds) and about as many under noise. On sketches it loses
-# more than both (opposite), from a higher clean accuracy; the pose shift costs it as much as
-# SeiT or more. What the augmentation buys here is clean accuracy (chapter 6), and part of it is
-# lost again under the shifts: ColorAdapt and Emb-Noise vary colour statistics, not the noise and blur of pixels,
-# and the tokenizer turns pixel noise into other codes than any training image had.
+# difference. The paper's finding mostly does not hold here:
+#
+# - Against SeiT, SeiT++ without MTM loses more points under noise and blur, but the drops vary so
+#   much over seeds that the verdicts are unclear.
+# - Against its own stem without the augmentation ("SeiT, learned table"), it loses fewer points
+#   under blur (holds) and about as many under noise.
+# - On sketches it loses more than both (opposite), from a higher clean accuracy. The pose shift
+#   costs it as much as SeiT or more.
+#
+# What the augmentation buys here is clean accuracy (chapter 6), and the shifts take part of it
+# back. ColorAdapt and Emb-Noise vary colour statistics, not the noise and blur of pixels, and the
+# tokenizer turns pixel noise into codes that no training image had.
 #
 # ## Summary
 #

@@ -51,6 +51,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
 import seitpp
 from seitpp.device import default_device
@@ -93,9 +94,10 @@ live_rows = run_beyond("smoke", live_dir, progress=False)
 print(f"live smoke sweep: {len(live_rows)} models trained and evaluated in {time.perf_counter() - started:.0f} s\n")
 live = read_results(live_dir / SUMMARY_FILE)
 live_test = render_shapes(beyond_preset("smoke").test_images, split="test")
-print(segment_table(live, all_background(live_test.masks)), end="\n\n")
-print(transfer_table(live, json.loads((live_dir / SECOND_TOKENIZER_DIR / "measured.json").read_text())), end="\n\n")
-print(dct_table(live))
+display(segment_table(live, all_background(live_test.masks)).captioned("live: segmentation"))
+display(transfer_table(live, json.loads((live_dir / SECOND_TOKENIZER_DIR / "measured.json").read_text()))
+        .captioned("live: another tokenizer"))
+display(dct_table(live).captioned("live: DCT inputs"))
 
 # %% [markdown]
 # ## The committed sweep
@@ -126,11 +128,13 @@ first_sweep = read_results(FIRST_RESULTS / SUMMARY_FILE) if COMMITTED else None 
 
 # %% [markdown]
 # What each input costs to store, per training image (each image its own file or store entry, as
-# chapter 1 measured), against the reference tokens. A segmentation set stores its masks too,
-# whatever the input.
+# chapter 1 measured), against the reference tokens ({numref}`fig-beyond-storage` on a log scale).
+# A segmentation set stores its masks too, whatever the input.
 
 # %%
-print(storage_table(storage))
+display(storage_table(storage))
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Bytes per training image of every stored input of the sweep, on a log scale.", "name": "fig-beyond-storage"}}
 fig, ax = plt.subplots(figsize=(7, 2.8))
 ax.barh([r["input"] for r in storage], [r["bytes_per_image"] for r in storage], color="tab:blue")
 ax.set_xscale("log")
@@ -179,12 +183,12 @@ for method in METHODS["segment"]:
           f"{cfg.epochs} epochs, lr {cfg.lr}")
 
 # %% [markdown]
-# Three training images, what their tokens decode to, their masks, and one draw of each method's
-# augmentation, the very batch transform the engine trains with (on the whole 16 x 16 grid here,
-# to see all of it): the augmented tokens decoded, and the augmented mask, which must still cover
-# the object in the decoded picture.
+# {numref}`fig-beyond-augment` shows three training images, what their tokens decode to, their
+# masks, and one draw of each method's augmentation. It is the very batch transform the engine
+# trains with, here on the whole 16 x 16 grid to see all of it. The augmented mask must still
+# cover the object in the decoded picture.
 
-# %%
+# %% mystnb={"figure": {"caption": "A segmentation pair and one augmentation of it per method: the image, its tokens decoded, its mask, then each method's augmented tokens (decoded) and augmented mask.", "name": "fig-beyond-augment"}}
 train = render_shapes(3, split="train")
 ids = tokenizer.tokenize(images_to_tensor(train.images))  # (3, 16, 16)
 masks = torch.from_numpy(train.masks)  # (3, 64, 64)
@@ -200,7 +204,6 @@ for name, augment in augments.items():
     labels += [f"{name}: tokens", f"{name}: mask"]
 fig = image_grid([np.stack([c[i] for c in columns]) for i in range(3)],
                  row_labels=[SHAPE_CLASSES[i] for i in train.labels], col_labels=labels, size=1.35)
-title = fig.suptitle("a segmentation pair and one augmentation of it per method", y=1.02)
 
 # %% [markdown]
 # The results on the test split: mIoU over the 13 classes present (12 shapes and background)
@@ -210,7 +213,7 @@ title = fig.suptitle("a segmentation pair and one augmentation of it per method"
 # %%
 test_masks = render_shapes(shown.test_images, split="test").masks
 background = all_background(test_masks)
-print(segment_table(summary, background))
+display(segment_table(summary, background))
 gain = next((f for f in findings(summary) if f["comparison"].endswith("(miou)")), None)
 if gain is not None:
     spread = "one seed: no spread" if np.isnan(gain["spread"]) else f"spread {gain['spread']:.1f}"
@@ -218,11 +221,9 @@ if gain is not None:
           f"the paper, ADE20k (150 classes, ViT-B): {PAPER_SEGMENTATION_GAIN:+.1f}")
 
 # %% [markdown]
-# What the segmenters predict, for the first test images (seed 0 of each method): the image its
-# tokens decode to, the true mask, and each method's predicted mask, in the same colours (black
-# is background).
+# What the segmenters predict, for the first test images ({numref}`fig-beyond-masks`).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Predicted masks on the first test images: the tokens decoded, the true mask, and seed 0 of each method, in the same colours (black is background).", "name": "fig-beyond-masks"}}
 examples = read_examples(run_dir)
 n = len(examples["ids"])
 pictures = [as_uint8(tokenizer.decode(torch.from_numpy(examples["ids"]).long())), color_masks(examples["masks"])]
@@ -230,7 +231,6 @@ pictures += [color_masks(examples[f"pred:{m}"]) for m in METHODS["segment"]]
 fig = image_grid([np.stack([p[i] for p in pictures]) for i in range(n)],
                  row_labels=[SHAPE_CLASSES[i] for i in examples["labels"]],
                  col_labels=["tokens, decoded", "true mask", *(f"{m} (seed 0)" for m in METHODS["segment"])], size=1.4)
-title = fig.suptitle(f"predicted masks on test images ({shown.name} run)", y=1.02)
 
 # %% [markdown]
 # ## Another tokenizer
@@ -239,7 +239,8 @@ title = fig.suptitle(f"predicted masks on test images ({shown.name} run)", y=1.0
 # codes. The second one (`seitpp.experiments.second_tokenizer.F8`) has one more stride-2 level: 8 x 8 tokens of 8 x 8
 # pixels, a quarter as many, from the full 1,024 codes it trains (no k-means reduction). It is
 # trained inside the sweep with the same loop as the reference (`seitpp.tokenizers.train`), on the
-# first training images, and kept beside the results. Both on the same test images:
+# first training images, and kept beside the results. Both on the same test images, in numbers
+# and in {numref}`fig-beyond-tokenizers`:
 
 # %%
 second = json.loads((run_dir / SECOND_TOKENIZER_DIR / "measured.json").read_text())
@@ -252,9 +253,10 @@ for name, tok, stored in [("reference", tokenizer, next(r for r in storage if r[
     report = evaluate_tokenizer(tok, measure)
     rows.append([name, f"{tok.config.grid_size} x {tok.config.grid_size}", tok.config.codebook_size,
                  f"{report.psnr:.1f}", f"{report.usage:.0%}", f"{stored['bytes_per_image']:.0f}"])
-print(format_table(["tokenizer", "grid", "codes", f"PSNR (dB, {NUM_MEASURE} test images)", "codes used",
-                    "bytes/image (store)"], rows))
+display(format_table(["tokenizer", "grid", "codes", f"PSNR (dB, {NUM_MEASURE} test images)", "codes used",
+                      "bytes/image (store)"], rows))
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The same test images through both tokenizers, decoded, with the mean PSNR of each.", "name": "fig-beyond-tokenizers"}}
 show = measure[:4]
 with torch.no_grad():
     decoded = [show, tokenizer.decode(tokenizer.tokenize(show)),
@@ -263,7 +265,6 @@ fig = image_grid([torch.stack([d[i] for d in decoded]) for i in range(4)],
                  row_labels=[SHAPE_CLASSES[i] for i in test_set.labels[:4]],
                  col_labels=["image", f"reference tokens ({psnr(decoded[1], show).mean():.0f} dB)",
                              f"f8 tokens ({psnr(decoded[2], show).mean():.0f} dB)"], size=1.5)
-title = fig.suptitle("the same test images through both tokenizers, decoded", y=1.02)
 
 # %% [markdown]
 # Chapter 6's recipe on the second tokenizer's tokens, unchanged but for the crop (the whole 8 x 8
@@ -276,7 +277,7 @@ title = fig.suptitle("the same test images through both tokenizers, decoded", y=
 # this sweep, run before the stems were matched (SeiT++'s stems had the 2 x 2 convolution).
 
 # %%
-print(transfer_table(summary, second, first_sweep))
+display(transfer_table(summary, second, first_sweep))
 
 # %% [markdown]
 # ## DCT inputs
@@ -285,7 +286,8 @@ print(transfer_table(summary, second, first_sweep))
 # a DCT per block, each coefficient divided by its step in the quality's tables and rounded. The
 # levels are the input here, 192 numbers per block (3 channels x 64 frequencies), one block per
 # patch of a ViT with the token ViT's body. Their size depends on the quality; the sweep uses the
-# quality at which they cost about what the tokens cost:
+# quality at which they cost about what the tokens cost. {numref}`fig-beyond-dct` shows what each
+# input keeps of the same images.
 
 # %%
 measured = test_set.images
@@ -299,8 +301,9 @@ for quality in (5, 10, 25, 50):
     db = float(psnr(images_to_tensor(decode(levels, quality).numpy()), images_to_tensor(measured)).mean())
     rows.append([f"DCT levels, quality {quality}" + (" (the sweep's)" if quality == cpu.dct.quality else ""),
                  f"{bytes_per_image(levels):.0f}", f"{db:.1f}"])
-print(format_table(["input", f"bytes/image ({NUM_MEASURE} test images)", "PSNR (dB)"], rows))
+display(format_table(["input", f"bytes/image ({NUM_MEASURE} test images)", "PSNR (dB)"], rows))
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "What the two inputs keep of the same test images: the image, its DCT levels at the sweep's quality decoded, and its reference tokens decoded.", "name": "fig-beyond-dct"}}
 q = cpu.dct.quality
 show = measured[:4]
 with torch.no_grad():
@@ -309,7 +312,6 @@ with torch.no_grad():
 fig = image_grid([np.stack([p[i] for p in panels]) for i in range(4)],
                  row_labels=[SHAPE_CLASSES[i] for i in test_set.labels[:4]],
                  col_labels=["image", f"DCT levels, quality {q}", "reference tokens"], size=1.5)
-title = fig.suptitle("what the two inputs keep of the same images, decoded", y=1.02)
 
 # %% [markdown]
 # The DCT ViT trains with chapter 6's recipe (800 steps of batch 32, lr 2e-3) on random 7 x 7
@@ -333,8 +335,7 @@ for method in METHODS["dct"]:
     cfg = dct_config(cpu, Cell("dct", method, 0))
     print(f"{method:>19}: {cfg.epochs} epochs, colour swap share {cfg.color_swap}, encoder from "
           f"{'masked block modeling' if METHODS['dct'][method].get('stage') else 'scratch'}")
-print()
-print(dct_table(summary, first_sweep))
+display(dct_table(summary, first_sweep))
 
 # %% [markdown]
 # ## What was measured
@@ -345,11 +346,7 @@ print(dct_table(summary, first_sweep))
 # way, *unclear* otherwise. With the live smoke run (one seed) every verdict is unclear.
 
 # %%
-print(findings_table(summary))
-print()
-for f in findings(summary):
-    spread = "one seed: no spread" if np.isnan(f["spread"]) else f"spread {f['spread']:.1f}"
-    print(f"- {f['question']}: {f['comparison']} is {f['difference']:+.1f} points ({spread}): {f['verdict']}")
+display(findings_table(summary))
 rows = by_method(summary, "segment")
 if rows:
     best = max(rows.values(), key=lambda r: r["miou_mean"])
@@ -369,7 +366,7 @@ shutil.rmtree(live_dir)  # the live sweep's scratch folder
 # - Segmentation from tokens is one more task of the engine that pre-trains and fine-tunes
 #   (`task="segment"`): one transform moves tokens and masks together (through TokenAdapt or on
 #   the grid), and the token ViT's encoder, MTM's included, serves as the backbone. How far
-#   SeiT++'s gain carries over is the first lines above.
+#   SeiT++'s gain carries over is the first rows of the table above.
 # - A second tokenizer with a quarter of the tokens and a larger codebook stores less per image;
 #   chapter 6's recipe runs on it unchanged, except that TokenAdapt would have to be trained again.
 # - JPEG's DCT levels are an input of the same kind as tokens (a grid of small integers, cheap to

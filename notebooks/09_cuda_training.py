@@ -51,6 +51,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
 import seitpp
 from seitpp.device import default_device
@@ -162,8 +163,8 @@ else:
 pretrain, finetune = preset("imagenet-vitb", "pretrain"), preset("imagenet-vitb", "finetune")
 fields = ["model", "epochs", "warmup_epochs", "batch_size", "peak_lr", "min_lr", "weight_decay", "betas",
           "layer_decay", "drop_path", "crop", "min_scale", "mixup", "cutmix", "label_smoothing", "policy"]
-print(format_table(["field", "MTM pre-training", "fine-tuning"],
-                   [[f, getattr(pretrain, f), getattr(finetune, f)] for f in fields]))
+display(format_table(["field", "MTM pre-training", "fine-tuning"],
+                     [[f, getattr(pretrain, f), getattr(finetune, f)] for f in fields]))
 
 # %% [markdown]
 # The commands for a machine with `GPUS` GPUs: one process per GPU under `torchrun`, each holding
@@ -229,7 +230,7 @@ print(run(launch["finetune"]).splitlines()[-1])
 print(run([sys.executable, "-m", "seitpp", "evaluate", "--checkpoint", str(runs["finetune"]),
            "--store", str(stores["val"]), "--device", DEVICE]))
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The two launched runs as their history.csv logs them: training loss of MTM pre-training (left) and of fine-tuning, killed and resumed at the dotted line (right).", "name": "fig-cuda-launched"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for ax, (name, path) in zip(axes, runs.items()):
     log = read_results(path / "history.csv")
@@ -239,7 +240,6 @@ for ax, (name, path) in zip(axes, runs.items()):
     if name == "finetune":
         ax.axvline(at_kill, color="grey", ls=":", label=f"killed and resumed (step {at_kill})")
         ax.legend()
-fig.suptitle("The launched runs, as their history.csv logs them")
 fig.tight_layout()
 plt.show()
 
@@ -259,17 +259,18 @@ batch, seconds = (1, 1.0) if not ON_CUDA else (256, 5.0)
 size = "small" if FAST else "base"
 rates = {stage: measure_step_rate(replace(cfg, model=f"{prefix}_{size}"), 391, 1000, batch, DEVICE, seconds)
          for stage, cfg, prefix in (("pre-training", pretrain, "mtm"), ("fine-tuning", finetune, "tvit"))}
-rows = []
+measured, cost = [], []
 for (stage, rate), cfg in zip(rates.items(), (pretrain, finetune)):
     per_epoch = rate.epoch_hours(IMAGENET)
     mfu = f"{rate.mfu:.1%}" if rate.mfu is not None else "n/a"
-    rows.append([stage, rate.model, f"{rate.images_per_s:,.1f}", f"{rate.gflops_per_image:.0f}", mfu,
-                 f"{per_epoch:,.2f}", cfg.epochs, f"{per_epoch * cfg.epochs / 24:,.1f}",
+    measured.append([stage, rate.model, f"{rate.images_per_s:,.1f}", f"{rate.gflops_per_image:.0f}", mfu])
+    cost.append([stage, f"{per_epoch:,.2f}", cfg.epochs, f"{per_epoch * cfg.epochs / 24:,.1f}",
                  f"{per_epoch * cfg.epochs / 24 / 8:,.1f}"])
-print(f"measured on {DEVICE} ({torch.cuda.get_device_name(DEVICE) if ON_CUDA else f'{os.cpu_count()} cores'}), "
-      f"batch {batch}")
-print(format_table(["stage", "model", "images/s", "GFLOP/image", "MFU", "hours/epoch", "epochs", "days, 1 device",
-                    "days, 8 devices"], rows))
+machine = torch.cuda.get_device_name(DEVICE) if ON_CUDA else f"{os.cpu_count()} cores"
+display(format_table(["stage", "model", "images/s", "GFLOP/image", "MFU"], measured,
+                     caption=f"measured on {DEVICE} ({machine}), batch {batch}"))
+display(format_table(["stage", "hours/epoch", "epochs", "days, 1 device", "days, 8 devices"], cost,
+                     caption=f"what ImageNet's {IMAGENET:,} images cost at that rate"))
 
 # %% [markdown]
 # For comparison, the same two steps measured on an H200 (`benchmarks/gpu_data_path.py`, committed
@@ -279,11 +280,18 @@ print(format_table(["stage", "model", "images/s", "GFLOP/image", "MFU", "hours/e
 gpu_csv = ROOT / "benchmarks" / "results" / "gpu_data_path.csv"
 gpu_rows = read_results(gpu_csv)
 steps = [r for r in gpu_rows if r["what"] == "step"]
-print(format_table(["model", "device", "date", "batch", "images/s", "MFU", "hours/epoch", "days for its stage"],
-                   [[r["model"], r["device"], r["date"], r["batch"], f"{r['images_per_s']:,.0f}", f"{r['mfu']:.1%}",
-                     f"{IMAGENET / r['images_per_s'] / 3600:.2f}",
-                     f"{IMAGENET / r['images_per_s'] / 3600 * (pretrain if r['model'].startswith('mtm') else finetune).epochs / 24:.1f}"]
-                    for r in steps]))
+
+
+def measured_on(rows: list[dict]) -> str:
+    """The devices and dates of committed measurements, once each."""
+    return "; ".join(sorted({f"{r['device']}, {r['date']}" for r in rows}))
+
+
+display(format_table(["model", "batch", "images/s", "MFU", "hours/epoch", "days for its stage"],
+                     [[r["model"], r["batch"], f"{r['images_per_s']:,.0f}", f"{r['mfu']:.1%}",
+                       f"{IMAGENET / r['images_per_s'] / 3600:.2f}",
+                       f"{IMAGENET / r['images_per_s'] / 3600 * (pretrain if r['model'].startswith('mtm') else finetune).epochs / 24:.1f}"]
+                      for r in steps], caption=f"measured on {measured_on(steps)}"))
 
 # %% [markdown]
 # ## 4. The GPU data path
@@ -308,14 +316,23 @@ for policy in ("none", "seit", "seitpp"):
     rate = per_second(batch_fn(ids_local, labels_local, transform, batch_local, torch.device(DEVICE)), 0.5 if FAST else 2)
     live.append([policy, f"{rate:,.0f}", f"{rate / rates['fine-tuning'].images_per_s:,.1f}"])
 step_name = rates["fine-tuning"].model
-print(f"this machine ({DEVICE}), {n_local:,} random grids, batches of {batch_local}:")
-print(format_table(["policy", "loader images/s", f"x the {step_name} step here"], live))
+display(format_table(["policy", "loader images/s", f"x the {step_name} step here"], live,
+                     caption=f"this machine ({DEVICE}), {n_local:,} random grids, batches of {batch_local}"))
+
+# %% [markdown]
+# On the H200, at ImageNet size, against the ViT-B step measured there ({numref}`fig-cuda-loader`
+# draws the same rows):
 
 # %%
 loaders = [r for r in gpu_rows if r["what"] == "loader"]
 vitb = next(r for r in steps if r["model"] == "tvit_base")
+display(format_table(["policy", "memory", "images/s", "x the ViT-B step"],
+                     [[r["policy"], r["memory"], f"{r['images_per_s']:,.0f}", f"{r['images_per_s'] / vitb['images_per_s']:.1f}"]
+                      for r in loaders], caption=f"{vitb['num_images']:,} grids; measured on {measured_on(loaders)}"))
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Images per second of each batch transform, the token set kept in GPU or pinned host memory, against the ViT-B training step and the goal of five times its rate (log scale).", "name": "fig-cuda-loader"}}
 fig, ax = plt.subplots(figsize=(8, 3.4))
-labels = [f"{r['policy']}\n({r['memory']} memory)" for r in loaders]
+labels = [f"{r['policy']}\n({r['memory']})" for r in loaders]
 ax.bar(range(len(loaders)), [r["images_per_s"] for r in loaders], color=["C0" if r["memory"] == "gpu" else "C1"
                                                                          for r in loaders])
 ax.axhline(vitb["images_per_s"], color="k", label=f"ViT-B training step ({vitb['images_per_s']:,.0f} images/s)")
@@ -327,9 +344,6 @@ ax.set(ylabel="images per second (log)", xlabel="batch transform (where the toke
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
-print(format_table(["policy", "memory", "images/s", "x the ViT-B step"],
-                   [[r["policy"], r["memory"], f"{r['images_per_s']:,.0f}", f"{r['images_per_s'] / vitb['images_per_s']:.1f}"]
-                    for r in loaders]))
 
 # %% [markdown]
 # The plain crops and SeiT's Token-EDA feed ViT-B many times over, from GPU memory and from
@@ -339,8 +353,8 @@ print(format_table(["policy", "memory", "images/s", "x the ViT-B step"],
 
 # %%
 profile = read_results(ROOT / "benchmarks" / "results" / "policy_profile.csv")
-print(format_table(["part (batch of 1,024)", "ms", "device", "date"],
-                   [[r["part"], f"{r['ms']:.1f}", r["device"], r["date"]] for r in profile]))
+display(format_table(["part (batch of 1,024)", "ms"], [[r["part"], f"{r['ms']:.1f}"] for r in profile],
+                     caption=f"measured on {measured_on(profile)}"))
 whole, emb = profile[0]["ms"], profile[1]["ms"]
 print(f"ViT-B's step takes {1024 / vitb['images_per_s'] * 1e3:.0f} ms per 1,024 images; the policy took {whole:.0f} ms, "
       f"{emb:.0f} of them in the embedding ops; without them, {whole - emb:.0f} ms "
@@ -380,22 +394,26 @@ print(f"{provenance['command']}\n  {provenance['date']}, {provenance['machine'][
 sets = [s for s in EVAL_SETS if summary[0].get(f"acc_{s}_mean") != ""]  # the pose set came after this run
 table = [[m, *(mean_std(select(summary, "budgets", m)[0], f"acc_{s}") for s in sets)]
          for m in METHODS if select(summary, "budgets", m)]
-print(format_table(["method (top-1 %, 12 classes)", *sets], table))
+display(format_table(["method (top-1 %, 12 classes)", *sets], table))
 # a mean of two seeds hides how far apart they are: every seed's clean top-1
-print(format_table(["method", *(f"seed {s}" for s in run_seeds)],
-                   [[m, *(f"{100 * r['acc_clean']:.1f}" for s in run_seeds for r in results
-                          if r["method"] == m and r["seed"] == s)] for m in METHODS if select(summary, "budgets", m)]))
+display(format_table(["method", *(f"seed {s}" for s in run_seeds)],
+                     [[m, *(f"{100 * r['acc_clean']:.1f}" for s in run_seeds for r in results
+                            if r["method"] == m and r["seed"] == s)] for m in METHODS if select(summary, "budgets", m)],
+                     caption="clean top-1 (%) of each seed"))
 
 # %%
 verdicts = findings(summary, gpu_sweep)
-print(format_table(["finding", "comparison", "points", "spread", "verdict"],
-                   [[f["finding"], f["comparison"], f["difference"], f["spread"], f["verdict"]] for f in verdicts]))
+display(format_table(["finding", "comparison", "points", "spread", "verdict"],
+                     [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
+                      for f in verdicts]))
 
 # %%
 histories = gpu_run / "histories"
 logged = {m: [s for s in run_seeds if (histories / f"{Cell('budgets', m, 1.0, s, {}).slug}.csv").exists()]
           for m in METHODS if select(summary, "budgets", m)}
 print("training logs committed:", "; ".join(f"{m}: seeds {s}" if s else f"{m}: none" for m, s in logged.items()))
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The GPU sweep's training curves on the H200: fine-tuning loss of every method with a committed log, one line per seed (left), and MTM's masked-token loss against uniform guessing (right).", "name": "fig-cuda-gpu-curves"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
 for method, seeds in logged.items():
     for seed in seeds:
@@ -414,9 +432,9 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# SeiT has no curves in the figure: the run's SeiT cells were trained before the sweep kept each
-# cell's training log (the line above lists which logs exist), and their rows in `results.csv`
-# are all that is left of them.
+# SeiT has no curves in {numref}`fig-cuda-gpu-curves`. The run's SeiT cells were trained before
+# the sweep kept each cell's training log (the line above the figure lists which logs exist);
+# their rows in `results.csv` are all that is left of them.
 
 # %%
 print(f"MTM's masked-token loss: {mtm_log[0]['loss']:.2f} at step {mtm_log[0]['step']}, {mtm_log[-1]['loss']:.2f} "

@@ -38,6 +38,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
 import seitpp
 from seitpp.device import default_device
@@ -62,7 +63,8 @@ def folder_bytes(path: Path) -> int:
 # Each notebook executed on its own in a fresh kernel, as the book build runs it. "Peak memory" is
 # the resident size of the kernel's processes (sampled every 0.2 s); "scratch disk" the largest
 # size its temporary folder reached (checkpoints of the runs a chapter trains live there and are
-# deleted afterwards). The machine and date of each measurement are in the CSV.
+# deleted afterwards). The table's caption names the machines and dates of the measurements;
+# {numref}`fig-home-chapter-times` draws the times.
 
 # %%
 costs = read_results(COSTS)
@@ -84,19 +86,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-print(format_table(["chapter", "fast: time", "fast: memory (MB)", "full: time", "full: memory (MB)", "full: disk (MB)"],
-                   [[c, cell(c, "fast", "seconds"), cell(c, "fast", "peak_memory_mb"), cell(c, "full", "seconds"),
-                     cell(c, "full", "peak_memory_mb"), cell(c, "full", "scratch_disk_mb")] for c in chapters]))
-print("\nmeasured on:", "; ".join(sorted({f"{r['machine']} ({r['mode']}, {r['date']})" for r in costs})))
+display(format_table(["chapter", "fast: time", "fast: memory (MB)", "full: time", "full: memory (MB)", "full: disk (MB)"],
+                     [[c, cell(c, "fast", "seconds"), cell(c, "fast", "peak_memory_mb"), cell(c, "full", "seconds"),
+                       cell(c, "full", "peak_memory_mb"), cell(c, "full", "scratch_disk_mb")] for c in chapters],
+                     caption="measured on " + "; ".join(sorted({f"{r['machine']} ({r['mode']}, {r['date']})" for r in costs}))))
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Wall time to execute each chapter in fast and in full mode, on a log scale; a missing bar is a mode not measured yet.", "name": "fig-home-chapter-times"}}
 fig, ax = plt.subplots(figsize=(8, 3.6))
 x = np.arange(len(chapters))
 for shift, mode in ((-0.2, "fast"), (0.2, "full")):
     seconds = [by[(c, mode)]["seconds"] if (c, mode) in by else np.nan for c in chapters]
     ax.bar(x + shift, seconds, width=0.4, label=f"{mode} mode")
-ax.set(yscale="log", ylabel="wall time (s, log scale)", xlabel="chapter", xticks=x,
-       title="Time to execute each chapter (a missing bar: not measured yet)")
+ax.set(yscale="log", ylabel="wall time (s, log scale)", xlabel="chapter", xticks=x)
 ax.set_xticklabels([c.split("_")[0] for c in chapters])
 ax.legend()
 fig.tight_layout()
@@ -127,11 +128,12 @@ for folder in sorted(p for p in ARTEFACTS.iterdir() if (p / "provenance.json").i
     committed_total += committed
     cpus = f"{m['cpus']} CPUs" if "cpus" in m else f"{m['platform'].split('-')[0]} (CPUs not recorded)"
     # an export (mtm-cpu) took no time of its own: its run is part of the sweep its command names
-    took = _duration(prov["wall_seconds"]) if "wall_seconds" in prov else "within that sweep"
+    took = _duration(prov["wall_seconds"]) if "wall_seconds" in prov else "within its sweep"
     runs.append([folder.name, prov["command"], took,
                  f"{cpus}, {m['device']}, {m['torch_threads']} threads", prov.get("date", prov.get("exported", ""))[:10],
                  f"{committed / 1e6:.1f} MB" if committed >= 100_000 else f"{committed / 1e3:.0f} kB"])
-print(format_table(["result", "command", "time", "machine", "date", "committed"], runs))
+display(format_table(["result", "the command that makes it"], [[r[0], r[1]] for r in runs]))
+display(format_table(["result", "time", "machine", "date", "committed"], [[r[0], *r[2:]] for r in runs]))
 
 # %% [markdown]
 # ## Disk

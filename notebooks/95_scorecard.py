@@ -80,10 +80,10 @@ for source, folder in folders.items():
 # %%
 rows = scorecard()
 counts = verdict_counts(rows)
-print(format_table(["source", "comparisons", *VERDICTS],
-                   [[c["source"], c["findings"], *(c[v] for v in VERDICTS)] for c in counts]))
+display(format_table(["source", "comparisons", *VERDICTS],
+                     [[c["source"], c["findings"], *(c[v] for v in VERDICTS)] for c in counts]))
 total = Counter(r["verdict"] for r in rows)
-print(f"\nall sources: {len(rows)} comparisons; " + ", ".join(f"{total[v]} {v}" for v in VERDICTS))
+print(f"all sources: {len(rows)} comparisons; " + ", ".join(f"{total[v]} {v}" for v in VERDICTS))
 
 # %% [markdown]
 # ## The card
@@ -95,11 +95,11 @@ print(f"\nall sources: {len(rows)} comparisons; " + ", ".join(f"{total[v]} {v}" 
 display(HTML(html_table(rows)))
 
 # %% [markdown]
-# The same rows as a picture: each dot is our difference with its spread as a bar, coloured by
-# its verdict; a cross is the paper's difference, where the paper has one. Right of the zero line
-# is the direction the paper reports.
+# {numref}`fig-score-card` draws the same rows. Each dot is our difference with its spread as a
+# bar, coloured by its verdict; a cross is the paper's difference, where the paper has one. Right
+# of the zero line is the direction the paper reports.
 
-# %%
+# %% mystnb={"figure": {"caption": "Every row of the card: our difference with its spread over seeds, coloured by verdict, and the paper's difference where it has one, one panel per sweep.", "name": "fig-score-card"}}
 fig = scorecard_figure(rows)
 
 # %% [markdown]
@@ -117,7 +117,8 @@ for finding in dict.fromkeys(r["finding"] for r in rows):
         verdicts = Counter(r["verdict"] for r in rows if r["finding"] == finding and r["source"] == source)
         cells.append(" / ".join(str(verdicts[v]) for v in VERDICTS) if verdicts else "-")
     table.append([finding, *cells])
-print(format_table(["finding", *(f"{s} ({'/'.join(v[0] for v in VERDICTS)})" for s in SOURCES)], table))
+display(format_table(["finding", *SOURCES], table,
+                     caption="comparisons that hold / come out opposite / are unclear, per finding and sweep"))
 
 # %% [markdown]
 # ## What the card can and cannot say

@@ -5,6 +5,7 @@
 from seitpp.experiments import beyond, reproduce, scorecard, sweep, tables
 from seitpp.experiments.sweep import RESULTS_FILE, SUMMARY_FILE, Sweep, run
 from seitpp.experiments.tables import (
+    Table,
     difference,
     format_table,
     judged,
@@ -16,4 +17,4 @@ from seitpp.experiments.tables import (
 )
 
 __all__ = ["sweep", "reproduce", "beyond", "tables", "scorecard", "Sweep", "run", "RESULTS_FILE", "SUMMARY_FILE",
-           "read_results", "mean_over_seeds", "select", "mean_std", "format_table", "difference", "verdict", "judged"]
+           "read_results", "mean_over_seeds", "select", "mean_std", "format_table", "Table", "difference", "verdict", "judged"]

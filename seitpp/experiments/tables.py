@@ -4,12 +4,17 @@ Shared by both sweeps (`seitpp.experiments.reproduce`, `seitpp.experiments.beyon
 chapters that show them. A results row is one cell (one method, one seed); a summary row is one
 group of cells over seeds, with `<metric>_mean` and `<metric>_std` for every metric it has.
 Accuracies and the like are fractions in [0, 1]; tables and differences show them in %.
+
+A table is a `Table`: the padded text that `print` shows, and in a notebook (`display(table)`) an
+HTML table in a box of its own that scrolls sideways when it is wider than the page.
 """
 from __future__ import annotations
 
 import csv
+import html
 import json
 import math
+import re
 import shlex
 import statistics
 from pathlib import Path
@@ -94,13 +99,71 @@ def mean_std(row: dict, metric: str = "acc_clean") -> str:
     return f"{100 * row[f'{metric}_mean']:.1f} {spread}"
 
 
-def format_table(header: list[str], rows: list[list]) -> str:
-    """A plain-text table, columns padded to their widest cell."""
+class Table(str):
+    """A results table: the plain text that `print` shows, and an HTML table in a notebook.
+
+    It is a `str` (the text of `format_table`), so it prints, searches and compares as text. A
+    notebook that displays it (`IPython.display.display(table)`) gets `_repr_html_`: a <table> in a
+    <div class="seitpp-table"> that scrolls sideways when the table is wider than the page
+    (book/_static/tables.css styles it: smaller type, numbers right-aligned, verdicts shaded).
+    Outside IPython, `display` prints the text.
+    """
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str | None
+
+    def __new__(cls, text: str, header=(), rows=(), caption: str | None = None) -> "Table":
+        table = super().__new__(cls, text)
+        table.header, table.rows, table.caption = tuple(header), tuple(tuple(r) for r in rows), caption
+        return table
+
+    def _repr_html_(self) -> str:
+        columns = [[r[i] for r in self.rows] for i in range(len(self.header))]
+        kinds = ["num" if i > 0 and _is_numeric(c) else "long" if max(map(len, c), default=0) > 24 else ""
+                 for i, c in enumerate(columns)]  # numbers right-aligned; long text kept wide enough to read
+
+        def cell(tag: str, text: str, i: int) -> str:
+            classes = [kinds[i]] * bool(kinds[i]) + [f"verdict-{text}"] * (text in _VERDICT_WORDS)
+            attribute = f' class="{" ".join(classes)}"' if classes else ""
+            return f"<{tag}{attribute}>{html.escape(text)}</{tag}>"
+
+        lines = ['<div class="seitpp-table" style="overflow-x:auto">', "<table>"]
+        if self.caption:
+            lines.append(f"<caption>{html.escape(self.caption)}</caption>")
+        lines.append("<thead><tr>" + "".join(cell("th", h, i) for i, h in enumerate(self.header)) + "</tr></thead>")
+        lines.append("<tbody>")
+        lines += ["<tr>" + "".join(cell("td", c, i) for i, c in enumerate(r)) + "</tr>" for r in self.rows]
+        return "\n".join([*lines, "</tbody>", "</table>", "</div>"])
+
+    def captioned(self, caption: str) -> "Table":
+        """The same table under a caption."""
+        return format_table(list(self.header), [list(r) for r in self.rows], caption)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(str(self))  # IPython's plain-text view: the table, not a quoted string
+
+
+_VERDICT_WORDS = ("holds", "opposite", "unclear")
+_NUMBER = re.compile(r"[+\-−]?\d")  # a cell that starts as a number: 73.1 ± 1.2, +4.0, 1,200, 12 s
+_EMPTY = ("", "-", "–", "n/a")
+
+
+def _is_numeric(column: list[str]) -> bool:
+    """Whether a column holds numbers (dashes allowed, at least one number): it is right-aligned."""
+    filled = [c for c in column if c not in _EMPTY]
+    return bool(filled) and all(_NUMBER.match(c) for c in filled)
+
+
+def format_table(header: list[str], rows: list[list], caption: str | None = None) -> Table:
+    """A plain-text table, columns padded to their widest cell, under its caption if it has one;
+    a notebook displays it as HTML (`Table`)."""
     cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in cells]
-    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+    text = "\n".join([*([f"{caption}:"] if caption else []), lines[0], "-" * len(lines[0]), *lines[1:]])
+    return Table(text, cells[0], cells[1:], caption)
 
 
 def difference(a: dict, b: dict, metric: str = "acc_clean") -> tuple[float, float]:
