@@ -36,9 +36,10 @@
 # coordinates that run from -1 to 1 across any grid, so it means the same on 64 x 64 pixels and on
 # 16 x 16 tokens.
 #
-# The images are the **objects** of the Shapes dataset (`classes="objects"`): twelve shapes with no
-# mirror symmetry (a fish, a chair, a pennant, ...), each facing left or right at random. A flip of
-# a mirror-symmetric circle or plus would hardly change the object; a flipped chair faces the other way.
+# The images are the **objects** of the Shapes dataset (`classes="objects"`,
+# {numref}`fig-flip-objects`): twelve shapes with no mirror symmetry (a fish, a chair, a pennant,
+# ...), each facing left or right at random. A flip of a mirror-symmetric circle or plus would
+# hardly change the object; a flipped chair faces the other way.
 
 # %%
 import inspect
@@ -62,6 +63,8 @@ x = images_to_tensor(test.images)  # (N, 3, 64, 64)
 ids = tokenizer.tokenize_many(x)  # (N, 16, 16)
 # every measurement of this chapter runs the reference tokenizer on the CPU: the same ids on every machine
 print(f"fast mode: {FAST}; device: {tokenizer.device}; {NUM_IMAGES} held-out images, ids {tuple(ids.shape)}")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The first eight held-out images of the objects classes, labelled by class.", "name": "fig-flip-objects"}}
 fig = image_grid([x[:8]], col_labels=[OBJECT_CLASSES[c] for c in test.labels[:8]], size=1.2)
 
 # %% [markdown]
@@ -162,17 +165,16 @@ for name, runs in [("floor (noise 2/255)", [("-", floor)]), *results.items()]:
 # "PSNR truth" is the tokenizer's own round trip of the augmented image: the best any token-space
 # augmentation could do. The gap between the two PSNR columns is what the naive approach loses.
 # One panel per augmentation, each in its own units, each with the floor as its first (hatched)
-# bar and a dashed line at the floor's level:
+# bar and a dashed line at the floor's level ({numref}`fig-flip-agreement` and
+# {numref}`fig-flip-psnr-lost`):
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Share of the ids of the naive result A(T(x)) equal to T(A(x)), one panel per augmentation, beside the floor (noise of std 2/255: the hatched bar and the dashed line).", "name": "fig-flip-agreement"}}
 fig = agreement_panels({name: [(s, m.agreement) for s, m in runs] for name, runs in results.items()},
                        floor.agreement, units, floor_label="floor")
-fig.suptitle("ids of A(T(x)) equal to T(A(x)), beside the floor (noise of std 2/255)", fontsize=10, y=1.02)
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "What the naive result loses, one panel per augmentation: the PSNR of T(A(x)) decoded minus the PSNR of A(T(x)) decoded, both against A(x), beside the floor.", "name": "fig-flip-psnr-lost"}}
 fig = agreement_panels({name: [(s, m.psnr_lost) for s, m in runs] for name, runs in results.items()},
                        floor.psnr_lost, units, ylabel="PSNR lost vs T(A(x)) (dB)", floor_label="floor", percent=False)
-fig.suptitle("what the naive result loses: PSNR of T(A(x)) decoded minus PSNR of A(T(x)) decoded", fontsize=10, y=1.02)
 
 # %% [markdown]
 # The colour rows are not instability: a hue or brightness change that one can see is a real
@@ -182,10 +184,10 @@ fig.suptitle("what the naive result loses: PSNR of T(A(x)) decoded minus PSNR of
 # ## The flip, up close
 #
 # The flip is the simplest case: an exact mirror image on both grids, no interpolation, no padding.
-# Where do its ids disagree? Below, for one chair: the flipped image, the token cells where
-# $\mathrm{flip}(T(x)) \ne T(\mathrm{flip}(x))$, and for comparison the cells the floor's noise
-# changes on the same image; underneath, the agreement over all test images beside the floor, and
-# the share of all test images whose ids disagree at each cell.
+# Where do its ids disagree? In {numref}`fig-flip-disagreement`, for one chair: the flipped image,
+# the token cells where $\mathrm{flip}(T(x)) \ne T(\mathrm{flip}(x))$, and for comparison the cells
+# the floor's noise changes on the same image; underneath, the agreement over all test images beside
+# the floor, and the share of all test images whose ids disagree at each cell.
 
 # %%
 flip = results["horizontal flip"][0][1]
@@ -194,14 +196,16 @@ one = x[ZOOM_IMAGE:ZOOM_IMAGE + 1]
 flip_pixels, flip_ids = families["horizontal flip"](1)
 one_flip = compare_naive(tokenizer, one, flip_pixels, flip_ids)
 one_floor = noise_floor(tokenizer, one.flip(-1))  # the floor of the image the map is drawn on
+print(f"all {NUM_IMAGES} images: the flip keeps {flip.agreement:.1%} of ids, the floor {floor.agreement:.1%}; "
+      f"the invisible change of the table that moves the most ids keeps {min(candidate_agreement.values()):.1%}")
+print(f"share of ids the flip changes beyond the floor: {floor.agreement - flip.agreement:.1%} of the grid")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Where the ids disagree: on one chair, the cells where flip(T(x)) differs from T(flip(x)) and the cells the floor's noise changes (top); over all test images, the agreement beside the floor and the share of images whose ids differ at each cell (bottom).", "name": "fig-flip-disagreement"}}
 fig = disagreement_figure(
     one[0].flip(-1), f"flip(x): test image {ZOOM_IMAGE} ({OBJECT_CLASSES[test.labels[ZOOM_IMAGE]]})",
     {"flip(T(x)) ≠ T(flip(x))": one_flip.disagreement, "floor: T(flip(x)) ≠ T(flip(x) + noise)": one_floor.disagreement},
     {"flip(T(x)) ≠ T(flip(x))": flip.disagreement, "floor: T(x) ≠ T(x + noise)": floor.disagreement},
     {"flip": flip.agreement}, floor.agreement, num_images=NUM_IMAGES)
-print(f"all {NUM_IMAGES} images: the flip keeps {flip.agreement:.1%} of ids, the floor {floor.agreement:.1%}; "
-      f"the invisible change of the table that moves the most ids keeps {min(candidate_agreement.values()):.1%}")
-print(f"share of ids the flip changes beyond the floor: {floor.agreement - flip.agreement:.1%} of the grid")
 
 # %% [markdown]
 # The floor's changes are single cells, scattered. The flip's come in large connected regions: over
@@ -215,9 +219,10 @@ print(f"share of ids the flip changes beyond the floor: {floor.agreement - flip.
 # into one token. `seitpp.augment.flip_zoom` takes the 4 x 4 patch of the chair that differs most
 # from its own mirror image (among the cells where the ids disagree) and follows it through both
 # routes: after a flip of the pixels the tokenizer sees that patch mirrored, at the mirrored place;
-# the naive flip moves the patch's id to the mirrored place, but an id cannot be mirrored.
+# the naive flip moves the patch's id to the mirrored place, but an id cannot be mirrored
+# ({numref}`fig-flip-patch`).
 
-# %%
+# %% mystnb={"figure": {"caption": "One 4 x 4 patch of the chair, outlined in five images (top) and enlarged (bottom): x, T(x) decoded, flip(x), the truth T(flip(x)) decoded and the naive flip(T(x)) decoded.", "name": "fig-flip-patch"}}
 zoom = flip_zoom(tokenizer, one[0])
 fig = flip_zoom_figure(zoom)
 print(f"token {zoom.source} of x has id {zoom.source_id}; the naive flip puts that id at {zoom.target}, "
@@ -250,10 +255,11 @@ print(f"  flip(T(x)) decoded is closer to the unmirrored patch for {facing['naiv
 #
 # ## Looking at it
 #
-# For two images per row: the original $x$, the pixel augmentation $A(x)$, its tokens decoded
-# ($T(A(x))$, what we would want), and the naive token grid decoded ($A(T(x))$).
+# For two images per row ({numref}`fig-flip-examples`): the original $x$, the pixel augmentation
+# $A(x)$, its tokens decoded ($T(A(x))$, what we would want), and the naive token grid decoded
+# ($A(T(x))$).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "A pennant and a wedge under four augmentations (rows): x, A(x), T(A(x)) decoded and the naive A(T(x)) decoded, for each image.", "name": "fig-flip-examples"}}
 show = [1, 7]  # a pennant and a wedge
 cases = [("flip", families["horizontal flip"](1)), ("zoom 0.5", families["zoom (centre crop, resized)"](0.5)),
          ("rotate 20", families["rotation (degrees)"](20)), ("hue 0.25", families["hue shift"](0.25))]
@@ -337,9 +343,9 @@ ComparisonWidget(render, image_labels, widget_strengths)
 comparison_player(render, 0, "rotation (degrees)", widget_strengths["rotation (degrees)"])
 
 # %% [markdown]
-# and the zooms of another as a static grid, one row per strength:
+# and the zooms of another as a static grid, one row per strength ({numref}`fig-flip-zoom-panels`):
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "One test image at each zoom, one row per strength: x, A(x), T(A(x)) decoded and A(T(x)) decoded, with the naive result's share of ids equal to T(A(x)) beside the image's floor, and each PSNR against A(x).", "name": "fig-flip-zoom-panels"}}
 fig = comparison_grid(render, 3, "zoom (centre crop, resized)", widget_strengths["zoom (centre crop, resized)"])
 
 # %% [markdown]

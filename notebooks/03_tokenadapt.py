@@ -14,13 +14,11 @@
 # ---
 
 # %% [markdown]
-#
-# %% [markdown]
 # # 3. TokenAdapt: learning where a warp works
 #
-# Chapter 2 measured the failure: mirror, crop or rotate a grid of token ids and about half of the
-# ids (or more) differ from the tokens of the mirrored, cropped or rotated image. SeiT++ answers with
-# **TokenAdapt**, a small pair of networks around the codebook:
+# Chapter 2 measured the failure: mirror, crop or rotate a grid of token ids, and a large share of
+# the ids differ from the tokens of the mirrored, cropped or rotated image. SeiT++
+# {cite}`lee2024seitpp` answers with **TokenAdapt**, a small pair of networks around the codebook:
 #
 # $$\text{ids} \xrightarrow{\;f\;} \text{a denser map} \xrightarrow{\;A\;} \text{the same map, warped}
 # \xrightarrow{\;g\;} \text{logits over the codebook} \xrightarrow{\arg\max} \text{new ids}$$
@@ -93,11 +91,36 @@ print(f"fast mode: {FAST}; device: {DEVICE} (training; the figures use the refer
 #    so it always knows it). This one is an argument, not a measurement: in a 120-step flip-only
 #    run it made no difference either way, and we did not run a longer ablation.
 #
-# The forward pass, as it is in `seitpp/tokenadapt.py`:
+# The forward pass, as it is in `seitpp/augment/tokenadapt.py`:
 
 # %%
 print(inspect.getsource(TokenAdapt.forward))
 print(inspect.getsource(TokenAdapt.f))
+print(inspect.getsource(TokenAdapt.g))
+
+# %% [markdown]
+# In symbols, for a grid of ids $t$ (`ids`, H x W) and a transform $\theta$ (`theta`, 2 x 3):
+#
+# $$
+# \begin{aligned}
+# f(t) &= \mathrm{up}_2(e_t) + \mathrm{ConvT}\bigl(\mathrm{Block}_f(W_f\, e_t + P)\bigr), \\
+# g(z, \theta) &= \gamma\, \widehat{\mathrm{pool}_2(z)}\, E^\top
+#   + W_g\, \mathrm{LN}\bigl(\mathrm{Block}_g(\mathrm{Conv}(z) + P + V \mathrm{vec}(\theta))\bigr), \\
+# \mathrm{TokenAdapt}(t, \theta) &= g\bigl(\mathcal{W}_\theta(f(t)),\ \theta\bigr).
+# \end{aligned}
+# $$ (eq-tokenadapt-model)
+#
+# $E$ is the frozen codebook `codes` (K x C), with rows $e_k$, and $e_t$ is `codes[ids]`.
+# $\mathrm{up}_2$ copies each code vector onto its 2 x 2 cells (`skip`), and $P$ are the fixed
+# sin-cos positions. $W_f$, $\mathrm{Block}_f$ and $\mathrm{ConvT}$ are `f_in`, `f_block` and
+# `f_out`; $\mathrm{Conv}$, $V$, $\mathrm{Block}_g$, $\mathrm{LN}$ and $W_g$ are `g_in`, `g_theta`,
+# `g_block`, `g_norm` and `g_out`. In $g$'s first term, $\mathrm{pool}_2$ averages each 2 x 2 cell,
+# the hat normalises it to unit length, and $\gamma$ is the learned `code_scale`: the cosine
+# similarity of the cell to every code, scaled. $\mathcal{W}_\theta$ is `warp`: each output cell
+# takes the bilinear interpolation of the map at the point that $\theta$ sends it to (border
+# padding); for an h x w grid of ids out, the warped map has 2h x 2w cells. `f_out` and `g_out`
+# start at zero, so an untrained model is $\arg\max_k$ of the first term alone: the bilinear warp
+# of the code vectors, snapped to the nearest code.
 
 # %% [markdown]
 # ## Training pairs
@@ -105,30 +128,57 @@ print(inspect.getsource(TokenAdapt.f))
 # One transform per image, drawn from the release's set: a horizontal flip (p 0.5); with p 0.5 an
 # affine chain (rotation up to 30 degrees, translation 0.2, shear 15 degrees, each p 0.5); then a
 # random crop of 35-100% of the area, resized to the classifier's 14 x 14-token input. Each
-# transform is one 2 x 3 matrix `theta` in coordinates that run from -1 to 1, so the very same
+# transform is one 2 x 3 matrix `theta` in coordinates that run from -1 to 1. So the very same
 # matrix warps the 64 x 64 pixels (for the target) and TokenAdapt's 32 x 32 map (for the
-# prediction). The source is the stored $T(x)$; the target is the tokens of the warped pixels.
+# prediction). The source is the stored $T(x)$; the target is the tokens of the warped pixels
+# ({numref}`fig-tokenadapt-pairs` shows six pairs):
+
+# %%
+print(inspect.getsource(make_pair))
+
+# %% [markdown]
+# `train_tokenadapt` (below) feeds each pair to the model and minimises one loss, the cross-entropy
+# of TokenAdapt's prediction for the warped grid against the tokenizer's ids of the warped image:
+#
+# $$
+# \begin{aligned}
+# \mathcal{L} &= -\frac{1}{B\,h\,w} \sum_{b=1}^{B} \sum_{u=1}^{h w}
+#   \log \operatorname{softmax}\Bigl(\mathrm{TokenAdapt}\bigl(T(x_b), \theta_b\bigr)_u\Bigr)_{y_{b,u}}, \\
+# y_b &= T\bigl(\mathrm{clamp}_{[0,1]}\, \mathcal{W}_{\theta_b}(x_b)\bigr).
+# \end{aligned}
+# $$ (eq-tokenadapt-loss)
+#
+# $x_b$ is a training image (`x`), $\theta_b$ its transform (`theta`), and $T(x_b)$ its stored ids
+# (`source`, 16 x 16), tokenized once before training. $y_b$ is `target`: the pixels warped by the
+# same $\mathcal{W}_{\theta_b}$ to the h x w = `out_grid` x `out_grid` crop (4 pixels per token),
+# clamped and tokenized without gradient. $u$ runs over the output cells and the softmax over the K
+# codes of {eq}`eq-tokenadapt-model`. In code, `logits = model(source, theta, (out_grid, out_grid))`
+# and `loss = F.cross_entropy(logits, target)`: a mean over batch and cells, no label smoothing.
+# There is no other term. The codebook and the tokenizer stay frozen, so gradients reach only $f$,
+# $g$ and $\gamma$, and AdamW's weight decay acts on the parameters directly, not through
+# $\mathcal{L}$.
 
 # %%
 cfg = PRESETS["cpu-tiny"]
 train_images = torch.from_numpy(render_shapes(cfg.num_train_images, split="train").images)  # uint8 (N, 64, 64, 3)
 train_ids = tokenizer.tokenize_many(train_images.numpy())
 source, theta, target = make_pair(tokenizer, train_images, train_ids, step=0, cfg=cfg)
+print(f"source {tuple(source.shape)}, theta {tuple(theta.shape)}, target {tuple(target.shape)}")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Six training pairs of step 0: the image x, its warped pixels A(x), and the decoded source T(x) and target T(A(x)); TokenAdapt sees T(x) and theta and must output T(A(x)).", "name": "fig-tokenadapt-pairs"}}
 idx, _ = draw(0, len(train_images), cfg)  # which images step 0 drew
 shown = torch.arange(6)  # the first six of the batch
 pixels = images_to_tensor(train_images[idx[shown]].numpy())
 fig = image_grid([pixels, warp(pixels, theta[shown], (56, 56)).clamp(0, 1),
                   tokenizer.decode(source[shown]), tokenizer.decode(target[shown])],
                  row_labels=["x", "A(x)", "T(x) decoded", "T(A(x)) decoded"], size=1.2)
-fig.suptitle("six training pairs: TokenAdapt sees T(x) and theta, and must output T(A(x))", fontsize=9, y=1.02)
-print(f"source {tuple(source.shape)}, theta {tuple(theta.shape)}, target {tuple(target.shape)}")
 
 # %% [markdown]
 # ## Training, live and small
 #
 # `train_tokenadapt` is the whole loop: draw a batch and its thetas from a generator seeded by the
 # step (so a resumed run sees the same batches), tokenize the warped pixels for the targets, one
-# AdamW step on the cross-entropy. Here it runs the `cpu-tiny` preset (a narrow model, a few
+# AdamW step on {eq}`eq-tokenadapt-loss`. Here it runs the `cpu-tiny` preset (a narrow model, a few
 # hundred images) so the page stays quick; the book's reference TokenAdapt, loaded below, was made
 # by `python -m seitpp train-tokenadapt --preset cpu-ref --out seitpp/artefacts/tokenadapt`.
 
@@ -176,6 +226,7 @@ for row in tiny_history:
         print(f"held out (the same {len(x[:32])} images and transforms each time), step {row['step']}: TokenAdapt "
               f"{row['eval_tokenadapt']:.1%}, naive warp {row['eval_naive']:.1%}, via pixels {row['eval_pixels']:.1%}")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The live cpu-tiny run, step by step: the share of ids equal to T(A(x)) on each step's own batch for TokenAdapt and for the naive warp (left), and their paired difference (right).", "name": "fig-tokenadapt-live"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
 axes[0].plot(steps, live, "o-", ms=3, label="TokenAdapt (live, cpu-tiny)")
 axes[0].plot(steps, naive_live, "s-", ms=3, label="naive warp, same batch")
@@ -187,15 +238,16 @@ axes[1].set(xlabel="step", ylabel="TokenAdapt - naive warp (points)", title="the
 fig.tight_layout()
 
 # %% [markdown]
-# Much of the up and down is the batch, not the model. Every step scores a fresh batch with fresh
-# transforms, and the naive warp, which no training step touches, moves across those batches by
-# most of what the live model does, and in step with it (the two spreads and their correlation are
-# printed above); the rest is the model itself, drifting away from the naive warp (right).
+# Much of the up and down is the batch, not the model ({numref}`fig-tokenadapt-live`, left). Every
+# step scores a fresh batch with fresh transforms. The naive warp, which no training step touches,
+# moves across those batches by most of what the live model does, and in step with it (the two
+# spreads and their correlation are printed above). The rest is the model itself, drifting away from
+# the naive warp (right).
+#
 # Binomial noise on a batch's ids would be under a point (printed above), but it is the wrong
-# yardstick: the ids of one image succeed or fail together (per image, the share spreads far more
-# than independent ids would let it), so the sample is really the batch's images, and the
-# per-image spread divided by the square root of the batch size predicts the observed spread
-# (printed above).
+# yardstick. The ids of one image succeed or fail together: per image, the share spreads far more
+# than independent ids would let it. So the sample is really the batch's images, and the per-image
+# spread divided by the square root of the batch size predicts the observed spread (printed above).
 #
 # The number to read is the paired difference on the same batch (right). It starts near zero, as it
 # must: the untrained model is the naive warp (bilinear on code vectors where the naive warp
@@ -211,7 +263,7 @@ fig.tight_layout()
 # Its training log, committed beside the weights: the loss, and every 250 steps the share of ids
 # equal to $T(A(x))$ on 256 held-out images for TokenAdapt, the naive warp and the pixel route
 # (decode to pixels, warp, tokenize again: a rough ceiling, and what TokenAdapt saves us from
-# running).
+# running), in {numref}`fig-tokenadapt-reference-log`.
 
 # %%
 model = TokenAdapt.load(REFERENCE_DIR, tokenizer=tokenizer)
@@ -224,6 +276,8 @@ evals = [row for row in history if row["eval_tokenadapt"]]
 ahead = [int(row["step"]) for row in evals if float(row["eval_tokenadapt"]) > float(row["eval_naive"])]
 print(f"{len(history):,} steps (the live run: {cfg.steps}); first logged step with TokenAdapt above the naive warp "
       f"on held-out images: {ahead[0] if ahead else 'none'}")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Training of the reference TokenAdapt: its loss beside the live run's (left), and the share of held-out ids equal to T(A(x)) for TokenAdapt, the naive warp and the route through pixels at each logged evaluation (right).", "name": "fig-tokenadapt-reference-log"}}
 loss = np.array([float(row["loss"]) for row in history])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
 window = 25
@@ -266,9 +320,10 @@ print(f"{len(x)} held-out images; +- is one standard error of the per-image diff
 # training (every training sample is resampled to 14 x 14), can do worse than it: the learned
 # correction is tuned to resampled maps. Training with both output sizes is the obvious next step.
 #
-# And by strength, for zooms and rotations, at the 14 x 14 output:
+# And by strength, for zooms and rotations, at the 14 x 14 output
+# ({numref}`fig-tokenadapt-strength`):
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Share of ids equal to T(A(x)) on the held-out images at the 14 x 14 output, by zoom (left) and by rotation (right), for TokenAdapt, the naive warp and the route through pixels.", "name": "fig-tokenadapt-strength"}}
 sweeps = {"zoom (centre crop, resized)": [1.0, 0.9, 0.75, 0.6, 0.5], "rotation (degrees)": [0, 5, 10, 20, 30]}
 make_theta = {"zoom (centre crop, resized)": lambda s: affine_theta(len(x), scale=s),
               "rotation (degrees)": lambda d: affine_theta(len(x), degrees=d)}
@@ -323,12 +378,13 @@ print(f"via pixels against TokenAdapt: {rate['TokenAdapt'] / rate['via pixels']:
 # convolutions, about as many parameters as the reference TokenAdapt (printed below). CPU times
 # still move a little with the machine and its load; the FLOP counts do not.
 #
-# TokenAdapt's case is the scale of a real tokenizer. SeiT's is a ViT-VQGAN-class model that turns
-# 256 x 256 pixels into 32 x 32 tokens, and its classifier reads a 28 x 28 crop (224 px). We do not
-# have that model, but `seitpp/tokenizers/vqgan.py` builds taming's VQGAN architecture at any size,
-# and latent diffusion's `vq-f8` is a documented one at exactly that grid (`VQGANConfig.ldm_f8`).
-# The weights do not change the count, so we build it, and TokenAdapt at the release's width (384),
-# on PyTorch's `meta` device: tensors with shapes and no values, so nothing is computed.
+# TokenAdapt's case is the scale of a real tokenizer. SeiT's {cite}`park2023seit` is a
+# ViT-VQGAN-class model that turns 256 x 256 pixels into 32 x 32 tokens, and its classifier reads a
+# 28 x 28 crop (224 px). We do not have that model. But `seitpp/tokenizers/vqgan.py` builds taming's
+# VQGAN architecture {cite}`esser2021vqgan` at any size, and latent diffusion's `vq-f8`
+# {cite}`rombach2022ldm` is a documented one at exactly that grid (`VQGANConfig.ldm_f8`). The
+# weights do not change the count, so we build it, and TokenAdapt at the release's width (384), on
+# PyTorch's `meta` device: tensors with shapes and no values, so nothing is computed.
 
 # %%
 paper_grid, paper_crop = 32, (28, 28)  # 256 px -> 32 x 32 ids; the 224 px crop is 28 x 28 ids
@@ -392,12 +448,12 @@ ComparisonWidget(render, [f"test image {i} ({SHAPE_CLASSES[test.labels[i]]})" fo
 # %% [markdown]
 # The panel needs a running kernel to redraw; in the HTML book it shows only its saved figure, so
 # here are the same comparisons precomputed: a frame player over rotations, and a static grid of
-# zooms.
+# zooms ({numref}`fig-tokenadapt-zoom-panels`).
 
 # %%
 comparison_player(render, 0, "rotation (degrees)", widget_strengths["rotation (degrees)"])
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "One test image at each zoom, one row per strength: x, A(x), T(A(x)) decoded, the naive warp and TokenAdapt decoded, each with its share of ids equal to T(A(x)) and its PSNR.", "name": "fig-tokenadapt-zoom-panels"}}
 fig = comparison_grid(render, 3, "zoom (centre crop, resized)", widget_strengths["zoom (centre crop, resized)"])
 
 # %% [markdown]
@@ -426,9 +482,8 @@ fig = comparison_grid(render, 3, "zoom (centre crop, resized)", widget_strengths
 #
 # 1. SeiT's tokenizer is a ViT, not a convolutional net. Build a ViT-VQGAN-style encoder and decoder
 #    on the `meta` device from timm's `Block` (8 x 8 pixel patches, so 1,024 tokens at 256 px; take
-#    the sizes of the Small model from Yu et al., "Vector-quantized Image Modeling with Improved
-#    VQGAN") and count its route through pixels with `count_flops`. How far does the paper-scale
-#    ratio move from the conv VQGAN's?
+#    the sizes of the Small model of ViT-VQGAN {cite}`yu2022vitvqgan`) and count its route through
+#    pixels with `count_flops`. How far does the paper-scale ratio move from the conv VQGAN's?
 # 2. The live run's spread: train `cpu-tiny` again with `dataclasses.replace(cfg, batch_size=64)`
 #    and redo the paired-difference cell. Does the naive warp's spread across batches halve, as
 #    the per-image spread over the square root of the batch size predicts?

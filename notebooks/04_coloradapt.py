@@ -20,18 +20,17 @@
 # every id. Yet a pixel pipeline relies on colour jitter, and SeiT++ gets a colour augmentation
 # back without touching pixels. The observation behind it: over a whole image, colour shows up in
 # the **statistics** of the token embeddings, channel by channel, while the layout lives in how
-# each channel varies from position to position. This is the split that AdaIN, adaptive instance
-# normalisation (Huang & Belongie, "Arbitrary Style Transfer in Real-time with Adaptive Instance
-# Normalization", ICCV 2017), uses for style transfer on CNN features: normalise every channel of
-# one image's feature map to zero mean and unit standard deviation over its positions, then give
-# it the mean and standard deviation of another image.
+# each channel varies from position to position. Adaptive instance normalisation (AdaIN) uses the
+# same split for style transfer on CNN features {cite}`huang2017adain`. It normalises every channel
+# of one image's feature map to zero mean and unit standard deviation over its positions, then
+# gives it the mean and standard deviation of another image.
 #
 # **ColorAdapt** is AdaIN on the (B, C, H, W) map of token embeddings, with another sample of the
 # batch as the source of the statistics; the result is snapped back to the nearest codes.
 # **Emb-Noise**, its companion in SeiT++, adds Gaussian noise to the embeddings. In the paper's
 # ablation (ViT-S on ImageNet-100) ColorAdapt alone lifts top-1 from 77.3 to 78.3, and with
-# TokenAdapt from 80.4 to 81.4, so it is worth knowing what it actually does to an image. This
-# chapter shows:
+# TokenAdapt from 80.4 to 81.4 {cite}`lee2024seitpp`. So it is worth knowing what it actually does
+# to an image. This chapter shows:
 #
 # 1. decoded images before and after ColorAdapt, for several colour sources;
 # 2. how close ColorAdapt gets to the tokens of a real pixel colour change (brightness,
@@ -86,15 +85,49 @@ print(f"fast mode: {FAST}; device: {tokenizer.device}; {NUM_IMAGES} Shapes test 
 
 # %%
 print(inspect.getsource(ColorAdapt.apply))
+print(inspect.getsource(ColorAdapt.partners))
 
 # %% [markdown]
-# In training the partner is another random sample of the batch. To look at one content image and
-# one chosen colour source, we put both in a batch of two and use the `"reverse"` pairing (sample
-# $i$ takes sample $B-1-i$, as the authors' release does). A strength $a$ between 0 and 1
-# interpolates: $(1-a)\,z + a\,\mathrm{AdaIN}(z)$. Because AdaIN is an affine map per channel, this
-# is exactly AdaIN to the interpolated statistics: mean $(1-a)\mu + a\mu'$ and standard deviation
-# $(1-a)\sigma + a\sigma'$. Nothing in the operation is specific to embeddings: with $C = 3$ the
-# same function is AdaIN on RGB pixels, which gives us a pixel-space counterpart to measure against.
+# In symbols, for sample $b$, channel $c$ and position $(h, w)$ of `z`, with $\varepsilon$ = `eps`:
+#
+# $$
+# \begin{aligned}
+# \mu_{bc} &= \frac{1}{HW}\sum_{h,w} z_{bchw}, \qquad
+# \sigma_{bc} = \sqrt{\frac{1}{HW}\sum_{h,w}\bigl(z_{bchw}-\mu_{bc}\bigr)^2 + \varepsilon}, \\
+# \mathrm{ColorAdapt}(z)_{bchw} &=
+# \begin{cases}
+# \sigma_{\pi(b)c}\,\dfrac{z_{bchw}-\mu_{bc}}{\sigma_{bc}} + \mu_{\pi(b)c}, & b \in S, \\
+# z_{bchw}, & b \notin S.
+# \end{cases}
+# \end{aligned}
+# $$ (eq-coloradapt)
+#
+# For a chosen sample this is
+# $\mathrm{AdaIN}(x, y) = \sigma(y)\,\frac{x-\mu(x)}{\sigma(x)} + \mu(y)$ {cite}`huang2017adain`
+# with $x = z_b$ and $y = z_{\pi(b)}$, another sample of the same batch. In the code, $\mu$ is
+# `mean` and $\sigma$ is `std`, both (B, C, 1, 1): population statistics (`correction=0`) of the
+# input batch, so a partner that is itself adapted still lends its original statistics.
+# $\varepsilon$ sits inside both square roots, so the adapted channel's standard deviation equals
+# its partner's only up to $\varepsilon$.
+#
+# $\pi$ is `partner`. By default it follows a random cycle through the batch, so no sample is its
+# own partner; with `pairing="reverse"`, $\pi(b) = B-1-b$. $S$ is `chosen`: a random
+# `round(fraction * B)` of the samples, the others pass unchanged. A chosen sample takes its
+# partner's statistics whole, with nothing of its own mixed in. Whether the partner changes too
+# depends only on whether it is in $S$.
+#
+# Given ids $t$ instead of embeddings, the op embeds them first,
+# $z_{b\cdot hw} = \sqrt{C}\,e_{t_{bhw}}$ with $e_k$ the unit code vectors (`embed_ids`), and snaps
+# the result back to the code of highest cosine similarity,
+# $t'_{bhw} = \arg\max_k \cos\bigl(\mathrm{ColorAdapt}(z)_{b\cdot hw}, e_k\bigr)$ (`nearest_ids`).
+#
+# To look at one content image and one chosen colour source, we put both in a batch of two and use
+# the `"reverse"` pairing, in which sample $i$ takes sample $B-1-i$ (as the authors' release does).
+# A strength $a$ between 0 and 1 interpolates: $(1-a)\,z + a\,\mathrm{ColorAdapt}(z)$. AdaIN is an
+# affine map per channel, so this is AdaIN to the interpolated statistics, mean $(1-a)\mu + a\mu'$
+# and standard deviation $(1-a)\sigma + a\sigma'$, up to $\varepsilon$ (the cell below checks it).
+# Nothing in {eq}`eq-coloradapt` is specific to embeddings: with $C = 3$ it is AdaIN on RGB pixels,
+# a pixel-space counterpart to measure against.
 
 # %%
 def adain(content: torch.Tensor, source: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
@@ -123,24 +156,27 @@ print(f"strength 0.5: channel means and stds differ from the interpolated ones b
 # %% [markdown]
 # ## What it does to images
 #
-# Rows are content images, columns colour sources: two other Shapes images and three photo crops
-# (top row, as their tokens decode). Every cell is the content's tokens after ColorAdapt at full
-# strength, snapped to the nearest codes and decoded; the first column is the content's own tokens
-# decoded, for reference.
+# {numref}`fig-coloradapt-grid` applies ColorAdapt at full strength to four content images (rows).
+# The colour sources (columns) are two other Shapes images and three photo crops, shown in the top
+# row as their tokens decode. Every cell is snapped to the nearest codes and decoded.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Four Shapes images (rows) recoloured by ColorAdapt towards five colour sources (columns, decoded in the top row), snapped to the codebook and decoded; the first column is the unchanged tokens.", "name": "fig-coloradapt-grid"}}
 contents = [0, 1, 2, 3]
 sources = torch.cat([ids[[4, 5]], photo_ids[[0, 1, 2]]])  # (5, 16, 16)
 source_names = [f"Shapes {i}" for i in (4, 5)] + photo_names[:3]
-blank = torch.ones(3, 64, 64)  # the top-left cell has no source
+blank = torch.ones(3, 64, 64)
 rows = [torch.cat([blank[None], decode(sources)])]
 for i in contents:
     grid = ids[[i]].expand(len(sources), -1, -1)
     rows.append(torch.cat([reference[[i]], decode(color_adapt(grid, sources))]))
 fig = image_grid(rows, row_labels=["colour source"] + [f"Shapes {i}" for i in contents],
                  col_labels=["T(x) (no change)"] + [f"from {name}" for name in source_names], size=1.3)
-fig.axes[0].axis("off")
+fig.axes[0].set_axis_off()  # the top-left cell has no source
 
+# %% [markdown]
+# How many ids does that recolouring change?
+
+# %%
 changed = torch.stack([(color_adapt(ids[contents], sources[[j] * len(contents)]) != ids[contents]).float().mean()
                        for j in range(len(sources))])
 print(f"ids changed by ColorAdapt at full strength: {changed.mean():.0%} on average "
@@ -204,7 +240,7 @@ for name, by_method in results.items():
     for m, r in by_method.items():
         print(f"{name:<16} {m:<32} {r['ids agree']:>9.1%} {r['PSNR']:>9.1f} {r['colour distance']:>11.1f}")
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "How close three token-space candidates come to the tokens of each pixel colour change P: colour-statistic distance (left, lower is closer) and PSNR (right, higher is closer) against T(P(x)) decoded.", "name": "fig-coloradapt-vs-pixels"}}
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 positions = np.arange(len(changes))
 for k, m in enumerate(methods):
@@ -235,14 +271,16 @@ print(f"ColorAdapt from T(y) on the AdaIN rows: colour distance {before:.1f} -> 
       f"PSNR {psnr_before:.1f} -> {psnr_after:.1f} dB")
 
 # %% [markdown]
-# What the numbers say. For changes that act on each colour channel's level and spread
-# (brightness, saturation, and AdaIN itself), moving the embedding statistics gets most of the way:
-# the colour-statistic distance to the true tokens drops to a fraction of doing nothing, and the
-# PSNR rises, by several dB for the large changes (mild ones, such as saturation 1.8, start close
-# and gain little). The realistic ColorAdapt, which only knows the source image's tokens, lands
-# close to the oracle on the AdaIN rows: statistics of embeddings transfer like statistics of
-# pixels. Two limits show as well. After a large hue rotation the channel statistics can be matched,
-# but the PSNR stays the lowest of all rows: a hue rotation sends each colour somewhere different,
+# What the numbers say ({numref}`fig-coloradapt-vs-pixels` and the lines printed above). Some
+# changes act on each colour channel's level and spread: brightness, saturation, and AdaIN itself.
+# For those, moving the embedding statistics gets most of the way. The colour-statistic distance
+# to the true tokens drops to a fraction of doing nothing, and the PSNR rises, most for the large
+# changes (mild ones, such as saturation 1.8, start close and gain little). The realistic
+# ColorAdapt, which only knows the source image's tokens, lands close to the oracle on the AdaIN
+# rows: statistics of embeddings transfer like statistics of pixels.
+#
+# Two limits show as well. After a large hue rotation the channel statistics can be matched, but
+# the PSNR stays the lowest of all rows. A hue rotation sends each colour somewhere different,
 # mixing channels, and no per-channel scale and shift puts the right colour in the right place.
 # And the ids themselves mostly do not match $T(P(x))$: ColorAdapt produces *a* plausible token
 # grid of the recoloured image, not the one the tokenizer would have chosen.
@@ -268,7 +306,15 @@ share_changed = {name: [float((emb_noise(ids, s * a, s * b) != ids).float().mean
                  for name, (a, b) in variants.items()}
 pixel_change = [float((decode(emb_noise(ids, s, s)) - reference).abs().mean() * 255)
                 for s in noise_scales]  # mean absolute change of the decoded image, grey levels
+for s, share, change in zip(noise_scales, share_changed["offset and per-element (scale = std)"], pixel_change):
+    print(f"scale = std = {s}: {share:.0%} of ids changed, decoded image moves by {change:.1f} grey levels on average")
+for name, (a, b) in variants.items():  # at the release's scale: how much of the change is a colour shift?
+    change = (decode(emb_noise(ids, a, b)) - reference) * 255
+    shift = change.mean((2, 3), keepdim=True)  # the same at every position: a colour shift
+    print(f"{name:>36} at 1.0: colour shift {shift.abs().mean():4.1f}, "
+          f"change left after removing it {(change - shift).abs().mean():4.1f} grey levels")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Emb-Noise at growing scales: the share of ids that change after snapping to the codebook, for the full noise and each of its two parts (left), and how far the decoded image moves from T(x) decoded (right).", "name": "fig-coloradapt-embnoise-curves"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
 for name, shares in share_changed.items():
     axes[0].plot(noise_scales, shares, "o-", label=name)
@@ -278,15 +324,8 @@ axes[1].plot(noise_scales, pixel_change, "o-")
 axes[1].set(xlabel="noise scale (scale = std)", ylabel="mean |change| vs T(x) decoded (grey levels)",
             title="how far the decoded image moves")
 fig.tight_layout()
-for s, share, change in zip(noise_scales, share_changed["offset and per-element (scale = std)"], pixel_change):
-    print(f"scale = std = {s}: {share:.0%} of ids changed, decoded image moves by {change:.1f} grey levels on average")
-for name, (a, b) in variants.items():  # at the release's scale: how much of the change is a colour shift?
-    change = (decode(emb_noise(ids, a, b)) - reference) * 255
-    shift = change.mean((2, 3), keepdim=True)  # the same at every position: a colour shift
-    print(f"{name:>36} at 1.0: colour shift {shift.abs().mean():4.1f}, "
-          f"change left after removing it {(change - shift).abs().mean():4.1f} grey levels")
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Three Shapes images after Emb-Noise at each scale (scale = std, one fixed draw), snapped to the codebook and decoded; the first column is T(x) decoded.", "name": "fig-coloradapt-embnoise-images"}}
 show = [0, 1, 2]
 columns = [decode(ids[show])] + [decode(emb_noise(ids[show], s, s)) for s in noise_scales]
 rows = list(torch.stack(columns, 1))  # one row per image: (1 + scales, 3, 64, 64)
@@ -294,15 +333,18 @@ fig = image_grid(rows, row_labels=[f"Shapes {i}" for i in show],
                  col_labels=["T(x)"] + [f"noise {s}" for s in noise_scales], size=1.2)
 
 # %% [markdown]
-# Up to a scale of about 0.2 the noise is absorbed by snapping and almost nothing changes; from
-# there the share of changed ids climbs steeply, and at the release's scale of 1.0 most ids are
-# replaced. The decoded images show what kind of change that is: even where most ids differ, the
-# object and the layout survive, and the visible change is mostly a shift of the whole image's
-# colour. The split at scale 1.0 says where it comes from: the per-channel offset, which moves
-# every position the same way like a ColorAdapt towards random statistics, makes the colour shift;
-# the per-element part replaces about as many ids but shifts the colour hardly at all, and both
-# change local texture by about the same small amount. At these scales Emb-Noise acts as a second,
-# random colour augmentation with some texture change, rather than as visible noise.
+# Small noise is absorbed by snapping and almost nothing changes; beyond some scale the share of
+# changed ids climbs steeply, and at the release's scale of 1.0 most ids are replaced
+# ({numref}`fig-coloradapt-embnoise-curves` and the lines printed above). The decoded images
+# ({numref}`fig-coloradapt-embnoise-images`) show what kind of change that is. Even where most ids
+# differ, the object and the layout survive, and the visible change is mostly a shift of the whole
+# image's colour.
+#
+# The split at scale 1.0 says where the shift comes from. The per-channel offset moves every
+# position the same way, like a ColorAdapt towards random statistics, and makes the colour shift.
+# The per-element part replaces about as many ids but shifts the colour hardly at all. Both change
+# local texture by about the same small amount. At these scales Emb-Noise acts as a second, random
+# colour augmentation with some texture change, rather than as visible noise.
 #
 # ## Try it yourself
 #
@@ -339,13 +381,14 @@ ComparisonWidget(render, content_labels, widget_augmentations)
 
 # %% [markdown]
 # The panel above needs a running kernel to redraw; in the static HTML book it shows only its saved
-# figure. The same comparison, precomputed: a frame player (drag the slider or press play) for ColorAdapt of a
-# Shapes image towards a photo's colours, and a static grid for Emb-Noise.
+# figure. The same comparison, precomputed: a frame player (drag the slider or press play) for
+# ColorAdapt of a Shapes image towards a photo's colours, and a static grid for Emb-Noise
+# ({numref}`fig-coloradapt-embnoise-panels`).
 
 # %%
 comparison_player(render, 0, f"ColorAdapt from photo: {photo_names[0]}", strengths)
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Emb-Noise on one Shapes image, one row per noise scale (scale = std): x, T(x) decoded and the noised tokens decoded, with their share of ids equal to T(x) and their PSNR.", "name": "fig-coloradapt-embnoise-panels"}}
 fig = comparison_grid(render, 1, "Emb-Noise", widget_augmentations["Emb-Noise"])
 
 # %% [markdown]
@@ -359,8 +402,8 @@ fig = comparison_grid(render, 1, "Emb-Noise", widget_augmentations["Emb-Noise"])
 #   (the colour-statistic distance and PSNR printed above), and ColorAdapt driven only by another
 #   image's tokens comes close to that. A large hue rotation stays furthest from its ground truth:
 #   it mixes channels. The ids rarely equal the true ones; the colours come close.
-# - Emb-Noise is absorbed by snapping up to a scale of about 0.2 and replaces most ids at the
-#   release's scale of 1.0, yet the decoded image keeps its layout: mostly its colour moves.
+# - Small Emb-Noise is absorbed by snapping, and at the release's scale of 1.0 it replaces most
+#   ids, yet the decoded image keeps its layout: mostly its colour moves.
 # - Colour is the easy half: geometry needed the learned detour of chapter 3, TokenAdapt. Chapter 5
 #   turns from augmentation to pre-training: masked token modeling.
 #

@@ -17,15 +17,16 @@
 # # 5. Masked token modeling: pre-training with no labels and no pixels
 #
 # A token dataset is a pile of integer grids. Chapters 2 to 4 made those grids augmentable; this
-# chapter uses them a second way. **Masked token modeling** (MTM) hides part of each grid and
-# trains the model to name the hidden tokens from the visible ones, as BERT does with words
-# {cite}`devlin2019bert` and MAGE with the VQ tokens of images {cite}`li2023mage`. It needs
-# no labels and, unlike MAE on pixels, no pixels either: the stored ids are both the input and the
-# target. SeiT++ pre-trains its encoder this way, then fine-tunes it as a classifier.
+# chapter uses them a second way. **Masked token modeling** (MTM) hides part of each grid and trains
+# the model to name the hidden tokens from the visible ones, as BERT does with words
+# {cite}`devlin2019bert` and MAGE with the VQ tokens of images {cite}`li2023mage`. It needs no
+# labels and, unlike MAE on pixels {cite}`he2022mae`, no pixels either: the stored ids are both the
+# input and the target. SeiT++ pre-trains its encoder this way, then fine-tunes it as a classifier.
 #
-# Why it matters: the paper credits MTM with its largest gains where storage is smallest. Its
-# storage-budget table (ViT-B on ImageNet-1k tokens, top-1 %, fewer images kept at smaller
-# budgets) is quoted in the next cell, and the gap that MTM opens is computed from it.
+# Why it matters: the paper credits MTM with its largest gains where storage is smallest
+# {cite}`lee2024seitpp`. Its storage-budget table (ViT-B on ImageNet-1k tokens, top-1 %, fewer
+# images kept at smaller budgets) is quoted in the next cell, and the gap that MTM opens is computed
+# from it ({numref}`fig-mtm-paper-gain`).
 #
 # This chapter shows, with the package's own code:
 #
@@ -91,6 +92,7 @@ gain_seitpp = [b - a for a, b in zip(paper["SeiT++ without MTM"], paper["SeiT++ 
 print("MTM adds, SeiT:  ", ", ".join(f"{g:+.1f}" for g in gain_seit))
 print("MTM adds, SeiT++:", ", ".join(f"{g:+.1f}" for g in gain_seitpp))
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The top-1 gain from MTM at each storage budget of the paper's table, for SeiT and for SeiT++ (quoted, not measured here; smaller budgets to the right).", "name": "fig-mtm-paper-gain"}}
 fig, ax = plt.subplots(figsize=(5.5, 3))
 ax.plot(budgets, gain_seit, "o-", label="SeiT -> SeiT + MTM")
 ax.plot(budgets, gain_seitpp, "o-", label="SeiT++ without -> with MTM")
@@ -150,7 +152,7 @@ def hwc(image: torch.Tensor) -> np.ndarray:
 #
 # The decoder sees the encoder's output at the visible patches and its own mask token at every
 # masked one, and predicts the 4 tokens of every masked patch. Here is one draw at $r = 0.6$ on a
-# test image:
+# test image ({numref}`fig-mtm-masking`):
 
 # %%
 mtm = create_model("mtm_micro", codebook_size=K, grid_size=CROP).eval()  # untrained, for pictures
@@ -161,6 +163,7 @@ print(f"{mtm.config.num_patches} patches: {int(mask.sum())} masked, of which {in
       f"(mtm.num_dropped = {mtm.num_dropped}) and {int(mask.sum() - drop.sum())} mask tokens; "
       f"{int((1 - mask).sum())} visible")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "One mask at r = 0.6: (a) a test image, (b) its token ids with the 14 x 14 crop boxed, (c) the crop decoded, (d) its 7 x 7 patches, each dropped, replaced by mask tokens, or visible.", "name": "fig-mtm-masking"}}
 fig, axes = plt.subplots(2, 2, figsize=(10, 10.5))  # one panel per idea, each large enough to read a token
 axes = axes.flatten()
 axes[0].imshow(test.images[i])
@@ -191,35 +194,85 @@ axes[3].legend(handles=[Patch(facecolor="0.25", label=f"masked, dropped ({int(dr
 fig.tight_layout()
 
 # %% [markdown]
-# The whole forward pass, as `seitpp/mtm.py` has it: draw the mask, encode, decode, and score only
-# the masked patches.
+# The whole forward pass, as `seitpp/models/mtm.py` has it: draw the mask, encode, decode, and
+# score only the masked patches.
 
 # %%
 print(inspect.getsource(MaskedTokenModel.forward))
 print(inspect.getsource(MaskedTokenModel.forward_loss))
 
+# %% [markdown]
+# In symbols, let $M$ be the set of masked token positions of the batch: the 4 tokens of every
+# patch with `mask` = 1, so $|M|$ is 4 x `mask.sum()`. Let $t_{\setminus M}$ be what the encoder
+# sees, the visible tokens and the positions of the masked ones. With label smoothing $\varepsilon$
+# (`MTMConfig.label_smoothing`) over the $K$ codes, the loss is
+#
+# $$
+# \begin{aligned}
+# \mathcal{L} &= \frac{1}{|M|} \sum_{i \in M}
+#   \Bigl[ -(1-\varepsilon) \log p_\theta\bigl(t_i \mid t_{\setminus M}\bigr)
+#   - \frac{\varepsilon}{K} \sum_{k=1}^{K} \log p_\theta\bigl(t_i = k \mid t_{\setminus M}\bigr) \Bigr], \\
+# p_\theta\bigl(t_i = k \mid t_{\setminus M}\bigr) &= \operatorname{softmax}_k\bigl(q_i^\top e_k + \beta_k\bigr).
+# \end{aligned}
+# $$ (eq-mtm-loss)
+#
+# The bracket is `F.cross_entropy(..., label_smoothing=...)` for one token, against the target
+# $t_i$ from `patchify(ids)`. The code averages the 4 tokens of a patch (`.mean(-1)`), then the
+# masked patches (`(loss * mask).sum() / mask.sum()`). Every patch has 4 tokens, so that is the
+# plain mean over $M$: every masked token weighs the same, and visible tokens add nothing. With
+# $\varepsilon = 0$ it is the masked cross-entropy of BERT and MAGE,
+# $-\frac{1}{|M|}\sum_{i \in M} \log p_\theta(t_i \mid t_{\setminus M})$. The logits are those of
+# `forward_decoder`: $q_i$ is token $i$'s query (`q`), $e_k$ a row of the encoder's token table,
+# detached (`table`), and $\beta_k$ is `pred_bias`.
+
+# %%
 loss, logits, mask = mtm(test_crop[:8], generator=torch.Generator().manual_seed(0))
 print(f"ids {tuple(test_crop[:8].shape)} -> logits {tuple(logits.shape)} (B, L, 4 tokens per patch, K), "
       f"mask {tuple(mask.shape)}, loss {loss.item():.3f} (ln K = {math.log(K):.3f})")
 
 # %% [markdown]
 # The decoder does not have its own output layer over the 391 codes. Each of a patch's 4 tokens
-# gets a 32-d query, scored against the encoder's own (detached) token table, plus a bias: the same
+# gets a 32-d query, scored against the encoder's own (detached) token table, plus a bias. The same
 # table that turns ids into vectors at the input turns vectors back into ids at the output, as in
 # BERT's and MAGE's prediction layers.
 #
 # ## How much is masked
 #
 # One ratio per step comes from a normal distribution with mean 0.45 and standard deviation 0.25,
-# truncated to [0.4, 1.0]. The truncation matters more than the mean: the lower bound sits just
+# truncated to [0.4, 1.0]. The truncation matters more than the mean. The lower bound sits just
 # below the mean, so it cuts away nearly half of the normal, and what is left is a slope from 0.4
-# down to a long tail. The ratios actually drawn average well above 0.45 (measured below), and
-# some steps mask every patch, leaving the decoder only the cls token and the positions to go on:
-# that is what lets MAGE generate images, and it keeps MTM from becoming a copying task.
-# `truncated_normal` samples it exactly, by the inverse CDF:
+# down to a long tail. The ratios actually drawn average well above 0.45 (measured below, and drawn
+# in {numref}`fig-mtm-ratio`). Some steps mask every patch, leaving the decoder only the cls token
+# and the positions to go on: that is what lets MAGE generate images, and it keeps MTM from becoming
+# a copying task. `truncated_normal` samples it exactly, by the inverse CDF:
 
 # %%
 print(inspect.getsource(truncated_normal))
+
+# %% [markdown]
+# With $\mu$, $\sigma$, $a$, $b$ the arguments `mean`, `std`, `low`, `high`, and $\varphi$, $\Phi$
+# the standard normal density and CDF, the ratio $r$ has the density
+#
+# $$
+# \begin{aligned}
+# p(r) &= \frac{\varphi\bigl(\frac{r-\mu}{\sigma}\bigr)}
+#   {\sigma\,\bigl[\Phi\bigl(\frac{b-\mu}{\sigma}\bigr) - \Phi\bigl(\frac{a-\mu}{\sigma}\bigr)\bigr]}
+#   \quad (a \le r \le b), \\
+# r &= \mu + \sigma\, \Phi^{-1}\Bigl(\Phi\bigl(\tfrac{a-\mu}{\sigma}\bigr)
+#   + v\,\bigl[\Phi\bigl(\tfrac{b-\mu}{\sigma}\bigr) - \Phi\bigl(\tfrac{a-\mu}{\sigma}\bigr)\bigr]\Bigr),
+# \quad v \sim U(0, 1).
+# \end{aligned}
+# $$ (eq-mtm-ratio)
+#
+# The second line is the code. `cdf(v)` is $\Phi\bigl(\frac{v-\mu}{\sigma}\bigr)$, written with
+# `math.erf`; `u` is the uniform draw $v$ mapped into the CDF's interval between $a$ and $b$; and
+# $\Phi^{-1}(u) = \sqrt{2}\,\mathrm{erfinv}(2u - 1)$ gives `r`. The final clamp only guards against
+# rounding. The model's `random_masking` calls it with `mask_ratio_mean`, `mask_ratio_std`,
+# `mask_ratio_min` and `mask_ratio_max`, once per batch. It then masks $\lceil rL \rceil$ of the $L$
+# patches of every sample (a random set per sample) and drops $\lceil a L \rceil$ of them from the
+# encoder's input (`num_dropped`).
+
+# %%
 cfg_mtm = mtm.config
 g = torch.Generator().manual_seed(0)
 draws = np.array([truncated_normal(cfg_mtm.mask_ratio_mean, cfg_mtm.mask_ratio_std, cfg_mtm.mask_ratio_min,
@@ -232,6 +285,7 @@ print(f"{len(draws)} draws: mean ratio {draws.mean():.3f}, median {np.median(dra
       f"{(masked_patches == cfg_mtm.num_patches).mean():.1%} mask all {cfg_mtm.num_patches} patches; "
       f"on average {masked_patches.mean():.1f} patches masked, {mtm.num_dropped} of them dropped")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "A histogram of masking ratios drawn by truncated_normal with the model's settings, with the fixed share of dropped patches (dashed) and the mean of the draws.", "name": "fig-mtm-ratio"}}
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.hist(draws, bins=60, range=(0.4, 1.0), density=True, color="tab:blue", alpha=0.8, label="20,000 draws")
 ax.axvline(cfg_mtm.mask_ratio_min, color="black", linestyle="--",
@@ -248,10 +302,11 @@ fig.tight_layout()
 # `MaskedTokenModel.predict` masks, runs one forward pass and fills every masked token with the
 # decoder's most likely id. Below, for two test images at two ratios: the crop decoded, the input
 # with its masked patches greyed out, and the prediction decoded, visible tokens and predicted
-# tokens together. The caption counts the masked tokens predicted exactly right. Before training,
-# the prediction is noise in token space, and roughly 1 in 391 is right by chance.
+# tokens together ({numref}`fig-mtm-untrained`). The label under each prediction counts the masked
+# tokens predicted exactly right. Before training, the prediction is noise in token space, and
+# roughly 1 in 391 is right by chance.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Two test crops at masking ratios 0.5 and 0.75 (rows), for the untrained mtm_micro: the crop decoded, the input with its masked tokens grey, and the prediction decoded.", "name": "fig-mtm-untrained"}}
 SHOW, RATIOS = [1, 5], [0.5, 0.75]
 
 
@@ -330,13 +385,14 @@ print(f"{result.steps} steps of {config.batch_size} grids ({result.steps * confi
       f"grids/s, of which the data (index + crop) took {np.median([h['data_share'] for h in history]):.1%} of the time")
 
 # %% [markdown]
-# What a falling loss means needs two reference levels. Guessing uniformly over the 391 codes
-# scores $\ln 391$, whatever the label smoothing. A model that ignores the image does better by
-# predicting the codes' frequencies in the training grids: under the loss's label smoothing of 0.1,
-# its best prediction is those frequencies mixed with a uniform tenth, and its expected loss is the
-# entropy of that mixture (`frequency_loss`). Only a loss below that second line says the model
-# reads the visible tokens. (The training loss is measured on random-resized crops with dropout on,
-# so it is a noisy and slightly pessimistic reading; the measurements on held-out crops follow.)
+# What a falling loss means needs two reference levels. Guessing uniformly over the 391 codes scores
+# $\ln 391$, whatever the label smoothing. A model that ignores the image does better by predicting
+# the codes' frequencies in the training grids: under the loss's label smoothing of 0.1, its best
+# prediction is those frequencies mixed with a uniform tenth, and its expected loss is the entropy
+# of that mixture (`frequency_loss`). Only a loss below that second line says the model reads the
+# visible tokens ({numref}`fig-mtm-loss`). (The training loss is measured on random-resized crops
+# with dropout on, so it is a noisy and slightly pessimistic reading; the measurements on held-out
+# crops follow.)
 
 # %%
 print(inspect.getsource(frequency_loss))
@@ -347,6 +403,7 @@ print(f"uniform guess: {math.log(K):.3f} nats; code frequencies: {unigram_loss:.
       f"first logged loss {history[0]['loss']:.3f}, last {last:.3f}: "
       f"{abs(last - unigram_loss):.3f} nats {'below' if last < unigram_loss else 'above'} the code-frequency level")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The live run's masked-token training loss by step, against the two reference levels: a uniform guess over the codes and a prediction of the code frequencies.", "name": "fig-mtm-loss"}}
 fig, ax = plt.subplots(figsize=(7, 3.4))
 ax.plot([h["step"] for h in history], [h["loss"] for h in history], "o-", ms=3,
         label=f"MTM training loss (mean of {config.log_every} steps)")
@@ -362,9 +419,9 @@ fig.tight_layout()
 # The same images, ratios and masks as before training. The visible tokens of each prediction are
 # the input's own, yet where the prediction gets colours wrong the visible parts can look tinted
 # too: the tokenizer's decoder normalises its features over the whole image (GroupNorm), so every
-# token's pixels depend a little on all the others.
+# token's pixels depend a little on all the others ({numref}`fig-mtm-trained`).
 
-# %%
+# %% mystnb={"figure": {"caption": "The crops, ratios and masks of the untrained model's figure, predicted by mtm_micro after the live pre-training run.", "name": "fig-mtm-trained"}}
 trained = result.model.eval()
 fig = prediction_figure(trained, f"mtm_micro after {result.steps} steps", test_crop)
 
@@ -397,6 +454,7 @@ def score(models: dict[str, MaskedTokenModel], crops: torch.Tensor, freq: torch.
             for r in RATIOS_SCORED}
 
 
+# %% tags=["hide-input"]
 def print_scores(table: dict) -> None:
     """The loss and the share right, one row per ratio: the models, then the baselines (the same masks)."""
     names = list(table[RATIOS_SCORED[0]])
@@ -450,22 +508,25 @@ def plot_scores(table: dict, title: str) -> plt.Figure:
     return fig
 
 
+# %%
 live_table = score({"untrained": mtm, "pre-trained": trained}, test_crop, freq)
 print_scores(live_table)
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Masked-token loss (left) and share of masked tokens predicted right (right) on the held-out crops, by masking ratio, for the untrained and the live pre-trained model against the baselines that need no training (dashed).", "name": "fig-mtm-live-scores"}}
 fig = plot_scores(live_table, f"{NUM_TEST} held-out Shapes crops, after {result.steps} live pre-training steps")
 
 # %% [markdown]
-# Read the table against both kinds of baseline. A loss below the code frequencies' and more right
-# than the most frequent token mean the model has learned more than the histogram of codes; beating
-# the most frequent visible token means it has learned to read its context, the skill pre-training
-# is for. The last lines printed above count the ratios at which the live model does each. In our
-# fast-mode runs it named more masked tokens than the most frequent token, but its loss stayed above
-# the code frequencies' (its first guesses are common codes, its probabilities not yet as good as
-# the histogram's) and it stayed far short of the most frequent visible token; our full-mode runs
-# of 512 steps also stayed short of that one. A hundred or a few hundred steps of a micro model
-# teach it the code statistics first, and context slowly. Exact ids are hard to hit, since Shapes
-# colours are random and every id carries a colour; the paper's recipe spends 400 epochs of
-# ImageNet on a ViT-B for a reason.
+# Read the table (and {numref}`fig-mtm-live-scores`) against both kinds of baseline. A loss below
+# the code frequencies' and more right than the most frequent token mean the model has learned more
+# than the histogram of codes; beating the most frequent visible token means it has learned to read
+# its context, the skill pre-training is for. The last lines printed above count the ratios at which
+# the live model does each. In our fast-mode runs it named more masked tokens than the most frequent
+# token, but its loss stayed above the code frequencies' (its first guesses are common codes, its
+# probabilities not yet as good as the histogram's) and it stayed far short of the most frequent
+# visible token; our full-mode runs of 512 steps also stayed short of that one. A hundred or a few
+# hundred steps of a micro model teach it the code statistics first, and context slowly. Exact ids
+# are hard to hit, since Shapes colours are random and every id carries a colour; the paper's recipe
+# spends 400 epochs of ImageNet on a ViT-B for a reason.
 #
 # ## The sweep's encoder: the same measurements after thousands of steps
 #
@@ -506,6 +567,8 @@ objects_test = render_shapes(NUM_TEST_OBJECTS, split="test", **look)
 objects_crop = centre_crop(tokenizer.tokenize_many(objects_test.images), CROP)  # (N, 14, 14)
 sweep_table = score({"sweep's encoder": sweep_mtm}, objects_crop, objects_freq)
 print_scores(sweep_table)
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Masked-token loss (left) and share of masked tokens predicted right (right) for the sweep's encoder on held-out crops of its own image distribution, by masking ratio, against the baselines that need no training (dashed).", "name": "fig-mtm-sweep-scores"}}
 fig = plot_scores(sweep_table, f"{NUM_TEST_OBJECTS} held-out {look['classes']} crops, the sweep's encoder "
                                f"({made['steps']:,} steps)")
 
@@ -514,10 +577,10 @@ fig = plot_scores(sweep_table, f"{NUM_TEST_OBJECTS} held-out {look['classes']} c
 # below the code frequencies' and names more masked tokens than the most frequent visible token;
 # its five best guesses hold the right id more often still. Its accuracy falls as the ratio rises,
 # as it should when the model reads what it sees: the fewer tokens visible, the less it has to go
-# on.
-# Its predictions, on two of these test images:
+# on ({numref}`fig-mtm-sweep-scores`). Its predictions, on two of these test images
+# ({numref}`fig-mtm-sweep-predictions`):
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Two held-out crops of the sweep's images at masking ratios 0.5 and 0.75 (rows), predicted by the sweep's encoder: the crop decoded, the input with its masked tokens grey, and the prediction decoded.", "name": "fig-mtm-sweep-predictions"}}
 fig = prediction_figure(sweep_mtm, f"the sweep's encoder ({made['steps']:,} steps), held-out {look['classes']}",
                         objects_crop)
 
@@ -543,6 +606,7 @@ for n in counts:
     rows.append((int(where.sum()), model_right[where].float().mean().item(), mode_right[where].float().mean().item()))
     print(f"{n:>19}{rows[-1][0]:>15,}{rows[-1][1]:>10.1%}{rows[-1][2]:>20.1%}")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "At r = 0.6, the share of masked tokens predicted right by the sweep's encoder and by the most frequent visible token, by how many of the token's 8 neighbours are visible.", "name": "fig-mtm-neighbours"}}
 fig, ax = plt.subplots(figsize=(7, 3.4))
 width = 0.4
 ax.bar(np.array(counts) - width / 2, [100 * r[1] for r in rows], width, label="the sweep's encoder")
@@ -553,12 +617,12 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
-# In our measurements the encoder's accuracy changed little with the number of visible neighbours,
-# while the baseline's rose with it: a masked token with no visible neighbour is named about as
-# often as one with five. What the encoder learned is mostly the image as a whole (which colours and
-# textures, hence which codes, this object and this background are made of), not a copy of the
-# tokens next door. That is the kind of knowledge a classifier can use, and chapter 6 measures
-# whether it does.
+# In our measurements ({numref}`fig-mtm-neighbours`) the encoder's accuracy changed little with the
+# number of visible neighbours, while the baseline's rose with it: a masked token with no visible
+# neighbour is named about as often as one with five. What the encoder learned is mostly the image
+# as a whole (which colours and textures, hence which codes, this object and this background are
+# made of), not a copy of the tokens next door. That is the kind of knowledge a classifier can use,
+# and chapter 6 measures whether it does.
 #
 # ## Handing the encoder to a classifier
 #
