@@ -2,8 +2,9 @@
 as one resumable sweep (`python -m seitpp beyond --preset cpu --out DIR`).
 
 Chapter 6's sweep (`seitpp.experiments.reproduce`) measures what SeiT++ adds to classification on the
-reference tokens. This one asks whether it carries over, in three experiments on the same Shapes
-images (the first `train_images` of the train split, the first `test_images` of the test split):
+reference tokens. This one asks whether it carries over, in three experiments on the same images
+as that sweep's full budget (its class set and style; the first `train_images` of the train split,
+the first `test_images` of the test split):
 
     segment   SeiT-style / SeiT++ segmenters (`seitpp.engine.segment`) on the reference tokens and the
               Shapes masks: mIoU and pixel accuracy on the test split
@@ -37,11 +38,10 @@ of every input; `examples.npz`, the predicted masks of a few test images (seed 0
 method) for the chapter's pictures; `tokenizer-f8/`, the second tokenizer, so the chapter can decode
 its tokens. Stages resume from their checkpoints (masked block modeling, two minutes, restarts).
 
-Cost of the `cpu` preset, one thread per job, measured beside another one-thread job on a 2-core
-CPU: data 23 s; stages: second tokenizer 468 s, MTM on the reference tokens 583 s, MTM on the
-second tokenizer's 226 s, masked block modeling 133 s; cells: segmentation 103 s (SeiT-style) and
-366 s (SeiT++), transfer 35 s, DCT 63 to 69 s. About 61 minutes of work, 31 minutes of wall on
-two workers.
+Cost of the `cpu` preset on a 2-core CPU, two workers of one thread each, measured beside other
+jobs (so an idle machine is faster): the four stages about 24 minutes of wall; cells (the last
+seed of each, with less company) segmentation 85 s (SeiT-style) and 280 s (SeiT++), transfer
+61 to 88 s, DCT 114 to 156 s. About an hour of wall in all.
 """
 from __future__ import annotations
 
