@@ -71,6 +71,9 @@ from seitpp.tokens import Split
 from seitpp.augment import centre_crop
 from seitpp.engine import Finetune, load_pretrained_encoder, train
 from seitpp.engine.export import export_mtm
+from IPython.display import display
+
+from seitpp.experiments import format_table
 from seitpp.experiments.reproduce import REFERENCE_MTM
 
 FAST = seitpp.fast_mode()
@@ -460,21 +463,15 @@ def print_scores(table: dict) -> None:
     names = list(table[RATIOS_SCORED[0]])
     print(f"{table[RATIOS_SCORED[0]][names[0]]['masked_tokens']:,} to "
           f"{table[RATIOS_SCORED[-1]][names[0]]['masked_tokens']:,} masked tokens scored per ratio")
-    print("masked-token loss, nats (lower is better)")
-    columns = [*names, "uniform guess", "code frequencies"]
-    print(f"{'ratio':>6}" + "".join(f"{c:>22}" for c in columns))
-    for r, row in table.items():
-        base = row[names[0]]
-        values = [row[n]["loss"] for n in names] + [base["loss_uniform"], base["loss_frequencies"]]
-        print(f"{r:>6}" + "".join(f"{v:>22.3f}" for v in values))
-    print("masked tokens predicted right, top-1 (top-5)")
-    columns = [*names, "most frequent token", "most freq. visible"]
-    print(f"{'ratio':>6}" + "".join(f"{c:>22}" for c in columns))
-    for r, row in table.items():
-        base = row[names[0]]
-        cells = [f"{row[n]['top1']:.1%} ({row[n]['top5']:.1%})" for n in names]
-        cells += [f"{base['top1_most_frequent']:.1%}", f"{base['top1_most_frequent_visible']:.1%}"]
-        print(f"{r:>6}" + "".join(f"{c:>22}" for c in cells))
+    losses = [[r, *(f"{row[n]['loss']:.3f}" for n in names), f"{row[names[0]]['loss_uniform']:.3f}",
+               f"{row[names[0]]['loss_frequencies']:.3f}"] for r, row in table.items()]
+    display(format_table(["ratio", *names, "uniform guess", "code frequencies"], losses,
+                         "masked-token loss, nats (lower is better)"))
+    rights = [[r, *(f"{row[n]['top1']:.1%} ({row[n]['top5']:.1%})" for n in names),
+               f"{row[names[0]]['top1_most_frequent']:.1%}", f"{row[names[0]]['top1_most_frequent_visible']:.1%}"]
+              for r, row in table.items()]
+    display(format_table(["ratio", *names, "most frequent token", "most frequent visible"], rights,
+                         "masked tokens predicted right, top-1 (top-5)"))
     for n in names:
         rows = [table[r][n] for r in RATIOS_SCORED]
         count = lambda better: f"{sum(map(better, rows))} of {len(rows)}"  # noqa: E731
@@ -520,12 +517,9 @@ fig = plot_scores(live_table, f"{NUM_TEST} held-out Shapes crops, after {result.
 # the code frequencies' and more right than the most frequent token mean the model has learned more
 # than the histogram of codes; beating the most frequent visible token means it has learned to read
 # its context, the skill pre-training is for. The last lines printed above count the ratios at which
-# the live model does each. In our fast-mode runs it named more masked tokens than the most frequent
-# token, but its loss stayed above the code frequencies' (its first guesses are common codes, its
-# probabilities not yet as good as the histogram's) and it stayed far short of the most frequent
-# visible token; our full-mode runs of 512 steps also stayed short of that one. A hundred or a few
-# hundred steps of a micro model teach it the code statistics first, and context slowly. Exact ids
-# are hard to hit, since Shapes colours are random and every id carries a colour; the paper's recipe
+# the live model does each; the first two are within reach of a short run, the third is not. A
+# hundred or a few hundred steps of a micro model teach it the code statistics first, and context
+# slowly. Exact ids are hard to hit, since Shapes colours are random and every id carries a colour; the paper's recipe
 # spends 400 epochs of ImageNet on a ViT-B for a reason.
 #
 # ## The sweep's encoder: the same measurements after thousands of steps
