@@ -103,6 +103,11 @@ class PageParser(HTMLParser):
         self.typeset = 0  # MathJax's output, one <mjx-container> per formula
         self.math_errors = 0  # formulas MathJax could not parse
         self.prose = ""  # the page's text outside code, scripts and styles
+        self.figures = 0  # <figure> elements (myst-nb wraps a captioned cell's image in one)
+        self.numbered = 0  # their "Fig. N" numbers
+        self.tables = 0  # <table> elements of cell outputs, and those in a scrolling box of their own
+        self.boxed_tables = 0
+        self.text_tables = 0  # cell outputs printed as text that hold a table's rule (a line of dashes)
         self._open: list[tuple[str, list[str]]] = []  # (tag, classes) of the elements enclosing this point
         self._in_h1 = False
 
@@ -117,6 +122,13 @@ class PageParser(HTMLParser):
             self.math += 1
         if "jupyter-widgets" in classes and self._open and "widget-subarea" in self._open[-1][1]:
             self.live_widgets += 1
+        if tag == "figure":
+            self.figures += 1
+        if "caption-number" in classes and any(t == "figure" for t, _ in self._open):
+            self.numbered += 1
+        if tag == "table" and any("output" in c or "cell_output" in c for _, cs in self._open for c in cs):
+            self.tables += 1
+            self.boxed_tables += any("seitpp-table" in cs for _, cs in self._open)
         if tag not in VOID:
             self._open.append((tag, classes))
         for key in ("id", "name"):
@@ -147,6 +159,9 @@ class PageParser(HTMLParser):
             self.h1[-1] += data
         if not any(tag in NOT_PROSE for tag, _ in self._open):
             self.prose += data
+        elif any(len(line) >= 20 and set(line.strip()) == {"-"} for line in data.splitlines()) \
+                and any("output" in c for _, cs in self._open for c in cs):
+            self.text_tables += 1  # format_table's rule under the header: the table was printed, not displayed
 
 
 def parse(html: str) -> PageParser:
@@ -177,6 +192,11 @@ def test_page_loads_in_chromium_with_its_figures_and_no_errors(browser, site, pa
     if page.startswith("notebooks/"):
         figures = [src for src in p.images if src.startswith("data:image") or "_images/" in src]
         assert figures, f"{page}: no figure"
+
+    # Figures numbered and captioned; results tables as HTML in a box that scrolls, not as printed text
+    assert p.numbered == p.figures, f"{page}: {p.figures} figures but {p.numbered} with a 'Fig. N' caption"
+    assert p.boxed_tables == p.tables, f"{page}: {p.tables - p.boxed_tables} of {p.tables} output tables not boxed"
+    assert not p.text_tables, f"{page}: {p.text_tables} table(s) printed as text, cut off at the column's edge"
 
     # Math typeset by the MathJax the book serves itself, none left as TeX
     if p.math:

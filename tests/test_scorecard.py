@@ -145,7 +145,7 @@ def test_anchor_is_the_id_sphinx_gives_a_section():
 def test_the_html_table_scrolls_escapes_and_links():
     rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
     text = html_table(rows)
-    assert text.startswith('<div style="overflow-x:auto">') and text.endswith("</div>")
+    assert text.startswith('<div class="seitpp-table" style="overflow-x:auto">') and text.endswith("</div>")
     assert text.count("<a href=") == len(rows)
     assert "SeiT++&#x27;s" in text and "SeiT++'s" not in text  # quotes escaped
     assert text.count(CLAIMS["MTM helps"].replace("'", "&#x27;")) == 1  # a claim once per finding

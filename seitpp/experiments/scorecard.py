@@ -130,7 +130,7 @@ def html_table(rows: list[dict]) -> str:
               "spread (points)", "verdict", "where"]
     # words wrap in the two text columns only, each kept wide enough to read; the box scrolls instead
     styles = ["min-width:9em", "min-width:18em", "min-width:16em"] + ["white-space:nowrap"] * 5
-    lines = ['<div style="overflow-x:auto">', '<table class="scorecard" style="font-size:0.85em">',
+    lines = ['<div class="seitpp-table" style="overflow-x:auto">', '<table class="scorecard" style="font-size:0.85em">',
              "<thead><tr>" + "".join(f'<th style="{s}">{html.escape(h)}</th>' for h, s in zip(header, styles))
              + "</tr></thead>", "<tbody>"]
     previous = None
