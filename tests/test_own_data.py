@@ -52,3 +52,15 @@ def test_pilot_folder_stays_inside_the_reported_training_region(tmp_path):
         for crop in (c for c in crops if c.label == Path(name).stem):
             left, _, right, _ = crop.box
             assert (right <= cut) if crop.split == "train" else (cut <= left and right <= end)
+
+
+def test_pilots_summary_reads_the_current_region_only_and_compares_with_the_token_preset(tmp_path, monkeypatch):
+    import benchmarks.own_data as own_data
+    log = tmp_path / "pilots.csv"
+    log.write_text("kind,sets,val_top1,pilot_val_region\n"
+                   "token ViT,,0.90,40%-70%\npixel CNN,,0.85,40%-70%\ntoken ViT,lr=5e-3,0.93,40%-70%\n"
+                   "token ViT,epochs=30,0.99,50%-70%\n")
+    monkeypatch.setattr(own_data, "PILOTS_CSV", log)
+    text = own_data.pilots_summary(2.5)
+    assert "3 settings" in text and "epochs=30" not in text  # the earlier region's run is not counted
+    assert "best token setting (lr=5e-3) is +3.0 points" in text and "spread of 2.5 points" in text
