@@ -37,6 +37,7 @@
 # the real ones. The code path is the same.
 
 # %%
+import inspect
 import json
 import math
 import time
@@ -53,7 +54,7 @@ from seitpp.data import images_to_tensor
 from seitpp.data import SHAPE_CLASSES
 from seitpp.data import render_shapes
 from seitpp.tokenizers import REFERENCE_DIR, VQTokenizer, code_counts, evaluate_tokenizer, psnr, reduce_codebook
-from seitpp.tokenizers.train import preset, train_tokenizer
+from seitpp.tokenizers.train import preset, reconstruction_loss, train_tokenizer
 from seitpp.viz import image_grid, token_patches
 
 FAST = seitpp.fast_mode()
@@ -75,7 +76,8 @@ print(f"fast mode: {FAST}; device: {DEVICE}; torch {torch.__version__}, {torch.g
 #   (the flip of an object rotated by $\theta$ is the same shape rotated by $-\theta$).
 #
 # Image $i$ of a split is drawn from its own seed, so the dataset is the same on every machine,
-# and the generator also returns a segmentation mask per image (used in chapter 8).
+# and the generator also returns a segmentation mask per image (used in chapter 8);
+# {numref}`fig-tokens-shapes` shows one image of each class.
 
 # %%
 t0 = time.perf_counter()
@@ -83,8 +85,9 @@ test = render_shapes(NUM_TEST, split="test")
 print(f"rendered {NUM_TEST} test images in {time.perf_counter() - t0:.1f} s:",
       f"images {test.images.shape} {test.images.dtype}, labels {test.labels.shape}, masks {test.masks.shape}")
 test_x = images_to_tensor(test.images)  # (N, 3, 64, 64) in [0, 1]
+first = [int(np.flatnonzero(test.labels == c)[0]) for c in range(len(SHAPE_CLASSES))]  # one image per class
 
-first = [int(np.flatnonzero(test.labels == c)[0]) for c in range(len(SHAPE_CLASSES))]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The first test image of each of the twelve Shapes classes (top) and its segmentation mask (bottom).", "name": "fig-tokens-shapes"}}
 masks = test.masks[first]
 fig = image_grid([test.images[first], np.repeat(masks[..., None] > 0, 3, -1).astype(np.uint8) * 255],
                  row_labels=["image", "mask"], col_labels=SHAPE_CLASSES)
@@ -99,21 +102,61 @@ fig = image_grid([test.images[first], np.repeat(masks[..., None] > 0, 3, -1).ast
 # the vectors and the codes are l2-normalised, so "nearest" means highest cosine similarity. The
 # **decoder** mirrors the encoder and turns the grid of code vectors back into pixels.
 #
-# The argmax that picks a code has no gradient. The straight-through estimator copies the decoder's
-# gradient past it onto the encoder output; a codebook loss pulls codes towards the vectors they
-# replace and a commitment loss pulls the encoder towards its codes:
+# Training follows VQ-VAE {cite}`vandenoord2017vqvae`, with ViT-VQGAN's normalised codes
+# {cite}`yu2022vitvqgan`. Write $\bar z = z / \lVert z \rVert$ for the encoder's vector at one grid
+# cell and $\bar e_j = e_j / \lVert e_j \rVert$ for code $j$ of $K$. Quantisation picks the nearest
+# code:
+#
+# $$
+# k = \arg\min_j \lVert \bar z - \bar e_j \rVert_2 = \arg\max_j \, \bar z^\top \bar e_j ,
+# \qquad z_q = \bar e_k .
+# $$
+#
+# The argmax has no gradient. The decoder is therefore given $\bar z + \mathrm{sg}[z_q - \bar z]$,
+# where $\mathrm{sg}$ stops the gradient (`.detach()`): its value is $z_q$, and the decoder's gradient
+# passes to $\bar z$ unchanged, the *straight-through estimator*. With $x$ the image and $\hat x$ its
+# reconstruction, one batch's loss is
+#
+# $$
+# \mathcal{L} = \underbrace{\lVert x - \hat x \rVert_1 +
+#   \lambda \big( \lVert \partial_u x - \partial_u \hat x \rVert_1 + \lVert \partial_v x - \partial_v \hat x \rVert_1 \big)}_{\text{reconstruction}} +
+#   \underbrace{\lVert \mathrm{sg}[\bar z] - z_q \rVert_2^2}_{\text{codebook}} +
+#   \beta \, \underbrace{\lVert \bar z - \mathrm{sg}[z_q] \rVert_2^2}_{\text{commitment}} ,
+# $$
+#
+# each norm averaged over its elements (pixels and colour channels; grid cells and code dimensions),
+# with $\partial_u, \partial_v$ the differences between neighbouring pixels across and down,
+# $\lambda = 1$ (`edge_weight`) and $\beta = 0.25$ (`commitment`, VQ-VAE's value; both are printed
+# below from the reference tokenizer's preset). The codebook term moves only the
+# codes, towards the encoder outputs they replace; the commitment term moves only the encoder, towards
+# its codes. The codes learn from that gradient alone, with no moving-average (EMA) update. VQGAN
+# adds a perceptual loss (a pre-trained VGG) and an adversarial one {cite}`esser2021vqgan`; this
+# tokenizer has neither, as nothing may be downloaded, and the L1 loss on image differences is what
+# keeps its edges sharp. The code, in the quantiser and in the training loop's reconstruction loss:
 
 # %%
-import inspect
-
 print(inspect.getsource(seitpp.tokenizers.Codebook.forward))
+print(inspect.getsource(reconstruction_loss))
+ref_cfg = preset("cpu-ref")  # the preset that trained the reference tokenizer
+print(f"cpu-ref: beta = commitment = {ref_cfg.model.commitment}, lambda = edge_weight = {ref_cfg.edge_weight}")
 
 # %% [markdown]
-# Two more choices keep training honest on a CPU. The loss has no perceptual network (nothing may
-# be downloaded); an L1 loss on image gradients next to the L1 loss on pixels keeps edges sharp.
-# And codes that no encoder output picked since the last check are *restarted* on encoder outputs
-# of the current batch, the simplest cure for the dead codes that plague VQ training. The jumps in
-# the right-hand plot below are such restarts: codes the encoder had abandoned return to use.
+# Line by line:
+#
+# - `z = F.normalize(z, dim=1)` makes $\bar z$;
+# - `ids = self.nearest(z)` is the argmax of the cosine similarity with `self.vectors()`, the
+#   normalised codes $\bar e_j$, and `zq = self.embed(ids)` looks up $z_q$;
+# - in `loss`, `F.mse_loss(zq, z.detach())` is the codebook term and
+#   `self.commitment * F.mse_loss(z, zq.detach())` the commitment term;
+# - the returned `z + (zq - z).detach()` is the straight-through estimator;
+# - in `reconstruction_loss`, `F.l1_loss(x_hat, x)` is the pixel term and `edge_weight * edges` the
+#   $\lambda$ term, on the differences `image_gradients` takes; `train_tokenizer` adds the two parts:
+#   `loss = rec_loss + vq_loss`.
+#
+# One more choice keeps training honest on a CPU: codes that no encoder output picked since the
+# last check are *restarted* on encoder outputs of the current batch, the simplest cure for the dead
+# codes that plague VQ training. The jumps in the right-hand panel of {numref}`fig-tokens-training`
+# are such restarts: codes the encoder had abandoned return to use.
 #
 # ## Training one, live
 #
@@ -127,7 +170,11 @@ train = render_shapes(cfg.num_train_images, split="train")
 t0 = time.perf_counter()
 live, history = train_tokenizer(cfg, torch.from_numpy(train.images), device=DEVICE, progress=False)
 print(f"trained {cfg.steps} steps in {time.perf_counter() - t0:.0f} s")
+live_report = evaluate_tokenizer(live, test_x)
+print(f"live tokenizer on {NUM_TEST} held-out images: PSNR {live_report.psnr:.1f} dB, "
+      f"{live_report.codes_used}/{live_report.codebook_size} codes used, perplexity {live_report.perplexity:.0f}")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Training the tokenizer live: the reconstruction loss per step (left, log scale) and how many distinct codes each batch uses (right); the jumps on the right are dead-code restarts.", "name": "fig-tokens-training"}}
 steps = [h["step"] for h in history]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
 ax1.plot(steps, [h["rec_loss"] for h in history])
@@ -135,10 +182,6 @@ ax1.set(xlabel="step", ylabel="reconstruction loss (L1 + edge L1)", yscale="log"
 ax2.plot(steps, [h["codes_in_batch"] for h in history])
 ax2.set(xlabel="step", ylabel="distinct codes in the batch", title=f"codebook use (K = {cfg.model.codebook_size})")
 fig.tight_layout()
-
-live_report = evaluate_tokenizer(live, test_x)
-print(f"live tokenizer on {NUM_TEST} held-out images: PSNR {live_report.psnr:.1f} dB, "
-      f"{live_report.codes_used}/{live_report.codebook_size} codes used, perplexity {live_report.perplexity:.0f}")
 
 # %% [markdown]
 # ## The reference tokenizer
@@ -161,12 +204,14 @@ for name, r in [(f"trained, K = {full.codebook_size}", full), (f"reduced, K = {r
           f"perplexity {r.perplexity:.0f}, {r.bits_per_token:.2f} bits/token fixed-width, {r.entropy_bits:.2f} bits entropy")
 
 # %% [markdown]
-# One image per class, and its reconstruction from 16 x 16 = 256 tokens:
+# One image per class, and its reconstruction from 16 x 16 = 256 tokens ({numref}`fig-tokens-reconstructions`):
 
 # %%
 ids = tokenizer.tokenize(test_x[first])  # (12, 16, 16) int64
 recon = tokenizer.decode(ids)  # (12, 3, 64, 64)
 print("ids", tuple(ids.shape), ids.dtype, "range", int(ids.min()), "to", int(ids.max()))
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "One test image per class (top), decoded from its 16 x 16 tokens by the reference tokenizer (middle), and the token ids themselves, shown as grey levels (bottom).", "name": "fig-tokens-reconstructions"}}
 fig = image_grid([test_x[first], recon, (ids[:, None].float() / tokenizer.config.codebook_size).expand(-1, 3, -1, -1)],
                  row_labels=["original", "decoded", "token ids"], col_labels=SHAPE_CLASSES)
 
@@ -178,7 +223,7 @@ fig = image_grid([test_x[first], recon, (ids[:, None].float() / tokenizer.config
 #
 # The tokenizer never saw a photograph. Because it is convolutional, it accepts any image whose
 # sides are multiples of 4: here scikit-image's sample photos at 64 and at 128 pixels (a 32 x 32
-# token grid, SeiT's grid size).
+# token grid, SeiT's grid size), in {numref}`fig-tokens-photos`.
 
 # %%
 photos = [skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()]
@@ -199,6 +244,8 @@ for size in (64, 128):
     rows += [x, y]
     labels += [f"{size} px", f"decoded\n{size // 4}x{size // 4} tokens"]
     print(f"{size} px photos: PSNR", [f"{v:.1f}" for v in psnr(y, x).tolist()], "dB")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Four of scikit-image's sample photos at 64 and 128 pixels, each above what the reference tokenizer, trained on Shapes only, decodes from its tokens.", "name": "fig-tokens-photos"}}
 fig = image_grid(rows, row_labels=labels, size=1.8)
 
 # %% [markdown]
@@ -207,13 +254,14 @@ fig = image_grid(rows, row_labels=labels, size=1.8)
 # A codebook is only as large as the part of it that is used. Sorting the codes by how often they
 # appear on held-out images shows how evenly the tokenizer spreads over them; the *perplexity*
 # $\exp(H)$ of that histogram is the number of equally used codes that would have the same entropy.
+# {numref}`fig-tokens-code-use` shows both codebooks.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "How often each code appears on the held-out images, codes sorted from most to least used, for the trained codebook and the reduced reference one; the legend gives each one's perplexity.", "name": "fig-tokens-code-use"}}
 fig, ax = plt.subplots(figsize=(7, 3))
 for name, r in [(f"K = {full.codebook_size} (trained)", full), (f"K = {ref.codebook_size} (reference)", ref)]:
     share = r.counts.sort(descending=True).values.double() / r.counts.sum()
     ax.plot(np.arange(1, len(share) + 1), share.numpy(), label=f"{name}, perplexity {r.perplexity:.0f}")
-ax.set(xlabel="code rank (most used first)", ylabel="share of all tokens", yscale="log", title="code frequencies on held-out images")
+ax.set(xlabel="code rank (most used first)", ylabel="share of all tokens", yscale="log")
 ax.legend()
 fig.tight_layout()
 
@@ -222,13 +270,17 @@ fig.tight_layout()
 #
 # A token is a 4 x 4 patch, but the encoder saw more than the patch when it chose the id. Below,
 # for a few codes (the two most used, a mid-ranked one and a rare one), the places where they occur on
-# held-out images, each with one token of context on every side (the patch itself is the centre).
+# held-out images, each with one token of context on every side (the patch itself is the centre):
+# {numref}`fig-tokens-patches`.
 
 # %%
 test_ids = tokenizer.tokenize_many(test_x)  # (N, 16, 16)
 order = ref.counts.argsort(descending=True)
 used = order[ref.counts[order] > 0]  # codes seen on these images, most frequent first
 codes = [int(used[0]), int(used[1]), int(used[len(used) // 2]), int(used[9 * len(used) // 10])]
+print("codes shown:", codes, "seen", [int(ref.counts[c]) for c in codes], "times")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Where four codes occur on held-out images (one row per code: the two most used, a mid-ranked one and a rare one), each 4 x 4 patch framed in yellow inside one token of context on every side.", "name": "fig-tokens-patches"}}
 rows = [token_patches(test.images, test_ids, c, downsample=4, context=1, limit=10) for c in codes]
 fig = image_grid(rows, row_labels=[f"code {c}\n({int(ref.counts[c])}x)" for c in codes], size=0.9)
 for ax in fig.axes:
@@ -267,13 +319,14 @@ print(f"{'method':>10} {'K':>5} {'bits/token':>10} {'PSNR dB':>8} {'used':>5}")
 for row in rows:
     print(f"{row['method']:>10} {row['K']:>5} {row['bits/token']:>10.2f} {row['PSNR dB']:>8.2f} {row['codes used']:>5}")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Reconstruction PSNR on held-out images against bits per token, as the trained 1024-code network's codebook shrinks by keeping its most used codes or k-means centroids of its codes.", "name": "fig-tokens-codebook-size"}}
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for method in ("most_used", "kmeans"):
     sel = [r for r in rows if r["method"] == method]
     ax.plot([r["bits/token"] for r in sel], [r["PSNR dB"] for r in sel], "o-", label=method)
 for r in rows[: len(ks)]:
     ax.annotate(f"K={r['K']}", (r["bits/token"], r["PSNR dB"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
-ax.set(xlabel="bits per token (log2 K)", ylabel="reconstruction PSNR (dB)", title="what a smaller codebook costs")
+ax.set(xlabel="bits per token (log2 K)", ylabel="reconstruction PSNR (dB)")
 ax.legend()
 fig.tight_layout()
 
@@ -282,10 +335,10 @@ fig.tight_layout()
 # that may be far away. k-means centroids lose much less at every $K$, because they cover the space of
 # codes evenly instead of keeping its crowded centre. SeiT does not say how it chose its 391 codes;
 # our reference tokenizer keeps 391 k-means centroids, few enough for a compact embedding table,
-# many enough to keep most of the quality. Below, the same images through k-means codebooks of
-# decreasing size.
+# many enough to keep most of the quality. {numref}`fig-tokens-shrunk` shows the same images through
+# k-means codebooks of decreasing size.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Six test images (top) through the same encoder and decoder with k-means codebooks of 391, 64 and 16 codes.", "name": "fig-tokens-shrunk"}}
 pick = first[:6]
 rows = [test_x[pick]] + [reduce_codebook(full_tokenizer, train_counts, k, "kmeans").reconstruct(test_x[pick]) for k in (391, 64, 16)]
 fig = image_grid(rows, row_labels=["original", "K = 391", "K = 64", "K = 16"], col_labels=[SHAPE_CLASSES[i] for i in range(6)])
@@ -310,18 +363,19 @@ print(f"\nthe paper, ImageNet-1k training set ({IMAGENET_TRAIN_IMAGES} images; %
 for name, gb in PAPER_IMAGENET_GB.items():
     print(f"{name:<36} {gb * 1e9 / IMAGENET_TRAIN_IMAGES:>11.0f} {100 * gb / PAPER_IMAGENET_GB['raw JPEG files (full pixels)']:>9.2f}  ({gb} GB)")
 
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Bytes per stored 64 x 64 held-out image in each format (log scale); token formats in orange.", "name": "fig-tokens-storage"}}
 fig, ax = plt.subplots(figsize=(7, 4))
 names = [r["format"] for r in table]
 ax.barh(names, [r["bytes/image"] for r in table], color=["tab:orange" if "token" in n else "tab:blue" for n in names])
-ax.set(xscale="log", xlabel="bytes per 64 x 64 image (log scale)", title=f"storing {len(test.images)} held-out Shapes images")
+ax.set(xscale="log", xlabel=f"bytes per 64 x 64 image, mean over {len(test.images)} held-out images (log scale)")
 ax.invert_yaxis()
 fig.tight_layout()
 
 # %% [markdown]
 # The paper's ImageNet tokens take 1% of the JPEG files. Our images are only 64 x 64 pixels, so
-# every ratio differs, but the order is the same: the token formats are the smallest rows of the
-# table, below JPEG at quality 5 and below pixels downsampled to 16 x 16, which no longer show the
-# shape of the object. Both token rows include their labels and index; our store also carries the
+# every ratio differs, but the order is the same (the table above, {numref}`fig-tokens-storage`):
+# the token formats are the smallest rows of the table, below JPEG at quality 5 and below pixels
+# downsampled to 16 x 16, which no longer show the shape of the object. Both token rows include their labels and index; our store also carries the
 # probability tables of its coder, a fixed cost that weighs more on a small split than on a large
 # one.
 #
