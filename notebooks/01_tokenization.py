@@ -356,15 +356,20 @@ fig = image_grid(rows, row_labels=["original", "K = 391", "K = 64", "K = 16"], c
 # area one token covers.
 
 # %%
+from IPython.display import display
+
+from seitpp.experiments import format_table
 from seitpp.tokens import IMAGENET_TRAIN_IMAGES, PAPER_IMAGENET_GB, storage_table
 
 table = storage_table(test.images, test_ids.numpy(), test.labels, codebook_size=391, num_classes=len(SHAPE_CLASSES))
-print(f"{'format':<36} {'bytes/image':>11} {'% of raw':>9} {'bits/token':>10}")
-for row in table:
-    print(f"{row['format']:<36} {row['bytes/image']:>11.1f} {row['% of raw']:>9.2f} {row['bits/token']:>10.2f}")
-print(f"\nthe paper, ImageNet-1k training set ({IMAGENET_TRAIN_IMAGES} images; % of the full-pixel JPEG files):")
-for name, gb in PAPER_IMAGENET_GB.items():
-    print(f"{name:<36} {gb * 1e9 / IMAGENET_TRAIN_IMAGES:>11.0f} {100 * gb / PAPER_IMAGENET_GB['raw JPEG files (full pixels)']:>9.2f}  ({gb} GB)")
+display(format_table(["format", "bytes/image", "% of raw", "bits/token"],
+                     [[r["format"], f"{r['bytes/image']:.1f}", f"{r['% of raw']:.2f}", f"{r['bits/token']:.2f}"]
+                      for r in table], f"{len(test.images)} held-out Shapes images"))
+full_jpeg = PAPER_IMAGENET_GB["raw JPEG files (full pixels)"]
+display(format_table(["format", "bytes/image", "% of the JPEG files", "GB"],
+                     [[name, f"{gb * 1e9 / IMAGENET_TRAIN_IMAGES:.0f}", f"{100 * gb / full_jpeg:.2f}", gb]
+                      for name, gb in PAPER_IMAGENET_GB.items()],
+                     f"the paper, ImageNet-1k training set ({IMAGENET_TRAIN_IMAGES:,} images)"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Bytes per stored 64 x 64 held-out image in each format (log scale); token formats in orange.", "name": "fig-tokens-storage"}}
 fig, ax = plt.subplots(figsize=(7, 4))
