@@ -43,9 +43,11 @@ from PIL import Image
 
 from benchmarks.common import machine, report
 from seitpp.cli import main as seitpp_main
-from seitpp.engine import HISTORY_FILE, flops_per_image, pixel_crop, preset
+from seitpp.augment import centre_crop, pixels_to_input
+from seitpp.engine import HISTORY_FILE, flops_per_image, load_model, pixel_crop, preset
 from seitpp.files import write_csv
 from seitpp.models import create_model
+from seitpp.tokens import Split
 
 RESULTS_CSV = Path(__file__).resolve().parent / "results" / "own_data.csv"
 PILOTS_CSV = RESULTS_CSV.with_name("own_data_pilots.csv")
@@ -172,6 +174,29 @@ def flops_per_step(preset_name: str, num_classes: int) -> tuple[str, float, int]
     return config.model, flops_per_image(model.train(), x, y) * config.batch_size, config.batch_size
 
 
+@torch.no_grad()
+def predictions(run_dir: Path, data: Split) -> np.ndarray:
+    """A run's predicted class for every sample of `data`, on centre crops as its validation scored them."""
+    model, config = load_model(run_dir)
+    pixels = config.model.startswith(("cnn_", "pvit_"))
+    side = pixel_crop(config) if pixels else config.crop
+    batches = [centre_crop(pixels_to_input(x) if pixels else x.long(), side) for x in data.x.split(256)]
+    return torch.cat([model(x).argmax(1) for x in batches]).numpy()
+
+
+def per_class_table(runs: dict[str, list[Path]], data: dict[str, Split]) -> str:
+    """Val top-1 per class (a markdown table), each model's mean over its runs: where a gap comes from."""
+    classes = data["pixel CNN"].classes  # the folder names, sorted: the labels of both splits
+    labels = {kind: data[kind].targets.numpy() for kind in runs}
+    right = {kind: np.mean([predictions(run, data[kind]) == labels[kind] for run in runs[kind]], axis=0)
+             for kind in runs}
+    lines = ["| class | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    for c, name in enumerate(classes):
+        lines.append(f"| {name} | " + " | ".join(f"{right[kind][labels[kind] == c].mean():.2f}" for kind in runs)
+                     + " |")
+    return "\n".join(lines)
+
+
 def mean_std(values: list[float], digits: int = 3) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
@@ -211,7 +236,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     cpu = ["--device", "cpu"]
     tokenize_s = sum(timed(["tokenize", "--source", str(data / split), "--out", str(work / f"{split}.tokens"), *cpu])
                      for split in ("train", "val"))
-    rows = []
+    rows, runs = [], {"token ViT": [], "pixel CNN": []}
     extra = {"token ViT": args.token_set, "pixel CNN": args.cnn_set}
     for seed in args.seeds:
         for kind, command in (("token ViT", ["finetune", "--store", str(work / "train.tokens"), "--val",
@@ -221,6 +246,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             out = work / "runs" / f"{command[0]}-seed{seed}"
             sets = [arg for field in extra[kind] for arg in ("--set", field)]
             seconds = timed([*command, *sets, "--set", f"seed={seed}", "--out", str(out), *cpu])
+            runs[kind].append(out)
             rows.append({"kind": kind, "command": command[0], "preset": command[-1], "seed": seed,
                          "sets": " ".join(extra[kind]),
                          "train_images": n_train, "val_images": n_val, "steps": steps_of(out),
@@ -241,6 +267,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
         return
 
     cnn_top1 = statistics.mean(r["val_top1"] for r in rows if r["kind"] == "pixel CNN")
+    val_data = {"token ViT": Split.from_store(work / "val.tokens"),
+                "pixel CNN": Split.from_image_folder(data / "val", progress=False)}
     token_top1 = [r["val_top1"] for r in rows if r["kind"] == "token ViT"]
     table = []
     for kind in ("token ViT", "pixel CNN"):
@@ -272,7 +300,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
     header = ("| model | preset | train images | steps | FLOPs per step | wall s | val top-1 | gap to CNN (points) "
               "| within 10 points |")
     body = "\n".join([task, "", how, "", command, "", header, "|---|---|---|---|---|---|---|---|---|", *table,
-                      "", pilots_summary(100 * statistics.stdev(token_top1) if len(token_top1) > 1 else float("nan"))])
+                      "", pilots_summary(100 * statistics.stdev(token_top1) if len(token_top1) > 1 else float("nan")),
+                      "", f"Val top-1 per class (mean over seeds {seeds}): where the gap comes from.", "",
+                      per_class_table(runs, val_data)])
     report(SECTION, body, args.write)
     if args.write:
         write_csv([r | stamp for r in rows], RESULTS_CSV)
