@@ -366,12 +366,18 @@ def test_setup_errors_name_the_file_and_the_value(grids, store, tmp_path):
         Split(grids.x, grids.targets, NUM_CLASSES, 300, "small.tokens")
 
 
+def test_a_config_refuses_epochs_that_are_not_whole():
+    with pytest.raises(TrainSetupError, match=r"epochs \(a whole number\).*got 12\.5"):
+        replace(preset("cpu-tiny", "segment"), epochs=12.5)  # a sweep preset once did; the loop cannot run it
+
+
 def test_cli_reports_errors_without_a_traceback(store, tmp_path, capsys):
     for argv, message in [
         (["finetune", "--store", str(tmp_path / "missing.tokens")], "missing.tokens: no such token store"),
         (["finetune", "--store", str(store), "--set", "crop=18"], "smaller than the 18 x 18 crop"),
         (["finetune", "--store", str(store), "--init", str(tmp_path / "no-run")], "no-run: no such pre-training"),
-        (["pretrain", "--store", str(store), "--set", "epochs=0"], "epochs and batch_size must be >= 1"),
+        (["pretrain", "--store", str(store), "--set", "epochs=0"], "and batch_size must be >= 1, got 0"),
+        (["pretrain", "--store", str(store), "--set", "epochs=2.5"], "config field epochs: expected int, got 2.5"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
             main(argv + ["--out", str(tmp_path / "run")])

@@ -106,8 +106,6 @@ class TrainConfig:
                 raise TrainSetupError(f"config: {problem}")
 
         need(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
-        need(isinstance(self.epochs, int) and self.epochs >= 1,
-             f"epochs must be a whole number >= 1, got {self.epochs!r}")
         need(self.policy in POLICIES, f"policy must be one of {POLICIES}, got {self.policy!r}")
         need(self.table_init in TABLE_INITS, f"table_init must be one of {TABLE_INITS}, got {self.table_init!r}")
         need(self.patch_kernel >= 2 and self.patch_kernel % 2 == 0,
@@ -131,8 +129,8 @@ class TrainConfig:
         need(0 <= self.color_swap <= 1, f"color_swap must be a share in [0, 1], got {self.color_swap}")
         need(0 < self.mask_ratio < 1, f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         need(0 < self.min_scale <= 1, f"min_scale must be in (0, 1], got {self.min_scale}")
-        need(self.epochs >= 1 and self.batch_size >= 1,
-             f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        need(isinstance(self.epochs, int) and self.epochs >= 1 and self.batch_size >= 1,
+             f"epochs (a whole number) and batch_size must be >= 1, got {self.epochs!r}, {self.batch_size}")
         need(0 <= self.warmup_epochs <= self.epochs, f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
         need(self.mixup >= 0 and self.cutmix >= 0,
              f"mixup and cutmix alphas must be >= 0, got {self.mixup}, {self.cutmix}")
