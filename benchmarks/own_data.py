@@ -221,6 +221,8 @@ def main() -> None:
                         help=f"write BENCHMARKS.md and {RESULTS_CSV.relative_to(RESULTS_CSV.parents[2])} (with "
                              f"--pilot: append to {PILOTS_CSV.name} only)")
     args = parser.parse_args()
+    if args.write and not args.pilot and (args.token_set or args.cnn_set):
+        parser.error("--token-set/--cnn-set with --write are for pilots (--pilot): the reported run uses the presets")
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         run(args, Path(args.work) if args.work else Path(tmp))
