@@ -48,6 +48,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 from skimage import data as skdata
 from skimage.transform import resize
 
@@ -56,6 +57,7 @@ from seitpp.device import default_device
 from seitpp.data import images_to_tensor
 from seitpp.data import SHAPE_CLASSES
 from seitpp.data import render_shapes
+from seitpp.experiments import format_table
 from seitpp.tokenizers import REFERENCE_DIR, VQTokenizer, code_counts, evaluate_tokenizer, psnr, reduce_codebook
 from seitpp.tokenizers.train import preset, reconstruction_loss, train_tokenizer
 from seitpp.viz import image_grid, token_patches
@@ -318,9 +320,9 @@ for method in ("most_used", "kmeans"):
         model = full_tokenizer if k == K_full else reduce_codebook(full_tokenizer, train_counts, k, method)
         r = evaluate_tokenizer(model, sweep_x)
         rows.append({"method": method, "K": k, "bits/token": math.log2(k), "PSNR dB": r.psnr, "codes used": r.codes_used})
-print(f"{'method':>10} {'K':>5} {'bits/token':>10} {'PSNR dB':>8} {'used':>5}")
-for row in rows:
-    print(f"{row['method']:>10} {row['K']:>5} {row['bits/token']:>10.2f} {row['PSNR dB']:>8.2f} {row['codes used']:>5}")
+display(format_table(["method", "K", "bits/token", "PSNR (dB)", "codes used"],
+                     [[r["method"], r["K"], f"{r['bits/token']:.2f}", f"{r['PSNR dB']:.2f}", r["codes used"]]
+                      for r in rows], f"{len(sweep_x)} held-out images"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Reconstruction PSNR on held-out images against bits per token, as the trained 1024-code network's codebook shrinks by keeping its most used codes or k-means centroids of its codes.", "name": "fig-tokens-codebook-size"}}
 fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -356,9 +358,6 @@ fig = image_grid(rows, row_labels=["original", "K = 391", "K = 64", "K = 16"], c
 # area one token covers.
 
 # %%
-from IPython.display import display
-
-from seitpp.experiments import format_table
 from seitpp.tokens import IMAGENET_TRAIN_IMAGES, PAPER_IMAGENET_GB, storage_table
 
 table = storage_table(test.images, test_ids.numpy(), test.labels, codebook_size=391, num_classes=len(SHAPE_CLASSES))

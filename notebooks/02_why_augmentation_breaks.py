@@ -45,9 +45,11 @@
 import inspect
 
 import torch
+from IPython.display import display
 import torchvision.transforms.v2.functional as TF
 
 import seitpp
+from seitpp.experiments import format_table
 from seitpp.augment import (FLOOR_SIGMA, affine_theta, compare_naive, decoded_orientation, flip_zoom, noise_floor,
                             pixel_noise, warp)
 from seitpp.data import OBJECT_CLASSES, images_to_tensor, render_shapes
@@ -95,15 +97,14 @@ candidates = {
     "brightness x 0.98": lambda imgs: TF.adjust_brightness(imgs, 0.98),
     "brightness x 1.02": lambda imgs: TF.adjust_brightness(imgs, 1.02),
 }
-print(f"{'invisible change':<30} {'PSNR of the change':>18} {'ids unchanged':>13}")
-candidate_agreement = {}
+candidate_agreement, rows = {}, []
 for name, change in candidates.items():
     size = float(psnr(change(x).clamp(0, 1), x).mean())
     candidate_agreement[name] = compare_naive(tokenizer, x, change, keep, ids).agreement
-    print(f"{name:<30} {size:>15.1f} dB {candidate_agreement[name]:>13.1%}")
-
+    rows.append([name, f"{size:.1f}", f"{candidate_agreement[name]:.1%}"])
 round_trip = float(psnr(torch.cat([tokenizer.reconstruct(b) for b in x.split(256)]), x).mean())
-print(f"{'for scale: T(x) decoded':<30} {round_trip:>15.1f} dB   (the tokenizer's own round trip)")
+rows.append(["for scale: T(x) decoded (the tokenizer's own round trip)", f"{round_trip:.1f}", "-"])
+display(format_table(["invisible change", "PSNR of the change (dB)", "ids unchanged"], rows))
 
 floor = noise_floor(tokenizer, x, ids)  # pixel_noise with std FLOOR_SIGMA = 2/255, then the same comparison
 print(f"\nthe floor: {floor.agreement:.1%} of ids survive noise of std {FLOOR_SIGMA * 255:.0f}/255")
@@ -155,11 +156,11 @@ units = {  # what each family's strengths are: every panel below has its own x a
 }
 results = {name: [(s, compare_naive(tokenizer, x, *families[name](s), ids)) for s in strengths[name]] for name in families}
 
-print(f"{'augmentation':<28} {'strength':>8} {'agree':>6} {'code dist':>9} {'PSNR naive':>10} {'PSNR truth':>10}")
-for name, runs in [("floor (noise 2/255)", [("-", floor)]), *results.items()]:
-    for strength, m in runs:
-        print(f"{name:<28} {strength:>8} {m.agreement:>6.1%} {m.code_distance:>9.3f} "
-              f"{m.psnr_naive:>10.2f} {m.psnr_truth:>10.2f}")
+display(format_table(["augmentation", "strength", "agree", "code dist", "PSNR naive", "PSNR truth"],
+                     [[name, strength, f"{m.agreement:.1%}", f"{m.code_distance:.3f}", f"{m.psnr_naive:.2f}",
+                       f"{m.psnr_truth:.2f}"]
+                      for name, runs in [("floor (noise 2/255)", [("-", floor)]), *results.items()]
+                      for strength, m in runs]))
 
 # %% [markdown]
 # "PSNR truth" is the tokenizer's own round trip of the augmented image: the best any token-space

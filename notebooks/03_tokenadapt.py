@@ -44,8 +44,10 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
 import seitpp
+from seitpp.experiments import format_table
 from seitpp.device import default_device
 from seitpp.augment import affine_theta, warp
 from seitpp.data import images_to_tensor
@@ -305,11 +307,12 @@ fig.tight_layout()
 per_image = {name: agreement_per_image(model, tokenizer, x, theta, grid)  # name -> route -> (N,) shares
              for name, (theta, grid) in probe_thetas(len(x), GeometryDistribution(), out_grid=14).items()}
 scores = {name: {route: shares.mean().item() for route, shares in s.items()} for name, s in per_image.items()}
-print(f"{'transform':<32} {'naive warp':>10} {'TokenAdapt':>10} {'via pixels':>10}   pixels - TokenAdapt (points)")
+rows = []
 for name, s in per_image.items():
     diff = 100 * (s["pixels"] - s["tokenadapt"])  # (N,) paired: the same image, the same transform
-    print(f"{name:<32} {s['naive'].mean():>10.1%} {s['tokenadapt'].mean():>10.1%} {s['pixels'].mean():>10.1%}"
-          f"   {diff.mean():+.1f} +- {diff.std() / np.sqrt(len(diff)):.1f}")
+    rows.append([name, f"{s['naive'].mean():.1%}", f"{s['tokenadapt'].mean():.1%}", f"{s['pixels'].mean():.1%}",
+                 f"{diff.mean():+.1f} ± {diff.std() / np.sqrt(len(diff)):.1f}"])
+display(format_table(["transform", "naive warp", "TokenAdapt", "via pixels", "pixels - TokenAdapt (points)"], rows))
 print(f"{len(x)} held-out images; +- is one standard error of the per-image difference (images, not ids, are "
       f"the independent draws)")
 
@@ -363,11 +366,11 @@ rate = {name: per_second(lambda fn=fn: len(fn()), min_seconds=1.0, clock=time.pr
 gflops = {name: count_flops(fn) / len(batch_ids) / 1e9 for name, fn in routes.items()}
 trained_on = per_image["training distribution (14 x 14)"]
 key = {"naive warp": "naive", "TokenAdapt": "tokenadapt", "via pixels": "pixels"}
-print(f"{'route':<12} {'images/CPU-s':>12} {'GFLOP/image':>12} {'ids equal to T(A(x))':>22}")
-for name in routes:
-    shares = trained_on[key[name]]
-    print(f"{name:<12} {rate[name]:>12,.0f} {gflops[name]:>12.4f} "
-          f"{shares.mean():>14.1%} +- {100 * shares.std() / np.sqrt(len(shares)):.1f}")
+display(format_table(["route", "images/CPU-s", "GFLOP/image", "ids equal to T(A(x))"],
+                     [[name, f"{rate[name]:,.0f}", f"{gflops[name]:.4f}",
+                       f"{trained_on[key[name]].mean():.1%} ± "
+                       f"{100 * trained_on[key[name]].std() / np.sqrt(len(trained_on[key[name]])):.1f}"]
+                      for name in routes]))
 print(f"via pixels against TokenAdapt: {rate['TokenAdapt'] / rate['via pixels']:.1f}x the CPU time, "
       f"{gflops['via pixels'] / gflops['TokenAdapt']:.1f}x the FLOPs")
 
@@ -407,9 +410,9 @@ millions = {name: sum(p.numel() for p in m.parameters()) / 1e6
             for name, m in [("reference tokenizer", tokenizer), ("reference TokenAdapt", model),
                             ("vq-f8 VQGAN", vqgan), ("TokenAdapt, width 384", paper_adapt)]}
 print("parameters (M): " + ", ".join(f"{name} {n:.2f}" for name, n in millions.items()))
-print(f"{'scale':<36} {'via pixels (GFLOP)':>19} {'TokenAdapt (GFLOP)':>19} {'ratio':>7}")
-for name, (pixels, adapt) in counts.items():
-    print(f"{name:<36} {pixels:>19.3f} {adapt:>19.3f} {pixels / adapt:>6.1f}x")
+display(format_table(["scale", "via pixels (GFLOP)", "TokenAdapt (GFLOP)", "ratio"],
+                     [[name, f"{pixels:.3f}", f"{adapt:.3f}", f"{pixels / adapt:.1f}x"]
+                      for name, (pixels, adapt) in counts.items()]))
 
 # %% [markdown]
 # Read the two ratios together (printed above). Against our tiny tokenizer, the route through pixels

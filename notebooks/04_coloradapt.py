@@ -43,9 +43,11 @@ import inspect
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 import torchvision.transforms.v2.functional as TF
 
 import seitpp
+from seitpp.experiments import format_table
 from seitpp.augment import ColorAdapt, EmbNoise, embed_ids, nearest_ids
 from seitpp.data import SAMPLE_PHOTOS
 from seitpp.data import images_to_tensor, photo_crops
@@ -235,10 +237,9 @@ for name, (pixel_fn, source_ids) in changes.items():
         candidates["ColorAdapt from T(y)"] = color_adapt(ids, source_ids)
     results[name] = {m: compare(c, truth, decoded_truth) for m, c in candidates.items()}
 
-print(f"{'pixel change':<16} {'method':<32} {'ids agree':>9} {'PSNR (dB)':>9} {'colour dist':>11}")
-for name, by_method in results.items():
-    for m, r in by_method.items():
-        print(f"{name:<16} {m:<32} {r['ids agree']:>9.1%} {r['PSNR']:>9.1f} {r['colour distance']:>11.1f}")
+display(format_table(["pixel change", "method", "ids agree", "PSNR (dB)", "colour dist"],
+                     [[name, m, f"{r['ids agree']:.1%}", f"{r['PSNR']:.1f}", f"{r['colour distance']:.1f}"]
+                      for name, by_method in results.items() for m, r in by_method.items()]))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "How close three token-space candidates come to the tokens of each pixel colour change P: colour-statistic distance (left, lower is closer) and PSNR (right, higher is closer) against T(P(x)) decoded.", "name": "fig-coloradapt-vs-pixels"}}
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))

@@ -87,9 +87,9 @@ paper = {  # top-1 (%) at storage budgets of 1.4 / 0.8 / 0.3 GB: quoted from the
     "SeiT++ without MTM": [75.5, 69.1, 51.2], "SeiT++ with MTM": [77.8, 74.1, 60.6],
 }
 budgets = [1.4, 0.8, 0.3]
-print(f"{'method':<20}" + "".join(f"{b:>8} GB" for b in budgets))
-for name, row in paper.items():
-    print(f"{name:<20}" + "".join(f"{v:>11.1f}" for v in row))
+display(format_table(["method", *(f"{b} GB" for b in budgets)], [[name, *(f"{v:.1f}" for v in row)]
+                                                                 for name, row in paper.items()],
+                     "the paper, top-1 % on ImageNet-1k"))
 gain_seit = [b - a for a, b in zip(paper["SeiT"], paper["SeiT + MTM"])]
 gain_seitpp = [b - a for a, b in zip(paper["SeiT++ without MTM"], paper["SeiT++ with MTM"])]
 print("MTM adds, SeiT:  ", ", ".join(f"{g:+.1f}" for g in gain_seit))
@@ -594,11 +594,11 @@ model_right = top[..., 0] == objects_crop
 mode_right = (visible_mode == objects_crop).expand_as(model_right)
 counts = list(range(int(neighbours[grid_mask].max()) + 1))
 rows = []
-print(f"{'visible neighbours':>19}{'masked tokens':>15}{'encoder':>10}{'most freq. visible':>20}")
 for n in counts:
     where = grid_mask & (neighbours == n)
     rows.append((int(where.sum()), model_right[where].float().mean().item(), mode_right[where].float().mean().item()))
-    print(f"{n:>19}{rows[-1][0]:>15,}{rows[-1][1]:>10.1%}{rows[-1][2]:>20.1%}")
+display(format_table(["visible neighbours", "masked tokens", "encoder", "most freq. visible"],
+                     [[n, f"{m:,}", f"{enc:.1%}", f"{mode:.1%}"] for n, (m, enc, mode) in zip(counts, rows)]))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "At r = 0.6, the share of masked tokens predicted right by the sweep's encoder and by the most frequent visible token, by how many of the token's 8 neighbours are visible.", "name": "fig-mtm-neighbours"}}
 fig, ax = plt.subplots(figsize=(7, 3.4))
