@@ -21,9 +21,7 @@ from pathlib import Path
 
 from seitpp.experiments import beyond, reproduce
 from seitpp.experiments.sweep import SUMMARY_FILE
-from seitpp.experiments.tables import read_results
-
-VERDICTS = ("holds", "opposite", "unclear")
+from seitpp.experiments.tables import VERDICTS, read_results
 
 # The paper's claim behind each finding, in words. Beyond's questions ask whether SeiT++'s ideas
 # carry over; only segmentation has a number in the paper.
@@ -120,9 +118,6 @@ def _points(value: float | None, signed: bool = True) -> str:
     return f"{value:+.1f}" if signed else f"{value:.1f}"
 
 
-_VERDICT_COLOURS = {"holds": "#d9f2d9", "opposite": "#f8d7d7", "unclear": "#eeeeee"}
-
-
 def html_table(rows: list[dict]) -> str:
     """The rows as an HTML table in a box that scrolls sideways: one header row per source, the claim
     shown where it changes, each row linked to its chapter section (relative to a chapter's page)."""
@@ -141,11 +136,10 @@ def html_table(rows: list[dict]) -> str:
                          f'{f" ({chapters})" if chapters else ""}</th></tr>')
             previous = None
         same = previous is not None and previous["finding"] == r["finding"]
-        colour = _VERDICT_COLOURS.get(r["verdict"], "none")
         cells = ["" if same else html.escape(r["finding"]), "" if same else html.escape(r["claim"]),
                  html.escape(r["comparison"]), _points(r["paper"]), _points(r["difference"]),
                  _points(r["spread"], signed=False),
-                 f'<span style="background:{colour};padding:0 4px">{html.escape(r["verdict"])}</span>',
+                 f'<span class="verdict-{html.escape(r["verdict"])}">{html.escape(r["verdict"])}</span>',  # tables.css
                  f'<a href="{html.escape(r["href"])}">{html.escape(r["chapter"])}: {html.escape(r["section"])}</a>']
         lines.append("<tr>" + "".join(f'<td style="{s};vertical-align:top">{c}</td>' for c, s in zip(cells, styles))
                      + "</tr>")

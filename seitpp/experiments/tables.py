@@ -124,7 +124,7 @@ class Table(str):
                  for i, c in enumerate(columns)]  # numbers right-aligned; long text kept wide enough to read
 
         def cell(tag: str, text: str, i: int) -> str:
-            classes = [kinds[i]] * bool(kinds[i]) + [f"verdict-{text}"] * (text in _VERDICT_WORDS)
+            classes = [kinds[i]] * bool(kinds[i]) + [f"verdict-{text}"] * (text in VERDICTS)
             attribute = f' class="{" ".join(classes)}"' if classes else ""
             return f"<{tag}{attribute}>{html.escape(text)}</{tag}>"
 
@@ -144,7 +144,6 @@ class Table(str):
         printer.text(str(self))  # IPython's plain-text view: the table, not a quoted string
 
 
-_VERDICT_WORDS = ("holds", "opposite", "unclear")
 _NUMBER = re.compile(r"[+\-−]?\d")  # a cell that starts as a number: 73.1 ± 1.2, +4.0, 1,200, 12 s
 _EMPTY = ("", "-", "–", "n/a")
 
@@ -153,6 +152,9 @@ def _is_numeric(column: list[str]) -> bool:
     """Whether a column holds numbers (dashes allowed, at least one number): it is right-aligned."""
     filled = [c for c in column if c not in _EMPTY]
     return bool(filled) and all(_NUMBER.match(c) for c in filled)
+
+
+VERDICTS = ("holds", "opposite", "unclear")  # what `verdict` says; a Table tints them (book/_static/tables.css)
 
 
 def format_table(header: list[str], rows: list[list], caption: str | None = None) -> Table:
