@@ -111,7 +111,8 @@ rows = []
 for name, images in many.items():
     x = images_to_tensor(images)
     with torch.no_grad():
-        dbs = torch.cat([psnr(tokenizer.decode(tokenizer.tokenize(chunk)), chunk) for chunk in x.split(200)])
+        dbs = torch.cat([psnr(tokenizer.decode(tokenizer.tokenize(chunk)), chunk)
+                         for chunk in x.split(tokenizer.inference_batch)])
     rows.append([name, f"{dbs.mean():.1f}", f"{dbs.std():.1f}"])
 display(format_table([f"test set ({NUM_TEST} images)", "PSNR of tokens (dB)", "std"], rows))
 

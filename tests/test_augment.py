@@ -370,7 +370,9 @@ class PatchTable:
         N, _, S, _ = images.shape
         return torch.cdist(self._patches(images), self.table).argmin(1).view(N, S // self.config.downsample, -1)
 
-    def tokenize_many(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    inference_batch = 256  # images per batch where a caller gives none, as VQTokenizer has
+
+    def tokenize_many(self, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         return self.tokenize(images)
 
     def decode(self, ids: torch.Tensor) -> torch.Tensor:

@@ -258,3 +258,10 @@ def test_tokenize_many_matches_tokenize_on_tensors_and_uint8(reference):
     expected = reference.tokenize(x)
     assert torch.equal(reference.tokenize_many(images, batch_size=4), reference.tokenize_many(x, batch_size=4))
     assert (reference.tokenize_many(x, batch_size=3) == expected).float().mean() > 0.999  # as batch independence
+
+
+def test_the_default_batch_on_the_cpu_is_the_measured_one_and_changes_no_result(reference):
+    x = images_to_tensor(render_shapes(40, split="test").images)  # more than one default batch
+    assert reference.inference_batch == 32  # benchmarks/tokenizer_throughput.py
+    assert (reference.tokenize_many(x) == reference.tokenize_many(x, batch_size=256)).float().mean() > 0.999
+    assert evaluate_tokenizer(reference, x).psnr == pytest.approx(evaluate_tokenizer(reference, x, batch_size=256).psnr, abs=1e-3)

@@ -65,13 +65,13 @@ class NaiveComparison:
         return self.psnr_truth - self.psnr_naive
 
 
-def _decode_many(tokenizer: VQTokenizer, ids: torch.Tensor, batch_size: int) -> torch.Tensor:
-    return torch.cat([tokenizer.decode(b).cpu() for b in ids.split(batch_size)])
+def _decode_many(tokenizer: VQTokenizer, ids: torch.Tensor, batch_size: int | None) -> torch.Tensor:
+    return torch.cat([tokenizer.decode(b).cpu() for b in ids.split(batch_size or tokenizer.inference_batch)])
 
 
 @torch.no_grad()
 def compare_naive(tokenizer: VQTokenizer, x: torch.Tensor, pixel_fn: ImageFn, grid_fn: GridFn,
-                  ids: torch.Tensor | None = None, batch_size: int = 256) -> NaiveComparison:
+                  ids: torch.Tensor | None = None, batch_size: int | None = None) -> NaiveComparison:
     """Compare the naive grid_fn(T(x)) with T(pixel_fn(x)) on images x (N, 3, S, S) in [0, 1].
 
     pixel_fn is A on pixels; grid_fn is what the naive approach does to the ids (the same warp on
@@ -98,7 +98,7 @@ def compare_naive(tokenizer: VQTokenizer, x: torch.Tensor, pixel_fn: ImageFn, gr
 
 
 def noise_floor(tokenizer: VQTokenizer, x: torch.Tensor, ids: torch.Tensor | None = None, sigma: float = FLOOR_SIGMA,
-          seed: int = 0, batch_size: int = 256) -> NaiveComparison:
+          seed: int = 0, batch_size: int | None = None) -> NaiveComparison:
     """The floor: `compare_naive` with A = `pixel_noise(sigma)` and the ids left as they are."""
     return compare_naive(tokenizer, x, lambda imgs: pixel_noise(imgs, sigma, seed), lambda grid: grid, ids, batch_size)
 
@@ -171,7 +171,7 @@ def flip_zoom(tokenizer: VQTokenizer, image: torch.Tensor, position: tuple[int, 
 
 @torch.no_grad()
 def decoded_orientation(tokenizer: VQTokenizer, x: torch.Tensor, ids: torch.Tensor | None = None,
-                        min_asymmetry: float = 0.3, batch_size: int = 256) -> dict[str, float]:
+                        min_asymmetry: float = 0.3, batch_size: int | None = None) -> dict[str, float]:
     """Which way the decoded patches face after a horizontal flip, over images x (N, 3, S, S).
 
     Looks at every token position whose patch in x differs from its own mirror image by at least
