@@ -54,7 +54,7 @@ from IPython.display import display
 
 import seitpp
 from seitpp.device import default_device
-from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
+from seitpp.experiments import SUMMARY_FILE, difference, format_table, mean_std, read_results, select
 from seitpp.experiments.tables import read_pilots
 from seitpp.experiments.paper import PAPER_ABLATION, paper_budget
 from seitpp.experiments.reproduce import FIRST_RESULTS, METHODS, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, ablation_rows, finetune_config, findings, make_cells, run_sweep, summarize, sweep_preset
@@ -244,8 +244,7 @@ display(format_table(["method", "top-1 here (%)", "paper, ImageNet (%)"],
 
 def gap(a: str, b: str) -> list[str]:
     """[b - a, the difference in points, the two spreads combined, whether it exceeds them]."""
-    d = 100 * (full[b]["acc_clean_mean"] - full[a]["acc_clean_mean"])
-    noise = 100 * float(np.hypot(full[a]["acc_clean_std"], full[b]["acc_clean_std"]))
+    d, noise = difference(full[a], full[b])
     if np.isnan(noise):
         return [f"{b} - {a}", f"{d:+.1f}", "one seed", "no spread yet"]
     return [f"{b} - {a}", f"{d:+.1f}", f"{noise:.1f}", "beyond" if abs(d) > noise else "within"]
