@@ -36,9 +36,8 @@ def measure(threads: int, batch: int = 64) -> dict[str, float]:
     }
 
 
-def by_batch_size(num_images: int = 512) -> dict[int, tuple[float, float]]:
+def by_batch_size(tokenizer: VQTokenizer, num_images: int = 512) -> dict[int, tuple[float, float]]:
     """Images per second of (tokenize_many, decode in batches) at each batch size, all threads."""
-    tokenizer = VQTokenizer.load()
     x = images_to_tensor(render_shapes(num_images, split="test").images)
     ids = tokenizer.tokenize_many(x)
     rates = {}
@@ -56,8 +55,8 @@ def main() -> None:
     all_threads = torch.get_num_threads()
     one, many = measure(1), measure(all_threads)
     rows = [f"| {name} | {one[name]:,.0f} | {many[name]:,.0f} |" for name in one]
-    rates = by_batch_size()
-    default = VQTokenizer.load().inference_batch
+    tokenizer = VQTokenizer.load()
+    rates, default = by_batch_size(tokenizer), tokenizer.inference_batch
     batch_rows = [f"| {b}{' (default)' if b == default else ''} | {t:,.0f} | {d:,.0f} |" for b, (t, d) in rates.items()]
     largest = BATCH_SIZES[-1]
     body = "\n".join([

@@ -227,7 +227,7 @@ class VQTokenizer(nn.Module):
     @property
     def inference_batch(self) -> int:
         """Images per batch in `tokenize_many` and `evaluate_tokenizer`: 32 on the CPU, where larger
-        batches overflow its caches and run up to 2x slower (benchmarks/tokenizer_throughput.py);
+        batches overflow its caches (1.5x slower at 256, BENCHMARKS.md, benchmarks/tokenizer_throughput.py);
         256 on an accelerator."""
         return 32 if self.device.type == "cpu" else 256
 
