@@ -156,10 +156,13 @@ class Codebook(nn.Module):
         """ids (B, h, w) -> code vectors (B, C, h, w)."""
         return self.vectors()[ids].permute(0, 3, 1, 2)
 
+    def similarities(self, z: torch.Tensor) -> torch.Tensor:
+        """Vectors (B, C, h, w) -> cosine similarity of each to every code (B, K, h, w)."""
+        return torch.einsum("bchw,kc->bkhw", F.normalize(z, dim=1), self.vectors())
+
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Vectors (B, C, h, w) -> ids (B, h, w) of the code with the highest cosine similarity."""
-        sim = torch.einsum("bchw,kc->bkhw", F.normalize(z, dim=1), self.vectors())
-        return sim.argmax(dim=1)
+        return self.similarities(z).argmax(dim=1)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Quantise z (B, C, h, w) -> (straight-through code vectors (B, C, h, w), ids (B, h, w), VQ loss)."""
@@ -255,8 +258,17 @@ class VQTokenizer(nn.Module):
     @torch.no_grad()
     def tokenize(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, H, W) in `config.input_range` -> ids (B, H/d, W/d), int64, on the model's device."""
+        return self.code_similarities(images).argmax(dim=1)
+
+    @torch.no_grad()
+    def code_similarities(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, H, W) -> each token's cosine similarity to every code (B, K, H/d, W/d).
+
+        `tokenize` is its argmax over K; how far the best code leads the second says how close a
+        token is to a tie, which a float kernel of another CPU could break the other way.
+        """
         self._check_images(images)
-        return self.codebook.nearest(self.encoder(self._to_model_range(images)))
+        return self.codebook.similarities(self.encoder(self._to_model_range(images)))
 
     @torch.no_grad()
     def tokenize_many(self, images: torch.Tensor | np.ndarray, batch_size: int | None = None) -> torch.Tensor:
