@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -69,12 +69,7 @@ photo_names = list(SAMPLE_PHOTOS[:5])
 photo_ids = tokenizer.tokenize_many(photos)
 
 
-def decode(grid: torch.Tensor) -> torch.Tensor:
-    """ids (N, 16, 16) -> images (N, 3, 64, 64), a batch at a time."""
-    return torch.cat([tokenizer.decode(b) for b in grid.split(256)])
-
-
-reference = decode(ids)  # T(x) decoded
+reference = tokenizer.decode_many(ids)  # T(x) decoded
 # every measurement of this chapter runs the reference tokenizer on the CPU: the same ids on every machine
 print(f"fast mode: {FAST}; device: {tokenizer.device}; {NUM_IMAGES} Shapes test images, {len(photos)} photo crops ({', '.join(photo_names)})")
 
@@ -167,10 +162,10 @@ contents = [0, 1, 2, 3]
 sources = torch.cat([ids[[4, 5]], photo_ids[[0, 1, 2]]])  # (5, 16, 16)
 source_names = [f"Shapes {i}" for i in (4, 5)] + photo_names[:3]
 blank = torch.ones(3, 64, 64)
-rows = [torch.cat([blank[None], decode(sources)])]
+rows = [torch.cat([blank[None], tokenizer.decode_many(sources)])]
 for i in contents:
     grid = ids[[i]].expand(len(sources), -1, -1)
-    rows.append(torch.cat([reference[[i]], decode(color_adapt(grid, sources))]))
+    rows.append(torch.cat([reference[[i]], tokenizer.decode_many(color_adapt(grid, sources))]))
 fig = image_grid(rows, row_labels=["colour source"] + [f"Shapes {i}" for i in contents],
                  col_labels=["T(x) (no change)"] + [f"from {name}" for name in source_names], size=1.3)
 fig.axes[0].set_axis_off()  # the top-left cell has no source
@@ -209,7 +204,7 @@ print(f"ids changed by ColorAdapt at full strength: {changed.mean():.0%} on aver
 
 # %%
 def compare(candidate: torch.Tensor, truth: torch.Tensor, decoded_truth: torch.Tensor) -> dict:
-    decoded = reference if candidate is ids else decode(candidate)  # "nothing" is decoded once
+    decoded = reference if candidate is ids else tokenizer.decode_many(candidate)  # "nothing" is decoded once
     return {"ids agree": float((candidate == truth).float().mean()),
             "PSNR": float(psnr(decoded, decoded_truth).mean()),
             "colour distance": float((channel_stats(decoded) - channel_stats(decoded_truth)).abs().mean() * 255)}
@@ -231,7 +226,7 @@ methods = ["nothing", "ColorAdapt, target's statistics", "ColorAdapt from T(y)"]
 results = {}
 for name, (pixel_fn, source_ids) in changes.items():
     truth = tokenizer.tokenize_many(pixel_fn(x).clamp(0, 1))  # T(P(x))
-    decoded_truth = decode(truth)
+    decoded_truth = tokenizer.decode_many(truth)
     candidates = {"nothing": ids, "ColorAdapt, target's statistics": color_adapt(ids, truth)}
     if source_ids is not None:
         candidates["ColorAdapt from T(y)"] = color_adapt(ids, source_ids)
@@ -305,12 +300,12 @@ variants = {"offset and per-element (scale = std)": (1.0, 1.0),  # name -> multi
             "per-channel offset only": (1.0, 0.0), "per-element only": (0.0, 1.0)}
 share_changed = {name: [float((emb_noise(ids, s * a, s * b) != ids).float().mean()) for s in noise_scales]
                  for name, (a, b) in variants.items()}
-pixel_change = [float((decode(emb_noise(ids, s, s)) - reference).abs().mean() * 255)
+pixel_change = [float((tokenizer.decode_many(emb_noise(ids, s, s)) - reference).abs().mean() * 255)
                 for s in noise_scales]  # mean absolute change of the decoded image, grey levels
 for s, share, change in zip(noise_scales, share_changed["offset and per-element (scale = std)"], pixel_change):
     print(f"scale = std = {s}: {share:.0%} of ids changed, decoded image moves by {change:.1f} grey levels on average")
 for name, (a, b) in variants.items():  # at the release's scale: how much of the change is a colour shift?
-    change = (decode(emb_noise(ids, a, b)) - reference) * 255
+    change = (tokenizer.decode_many(emb_noise(ids, a, b)) - reference) * 255
     shift = change.mean((2, 3), keepdim=True)  # the same at every position: a colour shift
     print(f"{name:>36} at 1.0: colour shift {shift.abs().mean():4.1f}, "
           f"change left after removing it {(change - shift).abs().mean():4.1f} grey levels")
@@ -328,7 +323,7 @@ fig.tight_layout()
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Three Shapes images after Emb-Noise at each scale (scale = std, one fixed draw), snapped to the codebook and decoded; the first column is T(x) decoded.", "name": "fig-coloradapt-embnoise-images"}}
 show = [0, 1, 2]
-columns = [decode(ids[show])] + [decode(emb_noise(ids[show], s, s)) for s in noise_scales]
+columns = [tokenizer.decode_many(ids[show])] + [tokenizer.decode_many(emb_noise(ids[show], s, s)) for s in noise_scales]
 rows = list(torch.stack(columns, 1))  # one row per image: (1 + scales, 3, 64, 64)
 fig = image_grid(rows, row_labels=[f"Shapes {i}" for i in show],
                  col_labels=["T(x)"] + [f"noise {s}" for s in noise_scales], size=1.2)

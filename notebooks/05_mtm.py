@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -123,12 +123,6 @@ test_crop = centre_crop(test_ids, CROP)  # (N, 14, 14)
 print(f"fast mode: {FAST}; device: {DEVICE}; {NUM_TEST} test grids {tuple(test_ids.shape)}, crops {tuple(test_crop.shape)}, K = {K}")
 
 
-def decode(ids: torch.Tensor) -> torch.Tensor:
-    """ids (B, h, w) -> images (B, 3, 4h, 4w) in [0, 1]: one token covers 4 x 4 pixels."""
-    with torch.no_grad():
-        return torch.cat([tokenizer.decode(b) for b in ids.split(128)]).clamp(0, 1)
-
-
 def hwc(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) for imshow."""
     return image.permute(1, 2, 0).numpy()
@@ -177,7 +171,7 @@ axes[1].add_patch(Rectangle((0.5, 0.5), CROP, CROP, fill=False, edgecolor="white
 axes[1].set(title="(b) its 16 x 16 token ids; the 14 x 14 crop boxed", xlabel="token column", ylabel="token row",
             xticks=range(0, 16, 3), yticks=range(0, 16, 3))
 fig.colorbar(ids_image, ax=axes[1], fraction=0.046, pad=0.03, label="token id")
-crop_image = decode(test_crop[i:i + 1])[0]  # (3, 56, 56)
+crop_image = tokenizer.decode_many(test_crop[i:i + 1])[0]  # (3, 56, 56)
 axes[2].imshow(hwc(crop_image))
 axes[2].set(title="(c) the crop's tokens, decoded (56 x 56 pixels)", xlabel="x (pixels)", ylabel="y (pixels)")
 axes[3].imshow(hwc(crop_image))
@@ -326,7 +320,7 @@ def prediction_figure(model: MaskedTokenModel, title: str, crops: torch.Tensor) 
     fig, axes = plt.subplots(len(RATIOS) * len(SHOW), 3, figsize=(6.3, 2.3 * len(RATIOS) * len(SHOW)))
     for a, ratio in enumerate(RATIOS):
         pred, grid_mask = model.predict(ids, ratio=ratio, generator=torch.Generator().manual_seed(1))
-        panels = [decode(ids), greyed(decode(ids), grid_mask), decode(pred)]
+        panels = [tokenizer.decode_many(ids), greyed(tokenizer.decode_many(ids), grid_mask), tokenizer.decode_many(pred)]
         for b in range(len(SHOW)):
             row = axes[a * len(SHOW) + b]
             right = (pred[b][grid_mask[b]] == ids[b][grid_mask[b]]).float().mean().item()

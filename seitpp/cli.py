@@ -28,7 +28,7 @@ from seitpp.engine.config import TrainConfig, with_overrides
 from seitpp.engine.config import preset as train_preset
 from seitpp.engine.distributed import setup_distributed
 from seitpp.engine.loop import evaluate_checkpoint, load_model, train
-from seitpp.errors import TrainSetupError
+from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.experiments.beyond import PRESETS as BEYOND_PRESETS
 from seitpp.experiments.beyond import beyond_preset, run_beyond
 from seitpp.experiments.beyond import summarize as summarize_beyond
@@ -457,5 +457,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args.run(args)
     except (FileProblem, TokenStoreError, TokenFileError, ImageFolderError, UnreadableImageError, FileNotFoundError,
-            FileExistsError, TrainSetupError, FloatingPointError) as err:
+            FileExistsError, TrainSetupError, TrainingDiverged) as err:
         parser.exit(1, f"error: {err}\n")  # bad input: the message names the file, a traceback adds nothing

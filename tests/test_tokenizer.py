@@ -10,6 +10,7 @@ import torch
 import seitpp.tokenizers.train as train_module
 from seitpp.checkpoint import CHECKPOINT_FILE, CheckpointError, save_checkpoint
 from seitpp.data import images_to_tensor, render_shapes
+from seitpp.errors import TrainingDiverged
 from seitpp.tokenizers import (
     REFERENCE_DIR,
     Codebook,
@@ -211,6 +212,12 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
     assert torch.equal(VQTokenizer.load(tmp_path / "b").codebook.weight, straight.codebook.weight)
 
 
+def test_a_diverging_run_raises_the_engines_divergence_error():
+    data = torch.from_numpy(render_shapes(16, resolution=32).images)
+    with pytest.raises(TrainingDiverged, match="tokenizer loss became nan at step 1; lower the learning rate"):
+        train_tokenizer(dataclasses.replace(MICRO, lr=float("inf"), warmup_steps=0), data, progress=False)
+
+
 def test_resume_refuses_another_config(tmp_path):
     data = torch.from_numpy(render_shapes(64, resolution=32).images)
     train_tokenizer(MICRO, data, out_dir=tmp_path, progress=False)
@@ -258,6 +265,15 @@ def test_tokenize_many_matches_tokenize_on_tensors_and_uint8(reference):
     expected = reference.tokenize(x)
     assert torch.equal(reference.tokenize_many(images, batch_size=4), reference.tokenize_many(x, batch_size=4))
     assert (reference.tokenize_many(x, batch_size=3) == expected).float().mean() > 0.999  # as batch independence
+
+
+def test_decode_many_matches_decode_in_any_batches(reference):
+    ids = reference.tokenize_many(render_shapes(10, split="test").images)  # (10, 16, 16)
+    expected = reference.decode(ids)  # (10, 3, 64, 64)
+    for batch_size in (None, 3):
+        images = reference.decode_many(ids, batch_size)
+        assert images.shape == expected.shape and images.device.type == "cpu"
+        torch.testing.assert_close(images, expected, rtol=0, atol=1e-5)  # conv kernels may add in another order
 
 
 def test_the_default_batch_on_the_cpu_is_the_measured_one_and_changes_no_result(reference):

@@ -28,7 +28,8 @@ from seitpp.augment.geometry import GeometryDistribution
 from seitpp.augment.ops import warp
 from seitpp.augment.tokenadapt import TokenAdapt, TokenAdaptConfig, agreement
 from seitpp.device import resolve_device
-from seitpp.tokenizers.train import Run, choose_preset
+from seitpp.errors import choose_preset
+from seitpp.tokenizers.train import StepLoop
 from seitpp.tokenizers.vq import VQTokenizer
 
 
@@ -127,7 +128,7 @@ def train_tokenadapt(
     torch.manual_seed(cfg.seed)
     model = TokenAdapt(tokenizer.codebook, cfg.model, tokenizer.fingerprint()).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    run = Run("tokenadapt", cfg, model, opt, out_dir)
+    run = StepLoop("tokenadapt", cfg, model, opt, out_dir)
 
     bar = run.progress_bar(progress)
     t0 = time.perf_counter()

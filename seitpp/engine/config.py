@@ -21,7 +21,7 @@ import ast
 import math
 from dataclasses import dataclass, fields, replace
 
-from seitpp.errors import TrainSetupError
+from seitpp.errors import TrainSetupError, choose_preset
 
 TASKS = ("pretrain", "finetune", "segment")
 SEGMENT_POLICIES = ("none", "seitpp")  # "seit"'s code swap moves tokens without their mask
@@ -243,9 +243,7 @@ def preset(name: str, task: str = "finetune") -> TrainConfig:
     """The preset `name` for `task` ("pretrain", "finetune" or "segment")."""
     if task not in PRESETS:
         raise TrainSetupError(f"unknown task {task!r}; choose from {TASKS}")
-    if name not in PRESETS[task]:
-        raise TrainSetupError(f"unknown {task} preset {name!r}; choose from {sorted(PRESETS[task])}")
-    return PRESETS[task][name]
+    return choose_preset(PRESETS[task], name, task)
 
 
 def _parse(name: str, text: str, current: object) -> object:

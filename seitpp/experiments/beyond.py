@@ -67,6 +67,7 @@ from seitpp.engine.segment import (
     pixel_accuracy,
     predict_masks,
 )
+from seitpp.errors import choose_preset
 from seitpp.experiments import sweep
 from seitpp.experiments.reproduce import pretrain_config, recipe_config, sweep_preset
 from seitpp.experiments.second_tokenizer import (
@@ -195,7 +196,7 @@ PRESETS: dict[str, BeyondPreset] = {
 
 
 def beyond_preset(name: str) -> BeyondPreset:
-    return sweep.preset_named(PRESETS, name, "beyond")
+    return choose_preset(PRESETS, name, "beyond")
 
 
 # ----------------------------------------------------------------------------------------------

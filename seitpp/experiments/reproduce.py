@@ -48,8 +48,9 @@ from seitpp.device import default_device
 from seitpp.engine.config import TrainConfig, preset, with_overrides
 from seitpp.engine.export import export_mtm
 from seitpp.engine.loop import COLUMNS, evaluate, train
+from seitpp.errors import choose_preset
 from seitpp.experiments.paper import BUDGETS, PAPER_ABLATION, paper_budget, paper_drop
-from seitpp.experiments.sweep import Sweep, preset_named, read_arrays, run, write_arrays
+from seitpp.experiments.sweep import Sweep, read_arrays, run, write_arrays
 from seitpp.experiments.tables import (
     difference,
     judged,
@@ -228,7 +229,7 @@ SWEEPS["cpu"] = replace(
 
 
 def sweep_preset(name: str) -> SweepPreset:
-    return preset_named(SWEEPS, name, "sweep")
+    return choose_preset(SWEEPS, name, "sweep")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -59,13 +59,6 @@ class Sweep:
     settings: str = ""  # the preset as text: a folder started with other settings is refused, not resumed
 
 
-def preset_named(presets: dict, name: str, kind: str):
-    """`presets[name]`, or a ValueError that lists the `kind` presets there are."""
-    if name not in presets:
-        raise ValueError(f"unknown {kind} preset {name!r}; choose from {sorted(presets)}")
-    return presets[name]
-
-
 SETTINGS_FILE = "settings.txt"
 
 

@@ -1,4 +1,4 @@
-"""Training the VQ tokenizer: presets, the training loop, and `Run`, what it shares with TokenAdapt's trainer.
+"""Training the VQ tokenizer: presets, the training loop, and `StepLoop`, what it shares with TokenAdapt's trainer.
 
 The loop is plain: sample a batch of random crops, reconstruct, step. The loss is
 
@@ -31,6 +31,7 @@ from seitpp.checkpoint import (
     save_checkpoint,
 )
 from seitpp.device import resolve_device
+from seitpp.errors import TrainingDiverged, choose_preset
 from seitpp.files import write_csv
 from seitpp.schedule import lr_at
 from seitpp.tokenizers.vq import TokenizerConfig, VQTokenizer
@@ -80,14 +81,7 @@ def preset(name: str) -> TokenizerTrainConfig:
     return choose_preset(PRESETS, name, "tokenizer")
 
 
-def choose_preset(presets: dict, name: str, what: str):
-    """presets[name], or a ValueError listing the names there are."""
-    if name not in presets:
-        raise ValueError(f"unknown {what} preset {name!r}; choose from {sorted(presets)}")
-    return presets[name]
-
-
-class Run:
+class StepLoop:
     """What the tokenizer and TokenAdapt trainers do around their steps, in one place.
 
     On creation, resume from `out_dir`'s checkpoint (`seitpp.checkpoint`, of `kind`) if there is
@@ -121,9 +115,9 @@ class Run:
                     disable=not show)
 
     def step(self, loss: torch.Tensor, step: int) -> None:
-        """Backward and an optimiser step on a finite loss; a FloatingPointError on any other."""
+        """Backward and an optimiser step on a finite loss; TrainingDiverged on any other."""
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"{self.kind} loss became {loss.item()} at step {step}; lower the learning rate")
+            raise TrainingDiverged(f"{self.kind} loss became {loss.item()} at step {step}; lower the learning rate")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -193,7 +187,7 @@ def train_tokenizer(
     torch.manual_seed(cfg.seed)
     model = VQTokenizer(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
-    run = Run("tokenizer", cfg, model, opt, out_dir)
+    run = StepLoop("tokenizer", cfg, model, opt, out_dir)
 
     model.train()
     stop_restarts = int(0.8 * cfg.steps)

@@ -291,6 +291,14 @@ class VQTokenizer(nn.Module):
         return self._from_model_range(self.decoder(self.codebook.embed(ids)))
 
     @torch.no_grad()
+    def decode_many(self, ids: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """`decode` over a large set, a batch at a time -> images (N, 3, h*d, w*d) on the CPU.
+
+        batch_size: `inference_batch` if not given.
+        """
+        return torch.cat([self.decode(b).cpu() for b in ids.split(batch_size or self.inference_batch)])
+
+    @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         """decode(tokenize(images)), in batches the caller chooses."""
         return self.decode(self.tokenize(images))
