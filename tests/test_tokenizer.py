@@ -51,6 +51,20 @@ def test_tokenize_decode_shapes(images):
     assert model.tokenize(torch.rand(2, 3, 48, 48)).shape == (2, 12, 12)
 
 
+def test_images_of_the_wrong_dtype_or_scale_are_refused_not_tokenized(images):
+    """uint8 images, floats in 0-255 or in [-1, 1] give ids nearly all wrong: each is a named error."""
+    model = VQTokenizer(TINY).eval()
+    with pytest.raises(ValueError, match=r"expected float images with values in \[0, 1\], got torch.uint8; "
+                                         r"seitpp.data.images_to_tensor converts"):
+        model.tokenize((images * 255).round().to(torch.uint8))
+    with pytest.raises(ValueError, match=r"image values span \[\d+, 255\], expected \[0, 1\]; images in 0-255 need"):
+        model.tokenize((images * 255).round())
+    with pytest.raises(ValueError, match=r"image values span \[-1, 1\], expected \[0, 1\]$"):
+        model.tokenize(images * 2 - 1)
+    overshoot = (images * 1.08 - 0.04)  # a resampling overshoot within a tenth of the range is taken as it is
+    assert model.tokenize(overshoot).shape == (8, 8, 8)
+
+
 def test_bad_inputs_are_rejected():
     model = VQTokenizer(TINY).eval()
     with pytest.raises(ValueError, match="multiple of the downsample"):

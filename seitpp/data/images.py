@@ -30,6 +30,31 @@ def tensor_to_images(x: torch.Tensor) -> np.ndarray:
     return x.movedim(-3, -1).cpu().numpy()
 
 
+def check_image_batch(images: torch.Tensor, channels: int, multiple: int, value_range: tuple[float, float]) -> None:
+    """A ValueError unless `images` is a float batch (B, channels, H, W), H and W multiples of
+    `multiple`, with values about in `value_range`.
+
+    A tokenizer given uint8 images, floats in 0-255 or in [-1, 1] for [0, 1] returns ids all the
+    same, nearly all wrong; values further than a tenth of the range outside it are taken for such a
+    mistake (resampling may overshoot a little, never that far).
+    """
+    if images.ndim != 4 or images.shape[1] != channels:
+        raise ValueError(f"expected images of shape (B, {channels}, H, W), got {tuple(images.shape)}")
+    if images.shape[2] % multiple or images.shape[3] % multiple:
+        raise ValueError(f"image size {tuple(images.shape[2:])} is not a multiple of the downsample factor {multiple}")
+    lo, hi = value_range
+    if not images.is_floating_point():
+        raise ValueError(f"expected float images with values in [{lo:g}, {hi:g}], got {images.dtype}; "
+                         f"seitpp.data.images_to_tensor converts uint8 (N, H, W, 3) images")
+    if images.numel():
+        low, high = (float(v) for v in images.aminmax())
+        slack = 0.1 * (hi - lo)
+        if low < lo - slack or high > hi + slack:
+            raise ValueError(f"image values span [{low:g}, {high:g}], expected [{lo:g}, {hi:g}]"
+                             + ("; images in 0-255 need dividing by 255 (seitpp.data.images_to_tensor does it)"
+                                if high > 2 * hi + 1 else ""))
+
+
 # ---------------------------------------------------------------------------
 # Loading a real ImageFolder tree: root/<class_name>/<image files>
 # ---------------------------------------------------------------------------

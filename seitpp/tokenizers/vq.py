@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seitpp.data.images import images_to_tensor
+from seitpp.data.images import check_image_batch, images_to_tensor
 from seitpp.files import ARTEFACTS, read_model, save_model
 
 WEIGHTS_FILE = "tokenizer.safetensors"
@@ -248,13 +248,6 @@ class VQTokenizer(nn.Module):
         zq, ids, vq_loss = self.codebook(z)
         return self._from_model_range(self.decoder(zq)), ids, vq_loss, z
 
-    def _check_images(self, images: torch.Tensor) -> None:
-        d = self.config.downsample
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        if images.shape[2] % d or images.shape[3] % d:
-            raise ValueError(f"image size {tuple(images.shape[2:])} is not a multiple of the downsample factor {d}")
-
     @torch.no_grad()
     def tokenize(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, H, W) in `config.input_range` -> ids (B, H/d, W/d), int64, on the model's device."""
@@ -267,7 +260,7 @@ class VQTokenizer(nn.Module):
         `tokenize` is its argmax over K; how far the best code leads the second says how close a
         token is to a tie, which a float kernel of another CPU could break the other way.
         """
-        self._check_images(images)
+        check_image_batch(images, 3, self.config.downsample, self.config.input_range)
         return self.codebook.similarities(self.encoder(self._to_model_range(images)))
 
     @torch.no_grad()

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seitpp.data.images import images_to_tensor
+from seitpp.data.images import check_image_batch, images_to_tensor
 from seitpp.files import FileProblem, atomic_path
 
 CONFIG_KEY = "seitpp_vqgan_config"  # beside "state_dict" in checkpoints we write; taming ignores it
@@ -337,18 +337,10 @@ class VQGANTokenizer(nn.Module):
 
     # -- images <-> ids --------------------------------------------------------------------------
 
-    def _check_images(self, images: torch.Tensor) -> None:
-        d = self.config.downsample
-        if images.ndim != 4 or images.shape[1] != self.config.in_channels:
-            raise ValueError(f"expected images of shape (B, {self.config.in_channels}, H, W), "
-                             f"got {tuple(images.shape)}")
-        if images.shape[2] % d or images.shape[3] % d:
-            raise ValueError(f"image size {tuple(images.shape[2:])} is not a multiple of the downsample factor {d}")
-
     @torch.no_grad()
     def tokenize(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, H, W) in [0, 1] -> ids (B, H/d, W/d), int64, on the model's device."""
-        self._check_images(images)
+        check_image_batch(images, self.config.in_channels, self.config.downsample, (0.0, 1.0))
         x = images.to(self.device, torch.float32) * 2 - 1  # taming works in [-1, 1]
         return self.quantize.nearest(self.encode(x))
 
