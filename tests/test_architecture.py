@@ -130,3 +130,24 @@ def test_the_training_loop_names_no_task():
     text = MODULES["seitpp.engine.loop"].read_text()
     assert ".model.startswith(" not in text and "codebook_size is None" not in text
 
+
+
+def _names_a_policy(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "policy") or (isinstance(node, ast.Name) and node.id == "policy")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if not n.startswith("seitpp.augment")))
+def test_no_policy_name_is_compared_outside_augment(name):
+    """What a policy does is asked of its `seitpp.augment.registry.Policy` (needs_codes, plain,
+    segments, uses_tokenadapt), so a new policy needs no branch in the engine or the experiments."""
+    tree = ast.parse(MODULES[name].read_text())
+    compared = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Compare)
+                and any(_names_a_policy(n) for n in [node.left, *node.comparators])
+                and not all(isinstance(op, (ast.In, ast.NotIn)) and isinstance(c, ast.Name) and c.id == "POLICIES"
+                            for op, c in zip(node.ops, node.comparators))]  # a lookup in the registry is no branch
+    assert not compared, f"{MODULES[name].relative_to(PACKAGE.parent)} compares a policy name on lines {compared}"
+
+
+def test_the_policies_live_in_the_package():
+    from seitpp.augment import POLICIES, create_policy
+    assert {"none", "seit", "seitpp"} <= set(POLICIES) and create_policy("seitpp") is POLICIES["seitpp"]

@@ -378,7 +378,8 @@ def test_engine_checks_the_task_against_the_data_and_the_config(shapes, tokenize
     small = masks_split(shapes.x[:, :12, :12], shapes.targets, NUM_CLASSES, K, "small")
     with pytest.raises(TrainSetupError, match="small: 12 x 12 token grids are smaller than the 14 x 14 crop"):
         train(tiny(), small, progress=False)
-    for bad, problem in [(dict(policy="seit"), "segmentation takes policy 'none' or 'seitpp'"),
+    for bad, problem in [(dict(policy="seit"), "segmentation takes a policy that moves no token without its mask, such as "
+                                               "'none' or 'seitpp'; policy 'seit' does"),
                          (dict(mixup=0.8), "segmentation mixes no labels"),
                          (dict(stem="seit"), "learned table"),
                          (dict(affine_p=1.5), "affine_p must be a probability"),

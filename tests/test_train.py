@@ -16,7 +16,15 @@ import torch
 
 import seitpp.engine.classify as classify
 import seitpp.engine.loop as engine_loop
-from seitpp.augment import PixelPolicy, TokenAdapt, TokenAdaptConfig
+from seitpp.augment import (
+    POLICIES,
+    PixelPolicy,
+    Policy,
+    TokenAdapt,
+    TokenAdaptConfig,
+    TokenAugmentation,
+    register_policy,
+)
 from seitpp.checkpoint import CHECKPOINT_FILE
 from seitpp.cli import main
 from seitpp.engine import (
@@ -409,3 +417,32 @@ def test_cli_pretrain_finetune_evaluate(store, tokenizer, tmp_path, capsys):
     missing = load_pretrained_encoder(fresh, tmp_path / "mtm")
     assert missing and all(k.startswith(("head.", "fc_norm.")) for k in missing)
     assert all(torch.equal(v, encoder[f"encoder.{k}"]) for k, v in fresh.state_dict().items() if k not in missing)
+
+
+class UpsideDown(TokenAugmentation):
+    """A toy op on ids: the grid turned upside down. It counts the batches it saw."""
+
+    def __init__(self):
+        self.batches = 0
+
+    def apply(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        self.batches += 1
+        return z.flip(-2)
+
+
+def test_a_new_augmentation_is_one_op_and_one_registry_entry(grids, tokenizer):
+    """Register a policy around the toy op and train with it: nothing in the engine changes."""
+    op = UpsideDown()
+    register_policy(Policy("upside-down", "the grid upside down, then crops", on_ids=lambda codes, config: op))
+    try:
+        result = train(tiny(policy="upside-down", epochs=1), grids, progress=False, tokenizer=tokenizer)
+        assert op.batches == result.steps == 256 // 32
+        assert math.isfinite(result.history[-1]["loss"])
+        with pytest.raises(TrainSetupError, match="moves no token without its mask.*policy 'upside-down' does"):
+            tiny("segment", policy="upside-down")
+        with pytest.raises(ValueError, match="'upside-down' is registered already"):
+            register_policy(Policy("upside-down", "again"))
+    finally:
+        del POLICIES["upside-down"]
+    with pytest.raises(TrainSetupError, match=r"policy must be one of \('none', 'seit', 'seitpp'\), got 'upside-down'"):
+        tiny(policy="upside-down")

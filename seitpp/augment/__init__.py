@@ -50,6 +50,7 @@ from seitpp.augment.policies import (
     pixels_to_input,
     token_eda,
 )
+from seitpp.augment.registry import POLICIES, Policy, create_policy, geometry_of, register_policy
 from seitpp.augment.tokenadapt import (
     REFERENCE_DIR,
     WEIGHTS_FILE,
@@ -110,6 +111,11 @@ __all__ = [
     "one_hot_labels",
     "appearance_ops",
     "token_eda",
+    "POLICIES",
+    "Policy",
+    "create_policy",
+    "geometry_of",
+    "register_policy",
     "TokenPolicy",
     "PixelPolicy",
     "CropPolicy",

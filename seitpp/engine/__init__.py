@@ -5,16 +5,13 @@ from seitpp.engine.classify import (
     FinetunePixels,
     Pretrain,
     evaluate_centre_crops,
-    geometry_of,
     knn_top1,
     pixel_crop,
     probe_top1,
     token_policy,
 )
 from seitpp.engine.config import (
-    POLICIES,
     PRESETS,
-    SEGMENT_POLICIES,
     TABLE_INITS,
     TASKS,
     TrainConfig,
@@ -72,8 +69,6 @@ from seitpp.engine.throughput import (
 
 __all__ = [
     "TASKS",
-    "SEGMENT_POLICIES",
-    "POLICIES",
     "TABLE_INITS",
     "TrainConfig",
     "PRESETS",
@@ -91,7 +86,6 @@ __all__ = [
     "BatchTransform",
     "autocast",
     "Task",
-    "geometry_of",
     "token_policy",
     "pixel_crop",
     "evaluate_centre_crops",

@@ -13,16 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seitpp.augment.geometry import GeometryDistribution
-from seitpp.augment.policies import (
-    CropPolicy,
-    PixelPolicy,
-    TokenPolicy,
-    appearance_ops,
-    centre_crop,
-    pixels_to_input,
-    token_eda,
-)
+from seitpp.augment.policies import CropPolicy, PixelPolicy, TokenPolicy, centre_crop, pixels_to_input
+from seitpp.augment.registry import create_policy
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.engine.config import TrainConfig
 from seitpp.engine.distributed import rank_world, sum_over_ranks
@@ -38,26 +30,11 @@ from seitpp.tokens.split import Split
 # Batch transforms from a config
 
 
-def geometry_of(config: TrainConfig) -> GeometryDistribution:
-    """Per-sample flip, affine chain (share `affine_p`) and resized crop (area from `min_scale`)."""
-    return GeometryDistribution(affine_p=config.affine_p, crop_scale=(config.min_scale, 1.0))
-
-
 def token_policy(config: TrainConfig, num_classes: int, codes: torch.Tensor | None = None,
                  tokenadapt: TokenAdapt | None = None) -> TokenPolicy:
-    """The fine-tuning batch transform of `config.policy`: "none" crops + CutMix; "seit" Token-EDA + crops
-    + CutMix; "seitpp" the release's policy (`color_adapt=False`: the identity in ColorAdapt's place,
-    `token_adapt=False`: no geometric half). codes: the tokenizer's (K, C) code vectors."""
-    if config.policy != "none" and codes is None:
-        raise TrainSetupError(f"policy {config.policy!r} needs the tokenizer's codebook")
-    seitpp = config.policy == "seitpp"
-    geometric = seitpp and config.token_adapt
-    return TokenPolicy(num_classes, config.crop, None if codes is None else len(codes), min_scale=config.min_scale,
-                       mixup=config.mixup, cutmix=config.cutmix,
-                       eda=token_eda(codes) if config.policy == "seit" else None,
-                       appearance=appearance_ops(codes, config.noise, config.color_adapt) if seitpp else None,
-                       geometry=geometry_of(config) if geometric else None,
-                       tokenadapt=tokenadapt if geometric else None)
+    """The fine-tuning batch transform of `config.policy` (`seitpp.augment.registry`). codes: the
+    tokenizer's (K, C) code vectors; tokenadapt: for a geometric policy with `config.token_adapt`."""
+    return create_policy(config.policy).classification(config, num_classes, codes, tokenadapt)
 
 
 def pixel_crop(config: TrainConfig) -> int:
@@ -201,7 +178,7 @@ class Finetune(Task):
 
     def uses_codes(self) -> bool:
         cfg = self.config
-        return cfg.table_init == "codes" or cfg.policy != "none" or cfg.stem == "seit"
+        return cfg.table_init == "codes" or create_policy(cfg.policy).needs_codes or cfg.stem == "seit"
 
     def model_args(self, data: Split) -> dict:
         cfg = self.config

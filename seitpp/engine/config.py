@@ -21,11 +21,10 @@ import ast
 import math
 from dataclasses import dataclass, fields, replace
 
+from seitpp.augment.registry import POLICIES
 from seitpp.errors import TrainSetupError, choose_preset
 
 TASKS = ("pretrain", "finetune", "segment")
-SEGMENT_POLICIES = ("none", "seitpp")  # "seit"'s code swap moves tokens without their mask
-POLICIES = ("none", "seit", "seitpp")
 TABLE_INITS = ("random", "codes")
 PAPER_FINETUNE_STEPS = 100 * 1_281_167 // 1024  # 125,113: the paper's 100 epochs of ImageNet-1k at batch 1024
 
@@ -44,8 +43,8 @@ class TrainConfig:
     num_classes: int | None = None  # likewise
     crop: int = 28  # training crop side in tokens; pixel models get crop x patch_size / 2 pixels (same patch grid)
 
-    # -- augmentation (token models; see seitpp.augment.policies and seitpp.engine.classify.token_policy)
-    policy: str = "seitpp"  # "none": resized crops; "seit": Token-EDA + crops; "seitpp": the release's policy
+    # -- augmentation (token models; see seitpp.augment.registry)
+    policy: str = "seitpp"  # a name in seitpp.augment.POLICIES: "none" crops, "seit" Token-EDA, "seitpp" the release's
     color_adapt: bool = True  # seitpp: ColorAdapt as one of the embedding ops (off: identity in its place)
     token_adapt: bool = True  # seitpp: geometric half of each batch (TokenAdapt, or naive warps without weights)
     affine_p: float = 0.5  # share of geometric samples whose transform adds the affine chain (rotation, shear,
@@ -106,19 +105,22 @@ class TrainConfig:
                 raise TrainSetupError(f"config: {problem}")
 
         need(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
-        need(self.policy in POLICIES, f"policy must be one of {POLICIES}, got {self.policy!r}")
+        need(self.policy in POLICIES, f"policy must be one of {tuple(POLICIES)}, got {self.policy!r}")
+        policy = POLICIES[self.policy]
         need(self.table_init in TABLE_INITS, f"table_init must be one of {TABLE_INITS}, got {self.table_init!r}")
         need(self.patch_kernel >= 2 and self.patch_kernel % 2 == 0,
              f"patch_kernel must be even and >= 2 (stride 2: one patch per 2 x 2 tokens), got {self.patch_kernel}")
         need(not self.freeze_table or self.stem == "seitpp",
              f"freeze_table applies to the learned table of stem 'seitpp'; stem {self.stem!r} has none")
-        need(self.task != "pretrain" or self.policy == "none",
-             f"MTM pre-training uses plain crops only (policy 'none'), got policy {self.policy!r}")
+        need(self.task != "pretrain" or policy.plain,
+             f"MTM pre-training uses plain crops only (a policy with no token op, such as 'none'), got policy "
+             f"{self.policy!r}")
         need(self.lr_rule in ("linear", "sqrt"), f"lr_rule must be 'linear' or 'sqrt', got {self.lr_rule!r}")
         need(0 <= self.affine_p <= 1, f"affine_p must be a probability in [0, 1], got {self.affine_p}")
         if self.task == "segment":  # per-pixel labels: nothing mixes two images, tokens move only with their mask
-            need(self.policy in SEGMENT_POLICIES,
-                 f"segmentation takes policy {' or '.join(map(repr, SEGMENT_POLICIES))}, got {self.policy!r}")
+            need(policy.segments, f"segmentation takes a policy that moves no token without its mask, such as "
+                                  f"{' or '.join(repr(p.name) for p in POLICIES.values() if p.segments)}; "
+                                  f"policy {self.policy!r} does")
             need(self.mixup == self.cutmix == self.label_smoothing == 0,
                  f"segmentation mixes no labels: mixup, cutmix and label_smoothing must be 0, got {self.mixup}, "
                  f"{self.cutmix}, {self.label_smoothing}")

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
 from tqdm.auto import tqdm
 
+from seitpp.augment.registry import create_policy
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.checkpoint import CHECKPOINT_FILE, read_checkpoint, restore, save_checkpoint
 from seitpp.device import resolve_device
@@ -321,7 +322,7 @@ def train(
     ckpt = _resume(ckpt_path, cfg, data, world)
     if init is not None and ckpt is None:
         _require(init, "pre-training (--init)")
-    uses_tokenadapt = tokenadapt is not None and cfg.policy == "seitpp" and cfg.token_adapt and task.uses_codes()
+    uses_tokenadapt = tokenadapt is not None and create_policy(cfg.policy).uses_tokenadapt(cfg) and task.uses_codes()
     if tokenadapt is not None and not uses_tokenadapt:
         warnings.warn(f"TokenAdapt given but unused: task {task.name}, policy {cfg.policy}, "
                       f"token_adapt {cfg.token_adapt}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from seitpp.augment.policies import SegmentationPolicy, appearance_ops
+from seitpp.augment.policies import SegmentationPolicy
+from seitpp.augment.registry import create_policy
 from seitpp.augment.tokenadapt import TokenAdapt
-from seitpp.engine.classify import geometry_of
 from seitpp.engine.config import TrainConfig
 from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.losses import pixel_loss
@@ -91,14 +91,10 @@ def predict_masks(model: TokenSegmenter, ids: torch.Tensor, mask_size: tuple[int
 
 def segment_policy(config: TrainConfig, codes: torch.Tensor | None = None,
                    tokenadapt: TokenAdapt | None = None) -> SegmentationPolicy:
-    """The batch transform of a "segment" config: crop side `config.crop`, `geometry_of(config)` per sample;
-    with policy "seitpp", TokenAdapt for the tokens (when given) and the fine-tuning policy's appearance
-    half (`appearance_ops`, needs the (K, C) `codes`)."""
-    seitpp = config.policy == "seitpp"
-    if seitpp and codes is None:
-        raise TrainSetupError(f"policy {config.policy!r} needs the tokenizer's codebook")
-    return SegmentationPolicy(config.crop, geometry_of(config), tokenadapt if seitpp else None,
-                              appearance_ops(codes, config.noise, config.color_adapt) if seitpp else None)
+    """The batch transform of a "segment" config (`seitpp.augment.registry`): crop side `config.crop`,
+    one geometry per sample for tokens and masks; codes: the tokenizer's (K, C) code vectors, for a
+    policy with ops on codes."""
+    return create_policy(config.policy).segmentation(config, codes, tokenadapt)
 
 
 class Segment(Task):
@@ -124,7 +120,7 @@ class Segment(Task):
         super().check_setup(data, val)
 
     def uses_codes(self) -> bool:
-        return self.config.table_init == "codes" or self.config.policy != "none"
+        return self.config.table_init == "codes" or create_policy(self.config.policy).needs_codes
 
     def model_args(self, data: Split) -> dict:
         cfg = self.config

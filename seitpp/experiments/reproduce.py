@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from seitpp.augment.naive import pixel_noise
+from seitpp.augment.registry import create_policy
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.data.shapes import CLASS_SETS, Shapes, render_shapes
 from seitpp.device import default_device
@@ -441,7 +442,7 @@ def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
     n = sweep.budget_images(cell.budget)
     cfg = finetune_config(sweep, cell, n)
     # pixel cells warp pixels; naive-warp cells warp the grid itself
-    uses_tokenadapt = kind == "tokens" and cfg.policy == "seitpp" and cfg.token_adapt and not cell.naive_warps
+    uses_tokenadapt = kind == "tokens" and create_policy(cfg.policy).uses_tokenadapt(cfg) and not cell.naive_warps
     started = time.perf_counter()
     result = train(cfg, _split(data, "train", cell.data, sweep.num_classes, n), progress=False,
                    tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,

@@ -1,0 +1,122 @@
+"""Augmentation policies by name, as timm creates models by name.
+
+A `Policy` owns the token ops of a training run's batch transform and says what they need (the
+tokenizer's code vectors, TokenAdapt); `create_policy(name)` returns a registered one and
+`register_policy` adds one. The engine builds every task's batch transform through a `Policy` and
+never compares a policy's name, so a new augmentation is one op (`seitpp.augment.ops`) and one
+entry here:
+
+    register_policy(Policy("mine", "my op on ids", on_ids=lambda codes, config: MyOp()))
+
+A policy's parts, in the order `TokenPolicy` runs them:
+- `on_ids`: an op on the whole batch of ids that may move tokens (SeiT's Token-EDA swaps codes);
+  a policy with one cannot segment, as its tokens would move without their mask;
+- `appearance`: an op that keeps every token in place (SeiT++'s Emb-Noise / ColorAdapt half);
+- `geometric`: a geometric half with per-sample flips, affine maps and resized crops, through
+  TokenAdapt when the run has one (`config.token_adapt`).
+Each op is built by a function of (code vectors (K, C), config) -> op, so it takes its settings
+from the run (`config` has the augmentation fields of `seitpp.engine.config.TrainConfig`: crop,
+min_scale, mixup, cutmix, noise, color_adapt, token_adapt, affine_p).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from seitpp.augment.geometry import GeometryDistribution
+from seitpp.augment.ops import TokenAugmentation
+from seitpp.augment.policies import SegmentationPolicy, TokenPolicy, appearance_ops, token_eda
+from seitpp.augment.tokenadapt import TokenAdapt
+from seitpp.errors import TrainSetupError
+
+OpFactory = Callable[[torch.Tensor, Any], TokenAugmentation]  # (codes (K, C), config) -> op
+
+
+def geometry_of(config) -> GeometryDistribution:
+    """Per-sample flip, affine chain (share `config.affine_p`) and resized crop (area from `config.min_scale`)."""
+    return GeometryDistribution(affine_p=config.affine_p, crop_scale=(config.min_scale, 1.0))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named token augmentation policy: its ops, what they need, and the batch transform of each task."""
+
+    name: str
+    summary: str  # one line for help texts and tables
+    on_ids: OpFactory | None = None
+    appearance: OpFactory | None = None
+    geometric: bool = False
+
+    @property
+    def needs_codes(self) -> bool:
+        """Whether its ops read the tokenizer's code vectors."""
+        return self.on_ids is not None or self.appearance is not None
+
+    @property
+    def plain(self) -> bool:
+        """Crops (and CutMix) only: no token op at all, as MTM pre-training takes."""
+        return not (self.needs_codes or self.geometric)
+
+    @property
+    def segments(self) -> bool:
+        """Whether it keeps tokens and masks aligned: no op moves tokens on its own."""
+        return self.on_ids is None
+
+    def uses_tokenadapt(self, config) -> bool:
+        """Whether a run of `config` warps its geometric half through TokenAdapt."""
+        return self.geometric and config.token_adapt
+
+    def _ops(self, config, codes: torch.Tensor | None) -> tuple[TokenAugmentation | None, TokenAugmentation | None]:
+        if self.needs_codes and codes is None:
+            raise TrainSetupError(f"policy {self.name!r} needs the tokenizer's codebook")
+        return (self.on_ids(codes, config) if self.on_ids else None,
+                self.appearance(codes, config) if self.appearance else None)
+
+    def classification(self, config, num_classes: int, codes: torch.Tensor | None = None,
+                       tokenadapt: TokenAdapt | None = None) -> TokenPolicy:
+        """The fine-tuning batch transform: `(ids (B, H, W), labels, generator)` -> `(x, soft labels)`.
+        codes: the tokenizer's (K, C) code vectors; tokenadapt: used when `uses_tokenadapt(config)`."""
+        on_ids, appearance = self._ops(config, codes)
+        geometric = self.uses_tokenadapt(config)
+        return TokenPolicy(num_classes, config.crop, None if codes is None else len(codes), min_scale=config.min_scale,
+                           mixup=config.mixup, cutmix=config.cutmix, eda=on_ids, appearance=appearance,
+                           geometry=geometry_of(config) if geometric else None,
+                           tokenadapt=tokenadapt if geometric else None)
+
+    def segmentation(self, config, codes: torch.Tensor | None = None,
+                     tokenadapt: TokenAdapt | None = None) -> SegmentationPolicy:
+        """The segmentation batch transform: crop side `config.crop`, `geometry_of(config)` per sample,
+        the tokens through `tokenadapt` (when given and the policy is geometric), its appearance op first."""
+        if not self.segments:
+            raise TrainSetupError(f"policy {self.name!r} moves tokens without their mask; it cannot segment")
+        _, appearance = self._ops(config, codes)
+        return SegmentationPolicy(config.crop, geometry_of(config), tokenadapt if self.geometric else None, appearance)
+
+
+POLICIES: dict[str, Policy] = {}
+
+
+def register_policy(policy: Policy) -> Policy:
+    """Add `policy` under its name (a name taken already is refused) -> the policy."""
+    if policy.name in POLICIES:
+        raise ValueError(f"a policy named {policy.name!r} is registered already")
+    POLICIES[policy.name] = policy
+    return policy
+
+
+def create_policy(name: str) -> Policy:
+    """The registered policy `name`, or a TrainSetupError listing those there are."""
+    if name not in POLICIES:
+        raise TrainSetupError(f"policy must be one of {tuple(POLICIES)}, got {name!r}")
+    return POLICIES[name]
+
+
+register_policy(Policy("none", "random-resized crops and CutMix"))
+register_policy(Policy("seit", "SeiT's Token-EDA (synonyms, code swaps), then crops and CutMix",
+                       on_ids=lambda codes, config: token_eda(codes)))
+register_policy(Policy("seitpp", "SeiT++: Emb-Noise or ColorAdapt on half the batch; a geometric half through "
+                                 "TokenAdapt with Mixup or CutMix; a plain half of crops and CutMix",
+                       appearance=lambda codes, config: appearance_ops(codes, config.noise, config.color_adapt),
+                       geometric=True))
