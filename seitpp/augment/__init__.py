@@ -17,26 +17,18 @@ from seitpp.augment.naive import (
     noise_floor,
     pixel_noise,
 )
+from seitpp.augment.embeddings import ColorAdapt, EmbNoise
+from seitpp.augment.grid import CodeSwap, HFlip, RandomAffine, RandomResizedCrop, SynonymReplace, affine_theta, warp
+from seitpp.augment.mixing import CutMix, Mixup
 from seitpp.augment.ops import (
-    CodeSwap,
-    ColorAdapt,
     Compose,
-    CutMix,
-    EmbNoise,
-    HFlip,
     Identity,
-    Mixup,
-    RandomAffine,
     RandomChoice,
-    RandomResizedCrop,
-    SynonymReplace,
     TokenAugmentation,
-    affine_theta,
     embed_ids,
     nearest_ids,
     synonyms_from_codebook,
     synonyms_from_json,
-    warp,
 )
 from seitpp.augment.policies import (
     CropPolicy,

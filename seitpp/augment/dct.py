@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seitpp.augment.ops import ColorAdapt
+from seitpp.augment.embeddings import ColorAdapt
 from seitpp.data.dct import BLOCK, COEFFS, ZIGZAG, _check_levels
 
 # ----------------------------------------------------------------------------------------------

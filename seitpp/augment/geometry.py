@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seitpp.augment.ops import RandomAffine
+from seitpp.augment.grid import RandomAffine
 
 # ----------------------------------------------------------------------------------------------
 # The augmentations TokenAdapt learns, as per-sample affine matrices

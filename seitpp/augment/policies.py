@@ -26,20 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from seitpp.augment.geometry import GeometryDistribution
-from seitpp.augment.ops import (
-    CodeSwap,
-    ColorAdapt,
-    CutMix,
-    EmbNoise,
-    HFlip,
-    Mixup,
-    RandomChoice,
-    RandomResizedCrop,
-    SynonymReplace,
-    TokenAugmentation,
-    synonyms_from_codebook,
-    warp,
-)
+from seitpp.augment.embeddings import ColorAdapt, EmbNoise
+from seitpp.augment.grid import CodeSwap, HFlip, RandomResizedCrop, SynonymReplace, warp
+from seitpp.augment.mixing import CutMix, Mixup
+from seitpp.augment.ops import RandomChoice, TokenAugmentation, synonyms_from_codebook
 from seitpp.augment.tokenadapt import TokenAdapt
 
 # ----------------------------------------------------------------------------------------------

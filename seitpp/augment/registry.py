@@ -3,8 +3,8 @@
 A `Policy` owns the token ops of a training run's batch transform and says what they need (the
 tokenizer's code vectors, TokenAdapt); `create_policy(name)` returns a registered one and
 `register_policy` adds one. The engine builds every task's batch transform through a `Policy` and
-never compares a policy's name, so a new augmentation is one op (`seitpp.augment.ops`) and one
-entry here:
+never compares a policy's name, so a new augmentation is one op (in `seitpp.augment.grid`,
+`embeddings` or `mixing`) and one entry here:
 
     register_policy(Policy("mine", "my op on ids", on_ids=lambda codes, config: MyOp()))
 

@@ -37,7 +37,7 @@ from timm.layers import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 
 from seitpp.augment.geometry import GeometryDistribution
-from seitpp.augment.ops import affine_theta, warp
+from seitpp.augment.grid import affine_theta, warp
 from seitpp.files import ARTEFACTS, read_model, save_model
 from seitpp.tokenizers.vq import Codebook, VQTokenizer
 

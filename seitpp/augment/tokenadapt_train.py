@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from seitpp.augment.geometry import GeometryDistribution
-from seitpp.augment.ops import warp
+from seitpp.augment.grid import warp
 from seitpp.augment.tokenadapt import TokenAdapt, TokenAdaptConfig, agreement
 from seitpp.device import resolve_device
 from seitpp.errors import choose_preset
