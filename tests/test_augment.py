@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from seitpp.augment import (
+    OPS,
     CodeSwap,
     ColorAdapt,
-    Compose,
     CutMix,
     EmbNoise,
     HFlip,
@@ -30,25 +30,9 @@ torch.manual_seed(0)
 CODEBOOK = Codebook(K, C)
 SYNONYMS = synonyms_from_codebook(CODEBOOK, k=3)
 
-# name -> (factory, kinds it accepts, output grid size)
-AUGMENTATIONS = {
-    "hflip": (lambda: HFlip(p=0.5), ("ids", "emb"), H),
-    "crop_nearest": (lambda: RandomResizedCrop(6, scale=(0.2, 1.0)), ("ids", "emb"), 6),
-    "crop_bilinear": (lambda: RandomResizedCrop(6, scale=(0.2, 1.0), mode="bilinear", codebook=CODEBOOK),
-                      ("ids", "emb"), 6),
-    "affine_nearest": (lambda: RandomAffine(30, 0.2, 15), ("ids", "emb"), H),
-    "affine_bilinear": (lambda: RandomAffine(30, 0.2, 15, p=0.5, mode="bilinear", codebook=CODEBOOK),
-                        ("ids", "emb"), H),
-    "synonyms": (lambda: SynonymReplace(SYNONYMS, p=0.25, codebook=CODEBOOK), ("ids", "emb"), H),
-    "swap": (lambda: CodeSwap(p=1.0, max_fraction=0.25), ("ids", "emb"), H),
-    "color": (lambda: ColorAdapt(0.5, codebook=CODEBOOK), ("ids", "emb"), H),
-    "color_reverse": (lambda: ColorAdapt(0.5, pairing="reverse", codebook=CODEBOOK), ("ids", "emb"), H),
-    "noise": (lambda: EmbNoise(0.3, 0.3, codebook=CODEBOOK), ("ids", "emb"), H),
-    "compose": (lambda: Compose([HFlip(), CodeSwap(), SynonymReplace(SYNONYMS, codebook=CODEBOOK)]), ("ids", "emb"), H),
-    "choice_half": (lambda: RandomChoice([(EmbNoise(codebook=CODEBOOK), 0.75), (ColorAdapt(codebook=CODEBOOK), 0.25)],
-                                         fraction=0.5), ("ids", "emb"), H),
-}
-CASES = [(name, kind) for name, (_, kinds, _) in AUGMENTATIONS.items() for kind in kinds]
+CROP = 6  # the output side of the ops that crop
+KINDS = ("ids", "emb")  # every op takes both
+CASES = [(name, kind) for name in OPS for kind in KINDS]  # the package's table of ops
 
 
 def make_input(kind: str, device: str = "cpu", n: int = B) -> torch.Tensor:
@@ -64,8 +48,8 @@ def gen(seed: int, device: str = "cpu") -> torch.Generator:
 
 
 def check_contract(name: str, kind: str, device: str) -> None:
-    factory, _, size = AUGMENTATIONS[name]
-    aug = factory()
+    aug = OPS[name].build(CODEBOOK, CROP)
+    size = CROP if OPS[name].crops else H
     x = make_input(kind, device)
     out = aug(x, gen(0, device))
     assert out.device == x.device and out.dtype == x.dtype
@@ -319,9 +303,9 @@ def test_mixup_weights():
 # Vectorised: a large batch is fast
 
 
-@pytest.mark.parametrize("name", list(AUGMENTATIONS))
+@pytest.mark.parametrize("name", list(OPS))
 def test_large_batch_is_fast(name):
-    aug = AUGMENTATIONS[name][0]()
+    aug = OPS[name].build(CODEBOOK, CROP)
     x = torch.randint(K, (2048, H, W), generator=gen(0))
     aug(x[:8], gen(0))  # warm up
     start = time.perf_counter()

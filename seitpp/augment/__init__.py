@@ -42,7 +42,7 @@ from seitpp.augment.policies import (
     pixels_to_input,
     token_eda,
 )
-from seitpp.augment.registry import POLICIES, Policy, create_policy, geometry_of, register_policy
+from seitpp.augment.registry import OPS, POLICIES, Op, Policy, create_policy, geometry_of, register_policy
 from seitpp.augment.tokenadapt import (
     REFERENCE_DIR,
     WEIGHTS_FILE,
@@ -103,6 +103,8 @@ __all__ = [
     "one_hot_labels",
     "appearance_ops",
     "token_eda",
+    "OPS",
+    "Op",
     "POLICIES",
     "Policy",
     "create_policy",

@@ -2,7 +2,7 @@
 
 A `Policy` owns the token ops of a training run's batch transform and says what they need (the
 tokenizer's code vectors, TokenAdapt); `create_policy(name)` returns a registered one and
-`register_policy` adds one. The engine builds every task's batch transform through a `Policy` and
+`register_policy` adds one; `OPS` lists every token op by name. The engine builds every task's batch transform through a `Policy` and
 never compares a policy's name, so a new augmentation is one op (in `seitpp.augment.grid`,
 `embeddings` or `mixing`) and one entry here:
 
@@ -25,8 +25,10 @@ from typing import Any, Callable
 
 import torch
 
+from seitpp.augment.embeddings import ColorAdapt, EmbNoise
 from seitpp.augment.geometry import GeometryDistribution
-from seitpp.augment.ops import TokenAugmentation
+from seitpp.augment.grid import CodeSwap, HFlip, RandomAffine, RandomResizedCrop, SynonymReplace
+from seitpp.augment.ops import Compose, RandomChoice, TokenAugmentation, synonyms_from_codebook
 from seitpp.augment.policies import SegmentationPolicy, TokenPolicy, appearance_ops, token_eda
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.errors import TrainSetupError
@@ -93,6 +95,44 @@ class Policy:
             raise TrainSetupError(f"policy {self.name!r} moves tokens without their mask; it cannot segment")
         _, appearance = self._ops(config, codes)
         return SegmentationPolicy(config.crop, geometry_of(config), tokenadapt if self.geometric else None, appearance)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every token op by name, with settings of the book's order of size: the table the tests check
+# every op against (ids and embeddings in, the same kind out, seeded, any device) and a reader
+# can try one from.
+
+
+@dataclass(frozen=True)
+class Op:
+    """A token op by name: `build(codes (K, C) or a Codebook, S)` -> the op; `crops`: its output grid is
+    S x S, not the input's."""
+
+    build: Callable[[Any, int], TokenAugmentation]
+    crops: bool = False
+
+
+OPS: dict[str, Op] = {
+    "hflip": Op(lambda codes, size: HFlip(p=0.5)),
+    "crop_nearest": Op(lambda codes, size: RandomResizedCrop(size, scale=(0.2, 1.0)), crops=True),
+    "crop_bilinear": Op(lambda codes, size: RandomResizedCrop(size, scale=(0.2, 1.0), mode="bilinear", codebook=codes),
+                        crops=True),
+    "affine_nearest": Op(lambda codes, size: RandomAffine(30, 0.2, 15)),
+    "affine_bilinear": Op(lambda codes, size: RandomAffine(30, 0.2, 15, p=0.5, mode="bilinear", codebook=codes)),
+    "synonyms": Op(lambda codes, size: SynonymReplace(synonyms_from_codebook(codes, 3), p=0.25, codebook=codes)),
+    "swap": Op(lambda codes, size: CodeSwap(p=1.0, max_fraction=0.25)),
+    "color": Op(lambda codes, size: ColorAdapt(0.5, codebook=codes)),
+    "color_reverse": Op(lambda codes, size: ColorAdapt(0.5, pairing="reverse", codebook=codes)),
+    "noise": Op(lambda codes, size: EmbNoise(0.3, 0.3, codebook=codes)),
+    "compose": Op(lambda codes, size: Compose([HFlip(), CodeSwap(),
+                                               SynonymReplace(synonyms_from_codebook(codes, 3), codebook=codes)])),
+    "choice_half": Op(lambda codes, size: RandomChoice([(EmbNoise(codebook=codes), 0.75),
+                                                        (ColorAdapt(codebook=codes), 0.25)], fraction=0.5)),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# The policies
 
 
 POLICIES: dict[str, Policy] = {}
