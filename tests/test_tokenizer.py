@@ -63,6 +63,7 @@ def test_images_of_the_wrong_dtype_or_scale_are_refused_not_tokenized(images):
         model.tokenize(images * 2 - 1)
     overshoot = (images * 1.08 - 0.04)  # a resampling overshoot within a tenth of the range is taken as it is
     assert model.tokenize(overshoot).shape == (8, 8, 8)
+    assert model.to("meta").tokenize(images.to("meta")).shape == (8, 8, 8)  # no values to check: FLOP counts
 
 
 def test_bad_inputs_are_rejected():

@@ -46,7 +46,7 @@ def check_image_batch(images: torch.Tensor, channels: int, multiple: int, value_
     if not images.is_floating_point():
         raise ValueError(f"expected float images with values in [{lo:g}, {hi:g}], got {images.dtype}; "
                          f"seitpp.data.images_to_tensor converts uint8 (N, H, W, 3) images")
-    if images.numel():
+    if images.numel() and images.device.type != "meta":  # a meta tensor (FLOP counting) has no values
         low, high = (float(v) for v in images.aminmax())
         slack = 0.1 * (hi - lo)
         if low < lo - slack or high > hi + slack:
