@@ -26,8 +26,6 @@ from seitpp.augment.ops import (
 )
 
 
-
-
 def _gather_grid(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     """Pick x[b, :, ys[b, i, j], xs[b, i, j]]: x (B, C, H, W), ys xs (B, h, w) long -> (B, C, h, w)."""
     B, C, H, W = x.shape
