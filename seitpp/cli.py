@@ -459,3 +459,6 @@ def main(argv: list[str] | None = None) -> None:
     except (FileProblem, TokenStoreError, TokenFileError, ImageFolderError, UnreadableImageError, FileNotFoundError,
             FileExistsError, TrainSetupError, TrainingDiverged) as err:
         parser.exit(1, f"error: {err}\n")  # bad input: the message names the file, a traceback adds nothing
+    except KeyboardInterrupt:  # Ctrl-C: what was saved stays, and the shell's convention for SIGINT is 130
+        parser.exit(130, "interrupted; run the same command again to resume (tokenize, training and the sweeps "
+                         "continue from what they saved)\n")

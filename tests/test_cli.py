@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from seitpp.augment import TokenAdapt
+import seitpp.cli as cli
 from seitpp.cli import main
 from seitpp.tokenizers import VQTokenizer
 from seitpp.tokens import write_seit_split
@@ -66,3 +67,21 @@ def test_info_and_convert_name_a_directory_given_for_a_file(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["convert", str(seit), str(tmp_path / "out.tokens")])
     assert exit_info.value.code == 1 and "train-label.txt: a directory, not a file" in capsys.readouterr().err
+
+
+def test_an_unknown_model_is_one_line_and_ctrl_c_exits_130_without_a_traceback(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", "--store", "shapes:16", "--preset", "cpu-tiny", "--set", "model=unknown",
+              "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "Traceback" not in err
+    assert "error: config: model must be one of cnn_base" in err and "got 'unknown'" in err
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "cmd_info", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info", str(tmp_path / "any.tokens")])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == ("interrupted; run the same command again to resume (tokenize, training and the "
+                                       "sweeps continue from what they saved)\n")
