@@ -34,8 +34,8 @@ def check_image_batch(images: torch.Tensor, channels: int, multiple: int, value_
     """A ValueError unless `images` is a float batch (B, channels, H, W), H and W multiples of
     `multiple`, with values about in `value_range`.
 
-    A tokenizer given uint8 images, floats in 0-255 or in [-1, 1] for [0, 1] returns ids all the
-    same, nearly all wrong; values further than a tenth of the range outside it are taken for such a
+    A tokenizer given uint8 images, floats in 0-255 or in [-1, 1] for [0, 1] would return ids without
+    complaint, nearly all wrong; values further than a tenth of the range outside it are taken for such a
     mistake (resampling may overshoot a little, never that far).
     """
     if images.ndim != 4 or images.shape[1] != channels:

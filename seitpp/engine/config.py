@@ -106,7 +106,8 @@ class TrainConfig:
                 raise TrainSetupError(f"config: {problem}")
 
         need(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
-        need(self.model in list_models(), f"model must be one of {', '.join(list_models())}, got {self.model!r}")
+        models = list_models()
+        need(self.model in models, f"model must be one of {', '.join(models)}, got {self.model!r}")
         need(self.policy in POLICIES, f"policy must be one of {tuple(POLICIES)}, got {self.policy!r}")
         policy = POLICIES[self.policy]
         need(self.table_init in TABLE_INITS, f"table_init must be one of {TABLE_INITS}, got {self.table_init!r}")
