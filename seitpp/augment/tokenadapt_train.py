@@ -29,6 +29,7 @@ from seitpp.augment.grid import warp
 from seitpp.augment.tokenadapt import TokenAdapt, TokenAdaptConfig, agreement
 from seitpp.device import resolve_device
 from seitpp.errors import choose_preset
+from seitpp.schedule import step_generator
 from seitpp.tokenizers.train import StepLoop
 from seitpp.tokenizers.vq import VQTokenizer
 
@@ -71,7 +72,7 @@ def preset(name: str) -> TokenAdaptTrainConfig:
 def draw(step: int, num_images: int, cfg: TokenAdaptTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """The images (indices (B,)) and transforms (theta (B, 2, 3)) of a step, from a generator seeded
     by (seed, step): the batch of a step never depends on history."""
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    g = step_generator(cfg.seed, step)
     idx = torch.randint(num_images, (cfg.batch_size,), generator=g)
     return idx, cfg.geometry.sample(cfg.batch_size, g)
 

@@ -48,14 +48,7 @@ from seitpp.engine.segment import (
     segment_policy,
     segmentation_counts,
 )
-from seitpp.engine.task import (
-    EVAL_STREAM,
-    ORDER_STREAM,
-    STEP_STREAM,
-    BatchTransform,
-    Task,
-    autocast,
-)
+from seitpp.engine.task import BatchTransform, Task, autocast
 from seitpp.engine.tasks import BY_NAME, REGISTRY, task_for, task_named, task_of
 from seitpp.engine.throughput import (
     PEAK_TFLOPS,
@@ -80,9 +73,6 @@ __all__ = [
     "setup_distributed",
     "rank_world",
     "sum_over_ranks",
-    "ORDER_STREAM",
-    "STEP_STREAM",
-    "EVAL_STREAM",
     "BatchTransform",
     "autocast",
     "Task",

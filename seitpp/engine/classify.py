@@ -19,11 +19,11 @@ from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.engine.config import TrainConfig
 from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.losses import soft_cross_entropy
-from seitpp.engine.task import EVAL_STREAM, Task, autocast
+from seitpp.engine.task import Task, autocast
 from seitpp.errors import TrainSetupError
 from seitpp.models.cnn import reads_pixels
 from seitpp.models.vit import PixelViTConfig, TokenViTConfig, create_model
-from seitpp.schedule import stream_seed
+from seitpp.schedule import EVAL_STREAM, stream_seed
 from seitpp.tokens.split import Split
 
 # ----------------------------------------------------------------------------------------------

@@ -42,12 +42,12 @@ from seitpp.checkpoint import CHECKPOINT_FILE, read_checkpoint, restore, save_ch
 from seitpp.device import resolve_device
 from seitpp.engine.config import TrainConfig, config_from_dict
 from seitpp.engine.distributed import rank_world, sum_over_ranks
-from seitpp.engine.task import ORDER_STREAM, STEP_STREAM, BatchTransform, Task, autocast
+from seitpp.engine.task import BatchTransform, Task, autocast
 from seitpp.engine.tasks import task_named, task_of
 from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.files import write_csv
 from seitpp.models.vit import load_encoder
-from seitpp.schedule import lr_at, stream_seed
+from seitpp.schedule import ORDER_STREAM, STEP_STREAM, lr_at, stream_seed
 from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.split import Split
 

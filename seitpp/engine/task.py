@@ -28,8 +28,6 @@ from seitpp.errors import TrainSetupError
 from seitpp.models.vit import TokenStem
 from seitpp.tokens.split import Split
 
-ORDER_STREAM, STEP_STREAM, EVAL_STREAM = 1, 2, 3  # random streams (`seitpp.schedule.stream_seed`)
-
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 

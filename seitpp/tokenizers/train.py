@@ -33,7 +33,7 @@ from seitpp.checkpoint import (
 from seitpp.device import resolve_device
 from seitpp.errors import TrainingDiverged, choose_preset
 from seitpp.files import write_csv
-from seitpp.schedule import lr_at
+from seitpp.schedule import lr_at, step_generator
 from seitpp.tokenizers.vq import TokenizerConfig, VQTokenizer
 
 HISTORY_FILE = "history.csv"
@@ -155,7 +155,7 @@ def sample_batch(images: torch.Tensor, step: int, cfg: TokenizerTrainConfig) -> 
 
     Drawn from a generator seeded by (seed, step): the batch of a step never depends on history.
     """
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    g = step_generator(cfg.seed, step)
     N, H, W, _ = images.shape
     idx = torch.randint(N, (cfg.batch_size,), generator=g)
     top = torch.randint(H - cfg.crop + 1, (cfg.batch_size,), generator=g)
