@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -50,9 +50,8 @@ import torchvision.transforms.v2.functional as TF
 
 import seitpp
 from seitpp.experiments import format_table
-from seitpp.augment import (FLOOR_SIGMA, affine_theta, compare_naive, decoded_orientation, flip_zoom, noise_floor,
-                            pixel_noise, warp)
-from seitpp.data import OBJECT_CLASSES, images_to_tensor, render_shapes
+from seitpp.augment import FLOOR_SIGMA, affine_theta, compare_naive, decoded_orientation, flip_zoom, noise_floor, warp
+from seitpp.data import OBJECT_CLASSES, images_to_tensor, pixel_noise, render_shapes
 from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import (ComparisonWidget, agreement_panels, comparison_grid, comparison_player, disagreement_figure,
                         flip_zoom_figure, image_grid, token_panels)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -57,12 +57,13 @@ from seitpp.device import default_device
 from seitpp.experiments import SUMMARY_FILE, difference, format_table, mean_std, read_results, select
 from seitpp.experiments.tables import read_pilots
 from seitpp.experiments.paper import PAPER_ABLATION, paper_budget
-from seitpp.experiments.reproduce import FIRST_RESULTS, METHODS, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, ablation_rows, finetune_config, findings, make_cells, run_sweep, summarize, sweep_preset
+from seitpp.experiments.reproduce import FIRST_RESULTS, METHODS, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, Reproduce, sweep_preset
 from seitpp.data.shapes import CLASS_SETS
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
 cpu = sweep_preset("cpu")
+sweep = Reproduce(cpu)  # the experiment: its cells, recipe and findings
 CHANCE = 1 / len(CLASS_SETS[cpu.classes])
 print(f"fast mode: {FAST}; device: {DEVICE} (where the live sweep below trains)")
 print(f"the committed sweep: {cpu.train_images} training images at the full budget, budgets "
@@ -91,15 +92,16 @@ print(f"the committed sweep: {cpu.train_images} training images at the full budg
 # %%
 DIFFERING = ("stem", "policy", "color_adapt", "token_adapt")
 rows = []
-shown = [c for c in make_cells(cpu)
+shown = [c for c in sweep.cells()
          if c.seed == 0 and (c.experiment == "ablation" or c.experiment == "budgets" and c.budget == 1.0)]
 for cell in shown:
-    cfg = finetune_config(cpu, cell, cpu.budget_images(cell.budget))
+    cfg = sweep.finetune_config(cell.overrides, cell.seed, cpu.budget_images(cell.budget))
     flags = [cfg.color_adapt, cfg.token_adapt] if cfg.policy == "seitpp" else ["-", "-"]  # seitpp's switches
     rows.append([f"{cell.experiment}: {cell.method}", cfg.stem, cfg.policy, *flags,
-                 "MTM" if cell.mtm else "-"])
+                 "MTM" if cell.stage else "-"])
 display(format_table(["method", *DIFFERING, "init"], rows))
-base = finetune_config(cpu, make_cells(cpu)[0], cpu.train_images)
+first = sweep.cells()[0]
+base = sweep.finetune_config(first.overrides, first.seed, cpu.train_images)
 shared = {k: v for k, v in asdict(base).items() if k in ("model", "crop", "batch_size", "lr", "weight_decay",
                                                           "layer_decay", "label_smoothing", "min_scale", "mixup",
                                                           "cutmix", "noise")}
@@ -114,7 +116,7 @@ display(format_table(["field", "value"], list(shared.items()), caption="shared b
 #
 # ## A live sweep, seconds long
 #
-# The same `run_sweep` as the committed run, on a few dozen images for a handful of steps: every
+# The same experiment as the committed run, on a few dozen images for a handful of steps: every
 # method, the ablation and the pixel baselines, each trained and evaluated on clean, noisy,
 # blurred and sketch test images. At this size the accuracies are near chance and mean nothing;
 # what it shows is the machinery. Without `SEITPP_FAST` it runs one seed at the full budget with
@@ -127,7 +129,8 @@ else:
     live_preset = replace(cpu, name="live", train_images=1_000, budgets=(1.0,), test_images=600, seeds=(0,),
                           finetune_steps=300, pretrain_steps=300, ablation_budget=1.0, workers=1)
 with tempfile.TemporaryDirectory() as tmp:
-    live = summarize(run_sweep(live_preset, tmp, progress=False))
+    live_sweep = Reproduce(live_preset)
+    live = live_sweep.summarize(live_sweep.run(tmp, progress=False))
 display(format_table(["experiment", "method", "images", "clean", "noise", "blur", "sketch"],
                      [[r["experiment"], r["method"], r["train_images"],
                        *(f"{100 * r[f'acc_{s}_mean']:.1f}" for s in ("clean", "noise", "blur", "sketch"))]
@@ -329,7 +332,7 @@ display(format_table(["images", "method", "final training loss", "test top-1 (%)
 # the same config, trained once.
 
 # %%
-ablation = ablation_rows(summary, cpu)
+ablation = sweep.ablation_rows(summary)
 display(format_table(["variant", "top-1 here (%)", "paper, ImageNet-100 (%)"],
                      [[v, mean_std(r), PAPER_ABLATION.get(v, "-")] for v, r in ablation.items()]))
 
@@ -361,13 +364,13 @@ if "baseline" in ablation:
 # %% [markdown]
 # ## The paper's findings, judged here
 #
-# Each finding of the paper is a difference it reports as positive. `seitpp.experiments.reproduce.findings`
+# Each finding of the paper is a difference it reports as positive. `Reproduce.findings`
 # measures the same difference on the sweep and calls it *holds* when it is positive by more than
 # the spread over seeds (the two standard deviations combined), *opposite* when negative by more,
 # and *unclear* otherwise. This chapter's share: MTM, SeiT++ against SeiT, and the ablation.
 
 # %%
-judged = [f for f in findings(summary, cpu) if f["finding"] not in ("more robust", "smaller budget, larger gain")]
+judged = [f for f in sweep.findings(summary) if f["finding"] not in ("more robust", "smaller budget, larger gain")]
 display(format_table(["finding", "comparison", "points", "spread", "verdict"],
                      [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
                       for f in judged]))
@@ -416,10 +419,10 @@ axes[1].legend(fontsize=8)
 fig.tight_layout()
 
 # %%
-first_preset = sweep_preset("cpu-first")
+first_sweep_experiment = Reproduce(sweep_preset("cpu-first"))
 mtm_gain = [[start, f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
             for start, results in [("codes", first_sweep), ("random rows", random_table)]
-            for f in findings(results, first_preset) if f["finding"] == "MTM helps"]
+            for f in first_sweep_experiment.findings(results) if f["finding"] == "MTM helps"]
 display(format_table(["table starts from", "MTM's gain", "points", "spread", "verdict"], mtm_gain))
 
 # %% [markdown]

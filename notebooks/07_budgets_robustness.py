@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -49,7 +49,7 @@ import seitpp
 from seitpp.data import images_to_tensor
 from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
 from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS
-from seitpp.experiments.reproduce import EVAL_SETS, METHODS, REFERENCE_RESULTS, evaluation_sets, findings, sweep_preset
+from seitpp.experiments.reproduce import EVAL_SETS, METHODS, REFERENCE_RESULTS, Reproduce, sweep_preset
 from seitpp.data.shapes import CLASS_SETS
 from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import budget_figure, image_grid, storage_frontier_figure
@@ -89,7 +89,7 @@ print(f"fast mode: {FAST}; device: {tokenizer.device} (the accuracies are the co
 print(f"noise: standard deviation {cpu.noise_std}; blur: sigma {cpu.blur_sigma} pixels; pose: object sizes "
       f"{cpu.pose_size[0]}-{cpu.pose_size[1]} of the image, turned up to {cpu.pose_rotation:.0f} degrees")
 n_show = 3
-test, sets = evaluation_sets(cpu, n_show)
+test, sets = cpu.evaluation_sets(n_show)
 columns, labels = [], []
 for name, images in sets.items():
     x = images_to_tensor(images)
@@ -106,7 +106,7 @@ fig = image_grid([torch.stack([c[i] for c in columns]) for i in range(n_show)],
 # reconstruction against the image the tokenizer was given (corrupted or not), mean over the images.
 
 # %%
-_, many = evaluation_sets(cpu, NUM_TEST)
+_, many = cpu.evaluation_sets(NUM_TEST)
 rows = []
 for name, images in many.items():
     x = images_to_tensor(images)
@@ -241,7 +241,7 @@ fig.tight_layout()
 # the spread over seeds. This chapter's share: budgets and robustness.
 
 # %%
-judged = [f for f in findings(summary, cpu) if f["finding"] in ("more robust", "smaller budget, larger gain")]
+judged = [f for f in Reproduce(cpu).findings(summary) if f["finding"] in ("more robust", "smaller budget, larger gain")]
 display(format_table(["finding", "comparison", "points", "spread", "verdict"],
                      [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
                       for f in judged]))
@@ -277,7 +277,7 @@ display(format_table(["finding", "comparison", "points", "spread", "verdict"],
 #
 # 1. Make the budgets from whole classes instead of fewer images per class (keep 12, 7 and 3
 #    classes): which method suffers most, and why is that a different question?
-# 2. `seitpp.experiments.reproduce.corrupt` takes the noise level from the preset; evaluate a committed-size
+# 2. `seitpp.data.corrupt` takes the noise level as its severity; evaluate a committed-size
 #    model at three noise levels and plot accuracy against sigma for SeiT and SeiT++.
 # 3. Add JPEG quality 50 to `jpeg_qualities` of a copy of the `cpu` preset and run only the
 #    `pixels` cells: where does it land on the frontier?

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -46,7 +46,6 @@ import shutil
 import tempfile
 import textwrap
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -57,13 +56,14 @@ from IPython.display import display
 import seitpp
 from seitpp.device import default_device
 from seitpp.experiments import SUMMARY_FILE, format_table, read_results
-from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Cell, all_background, beyond_preset, color_masks, dct_config, dct_table, findings, findings_table, make_cells, read_examples, run_beyond, segment_config, segment_table, by_method, storage_table, transfer_table
+from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Beyond, all_background, beyond_preset, color_masks, dct_table, findings_table, read_examples, segment_table, by_method, storage_table, transfer_table
+from seitpp.experiments.sweep import Cell
 from seitpp.data import images_to_tensor
 from seitpp.data.dct import bytes_per_image, decode, encode
 from seitpp.experiments.reproduce import REFERENCE_RESULTS as SWEEP_RESULTS
 from seitpp.experiments.reproduce import sweep_preset
 from seitpp.experiments.second_tokenizer import SECOND_TOKENIZER_DIR
-from seitpp.engine import segment_policy
+from seitpp.engine import segment_policy, with_overrides
 from seitpp.data import CLASS_SETS
 from seitpp.data import render_shapes
 from seitpp.augment import TokenAdapt
@@ -74,19 +74,20 @@ FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
 NUM_MEASURE = 48 if FAST else 1_200  # test images for the live PSNR and byte measurements
 cpu = beyond_preset("cpu")
+sweep = Beyond(cpu)  # the experiment: its cells, recipes and findings
 look = sweep_preset(cpu.recipe).look  # chapter 6's images: its class set and style
 CLASSES = CLASS_SETS[look["classes"]]
 tokenizer = VQTokenizer.load()
 print(f"fast mode: {FAST}; device: {DEVICE} (where the live sweep below trains)")
 print(f"the committed sweep: {cpu.train_images} training and {cpu.test_images} test images, seeds {cpu.seeds}, "
-      f"{len(make_cells(cpu))} models, on the {look['classes']} of chapter 6's sweep; segmenters {cpu.segment.epochs} "
+      f"{len(sweep.cells())} models, on the {look['classes']} of chapter 6's sweep; segmenters {cpu.segment.epochs} "
       f"epochs of batch {cpu.segment.batch_size}, classifiers chapter 6's recipe (its {cpu.recipe} preset), DCT at "
       f"JPEG quality {cpu.dct.quality}")
 
 # %% [markdown]
 # ## A live sweep, seconds long
 #
-# The same `run_beyond` as the committed run, on a few dozen images for a handful of steps: the
+# The same experiment as the committed run, on a few dozen images for a handful of steps: the
 # segmenters, the second tokenizer (trained for four steps), its classifiers, and the DCT models,
 # each with the stage it needs (MTM, masked block modeling) run first. At this size every score is
 # near its floor and means nothing; what it shows is the machinery, and the pictures below fall
@@ -95,7 +96,7 @@ print(f"the committed sweep: {cpu.train_images} training and {cpu.test_images} t
 # %%
 live_dir = Path(tempfile.mkdtemp(prefix="beyond-live-"))
 started = time.perf_counter()
-live_rows = run_beyond("smoke", live_dir, progress=False)
+live_rows = Beyond(beyond_preset("smoke")).run(live_dir, progress=False)
 print(f"live smoke sweep: {len(live_rows)} models trained and evaluated in {time.perf_counter() - started:.0f} s\n")
 live = read_results(live_dir / SUMMARY_FILE)
 live_test = render_shapes(beyond_preset("smoke").test_images, split="test", **sweep_preset("smoke").look)
@@ -183,7 +184,7 @@ fig.tight_layout()
 
 # %%
 for method in METHODS["segment"]:
-    cfg = segment_config(cpu, Cell("segment", method, 0))
+    cfg = sweep.segment_config(Cell("segment", method, 0))
     spec = METHODS["segment"][method]
     print(f"{method:>11}: task {cfg.task}, policy {cfg.policy}, affine_p {cfg.affine_p}, "
           f"tokens moved by {'TokenAdapt' if spec.get('tokenadapt') else 'the grid warp'}, "
@@ -201,7 +202,7 @@ train = render_shapes(3, split="train", **look)
 ids = tokenizer.tokenize(images_to_tensor(train.images))  # (3, 16, 16)
 masks = torch.from_numpy(train.masks)  # (3, 64, 64)
 codes = tokenizer.codebook.vectors().detach()
-augments = {method: segment_policy(replace(segment_config(cpu, Cell("segment", method, 0)), crop=16), codes,
+augments = {method: segment_policy(with_overrides(sweep.segment_config(Cell("segment", method, 0)), dict(crop=16)), codes,
                                    TokenAdapt.load() if METHODS["segment"][method].get("tokenadapt") else None)
             for method in METHODS["segment"]}
 columns = [train.images, as_uint8(tokenizer.decode(ids)), color_masks(masks)]  # each (3, 64, 64, 3) uint8
@@ -222,7 +223,7 @@ fig = image_grid([np.stack([c[i] for c in columns]) for i in range(3)],
 test_masks = render_shapes(shown.test_images, split="test", **shown_look).masks
 background = all_background(test_masks)
 display(segment_table(summary, background))
-gain = next((f for f in findings(summary) if f["comparison"].endswith("(miou)")), None)
+gain = next((f for f in sweep.findings(summary) if f["comparison"].endswith("(miou)")), None)
 if gain is not None:
     spread = "one seed: no spread" if np.isnan(gain["spread"]) else f"spread {gain['spread']:.1f}"
     print(f"\nSeiT++ - SeiT-style: {gain['difference']:+.1f} mIoU points here ({spread}); "
@@ -337,7 +338,7 @@ fig = image_grid([np.stack([p[i] for p in panels]) for i in range(4)],
 
 # %%
 for method in METHODS["dct"]:
-    cfg = dct_config(cpu, Cell("dct", method, 0))
+    cfg = sweep.dct_config(Cell("dct", method, 0))
     print(f"{method:>19}: {cfg.epochs} epochs of batch {cfg.batch_size} on {cpu.train_images:,} images, peak lr "
           f"{cfg.lr}, colour swap share {cfg.color_swap}, encoder from "
           f"{'masked block modeling' if METHODS['dct'][method].get('stage') else 'scratch'}")
@@ -352,7 +353,7 @@ display(dct_table(summary, chapter6))
 # way, *unclear* otherwise. With the live smoke run (one seed) every verdict is unclear.
 
 # %%
-display(findings_table(summary))
+display(findings_table(sweep.findings(summary)))
 rows = by_method(summary, "segment")
 if rows:
     best = max(rows.values(), key=lambda r: r["miou_mean"])

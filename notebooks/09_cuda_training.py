@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -58,7 +58,7 @@ from seitpp.device import default_device
 from seitpp.engine import as_shell, measure_step_rate, train_command
 from seitpp.engine import preset
 from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, format_table, mean_std, read_results, select
-from seitpp.experiments.reproduce import EVAL_SETS, GPU_RESULTS, METHODS, Cell, findings, sweep_preset
+from seitpp.experiments.reproduce import EVAL_SETS, GPU_RESULTS, METHODS, Reproduce, SweepCell, sweep_preset
 from seitpp.tokens import read_seit_split, seit_split_files, write_seit_split
 from seitpp.data import render_shapes
 from seitpp.tokens import TokenStore
@@ -402,14 +402,14 @@ display(format_table(["method", *(f"seed {s}" for s in run_seeds)],
                      caption="clean top-1 (%) of each seed"))
 
 # %%
-verdicts = findings(summary, gpu_sweep)
+verdicts = Reproduce(gpu_sweep).findings(summary)
 display(format_table(["finding", "comparison", "points", "spread", "verdict"],
                      [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
                       for f in verdicts]))
 
 # %%
 histories = gpu_run / "histories"
-logged = {m: [s for s in run_seeds if (histories / f"{Cell('budgets', m, 1.0, s, {}).slug}.csv").exists()]
+logged = {m: [s for s in run_seeds if (histories / f"{SweepCell('budgets', m, s).slug}.csv").exists()]
           for m in METHODS if select(summary, "budgets", m)}
 print("training logs committed:", "; ".join(f"{m}: seeds {s}" if s else f"{m}: none" for m, s in logged.items()))
 
@@ -417,7 +417,7 @@ print("training logs committed:", "; ".join(f"{m}: seeds {s}" if s else f"{m}: n
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
 for method, seeds in logged.items():
     for seed in seeds:
-        path = histories / f"{Cell('budgets', method, 1.0, seed, {}).slug}.csv"
+        path = histories / f"{SweepCell('budgets', method, seed).slug}.csv"
         if path.exists():
             log = read_results(path)
             axes[0].plot([r["step"] for r in log], [r["loss"] for r in log], alpha=0.8,

@@ -30,10 +30,9 @@ from seitpp.engine.distributed import setup_distributed
 from seitpp.engine.loop import evaluate_checkpoint, load_model, train
 from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.experiments.beyond import PRESETS as BEYOND_PRESETS
-from seitpp.experiments.beyond import beyond_preset, run_beyond
-from seitpp.experiments.beyond import summarize as summarize_beyond
-from seitpp.experiments.reproduce import SWEEPS, run_sweep, summarize, sweep_preset
-from seitpp.experiments.sweep import with_fields
+from seitpp.experiments.beyond import Beyond, beyond_preset
+from seitpp.experiments.reproduce import SWEEPS, Reproduce, sweep_preset
+from seitpp.experiments.sweep import Experiment, with_fields
 from seitpp.files import FileProblem, atomic_path
 from seitpp.models.cnn import reads_pixels
 from seitpp.tokenizers.train import PRESETS, preset, train_tokenizer
@@ -262,9 +261,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps({"checkpoint": args.checkpoint, "data": data.source, "samples": len(data)} | metrics, indent=2))
 
 
-def run_sweep_command(args: argparse.Namespace, sweep, run, summarize_rows, evaluation: str) -> None:
-    """A resumable sweep (`reproduce`, `beyond`): `run(sweep, out, workers, on_progress)`, with the
-    provenance rewritten after every finished cell, so an interrupted sweep says how far it got."""
+def run_sweep_command(args: argparse.Namespace, experiment: Experiment, evaluation: str) -> None:
+    """A resumable sweep (`reproduce`, `beyond`), with the provenance rewritten after every finished
+    cell, so an interrupted sweep says how far it got."""
     out = Path(args.out)
     started = time.perf_counter()
 
@@ -272,12 +271,12 @@ def run_sweep_command(args: argparse.Namespace, sweep, run, summarize_rows, eval
         write_provenance(out, args, started, evaluation,
                          {"cells_done": len(rows), "cells_total": total, "complete": len(rows) == total,
                           "cell_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
-                          "groups": len(summarize_rows(rows)), "sweep": repr(sweep)}, echo=False)
+                          "groups": len(experiment.summarize(rows)), "sweep": experiment.settings}, echo=False)
 
     previous = os.environ.get(DEVICE_VARIABLE)
     os.environ[DEVICE_VARIABLE] = args.device  # the cells run there, in this process or in spawned workers
     try:
-        run(sweep, out, workers=args.workers or None, on_progress=record)
+        experiment.run(out, workers=args.workers or None, on_progress=record)
     finally:
         if previous is None:
             os.environ.pop(DEVICE_VARIABLE)
@@ -288,14 +287,14 @@ def run_sweep_command(args: argparse.Namespace, sweep, run, summarize_rows, eval
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     sweep = with_fields(sweep_preset(args.preset), args.set)
-    run_sweep_command(args, sweep, run_sweep, summarize, f"{sweep.test_images} images of the embedded dataset's "
+    run_sweep_command(args, Reproduce(sweep), f"{sweep.test_images} images of the embedded dataset's "
                       f"{sweep.score_split} split ({sweep.classes}), clean and shifted (see "
                       "seitpp.experiments.reproduce); mean over seeds in summary.csv")
 
 
 def cmd_beyond(args: argparse.Namespace) -> None:
     preset = beyond_preset(args.preset)
-    run_sweep_command(args, preset, run_beyond, summarize_beyond, f"{preset.test_images} images of the embedded "
+    run_sweep_command(args, Beyond(preset), f"{preset.test_images} images of the embedded "
                       "dataset's test split (see seitpp.experiments.beyond); mean over seeds in summary.csv")
 
 

@@ -394,13 +394,14 @@ def test_identity_agrees_fully_with_an_empty_disagreement_map(tokenizer):
 
 
 def test_pixel_noise_is_seeded_small_and_in_range():
-    from seitpp.augment import FLOOR_SIGMA, pixel_noise
+    from seitpp.augment import FLOOR_SIGMA
+    from seitpp.data import pixel_noise
 
     x = torch.full((2, 3, 64, 64), 0.5)
-    a, b, c = pixel_noise(x), pixel_noise(x), pixel_noise(x, seed=1)
+    a, b, c = pixel_noise(x, FLOOR_SIGMA), pixel_noise(x, FLOOR_SIGMA), pixel_noise(x, FLOOR_SIGMA, seed=1)
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert (a - x).std().item() == pytest.approx(FLOOR_SIGMA, rel=0.05)
-    assert pixel_noise(torch.zeros(1, 3, 8, 8)).min() == 0 and pixel_noise(torch.ones(1, 3, 8, 8)).max() == 1
+    assert pixel_noise(torch.zeros(1, 3, 8, 8), 0.1).min() == 0 and pixel_noise(torch.ones(1, 3, 8, 8), 0.1).max() == 1
 
 
 def test_flip_agreement_is_far_below_the_floor(tokenizer):

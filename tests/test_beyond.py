@@ -21,22 +21,20 @@ from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, read_results
 from seitpp.experiments.beyond import (
     EXPERIMENTS,
     METHODS,
+    STAGE_NEEDS,
+    STAGES,
     STORAGE_FILE,
-    Cell,
+    Beyond,
     all_background,
     beyond_preset,
     dct_table,
-    findings,
     findings_table,
-    make_cells,
     read_examples,
-    run_beyond,
     segment_table,
-    stages_for,
     storage_table,
-    summarize,
     transfer_table,
 )
+from seitpp.experiments.sweep import Cell, stages_for
 
 SMOKE = replace(beyond_preset("smoke"), train_images=32, test_images=16, examples=3)
 
@@ -46,14 +44,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     out = tmp_path_factory.mktemp("beyond")
-    return out, run_beyond(SMOKE, out, progress=False)
+    return out, Beyond(SMOKE).run(out, progress=False)
 
 
 def _forbid_training(monkeypatch):
     def refuse(*args):
         raise AssertionError(f"a finished sweep trained again: {args[1]}")
-    monkeypatch.setattr(beyond, "run_cell", refuse)
-    monkeypatch.setattr(beyond, "run_stage", refuse)
+    monkeypatch.setattr(Beyond, "run_cell", refuse)
+    monkeypatch.setattr(Beyond, "run_stage", refuse)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -62,22 +60,26 @@ def _forbid_training(monkeypatch):
 
 def test_cells_cover_every_method_and_seed_once_and_name_their_stages():
     cpu = beyond_preset("cpu")
-    cells = make_cells(cpu)
+    cells = Beyond(cpu).cells()
     assert len({c.key for c in cells}) == len(cells) == len(cpu.seeds) * sum(len(METHODS[e]) for e in EXPERIMENTS)
     assert [c.seed for c in cells] == sorted(c.seed for c in cells)  # seed by seed
-    assert stages_for(cells) == ["tokenizer-f8", "mtm-reference", "masked-dct", "mtm-f8"]
+    assert stages_for(cells, STAGES, STAGE_NEEDS) == ["tokenizer-f8", "mtm-reference", "masked-dct", "mtm-f8"]
+    by_key = {c.key: c for c in cells}
     # a cell that needs MTM on the second tokenizer also brings the tokenizer it is trained on
-    assert stages_for([Cell("transfer", "SeiT++ (naive warp)", 0)]) == ["tokenizer-f8", "mtm-f8"]
-    assert stages_for([Cell("segment", "SeiT-style", 0), Cell("dct", "colour swap", 1)]) == []
+    assert stages_for([by_key["transfer|SeiT++ (naive warp)|1.0000|0"]], STAGES, STAGE_NEEDS) == [
+        "tokenizer-f8", "mtm-f8"]
+    assert stages_for([by_key["segment|SeiT-style|1.0000|0"], by_key["dct|colour swap|1.0000|1"]], STAGES,
+                      STAGE_NEEDS) == []
     with pytest.raises(ValueError, match="unknown beyond preset 'huge'"):
         beyond_preset("huge")
 
 
 def test_transfer_cells_use_chapter_6s_recipe_on_the_whole_second_grid():
     cpu = beyond_preset("cpu")
-    seit = beyond.transfer_config(cpu, Cell("transfer", "SeiT", 2), 8)
-    plus = beyond.transfer_config(cpu, Cell("transfer", "SeiT++ (naive warp)", 2), 8)
-    assert beyond.transfer_config(cpu, Cell("transfer", "SeiT++ without MTM (naive warp)", 2), 8) == plus
+    experiment = Beyond(cpu)
+    seit = experiment.transfer_config(Cell("transfer", "SeiT", 2), 8)
+    plus = experiment.transfer_config(Cell("transfer", "SeiT++ (naive warp)", 2), 8)
+    assert experiment.transfer_config(Cell("transfer", "SeiT++ without MTM (naive warp)", 2), 8) == plus
     assert (seit.policy, seit.stem, plus.policy, plus.stem) == ("seit", "seit", "seitpp", "seitpp")
     assert seit.crop == plus.crop == 8 and seit.seed == plus.seed == 2
     assert seit.lr == 2e-3 and seit.table_init == plus.table_init == "codes" and seit.mixup == 0.0
@@ -91,7 +93,7 @@ def test_transfer_cells_use_chapter_6s_recipe_on_the_whole_second_grid():
 def test_sweep_writes_one_row_per_cell_with_its_metrics_and_storage(swept):
     out, rows = swept
     on_disk = read_results(out / RESULTS_FILE)
-    assert len(on_disk) == len(rows) == len(make_cells(SMOKE))
+    assert len(on_disk) == len(rows) == len(Beyond(SMOKE).cells())
     for r in on_disk:
         metrics = ("miou", "pixel_acc") if r["experiment"] == "segment" else ("top1",)
         assert all(0.0 <= r[m] <= 1.0 for m in metrics)
@@ -125,7 +127,7 @@ def test_a_finished_sweep_trains_nothing_and_rewrites_the_same_results(swept, mo
     out, rows = swept
     before = (out / RESULTS_FILE).read_text()
     _forbid_training(monkeypatch)
-    again = run_beyond(SMOKE, out, progress=False)
+    again = Beyond(SMOKE).run(out, progress=False)
     assert len(again) == len(rows) and (out / RESULTS_FILE).read_text() == before
 
 
@@ -141,12 +143,12 @@ def test_a_missing_cell_is_trained_again_with_the_same_numbers(swept, tmp_path, 
         writer.writeheader()
         writer.writerows(kept)
     trained = []
-    real = beyond.run_cell
-    monkeypatch.setattr(beyond, "run_stage", lambda *args: pytest.fail("stages are done"))
-    monkeypatch.setattr(beyond, "run_cell",
-                        lambda preset, cell, *args: trained.append(cell.key) or real(preset, cell, *args))
-    again = run_beyond(SMOKE, copy, progress=False)
-    assert trained == ["dct|colour swap|0"] and len(again) == len(rows)
+    real = Beyond.run_cell
+    monkeypatch.setattr(Beyond, "run_stage", lambda *args: pytest.fail("stages are done"))
+    monkeypatch.setattr(Beyond, "run_cell",
+                        lambda self, cell, *args: trained.append(cell.key) or real(self, cell, *args))
+    again = Beyond(SMOKE).run(copy, progress=False)
+    assert trained == ["dct|colour swap|1.0000|0"] and len(again) == len(rows)
     redone = next(r for r in again if r["method"] == "colour swap")
     assert redone["top1"] == next(r for r in rows if r["method"] == "colour swap")["top1"]  # deterministic
 
@@ -154,10 +156,10 @@ def test_a_missing_cell_is_trained_again_with_the_same_numbers(swept, tmp_path, 
 def test_summary_means_and_spreads_per_metric():
     rows = [{"experiment": "segment", "method": "SeiT++", "seed": s, "train_images": 10, "bytes_per_image": 2.0,
              "train_bytes": 20, "miou": m, "pixel_acc": 0.9, "top1": ""} for s, m in enumerate([0.2, 0.4, 0.3])]
-    (s,) = summarize(rows)
+    (s,) = Beyond(SMOKE).summarize(rows)
     assert s["seeds"] == 3 and s["miou_mean"] == pytest.approx(0.3) and s["miou_std"] == pytest.approx(0.1)
     assert s["pixel_acc_std"] == 0.0 and "top1_mean" not in s  # no top-1 for a segmenter
-    (one,) = summarize(rows[:1])
+    (one,) = Beyond(SMOKE).summarize(rows[:1])
     assert np.isnan(one["miou_std"])  # one seed has no spread
 
 
@@ -176,11 +178,11 @@ def test_tables_from_a_summary(swept):
                                              "reference tokens (16x16, K 391)", "f8 tokens (8x8, K 64)",
                                              "segmentation masks (PNG)"]
     assert "x reference tokens" in storage_table(storage)
-    judged = findings(summary)
+    judged = Beyond(SMOKE).findings(summary)
     assert judged[0]["comparison"] == "SeiT++ - SeiT-style (miou)" and judged[0]["paper"] == 4.2
     assert len(judged) == 6 and {f["question"] for f in judged} == {"segmentation", "another tokenizer", "DCT inputs"}
     assert all(f["verdict"] == "unclear" for f in judged)  # one seed: no spread, nothing is beyond it
-    assert "+4.2 (ADE20k)" in findings_table(summary)
+    assert "+4.2 (ADE20k)" in findings_table(judged)
 
 
 def test_all_background_baseline_on_hand_made_masks():

@@ -18,7 +18,7 @@ from seitpp.data import images_to_tensor, render_shapes
 from seitpp.device import DEVICE_VARIABLE, default_device, resolve_device
 from seitpp.engine import preset, train
 from seitpp.experiments import reproduce
-from seitpp.experiments.reproduce import METHODS, run_sweep, sweep_preset
+from seitpp.experiments.reproduce import METHODS, Reproduce, sweep_preset
 from seitpp.tokenizers import TokenizerConfig, VQTokenizer, evaluate_tokenizer
 from seitpp.tokenizers.train import TokenizerTrainConfig, train_tokenizer
 from seitpp.tokens import Split, TokenStore, shapes_source, tokenize_dataset
@@ -129,7 +129,7 @@ def test_every_trainer_consults_the_variable_before_any_work(monkeypatch, tmp_pa
                          codebook_size=391, source="random")
             train(replace(preset("cpu-tiny", "finetune"), **ENGINE), data, progress=False)
         else:
-            run_sweep(sweep_preset("smoke"), tmp_path, progress=False)
+            Reproduce(sweep_preset("smoke")).run(tmp_path, progress=False)
 
 
 def test_the_command_line_resolves_device_and_names_a_bad_one(monkeypatch, capsys):
@@ -151,12 +151,11 @@ def test_a_sweep_command_runs_its_cells_on_its_device(monkeypatch, tmp_path, no_
     the sweep runs, and the provenance records it; the variable is restored afterwards."""
     seen = []
 
-    def fake_run(sweep, out, workers=None, on_progress=None):
+    def fake_run(self, out, workers=None, on_progress=None):
         seen.append(default_device())
         on_progress([], 0)
 
-    monkeypatch.setattr(cli, "run_sweep", fake_run)
-    monkeypatch.setattr(cli, "summarize", lambda rows: [])
+    monkeypatch.setattr(Reproduce, "run", fake_run)
     cli.main(["reproduce", "--preset", "smoke", "--out", str(tmp_path), "--device", "cpu"])
     assert seen == [torch.device("cpu")]
     assert json.loads((tmp_path / "provenance.json").read_text())["machine"]["device"] == "cpu"
@@ -223,5 +222,5 @@ def test_cuda_reproduction_sweep(no_variable, tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "ABLATION", {})
     smoke = replace(sweep_preset("smoke"), train_images=48, test_images=24, finetune_steps=2, pretrain_steps=2,
                     budgets=(1.0,), jpeg_qualities=(), downsample_factors=())
-    rows = run_sweep(smoke, tmp_path, workers=1, progress=False)  # chapters 6 and 7, in this process
+    rows = Reproduce(smoke).run(tmp_path, workers=1, progress=False)  # chapters 6 and 7, in this process
     assert len(rows) == 2 and all(0 <= float(r["acc_clean"]) <= 1 for r in rows)

@@ -10,19 +10,9 @@ from seitpp.cli import main
 from seitpp.tokenizers import VQTokenizer
 from seitpp.data import render_shapes
 from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, read_results
-from seitpp.experiments.reproduce import (
-    ABLATION,
-    EVAL_SETS,
-    METHODS,
-    corrupt,
-    downsampled,
-    finetune_config,
-    jpeg_roundtrip,
-    make_cells,
-    run_sweep,
-    summarize,
-    sweep_preset,
-)
+from seitpp.data import corrupt
+from seitpp.experiments.reproduce import ABLATION, EVAL_SETS, METHODS, Reproduce, sweep_preset
+from seitpp.tokens import downsampled, jpeg_roundtrip
 
 SMOKE = replace(sweep_preset("smoke"), train_images=48, test_images=24, finetune_steps=2, pretrain_steps=2,
                 probe_images=24)
@@ -31,36 +21,36 @@ SMOKE = replace(sweep_preset("smoke"), train_images=48, test_images=24, finetune
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
-    return out, run_sweep(SMOKE, out, progress=False)
+    return out, Reproduce(SMOKE).run(out, progress=False)
 
 
 def test_cells_cover_every_experiment_once():
-    cells = make_cells(SMOKE)
+    cells = Reproduce(SMOKE).cells()
     keys = [c.key for c in cells]
     assert len(keys) == len(set(keys))
     budget_cells = [c for c in cells if c.experiment == "budgets"]
     assert len(budget_cells) == len(METHODS) * len(SMOKE.budgets) * len(SMOKE.seeds)
     assert {c.method for c in cells if c.experiment == "ablation"} == set(ABLATION)
-    assert all(c.mtm == (c.method in ("SeiT + MTM", "SeiT++")) for c in budget_cells)
+    assert all((c.stage is not None) == (c.method in ("SeiT + MTM", "SeiT++")) for c in budget_cells)
     # in the cpu preset the ablation budget is a table budget: "+ both" is the SeiT++ cell, not run twice
     cpu = sweep_preset("cpu")
-    assert "+ both" not in {c.method for c in make_cells(cpu) if c.experiment == "ablation"}
+    assert "+ both" not in {c.method for c in Reproduce(cpu).cells() if c.experiment == "ablation"}
 
 
 def test_a_sweep_trains_only_its_experiments_and_keeps_each_cells_log(swept, tmp_path):
     from seitpp.engine import COLUMNS
     gpu = sweep_preset("gpu")
-    assert {c.experiment for c in make_cells(gpu)} == {"budgets"}
-    assert len(make_cells(gpu)) == len(METHODS) * len(gpu.budgets) * len(gpu.seeds)
+    assert {c.experiment for c in Reproduce(gpu).cells()} == {"budgets"}
+    assert len(Reproduce(gpu).cells()) == len(METHODS) * len(gpu.budgets) * len(gpu.seeds)
     budgets_only = replace(SMOKE, experiments=("budgets",), budgets=(1.0,))
-    rows = run_sweep(budgets_only, tmp_path, progress=False)
+    rows = Reproduce(budgets_only).run(tmp_path, progress=False)
     assert {r["experiment"] for r in rows} == {"budgets"} and len(rows) == len(METHODS)
     with np.load(tmp_path / "work" / "data.npz") as data:  # no pixel copies for a sweep without pixel cells
         assert not any(key.startswith("train_png") or key.endswith("_pixels") for key in data.files)
     out, _ = swept
     logs = sorted((out / "work" / "histories").glob("*.csv"))
-    stages = {f"mtm-{c.budget:.4f}" for c in make_cells(SMOKE) if c.mtm}
-    assert {p.stem for p in logs} == {c.slug for c in make_cells(SMOKE)} | stages
+    stages = {f"mtm-{c.budget:.4f}" for c in Reproduce(SMOKE).cells() if c.stage}
+    assert {p.stem for p in logs} == {c.slug for c in Reproduce(SMOKE).cells()} | stages
     with open(logs[0], newline="") as f:
         log = list(csv.DictReader(f))
     assert tuple(log[0]) == COLUMNS and int(log[-1]["step"]) == SMOKE.finetune_steps
@@ -79,7 +69,7 @@ def test_every_mtm_stage_exports_its_finished_model_weights_only(swept, tmp_path
     from seitpp.experiments.reproduce import STAGE_MODEL
     from seitpp.models import MaskedTokenModel
     out, _ = swept
-    stages = sorted({c.stage for c in make_cells(SMOKE) if c.mtm})
+    stages = sorted({c.stage for c in Reproduce(SMOKE).cells() if c.stage})
     for stage in stages:
         run_dir = out / "work" / stage
         ckpt = read_checkpoint(run_dir)
@@ -103,23 +93,24 @@ def test_every_mtm_stage_exports_its_finished_model_weights_only(swept, tmp_path
 
 def test_methods_can_be_trained_at_the_full_budget_only():
     sweep = replace(SMOKE, full_budget_only=("SeiT++ without MTM, release 2x2 stem",))
-    released = [c for c in make_cells(sweep) if c.method == "SeiT++ without MTM, release 2x2 stem"]
+    released = [c for c in Reproduce(sweep).cells() if c.method == "SeiT++ without MTM, release 2x2 stem"]
     assert [c.budget for c in released] == [1.0] * len(sweep.seeds)
-    assert {c.budget for c in make_cells(sweep) if c.method == "SeiT"} == set(sweep.budgets)
+    assert {c.budget for c in Reproduce(sweep).cells() if c.method == "SeiT"} == set(sweep.budgets)
     with pytest.raises(ValueError, match="unknown method"):
         replace(SMOKE, full_budget_only=("SeiT+++",))
 
 
 def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
-    from seitpp.experiments.reproduce import pretrain_config
-    cpu, random_rows = sweep_preset("cpu-first"), sweep_preset("cpu-random-table")
-    cell = next(c for c in make_cells(cpu) if c.method == "SeiT++ without MTM")
-    assert finetune_config(cpu, cell, 100).table_init == "codes" and pretrain_config(cpu, 100).table_init == "codes"
-    assert finetune_config(random_rows, cell, 100).table_init == "random"
-    assert pretrain_config(random_rows, 100).table_init == "random"
+    cpu, random_rows = Reproduce(sweep_preset("cpu-first")), Reproduce(sweep_preset("cpu-random-table"))
+    cell = next(c for c in cpu.cells() if c.method == "SeiT++ without MTM")
+    assert cpu.finetune_config(cell.overrides, 0, 100).table_init == "codes"
+    assert cpu.pretrain_config(100).table_init == "codes"
+    assert random_rows.finetune_config(cell.overrides, 0, 100).table_init == "random"
+    assert random_rows.pretrain_config(100).table_init == "random"
     # the cpu-tiny pretrain preset keeps the table at the codes; the first sweep's MTM let it learn
-    assert not pretrain_config(cpu, 100).freeze_table and not pretrain_config(random_rows, 100).freeze_table
-    assert pretrain_config(sweep_preset("cpu"), 100).freeze_table
+    assert not cpu.pretrain_config(100).freeze_table and not random_rows.pretrain_config(100).freeze_table
+    assert Reproduce(sweep_preset("cpu")).pretrain_config(100).freeze_table
+    cpu, random_rows = cpu.preset, random_rows.preset
     differs = [f for f in ("finetune", "pretrain") if getattr(cpu, f) != getattr(random_rows, f)]
     assert replace(random_rows, name="cpu-first", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
 
@@ -127,16 +118,16 @@ def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
 def test_every_cell_trains_the_same_number_of_steps():
     cpu = sweep_preset("cpu")
     for budget in cpu.budgets:
-        cell = next(c for c in make_cells(cpu) if c.budget == budget and c.method == "SeiT")
+        cell = next(c for c in Reproduce(cpu).cells() if c.budget == budget and c.method == "SeiT")
         n = cpu.budget_images(budget)
-        cfg = finetune_config(cpu, cell, n)
+        cfg = Reproduce(cpu).finetune_config(cell.overrides, cell.seed, n)
         steps = cfg.epochs * (n // cfg.batch_size)
         assert cpu.finetune_steps <= steps < cpu.finetune_steps + n // cfg.batch_size
 
 
 def test_sweep_writes_one_row_per_cell_with_every_evaluation(swept):
     out, rows = swept
-    assert len(rows) == len(make_cells(SMOKE))
+    assert len(rows) == len(Reproduce(SMOKE).cells())
     on_disk = read_results(out / RESULTS_FILE)
     assert len(on_disk) == len(rows)
     for r in on_disk:
@@ -162,7 +153,7 @@ def test_resume_runs_only_the_missing_cells(swept, tmp_path):
         writer = csv.DictWriter(f, fieldnames=list(kept[0]))
         writer.writeheader()
         writer.writerows(kept)
-    again = run_sweep(SMOKE, copy, progress=False)
+    again = Reproduce(SMOKE).run(copy, progress=False)
     assert len(again) == len(rows)
     redone = {(r["method"], r["budget"]) for r in again if r["method"] == "SeiT"}
     assert len(redone) == len(SMOKE.budgets)
@@ -175,15 +166,15 @@ def test_summary_mean_and_spread():
     rows = [{"experiment": "budgets", "method": "SeiT", "budget": 1.0, "train_images": 10, "seed": s,
              "bytes_per_image": 1.0, "train_bytes": 10, **{f"acc_{n}": a for n in EVAL_SETS}}
             for s, a in enumerate([0.5, 0.7, 0.6])]
-    (s,) = summarize(rows)
+    (s,) = Reproduce(SMOKE).summarize(rows)
     assert s["seeds"] == 3 and s["acc_clean_mean"] == pytest.approx(0.6) and s["acc_clean_std"] == pytest.approx(0.1)
-    (one,) = summarize(rows[:1])
+    (one,) = Reproduce(SMOKE).summarize(rows[:1])
     assert np.isnan(one["acc_clean_std"])  # one seed has no spread, not a spread of zero
 
 
 def test_corruptions_and_pixel_formats():
     images = render_shapes(6, split="test").images
-    noisy, blurred = corrupt(images, "noise", SMOKE), corrupt(images, "blur", SMOKE)
+    noisy, blurred = corrupt(images, "noise", SMOKE.noise_std), corrupt(images, "blur", SMOKE.blur_sigma)
     assert noisy.shape == blurred.shape == images.shape and noisy.dtype == np.uint8
     diff = np.abs(noisy.astype(int) - images.astype(int))
     assert 10 < diff.mean() < 40  # sigma 0.1 of the range: about 20 grey levels
@@ -192,7 +183,7 @@ def test_corruptions_and_pixel_formats():
         return np.abs(np.diff(x.astype(float), axis=1)).mean()
     assert roughness(blurred) < 0.7 * roughness(images)
     with pytest.raises(ValueError, match="unknown corruption"):
-        corrupt(images, "fog", SMOKE)
+        corrupt(images, "fog", 1.0)
     q5, size5 = jpeg_roundtrip(images, 5)
     q75, size75 = jpeg_roundtrip(images, 75)
     assert size5 < size75 and q5.shape == images.shape
@@ -258,7 +249,6 @@ def test_figures_and_tables_from_a_summary(swept):
 
     from seitpp.experiments import format_table, mean_std, select
     from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS
-    from seitpp.experiments.reproduce import ablation_rows
     from seitpp.viz import budget_figure, storage_frontier_figure
     out, _ = swept
     summary = read_results(out / SUMMARY_FILE)
@@ -275,7 +265,7 @@ def test_figures_and_tables_from_a_summary(swept):
     assert np.all(np.diff(line.get_ydata()) >= 0) and np.all(np.diff(line.get_xdata()) >= 0)
     rows = select(summary, "budgets", "SeiT")
     assert [r["budget"] for r in rows] == sorted((r["budget"] for r in rows), reverse=True)
-    assert set(ablation_rows(summary, SMOKE)) == set(ABLATION)
+    assert set(Reproduce(SMOKE).ablation_rows(summary)) == set(ABLATION)
     assert mean_std({"acc_clean_mean": 0.7312, "acc_clean_std": 0.012}) == "73.1 ± 1.2"
     assert mean_std({"acc_clean_mean": 0.7312, "acc_clean_std": float("nan")}) == "73.1 (1 seed)"
     text = format_table(["a", "bb"], [["x", 1], ["yyy", 22]])
@@ -284,7 +274,6 @@ def test_figures_and_tables_from_a_summary(swept):
 
 def test_findings_judge_differences_against_the_spread():
     from seitpp.experiments import verdict
-    from seitpp.experiments.reproduce import findings
     assert verdict(3.0, 1.0) == "holds" and verdict(-3.0, 1.0) == "opposite" and verdict(0.5, 1.0) == "unclear"
     sweep = replace(SMOKE, budgets=(1.0, 0.5), ablation_budget=0.5)
 
@@ -297,7 +286,7 @@ def test_findings_judge_differences_against_the_spread():
                row("budgets", "SeiT", 0.5, 0.50), row("budgets", "SeiT++", 0.5, 0.65),
                row("ablation", "baseline", 0.5, 0.50), row("ablation", "+ ColorAdapt", 0.5, 0.505),
                row("ablation", "+ TokenAdapt", 0.5, 0.60)]
-    judged = {(f["finding"], f["comparison"]): f for f in findings(summary, sweep)}
+    judged = {(f["finding"], f["comparison"]): f for f in Reproduce(sweep).findings(summary)}
     (budget,) = [f for (name, _), f in judged.items() if name == "smaller budget, larger gain"]
     assert budget["difference"] == pytest.approx(10.0) and budget["verdict"] == "holds"
     assert judged[("each augmentation helps", "+ ColorAdapt - baseline")]["verdict"] == "unclear"

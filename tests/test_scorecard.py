@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from seitpp.experiments import SUMMARY_FILE, beyond, read_results  # noqa: E402
+from seitpp.experiments import SUMMARY_FILE, Beyond, beyond, read_results  # noqa: E402
 from seitpp.experiments.reproduce import (  # noqa: E402
     ABLATION,
     BUDGETS,
@@ -19,7 +19,7 @@ from seitpp.experiments.reproduce import (  # noqa: E402
     METHODS,
     REFERENCE_RESULTS,
     SHIFTS,
-    findings,
+    Reproduce,
     sweep_preset,
 )
 from seitpp.experiments.scorecard import (  # noqa: E402
@@ -65,7 +65,7 @@ def by_comparison(rows: list[dict]) -> dict[str, dict]:
 
 def test_rows_carry_the_verdict_the_paper_and_a_link():
     assert CPU.budgets == BUDGETS  # the paper's three budgets, so every budget row has the paper's number
-    rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
+    rows = card_rows(Reproduce(CPU).findings(synthetic_summary()), "CPU sweep")
     card = by_comparison(rows)
     full = CPU.budget_images(1.0)
 
@@ -95,20 +95,20 @@ def test_rows_carry_the_verdict_the_paper_and_a_link():
 
 
 def test_every_finding_has_a_claim_and_a_section():
-    names = {f["finding"] for f in findings(synthetic_summary(), CPU)}
+    names = {f["finding"] for f in Reproduce(CPU).findings(synthetic_summary())}
     assert names == set(SECTIONS) - {"segmentation", "another tokenizer", "DCT inputs"}  # every finding was judged
     assert set(CLAIMS) == set(SECTIONS)
 
 
 def test_the_rows_of_a_finding_stand_together():
-    rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
+    rows = card_rows(Reproduce(CPU).findings(synthetic_summary()), "CPU sweep")
     names = [r["finding"] for r in rows]
     runs = [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]  # one run of rows per finding
     assert len(runs) == len(set(runs))
 
 
 def test_a_section_override_links_every_row_there():
-    rows = card_rows(findings(synthetic_summary(), CPU), "GPU sweep", GPU_SECTION)
+    rows = card_rows(Reproduce(CPU).findings(synthetic_summary()), "GPU sweep", GPU_SECTION)
     assert {r["href"] for r in rows} == {"09_cuda_training.html#seit-at-gpu-size"}
     assert {r["chapter"] for r in rows} == {"chapter 9"}
 
@@ -117,7 +117,8 @@ def test_chapter_8_findings_go_by_question():
     def row(method: str, miou: float, std: float) -> dict:
         return {"experiment": "segment", "method": method, "miou_mean": miou, "miou_std": std,
                 "pixel_acc_mean": miou, "pixel_acc_std": std}
-    (miou, _) = card_rows(beyond.findings([row("SeiT-style", 0.20, 0.01), row("SeiT++", 0.30, math.nan)]), "beyond")
+    findings = Beyond(beyond.beyond_preset("cpu")).findings([row("SeiT-style", 0.20, 0.01), row("SeiT++", 0.30, math.nan)])
+    (miou, _) = card_rows(findings, "beyond")
     assert miou["finding"] == "segmentation" and miou["paper"] == 4.2 and miou["verdict"] == "unclear"
     assert miou["href"] == "08_beyond_classification.html#segmentation-from-tokens"
     assert "1 seed" in html_table([miou])  # a spread of one seed
@@ -143,7 +144,7 @@ def test_anchor_is_the_id_sphinx_gives_a_section():
 
 
 def test_the_html_table_scrolls_escapes_and_links():
-    rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
+    rows = card_rows(Reproduce(CPU).findings(synthetic_summary()), "CPU sweep")
     text = html_table(rows)
     assert text.startswith('<div class="seitpp-table" style="overflow-x:auto">') and text.endswith("</div>")
     assert text.count("<a href=") == len(rows)
@@ -157,9 +158,10 @@ def test_every_committed_finding_is_on_the_card():
 
     def read(folder: Path) -> list[dict]:
         return read_results(folder / SUMMARY_FILE)
-    expected = ([("CPU sweep", f["comparison"]) for f in findings(read(REFERENCE_RESULTS), CPU)]
-                + [("beyond classification", f["comparison"]) for f in beyond.findings(read(beyond.REFERENCE_RESULTS))]
-                + [("GPU sweep", f["comparison"]) for f in findings(read(GPU_RESULTS), sweep_preset("gpu"))])
+    expected = ([("CPU sweep", f["comparison"]) for f in Reproduce(CPU).findings(read(REFERENCE_RESULTS))]
+                + [("beyond classification", f["comparison"])
+                   for f in Beyond(beyond.beyond_preset("cpu")).findings(read(beyond.REFERENCE_RESULTS))]
+                + [("GPU sweep", f["comparison"]) for f in Reproduce(sweep_preset("gpu")).findings(read(GPU_RESULTS))])
     assert sorted((r["source"], r["comparison"]) for r in rows) == sorted(expected)
     assert [r["source"] for r in rows] == sorted((r["source"] for r in rows), key=list(SOURCES).index)
     counts = verdict_counts(rows)
@@ -169,9 +171,9 @@ def test_every_committed_finding_is_on_the_card():
 
 
 def test_the_figure_has_a_panel_per_source_and_a_line_per_row():
-    rows = card_rows(findings(synthetic_summary(), CPU), "CPU sweep")
+    rows = card_rows(Reproduce(CPU).findings(synthetic_summary()), "CPU sweep")
     rows[0] = rows[0] | {"spread": math.nan, "paper": None}  # one seed, no paper number: still drawn
-    rows += card_rows(findings(synthetic_summary(), CPU), "GPU sweep", GPU_SECTION)[:3]
+    rows += card_rows(Reproduce(CPU).findings(synthetic_summary()), "GPU sweep", GPU_SECTION)[:3]
     fig = scorecard_figure(rows)
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["CPU sweep", "GPU sweep"]
     assert [len(ax.get_yticklabels()) for ax in fig.axes] == [len(rows) - 3, 3]

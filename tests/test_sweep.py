@@ -2,7 +2,7 @@
 written again by today's code."""
 import json
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,10 @@ import pytest
 from seitpp.experiments import (
     RESULTS_FILE,
     SUMMARY_FILE,
-    Sweep,
+    Beyond,
+    Cell,
+    Experiment,
+    Reproduce,
     beyond,
     read_results,
     reproduce,
@@ -21,71 +24,80 @@ from seitpp.files import ARTEFACTS
 
 
 @dataclass(frozen=True)
-class ToyCell:
-    name: str
-    seed: int
-    stage: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}|{self.seed}"
+class ToyPreset:
+    name: str = "toy"
+    steps: int = 800
 
 
-def toy_sweep(log: list[str], cells: list[ToyCell] | None = None) -> Sweep:
-    def run_stage(stage: str, work: Path) -> None:
-        log.append(stage)
+class Toy(Experiment):
+    """Cells a and b with seeds 0 and 1; b needs stage "second", which needs "first". Every job logs its name."""
 
-    def run_cell(cell: ToyCell, work: Path) -> dict:
-        log.append(cell.key)
-        return {"name": cell.name, "seed": cell.seed, "score": 0.5 + cell.seed / 10}
+    tables = ("toy",)
+    result_columns = ("experiment", "method", "seed", "score")
+    summary_columns = ("method", "seeds")
+    stages, stage_needs = ("first", "second"), {"second": "first"}
 
-    def summarize(rows: list[dict]) -> list[dict]:
-        names = dict.fromkeys(r["name"] for r in rows)
-        return [{"name": n, "seeds": sum(r["name"] == n for r in rows)} for n in names]
+    def __init__(self, log: list[str], cells: list[Cell] | None = None, preset: ToyPreset = ToyPreset()):
+        super().__init__(preset)
+        self.log = log
+        self.toy_cells = cells or [Cell("toy", "a", s) for s in (0, 1)] + [Cell("toy", "b", s, stage="second")
+                                                                          for s in (0, 1)]
 
-    cells = cells or [ToyCell("a", s) for s in (0, 1)] + [ToyCell("b", s, "second") for s in (0, 1)]
-    return Sweep("toy", cells, run_cell, row_key=lambda r: f"{r['name']}|{int(r['seed'])}", summarize=summarize,
-                 columns=(("name", "seed", "score"), ("name", "seeds")), order=lambda r: (r["name"], r["seed"]),
-                 prepare=lambda work, progress: log.append("prepare"), run_stage=run_stage,
-                 stages=("first", "second"), stage_needs={"second": "first"})
+    def cells(self) -> list[Cell]:
+        return self.toy_cells
+
+    def prepare(self, work: Path, progress: bool = True) -> None:
+        self.log.append("prepare")
+
+    def run_stage(self, stage: str, work: Path) -> None:
+        self.log.append(stage)
+
+    def run_cell(self, cell: Cell, work: Path) -> dict:
+        self.log.append(f"{cell.method}|{cell.seed}")
+        return {"experiment": "toy", "method": cell.method, "seed": cell.seed, "score": 0.5 + cell.seed / 10}
+
+    def summarize(self, rows: list[dict]) -> list[dict]:
+        methods = dict.fromkeys(r["method"] for r in rows)
+        return [{"method": m, "seeds": sum(r["method"] == m for r in rows)} for m in methods]
 
 
 def test_stages_run_before_the_cells_that_need_them_and_a_rerun_skips_what_is_done(tmp_path):
     log, progress = [], []
-    rows = run(toy_sweep(log), tmp_path, progress=False, on_progress=lambda rows, total: progress.append(len(rows)))
+    rows = Toy(log).run(tmp_path, progress=False, on_progress=lambda rows, total: progress.append(len(rows)))
     assert log == ["prepare", "first", "second", "a|0", "a|1", "b|0", "b|1"]
     assert progress == [0, 1, 2, 3, 4] and len(rows) == 4
-    assert [r["name"] for r in read_results(tmp_path / SUMMARY_FILE)] == ["a", "b"]
-    kept = [line for line in (tmp_path / RESULTS_FILE).read_text().splitlines() if line != "b,1,0.6"]
+    summary = read_results(tmp_path / SUMMARY_FILE)
+    assert [(r["method"], r["seeds"]) for r in summary] == [("a", 2), ("b", 2)]
+    kept = [line for line in (tmp_path / RESULTS_FILE).read_text().splitlines() if line != "toy,b,1,0.6"]
     (tmp_path / RESULTS_FILE).write_text("\n".join(kept) + "\n")  # as if the sweep had stopped before b|1
     log.clear()
-    again = run(toy_sweep(log), tmp_path, progress=False)
+    again = Toy(log).run(tmp_path, progress=False)
     assert log == ["prepare", "first", "second", "b|1"] and len(again) == 4  # the stages resume themselves
     log.clear()
-    run(toy_sweep(log), tmp_path, progress=False)
+    run(Toy(log), tmp_path, progress=False)
     assert log == ["prepare"]  # nothing left: no stage, no cell
 
 
 def test_stages_for_brings_the_stages_a_stage_needs():
-    cells = [ToyCell("b", 0, "third")]
+    cells = [Cell("toy", "b", 0, stage="third")]
     assert stages_for(cells, ("first", "second", "third"), {"third": "second", "second": "first"}) == [
         "first", "second", "third"]
-    assert stages_for([ToyCell("a", 0)], ("first",), {}) == []
+    assert stages_for([Cell("toy", "a", 0)], ("first",), {}) == []
 
 
 def test_a_cell_that_needs_an_unknown_stage_is_refused_before_anything_runs(tmp_path):
     log = []
     with pytest.raises(ValueError, match="cells need stages it does not have: \\['nowhere'\\]"):
-        run(toy_sweep(log, [ToyCell("a", 0, "nowhere")]), tmp_path, progress=False)
+        Toy(log, [Cell("toy", "a", 0, stage="nowhere")]).run(tmp_path, progress=False)
     assert log == []
 
 
-COMMITTED = {  # artefact folder -> the specification of the sweep that made it
-    "reproduce-cpu": lambda out: reproduce.specification(reproduce.sweep_preset("cpu")),
-    "reproduce-cpu-first": lambda out: reproduce.specification(reproduce.sweep_preset("cpu-first")),
-    "reproduce-cpu-random-table": lambda out: reproduce.specification(reproduce.sweep_preset("cpu-random-table")),
-    "reproduce-gpu": lambda out: reproduce.specification(reproduce.sweep_preset("gpu")),
-    "beyond-cpu": lambda out: beyond.specification(beyond.beyond_preset("cpu"), out, {}),
+COMMITTED = {  # artefact folder -> the experiment that made it
+    "reproduce-cpu": Reproduce(reproduce.sweep_preset("cpu")),
+    "reproduce-cpu-first": Reproduce(reproduce.sweep_preset("cpu-first")),
+    "reproduce-cpu-random-table": Reproduce(reproduce.sweep_preset("cpu-random-table")),
+    "reproduce-gpu": Reproduce(reproduce.sweep_preset("gpu")),
+    "beyond-cpu": Beyond(beyond.beyond_preset("cpu")),
 }
 
 
@@ -95,9 +107,9 @@ def test_the_committed_sweeps_tables_are_written_again_byte_for_byte(name, tmp_p
     again, to the byte. Every committed row is a cell of its preset (the presets have gained cells,
     the stem's row and naive warps, that the committed sweeps predate)."""
     committed = ARTEFACTS / name
-    spec = COMMITTED[name](tmp_path)
+    spec = COMMITTED[name]
     rows = read_results(committed / RESULTS_FILE)
-    assert {spec.row_key(r) for r in rows} <= {c.key for c in spec.cells}
+    assert {spec.row_key(r) for r in rows} <= {c.key for c in spec.cells()}
     write_tables(spec, rows, tmp_path)
     for file in (RESULTS_FILE, SUMMARY_FILE):
         assert (tmp_path / file).read_bytes() == (committed / file).read_bytes(), f"{name}/{file} differs"
@@ -124,11 +136,11 @@ def test_read_pilots_lists_each_pilots_changes_and_cells_in_order(tmp_path):
 def test_a_folder_started_with_other_settings_is_refused_not_mixed(tmp_path):
     """Cells are known by name and seed only: resuming with other settings would keep the old cells."""
     log: list[str] = []
-    first = replace(toy_sweep(log), settings="steps=800")
-    run(first, tmp_path, progress=False)
-    assert (tmp_path / "work" / SETTINGS_FILE).read_text() == "steps=800"
-    run(first, tmp_path, progress=False)  # the same settings resume (nothing left to run)
+    first = Toy(log)
+    first.run(tmp_path, progress=False)
+    assert (tmp_path / "work" / SETTINGS_FILE).read_text() == "ToyPreset(name='toy', steps=800)"
+    first.run(tmp_path, progress=False)  # the same settings resume (nothing left to run)
     ran = list(log)
     with pytest.raises(ValueError, match="started with other settings"):
-        run(replace(first, settings="steps=2400"), tmp_path, progress=False)
+        Toy(log, preset=ToyPreset(steps=2400)).run(tmp_path, progress=False)
     assert log == ran  # refused before anything ran, even the data preparation

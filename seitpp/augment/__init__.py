@@ -15,7 +15,6 @@ from seitpp.augment.naive import (
     flip_zoom,
     most_asymmetric_token,
     noise_floor,
-    pixel_noise,
 )
 from seitpp.augment.embeddings import ColorAdapt, EmbNoise
 from seitpp.augment.grid import CodeSwap, HFlip, RandomAffine, RandomResizedCrop, SynonymReplace, affine_theta, warp
@@ -81,7 +80,6 @@ __all__ = [
     "compare_naive",
     "decoded_orientation",
     "disagreement_map",
-    "pixel_noise",
     "noise_floor",
     "FlipZoom",
     "flip_zoom",

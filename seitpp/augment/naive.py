@@ -24,6 +24,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
+from seitpp.data.shifts import pixel_noise
 from seitpp.tokenizers.vq import VQTokenizer, psnr
 
 FLOOR_SIGMA = 2 / 255  # std of the floor's pixel noise: two grey levels of 255, ~42 dB PSNR
@@ -37,15 +38,6 @@ def disagreement_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.shape != b.shape:
         raise ValueError(f"id grids differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     return (a != b).float().mean(0)
-
-
-def pixel_noise(x: torch.Tensor, sigma: float = FLOOR_SIGMA, seed: int = 0) -> torch.Tensor:
-    """x (N, 3, S, S) in [0, 1] plus Gaussian noise of std `sigma`, clamped: the floor's perturbation.
-
-    The noise comes from a generator seeded with `seed`, so the floor is the same number on every run.
-    """
-    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x.device, x.dtype)
-    return (x + sigma * noise).clamp(0, 1)
 
 
 @dataclass(frozen=True)

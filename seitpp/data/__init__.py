@@ -1,6 +1,7 @@
-"""Images: the embedded Shapes dataset, image folders, and JPEG's DCT codec."""
+"""Images: the embedded Shapes dataset, image folders, shifted test sets for robustness, and JPEG's DCT codec."""
 
 from seitpp.data import dct
+from seitpp.data.shifts import CORRUPTIONS, SHIFTED_SETS, corrupt, pixel_blur, pixel_noise, shifted_sets
 from seitpp.data.images import (
     IMAGE_EXTENSIONS,
     SAMPLE_PHOTOS,
@@ -55,5 +56,11 @@ __all__ = [
     "ImageFolderDataset",
     "SAMPLE_PHOTOS",
     "photo_crops",
+    "CORRUPTIONS",
+    "corrupt",
+    "pixel_noise",
+    "pixel_blur",
+    "SHIFTED_SETS",
+    "shifted_sets",
     "dct",
 ]

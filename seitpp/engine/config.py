@@ -208,7 +208,7 @@ PRESETS: dict[str, dict[str, TrainConfig]] = {
     },
     "finetune": {
         # The micro model, a few epochs, with what the cpu sweep found to let it learn at this scale
-        # (seitpp.experiments.reproduce.MILD): crops of at least 35% of the grid, no Mixup or CutMix
+        # (seitpp.experiments.recipe.MILD): crops of at least 35% of the grid, no Mixup or CutMix
         # (the paper's 8% crops and label mixing keep a micro ViT near chance for a short run), the
         # learned table started from the tokenizer's codes (pilot on 1,000 "objects", 800 steps, the
         # 4 x 4 stem: 39.8% top-1 on validation images from the codes, 13.6% from random rows), peak

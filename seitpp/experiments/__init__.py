@@ -1,9 +1,12 @@
-"""The experiments behind the book's findings: one sweep runner (`sweep`), two sweeps it runs
-(`reproduce`, chapters 6, 7 and 9; `beyond`, chapter 8), the tables and verdicts both share
-(`tables`), and the scorecard of every finding they judge (`scorecard`)."""
+"""The experiments behind the book's findings: one sweep runner and the `Experiment` it runs
+(`sweep`), the recipes both sweeps train with (`recipe`), two experiments (`reproduce`, chapters 6, 7
+and 9; `beyond`, chapter 8), the tables and verdicts they share (`tables`), and the scorecard of
+every finding they judge (`scorecard`)."""
 
-from seitpp.experiments import beyond, reproduce, scorecard, sweep, tables
-from seitpp.experiments.sweep import RESULTS_FILE, SUMMARY_FILE, Sweep, run
+from seitpp.experiments import beyond, recipe, reproduce, scorecard, sweep, tables
+from seitpp.experiments.beyond import Beyond
+from seitpp.experiments.reproduce import Reproduce
+from seitpp.experiments.sweep import RESULTS_FILE, SUMMARY_FILE, Cell, Experiment, run
 from seitpp.experiments.tables import (
     Table,
     difference,
@@ -16,5 +19,5 @@ from seitpp.experiments.tables import (
     verdict,
 )
 
-__all__ = ["sweep", "reproduce", "beyond", "tables", "scorecard", "Sweep", "run", "RESULTS_FILE", "SUMMARY_FILE",
+__all__ = ["sweep", "recipe", "reproduce", "beyond", "tables", "scorecard", "Experiment", "Cell", "Reproduce", "Beyond", "run", "RESULTS_FILE", "SUMMARY_FILE",
            "read_results", "mean_over_seeds", "select", "mean_std", "format_table", "Table", "difference", "verdict", "judged"]

@@ -45,7 +45,6 @@ seed of each, with less company) segmentation 85 s (SeiT-style) and 280 s (SeiT+
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass, replace
@@ -58,7 +57,7 @@ import torch
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.data.dct import bytes_per_image, encode
 from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.engine.config import TrainConfig
+from seitpp.engine.config import TrainConfig, with_overrides
 from seitpp.engine.config import preset as train_preset
 from seitpp.engine.loop import evaluate, train
 from seitpp.engine.segment import (
@@ -68,8 +67,7 @@ from seitpp.engine.segment import (
     predict_masks,
 )
 from seitpp.errors import choose_preset
-from seitpp.experiments import sweep
-from seitpp.experiments.reproduce import pretrain_config, recipe_config, sweep_preset
+from seitpp.experiments.reproduce import Reproduce, sweep_preset
 from seitpp.experiments.second_tokenizer import (
     F8,
     SECOND_TOKENIZER_DIR,
@@ -77,13 +75,8 @@ from seitpp.experiments.second_tokenizer import (
     second_tokens,
     train_second_tokenizer,
 )
-from seitpp.experiments.tables import (
-    format_table,
-    judged,
-    mean_over_seeds,
-    mean_std,
-    select,
-)
+from seitpp.experiments.sweep import Cell, Experiment, read_arrays, write_arrays
+from seitpp.experiments.tables import format_table, judged, mean_std, select
 from seitpp.files import ARTEFACTS, atomic_path, write_csv
 from seitpp.tokenizers.train import TokenizerTrainConfig
 from seitpp.tokenizers.vq import VQTokenizer
@@ -130,6 +123,15 @@ DCT_METHODS: dict[str, dict] = {
     "colour swap": dict(color_swap=0.125),
 }
 METHODS = {"segment": SEGMENT_METHODS, "transfer": TRANSFER_METHODS, "dct": DCT_METHODS}
+# The questions the findings ask: (question, experiment, method a, method b, metric, the paper's b - a)
+COMPARISONS = [
+    ("segmentation", "segment", "SeiT-style", "SeiT++", "miou", PAPER_SEGMENTATION_GAIN),
+    ("segmentation", "segment", "SeiT-style", "SeiT++", "pixel_acc", None),
+    ("another tokenizer", "transfer", "SeiT", "SeiT++ (naive warp)", "top1", None),
+    ("another tokenizer", "transfer", "SeiT++ without MTM (naive warp)", "SeiT++ (naive warp)", "top1", None),
+    ("DCT inputs", "dct", "from scratch", "masked pre-training", "top1", None),
+    ("DCT inputs", "dct", "from scratch", "colour swap", "top1", None),
+]
 STAGES = ("tokenizer-f8", "mtm-reference", "masked-dct", "mtm-f8")  # longest first; each after the one it needs
 STAGE_NEEDS = {"mtm-f8": "tokenizer-f8"}
 
@@ -165,26 +167,27 @@ class BeyondPreset:
 # augmentation (over-fitted); 25 epochs (775 steps) reached 0.22 and 0.23 on 1,200 test images,
 # where all background scores 0.07. The `cpu` preset keeps about those steps on its 2,000 images
 # (13 epochs, 806 steps). TokenAdapt on every batch makes a SeiT++ cell about 3 x a SeiT one.
-_SEGMENT = replace(train_preset("cpu-tiny", "segment"), lr=4e-3, table_init="codes", epochs=13)
+_SEGMENT = with_overrides(train_preset("cpu-tiny", "segment"), dict(lr=4e-3, table_init="codes", epochs=13))
 # DCT at JPEG quality 10: 241 bytes per image and 26.3 dB PSNR (200 shapes), beside the reference
 # tokens' 172 bytes and 27.1 dB: the two inputs cost about the same to store. The classification
 # recipe is chapter 6's: on its 2,000 images, 29 epochs of batch 32 are 1,798 steps (its 1,800), and
 # 64 epochs of batch 64 are 1,984 (MTM's 2,000) for masked block modeling; warmup 5% of them.
-_DCT = TrainConfig(task="finetune", model="dct_micro", crop=7, quality=10, epochs=29, warmup_epochs=1.45,
-                   batch_size=32, lr=2e-3, min_lr=1e-5, weight_decay=0.05, layer_decay=0.85, clip_grad=1.0,
-                   drop_path=0.0, label_smoothing=0.1)
-_DCT_PRETRAIN = replace(_DCT, task="pretrain", policy="none", epochs=64, warmup_epochs=3.2, batch_size=64,
-                        layer_decay=None, label_smoothing=0.0)
+_DCT = with_overrides(TrainConfig(), dict(model="dct_micro", crop=7, quality=10, epochs=29, warmup_epochs=1.45,
+                                          batch_size=32, lr=2e-3, min_lr=1e-5, weight_decay=0.05, layer_decay=0.85,
+                                          clip_grad=1.0, drop_path=0.0, label_smoothing=0.1))
+_DCT_PRETRAIN = with_overrides(_DCT, dict(task="pretrain", policy="none", epochs=64, warmup_epochs=3.2, batch_size=64,
+                                          layer_decay=None, label_smoothing=0.0))
 PRESETS: dict[str, BeyondPreset] = {
     # Seconds: the same code path as `cpu`, for tests and the chapter's fast mode.
     "smoke": BeyondPreset(
         "smoke", train_images=64, test_images=32, seeds=(0,),
-        segment=replace(_SEGMENT, epochs=2, warmup_epochs=0.5, batch_size=16),
+        segment=with_overrides(_SEGMENT, dict(epochs=2, warmup_epochs=0.5, batch_size=16)),
         tokenizer=TokenizerTrainConfig(model=replace(F8, channels=(8, 8, 16, 16), codebook_size=64),
                                        num_train_images=64, steps=4, batch_size=8, warmup_steps=1,
                                        checkpoint_every=2),
-        recipe="smoke", dct=replace(_DCT, epochs=1, warmup_epochs=0.05, batch_size=16),
-        dct_pretrain=replace(_DCT_PRETRAIN, epochs=1, warmup_epochs=0.05, batch_size=16), examples=4, workers=1),
+        recipe="smoke", dct=with_overrides(_DCT, dict(epochs=1, warmup_epochs=0.05, batch_size=16)),
+        dct_pretrain=with_overrides(_DCT_PRETRAIN, dict(epochs=1, warmup_epochs=0.05, batch_size=16)), examples=4,
+        workers=1),
     # The committed run (see the module docstring): micro models, 3 seeds, two workers on a 2-core CPU, on
     # the images of chapter 6's `cpu` sweep at its full budget (2,000 objects) with its recipe and stems.
     "cpu": BeyondPreset(
@@ -200,86 +203,179 @@ def beyond_preset(name: str) -> BeyondPreset:
 
 
 # ----------------------------------------------------------------------------------------------
-# Cells
+# The experiment
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One training run of `method` in `experiment`, with one seed."""
+class Beyond(Experiment):
+    """Chapter 8's three experiments as one sweep over `preset` (a `BeyondPreset`)."""
 
-    experiment: str
-    method: str
-    seed: int
+    tables = EXPERIMENTS
+    metrics = METRICS
+    result_columns, summary_columns = RESULT_COLUMNS, SUMMARY_COLUMNS
+    stages, stage_needs = STAGES, STAGE_NEEDS
 
-    @property
-    def key(self) -> str:
-        return f"{self.experiment}|{self.method}|{self.seed}"
-
-    @property
-    def spec(self) -> dict:
-        return METHODS[self.experiment][self.method]
+    def __init__(self, preset: BeyondPreset):
+        super().__init__(preset)
+        self.examples: dict[str, np.ndarray] = {}  # seed 0's predicted masks by method, for examples.npz
 
     @property
-    def stage(self) -> str | None:
-        """The stage this cell waits for, or None."""
-        return self.spec.get("stage")
+    def chapter6(self) -> Reproduce:
+        """Chapter 6's sweep, whose images, recipe and MTM the transfer and segmentation cells share."""
+        return Reproduce(sweep_preset(self.preset.recipe))
 
+    def cells(self) -> list[Cell]:
+        """Every cell, seed by seed: an interrupted sweep holds whole seeds of every table first."""
+        return [Cell(experiment, method, seed, stage=spec.get("stage")) for seed in self.preset.seeds
+                for experiment in EXPERIMENTS for method, spec in METHODS[experiment].items()]
 
-def make_cells(preset: BeyondPreset) -> list[Cell]:
-    """Every cell, seed by seed: an interrupted sweep holds whole seeds of every table first."""
-    return [Cell(experiment, method, seed) for seed in preset.seeds for experiment in EXPERIMENTS
-            for method in METHODS[experiment]]
+    def segment_config(self, cell: Cell) -> TrainConfig:
+        return with_overrides(self.preset.segment, {**METHODS["segment"][cell.method].get("config", {}),
+                                                    "seed": cell.seed})
 
+    def transfer_config(self, cell: Cell, grid: int) -> TrainConfig:
+        """Chapter 6's fine-tuning recipe for this method, its crop the whole grid of the second tokenizer."""
+        overrides = dict(METHODS["transfer"][cell.method]["overrides"], crop=grid)
+        return self.chapter6.finetune_config(overrides, cell.seed, self.preset.train_images)
 
-def stages_for(cells: list[Cell]) -> list[str]:
-    """The stages these cells need, with the stages those need, in `STAGES` order."""
-    return sweep.stages_for(cells, STAGES, STAGE_NEEDS)
+    def dct_config(self, cell: Cell) -> TrainConfig:
+        return with_overrides(self.preset.dct, dict(color_swap=METHODS["dct"][cell.method].get("color_swap", 0.0),
+                                                    seed=cell.seed))
 
+    # -- data: rendered, tokenized and encoded once, cached in the sweep's work folder
+    def prepare(self, work: Path, progress: bool = True) -> dict:
+        """Images, masks, labels, reference tokens and DCT levels of both splits -> `work/data.npz`.
 
-def segment_config(preset: BeyondPreset, cell: Cell) -> TrainConfig:
-    return replace(preset.segment, **cell.spec.get("config", {}), seed=cell.seed)
+        Byte table (`data["bytes"]`): "tokens" (the reference store), "dct" (levels as `to_bytes`),
+        "masks" and "png" (one PNG file per mask, per image).
+        """
+        path, preset = work / "data.npz", self.preset
+        if path.exists():
+            return read_arrays(path)
+        tokenizer = VQTokenizer.load()
+        data, sizes = {"codebook_size": np.array(tokenizer.config.codebook_size)}, {}
+        for split, n in (("train", preset.train_images), ("test", preset.test_images)):
+            rendered = render_shapes(n, split=split, progress=progress, **self.chapter6.preset.look)
+            data[f"{split}_images"], data[f"{split}_masks"], data[f"{split}_labels"] = (
+                rendered.images, rendered.masks, rendered.labels)
+            data[f"{split}_tokens"] = tokenizer.tokenize_many(rendered.images).numpy().astype(np.int16)
+            data[f"{split}_dct"] = encode(rendered.images, preset.dct.quality).numpy()
+        store = work / "reference.tokens"
+        write_store(store, data["train_tokens"], data["train_labels"], codebook_size=tokenizer.config.codebook_size,
+                    num_classes=NUM_CLASSES, tokenizer_hash=tokenizer.fingerprint())
+        sizes["tokens"] = store.stat().st_size / preset.train_images
+        sizes["dct"] = bytes_per_image(torch.from_numpy(data["train_dct"]))
+        sizes["masks"] = float(np.mean([encoded_bytes(m, "PNG") for m in data["train_masks"]]))
+        sizes["png"] = float(np.mean([encoded_bytes(im, "PNG") for im in data["train_images"]]))
+        return write_arrays(path, data, sizes)
 
+    # -- stages and cells (each in a worker process)
+    def run_stage(self, stage: str, work: Path) -> None:
+        """Run (or resume, or find done) one stage, into `work/<stage>`."""
+        data = self.prepare(work, progress=False)
+        n = self.preset.train_images
+        if stage == "mtm-reference":
+            train(self.chapter6.pretrain_config(n), _token_data(data["train_tokens"], data["train_labels"],
+                                                              int(data["codebook_size"]), "reference tokens"),
+                  out_dir=work / stage, progress=False)
+        elif stage == "tokenizer-f8":
+            train_second_tokenizer(self.preset.tokenizer, work, data, NUM_CLASSES)
+        elif stage == "mtm-f8":
+            second = second_tokens(work)
+            cfg = with_overrides(self.chapter6.pretrain_config(n), dict(crop=second["train_tokens"].shape[-1]))
+            train(cfg, _token_data(second["train_tokens"], data["train_labels"], int(second["codebook_size"]),
+                                   "f8 tokens"),
+                  out_dir=work / stage, tokenizer=VQTokenizer.load(work / SECOND_TOKENIZER_DIR), progress=False)
+        elif stage == "masked-dct":
+            train(self.preset.dct_pretrain, _dct_data(data, "train"), out_dir=work / stage, progress=False)  # resumes
+        else:
+            super().run_stage(stage, work)
 
-def transfer_config(preset: BeyondPreset, cell: Cell, grid: int) -> TrainConfig:
-    """Chapter 6's fine-tuning recipe for this method, its crop the whole grid of the second tokenizer."""
-    overrides = dict(cell.spec["overrides"], crop=grid)
-    return recipe_config(sweep_preset(preset.recipe), overrides, cell.seed, preset.train_images)
+    def run_cell(self, cell: Cell, work: Path) -> dict:
+        """Train one cell and evaluate it on the test split -> its results row (and, for a segmenter of
+        seed 0, its predicted masks of the first `examples` test images under "masks")."""
+        data = self.prepare(work, progress=False)
+        started = time.perf_counter()
+        row = {"experiment": cell.experiment, "method": cell.method, "seed": cell.seed,
+               "train_images": self.preset.train_images}
+        row |= {"segment": self._segment_cell, "transfer": self._transfer_cell, "dct": self._dct_cell}[
+            cell.experiment](cell, work, data)
+        row["train_bytes"] = round(row["bytes_per_image"] * self.preset.train_images)
+        row["seconds"] = round(time.perf_counter() - started, 1)
+        return row
 
+    def _segment_cell(self, cell: Cell, work: Path, data: dict) -> dict:
+        cfg = self.segment_config(cell)
+        train_set = _segmentation(data, "train")
+        uses_tokenadapt = METHODS["segment"][cell.method].get("tokenadapt")
+        result = train(cfg, train_set, tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
+                       init=work / cell.stage if cell.stage else None, progress=False)
+        masks = torch.from_numpy(data["test_masks"])
+        predicted = predict_masks(result.model, torch.from_numpy(data["test_tokens"]), tuple(masks.shape[1:]))
+        confusion = confusion_matrix(predicted, masks, train_set.num_classes)
+        row = {"miou": round(mean_iou(confusion), 4), "pixel_acc": round(pixel_accuracy(confusion), 4),
+               "bytes_per_image": round(data["bytes"]["tokens"], 1),
+               "train_loss": round(result.history[-1]["loss"], 4), "steps": result.steps}
+        if cell.seed == self.preset.seeds[0]:
+            row["masks"] = predicted[:self.preset.examples].numpy()
+        return row
 
-def dct_config(preset: BeyondPreset, cell: Cell) -> TrainConfig:
-    return replace(preset.dct, color_swap=cell.spec.get("color_swap", 0.0), seed=cell.seed)
+    def _transfer_cell(self, cell: Cell, work: Path, data: dict) -> dict:
+        second = second_tokens(work)
+        K, grid = int(second["codebook_size"]), second["train_tokens"].shape[-1]
+        cfg = self.transfer_config(cell, grid)
+        result = train(cfg, _token_data(second["train_tokens"], data["train_labels"], K, "f8 train"),
+                       tokenizer=VQTokenizer.load(work / SECOND_TOKENIZER_DIR), init=work / cell.stage
+                       if cell.stage == "mtm-f8" else None, progress=False)
+        test = _token_data(second["test_tokens"], data["test_labels"], K, "f8 test")
+        return {"top1": round(evaluate(result.model, test, cfg)["val_top1"], 4),
+                "bytes_per_image": round(second["bytes"]["tokens"], 1),
+                "train_loss": round(result.history[-1]["loss"], 4), "steps": result.steps}
 
+    def _dct_cell(self, cell: Cell, work: Path, data: dict) -> dict:
+        cfg = self.dct_config(cell)
+        result = train(cfg, _dct_data(data, "train"), init=work / cell.stage if cell.stage else None, progress=False)
+        top1 = evaluate(result.model, _dct_data(data, "test"), cfg)["val_top1"]
+        return {"top1": round(top1, 4), "bytes_per_image": round(data["bytes"]["dct"], 1),
+                "train_loss": round(result.history[-1]["loss"], 4), "steps": result.steps}
 
-# ----------------------------------------------------------------------------------------------
-# Data: rendered, tokenized and encoded once, cached in the sweep's work folder
+    # -- in this process: the examples, the second tokenizer and the storage table
+    def run(self, out: str | Path, workers: int | None = None, progress: bool = True,
+            on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
+        """Run every cell not yet in `out/results.csv` -> all rows; writes results, summary, storage and examples."""
+        self.examples = _read_examples(Path(out))
+        return super().run(out, workers, progress, on_progress)
 
+    def keep(self, row: dict) -> dict:
+        """Seed 0's predicted masks go from its segmentation rows into `examples` (by method)."""
+        if "masks" in row:
+            self.examples[row["method"]] = row.pop("masks")
+        return row
 
-def prepare_data(preset: BeyondPreset, work: Path, progress: bool = True) -> dict:
-    """Images, masks, labels, reference tokens and DCT levels of both splits -> `work/data.npz`.
+    def stage_done(self, stage: str, out: Path) -> None:
+        if stage == "tokenizer-f8":
+            keep_second_tokenizer(out / "work", out)
 
-    Byte table (`data["bytes"]`): "tokens" (the reference store), "dct" (levels as `to_bytes`),
-    "masks" and "png" (one PNG file per mask, per image).
-    """
-    path = work / "data.npz"
-    if path.exists():
-        return sweep.read_arrays(path)
-    tokenizer = VQTokenizer.load()
-    quality = preset.dct.quality
-    data, sizes = {"codebook_size": np.array(tokenizer.config.codebook_size)}, {}
-    for split, n in (("train", preset.train_images), ("test", preset.test_images)):
-        rendered = render_shapes(n, split=split, progress=progress, **sweep_preset(preset.recipe).look)
-        data[f"{split}_images"], data[f"{split}_masks"], data[f"{split}_labels"] = (
-            rendered.images, rendered.masks, rendered.labels)
-        data[f"{split}_tokens"] = tokenizer.tokenize_many(rendered.images).numpy().astype(np.int16)
-        data[f"{split}_dct"] = encode(rendered.images, quality).numpy()
-    store = work / "reference.tokens"
-    write_store(store, data["train_tokens"], data["train_labels"], codebook_size=tokenizer.config.codebook_size,
-                num_classes=NUM_CLASSES, tokenizer_hash=tokenizer.fingerprint())
-    sizes["tokens"] = store.stat().st_size / preset.train_images
-    sizes["dct"] = bytes_per_image(torch.from_numpy(data["train_dct"]))
-    sizes["masks"] = float(np.mean([encoded_bytes(m, "PNG") for m in data["train_masks"]]))
-    sizes["png"] = float(np.mean([encoded_bytes(im, "PNG") for im in data["train_images"]]))
-    return sweep.write_arrays(path, data, sizes)
+    def write_more(self, rows: list[dict], out: Path) -> None:
+        """`storage.csv`, and `examples.npz` once a segmentation cell has given its masks."""
+        data = self.prepare(out / "work", progress=False)
+        write_csv(storage_rows(data, self.preset, out / "work"), out / STORAGE_FILE)
+        if self.examples:
+            n = self.preset.examples
+            arrays = {"ids": data["test_tokens"][:n], "masks": data["test_masks"][:n], "labels": data["test_labels"][:n]}
+            arrays |= {f"pred:{method}": masks for method, masks in self.examples.items()}
+            with atomic_path(out / EXAMPLES_FILE) as tmp, open(tmp, "wb") as f:
+                np.savez_compressed(f, **arrays)
+
+    def findings(self, summary: list[dict]) -> list[dict]:
+        """Does SeiT++'s gain carry over? Each difference the paper's claim says is positive, in points,
+        against the spread over seeds (`seitpp.experiments.tables.verdict`). Missing cells are skipped."""
+        out = []
+        for name, experiment, a, b, metric, paper in COMPARISONS:
+            rows = by_method(summary, experiment)
+            if a in rows and b in rows:
+                out.append({"question": name} | judged(f"{b} - {a} ({metric})", rows[a], rows[b], metric)
+                           | {"paper": paper})
+        return out
 
 
 def _segmentation(data: dict, split: str) -> Split:
@@ -303,152 +399,11 @@ def all_background(masks: np.ndarray | torch.Tensor, num_classes: int = NUM_CLAS
     return {"miou": mean_iou(confusion), "pixel_acc": pixel_accuracy(confusion)}
 
 
-# ----------------------------------------------------------------------------------------------
-# Stages and cells (each in a worker process)
-
-
-def run_stage(preset: BeyondPreset, stage: str, work: Path) -> None:
-    """Run (or resume, or find done) one stage, into `work/<stage>`."""
-    data = prepare_data(preset, work, progress=False)
-    n = preset.train_images
-    if stage == "mtm-reference":
-        train(pretrain_config(sweep_preset(preset.recipe), n),
-              _token_data(data["train_tokens"], data["train_labels"], int(data["codebook_size"]), "reference tokens"),
-              out_dir=work / stage, progress=False)
-    elif stage == "tokenizer-f8":
-        train_second_tokenizer(preset.tokenizer, work, data, NUM_CLASSES)
-    elif stage == "mtm-f8":
-        second = second_tokens(work)
-        grid = second["train_tokens"].shape[-1]
-        cfg = replace(pretrain_config(sweep_preset(preset.recipe), n), crop=grid)
-        train(cfg, _token_data(second["train_tokens"], data["train_labels"], int(second["codebook_size"]), "f8 tokens"),
-              out_dir=work / stage, tokenizer=VQTokenizer.load(work / SECOND_TOKENIZER_DIR), progress=False)
-    elif stage == "masked-dct":
-        train(preset.dct_pretrain, _dct_data(data, "train"), out_dir=work / stage, progress=False)  # resumes
-    else:
-        raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")
-
-
-def run_cell(preset: BeyondPreset, cell: Cell, work: Path) -> dict:
-    """Train one cell and evaluate it on the test split -> its results row (and, for a segmenter of
-    seed 0, its predicted masks of the first `examples` test images under "masks")."""
-    data = prepare_data(preset, work, progress=False)
-    started = time.perf_counter()
-    row = {"experiment": cell.experiment, "method": cell.method, "seed": cell.seed, "train_images": preset.train_images}
-    if cell.experiment == "segment":
-        row |= _segment_cell(preset, cell, work, data)
-    elif cell.experiment == "transfer":
-        row |= _transfer_cell(preset, cell, work, data)
-    else:
-        row |= _dct_cell(preset, cell, work, data)
-    row["train_bytes"] = round(row["bytes_per_image"] * preset.train_images)
-    row["seconds"] = round(time.perf_counter() - started, 1)
-    return row
-
-
-def _segment_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
-    cfg = segment_config(preset, cell)
-    train_set = _segmentation(data, "train")
-    result = train(cfg, train_set, tokenadapt=TokenAdapt.load() if cell.spec.get("tokenadapt") else None,
-                   init=work / cell.stage if cell.stage else None, progress=False)
-    masks = torch.from_numpy(data["test_masks"])
-    predicted = predict_masks(result.model, torch.from_numpy(data["test_tokens"]), tuple(masks.shape[1:]))
-    confusion = confusion_matrix(predicted, masks, train_set.num_classes)
-    row = {"miou": round(mean_iou(confusion), 4), "pixel_acc": round(pixel_accuracy(confusion), 4),
-           "bytes_per_image": round(data["bytes"]["tokens"], 1), "train_loss": round(result.history[-1]["loss"], 4),
-           "steps": result.steps}
-    if cell.seed == preset.seeds[0]:
-        row["masks"] = predicted[:preset.examples].numpy()
-    return row
-
-
-def _transfer_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
-    second = second_tokens(work)
-    K, grid = int(second["codebook_size"]), second["train_tokens"].shape[-1]
-    cfg = transfer_config(preset, cell, grid)
-    result = train(cfg, _token_data(second["train_tokens"], data["train_labels"], K, "f8 train"),
-                   tokenizer=VQTokenizer.load(work / SECOND_TOKENIZER_DIR),
-                   init=work / "mtm-f8" if cell.spec.get("mtm") else None, progress=False)
-    test = _token_data(second["test_tokens"], data["test_labels"], K, "f8 test")
-    return {"top1": round(evaluate(result.model, test, cfg)["val_top1"], 4),
-            "bytes_per_image": round(second["bytes"]["tokens"], 1), "train_loss": round(result.history[-1]["loss"], 4),
-            "steps": result.steps}
-
-
-def _dct_cell(preset: BeyondPreset, cell: Cell, work: Path, data: dict) -> dict:
-    cfg = dct_config(preset, cell)
-    result = train(cfg, _dct_data(data, "train"), init=work / cell.stage if cell.stage else None, progress=False)
-    top1 = evaluate(result.model, _dct_data(data, "test"), cfg)["val_top1"]
-    return {"top1": round(top1, 4), "bytes_per_image": round(data["bytes"]["dct"], 1),
-            "train_loss": round(result.history[-1]["loss"], 4), "steps": result.steps}
-
-
-# ----------------------------------------------------------------------------------------------
-# The sweep, for the runner
-
-
-def specification(preset: BeyondPreset, out: Path, examples: dict[str, np.ndarray]) -> sweep.Sweep:
-    """The sweep as the runner takes it. Seed 0's predicted masks go from its segmentation rows into
-    `examples` (by method); after each cell the storage table and `examples.npz` are written too."""
-    work = out / "work"
-
-    def keep_masks(row: dict) -> dict:
-        if "masks" in row:
-            examples[row["method"]] = row.pop("masks")
-        return row
-
-    def after_stage(stage: str) -> None:
-        if stage == "tokenizer-f8":
-            keep_second_tokenizer(work, out)
-
-    return sweep.Sweep(preset.name, make_cells(preset), functools.partial(run_cell, preset), row_key=_row_key,
-                 summarize=summarize, columns=(RESULT_COLUMNS, SUMMARY_COLUMNS), order=_order,
-                 prepare=functools.partial(prepare_data, preset), run_stage=functools.partial(run_stage, preset),
-                 stages=STAGES, stage_needs=STAGE_NEEDS, on_stage=after_stage, on_row=keep_masks,
-                 write_more=lambda rows, out: _write_more(examples, preset, out), settings=repr(preset))
-
-
-def run_beyond(preset_name: str | BeyondPreset, out: str | Path, workers: int | None = None, progress: bool = True,
-               on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
-    """Run every cell not yet in `out/results.csv` -> all rows (`seitpp.experiments.sweep.run`);
-    writes results, summary, storage and examples.
-
-    A job (stage or cell) starts when the stage it needs is done; with more than one worker, jobs
-    run in parallel processes of one thread each. `on_progress(rows, total)` is called before the
-    first cell and after every finished one (the command writes its provenance there).
-    """
-    preset = beyond_preset(preset_name) if isinstance(preset_name, str) else preset_name
-    out = Path(out)
-    spec = specification(preset, out, _read_examples(out))
-    return sweep.run(spec, out, workers or preset.workers, progress, on_progress)
-
-
-def _row_key(row: dict) -> str:
-    return f"{row['experiment']}|{row['method']}|{int(row['seed'])}"
-
-
-def _order(row: dict) -> tuple:
-    experiment = EXPERIMENTS.index(row["experiment"]) if row["experiment"] in EXPERIMENTS else 9
-    return experiment, row["method"], int(row["seed"])
-
-
 def _read_examples(out: Path) -> dict[str, np.ndarray]:
     """Predicted masks by method from `examples.npz` (empty when there is none yet)."""
     if not (out / EXAMPLES_FILE).exists():
         return {}
     return {k.removeprefix("pred:"): v for k, v in read_examples(out).items() if k.startswith("pred:")}
-
-
-def _write_more(examples: dict[str, np.ndarray], preset: BeyondPreset, out: Path) -> None:
-    """`storage.csv`, and `examples.npz` once a segmentation cell has given its masks."""
-    data = prepare_data(preset, out / "work", progress=False)
-    write_csv(storage_rows(data, preset, out / "work"), out / STORAGE_FILE)
-    if examples:
-        n = preset.examples
-        arrays = {"ids": data["test_tokens"][:n], "masks": data["test_masks"][:n], "labels": data["test_labels"][:n]}
-        arrays |= {f"pred:{method}": masks for method, masks in examples.items()}
-        with atomic_path(out / EXAMPLES_FILE) as tmp, open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
 
 
 def storage_rows(data: dict, preset: BeyondPreset, work: Path) -> list[dict]:
@@ -464,11 +419,6 @@ def storage_rows(data: dict, preset: BeyondPreset, work: Path) -> list[dict]:
                               f"K {int(second['codebook_size'])})", "bytes_per_image": second["bytes"]["tokens"]})
     rows.append({"input": "segmentation masks (PNG)", "bytes_per_image": sizes["masks"]})
     return [r | {"bytes_per_image": round(float(r["bytes_per_image"]), 1)} for r in rows]
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """Mean and standard deviation over seeds of every (experiment, method), for each metric it has."""
-    return mean_over_seeds(rows, ("experiment", "method"), METRICS)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -528,32 +478,12 @@ def dct_table(summary: list[dict], reference: list[dict] | None = None) -> str:
     return format_table(["input: method", "bytes/image", "top-1 (%)"], rows)
 
 
-def findings(summary: list[dict]) -> list[dict]:
-    """Does SeiT++'s gain carry over? Each difference the paper's claim says is positive, in points,
-    against the spread over seeds (`seitpp.experiments.tables.verdict`). Missing cells are skipped."""
-    comparisons = [
-        ("segmentation", "segment", "SeiT-style", "SeiT++", "miou", PAPER_SEGMENTATION_GAIN),
-        ("segmentation", "segment", "SeiT-style", "SeiT++", "pixel_acc", None),
-        ("another tokenizer", "transfer", "SeiT", "SeiT++ (naive warp)", "top1", None),
-        ("another tokenizer", "transfer", "SeiT++ without MTM (naive warp)", "SeiT++ (naive warp)", "top1", None),
-        ("DCT inputs", "dct", "from scratch", "masked pre-training", "top1", None),
-        ("DCT inputs", "dct", "from scratch", "colour swap", "top1", None),
-    ]
-    out = []
-    for name, experiment, a, b, metric, paper in comparisons:
-        rows = by_method(summary, experiment)
-        if a in rows and b in rows:
-            comparison = judged(f"{b} - {a} ({metric})", rows[a], rows[b], metric)
-            out.append({"question": name} | comparison | {"paper": paper})
-    return out
-
-
-def findings_table(summary: list[dict]) -> str:
-    """`findings` as a table; a spread of one seed (NaN) shows as '(1 seed)'."""
+def findings_table(findings: list[dict]) -> str:
+    """`Beyond.findings` as a table; a spread of one seed (NaN) shows as '(1 seed)'."""
     return format_table(["question", "comparison", "points", "spread", "verdict", "paper"],
                         [[f["question"], f["comparison"], f"{f['difference']:+.1f}",
                           "(1 seed)" if math.isnan(f["spread"]) else f"{f['spread']:.1f}", f["verdict"],
-                          "-" if f["paper"] is None else f"{f['paper']:+.1f} (ADE20k)"] for f in findings(summary)])
+                          "-" if f["paper"] is None else f"{f['paper']:+.1f} (ADE20k)"] for f in findings])
 
 
 def color_masks(masks: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -19,19 +19,15 @@ Robustness follows the paper's protocol: the test images are corrupted in pixels
 Gaussian blur) and then tokenized; "sketch" renders the same test objects as ink outlines on paper,
 a domain no training image comes from. Pixel models see the corrupted pixels directly.
 
-This module is the sweep's specification: presets, cells, data, one stage (MTM of a budget, named
-`mtm-<budget>`) and one cell, and the findings; `seitpp.experiments.sweep` runs it. `results.csv`
-gets one row per finished cell, written atomically as cells finish; a rerun skips every cell already
-there (and an MTM run resumes from its checkpoint), so an interrupted sweep continues where it
-stopped. `summary.csv` holds the mean and standard deviation over seeds; `provenance.json` the
-command, preset, machine, date and duration; `work/histories/<cell>.csv` each cell's training log;
-`work/mtm-<budget>/model` each MTM stage's finished model, weights only (`export_mtm`).
+This module is the sweep's specification: presets, and `Reproduce`, the experiment: cells, data,
+one stage (MTM of a budget, `mtm-<budget>`), one cell, the findings. `seitpp.experiments.sweep` runs
+it, resumably. Beside `results.csv` and `summary.csv`: `provenance.json` (command, preset, machine,
+date, duration), `work/histories/<cell>.csv` (each cell's training log) and `work/mtm-<budget>/model`
+(each MTM stage's finished model, weights only: `export_mtm`).
 """
 from __future__ import annotations
 
-import functools
 import math
-import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,29 +35,23 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from seitpp.augment.naive import pixel_noise
 from seitpp.augment.registry import create_policy
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.data.shapes import CLASS_SETS, Shapes, render_shapes
+from seitpp.data.shifts import SHIFTED_SETS, shifted_sets
 from seitpp.device import default_device
-from seitpp.engine.config import TrainConfig, preset, with_overrides
+from seitpp.engine.config import TrainConfig
 from seitpp.engine.export import export_mtm
 from seitpp.engine.loop import COLUMNS, evaluate, train
 from seitpp.errors import choose_preset
 from seitpp.experiments.paper import BUDGETS, PAPER_ABLATION, paper_budget, paper_drop
-from seitpp.experiments.sweep import Sweep, read_arrays, run, write_arrays
-from seitpp.experiments.tables import (
-    difference,
-    judged,
-    mean_over_seeds,
-    select,
-    verdict,
-)
+from seitpp.experiments.sweep import Cell, Experiment, read_arrays, write_arrays
+from seitpp.experiments.recipe import CNN_CELL, CODES, MILD, finetune_for_steps, pretrain_for_steps
+from seitpp.experiments.tables import difference, judged, select, verdict
 from seitpp.files import ARTEFACTS, write_csv
 from seitpp.tokenizers.vq import VQTokenizer
-from seitpp.tokens.footprint import downsample, encoded_bytes
+from seitpp.tokens.footprint import stored_pixels
 from seitpp.tokens.split import Split
 from seitpp.tokens.store import write_store
 
@@ -74,7 +64,7 @@ GPU_RESULTS = ARTEFACTS / "reproduce-gpu"  # --preset gpu, run on an H200 (chapt
 # The MTM encoder of the committed cpu sweep's full budget (stage mtm-1.0000), exported by `export_mtm`
 REFERENCE_MTM = ARTEFACTS / "mtm-cpu"
 STAGE_MODEL = "model"  # every finished MTM stage exports its model to work/<stage>/model
-EVAL_SETS = ("clean", "noise", "blur", "sketch", "pose")
+EVAL_SETS = SHIFTED_SETS  # clean, noise, blur, sketch, pose
 SHIFTS = EVAL_SETS[1:]  # robustness is the drop from clean accuracy to each of these
 VAL_PROBE_START = 48_000  # MTM's label probe reads validation images from here on (pilots score the first ones)
 RESULT_COLUMNS = ("experiment", "method", "budget", "train_images", "seed", "bytes_per_image", "train_bytes",
@@ -160,21 +150,13 @@ class SweepPreset:
     def budget_images(self, budget: float) -> int:
         return max(self.num_classes, round(budget * self.train_images))
 
+    def evaluation_sets(self, n: int, progress: bool = False) -> tuple[Shapes, dict[str, np.ndarray]]:
+        """The first n images of the scored split -> (the clean Shapes, {name: images}) for every name of
+        EVAL_SETS (`seitpp.data.shifts.shifted_sets`)."""
+        return shifted_sets(n, self.score_split, self.look, self.noise_std, self.blur_sigma, self.pose_size,
+                            self.pose_rotation, progress)
 
-# At CPU scale the paper's fine-tuning augmentation (crops down to 8% of the grid, Mixup 0.8, CutMix
-# 1.0) keeps a micro ViT at chance for a whole short run (10.7% after 570 steps on 1,000 images;
-# 12 classes), and lr 2e-3 learns about twice as fast as the preset's 5e-3: so every method here
-# gets mild crops (35% of the area or more), no label mixing, and lr 2e-3. What differs between
-# methods is only their own part: stem, token augmentation, pre-training.
-# The learned table starts from the tokenizer's codes (table_init "codes"): from random rows, a
-# thousand images are too few to learn 391 embeddings ("SeiT, learned table" on 1,000 images: 12.7%
-# on 12 classes, near chance, against 28.5% from the codes; the two committed cpu sweeps, 3 seeds).
-# MTM's table starts there too.
-MILD = dict(min_scale=0.35, mixup=0.0, cutmix=0.0, lr=2e-3, table_init="codes")
-# The small CNN gets the `cpu-cnn` recipe's own parts (seitpp.engine.config): no layer decay, crops down
-# to 25%, and its peak lr (1e-2 at batch 64) scaled by sqrt to the sweep's batch of 32.
-CNN_CELL = dict(layer_decay=None, min_scale=0.25, lr=7e-3)
-CODES = dict(table_init="codes")
+
 SWEEPS: dict[str, SweepPreset] = {
     # Seconds: the same code path as `cpu`, for tests and the notebooks' fast mode.
     "smoke": SweepPreset("smoke", train_images=96, budgets=(1.0, 0.5), test_images=48, seeds=(0,),
@@ -234,360 +216,238 @@ def sweep_preset(name: str) -> SweepPreset:
 
 
 # ----------------------------------------------------------------------------------------------
-# Cells
+# The experiment
 
 
 @dataclass(frozen=True)
-class Cell:
-    """One training run and its evaluations. `overrides` change the fine-tuning preset."""
+class SweepCell(Cell):
+    overrides: dict = field(default_factory=dict)  # of the fine-tuning preset: the method's own part
+    data: str = "tokens"  # or a pixel format: "png", "jpeg5", "down4", ...
+    naive_warps: bool = False  # the geometric half gets naive warps of the grid in TokenAdapt's place
 
-    experiment: str  # "budgets", "ablation", "pixels"
-    method: str
-    budget: float
-    seed: int
-    overrides: dict
-    mtm: bool = False  # start from the MTM encoder of this budget
-    data: str = "tokens"  # "tokens" or a pixel format: "png", "jpeg5", "down4", ...
-    naive_warps: bool = False  # the geometric half without TokenAdapt's weights: naive warps of the grid
 
-    @property
-    def key(self) -> str:
-        return f"{self.experiment}|{self.method}|{self.budget:.4f}|{self.seed}"
+def mtm_stage(budget: float) -> str:
+    """The MTM run of a budget's tokens."""
+    return f"mtm-{budget:.4f}"
 
-    @property
-    def stage(self) -> str | None:
-        """The MTM run of this cell's budget, when it starts from one."""
-        return f"mtm-{self.budget:.4f}" if self.mtm else None
+
+class Reproduce(Experiment):
+    """The paper's findings as one sweep over `preset` (a `SweepPreset`)."""
+
+    tables = ("budgets", "ablation", "pixels")
+    group_by = ("experiment", "method", "budget")
+    metrics = tuple(f"acc_{s}" for s in EVAL_SETS) + tuple(f"drop_{s}" for s in SHIFTS)
+    result_columns, summary_columns = RESULT_COLUMNS, SUMMARY_COLUMNS
 
     @property
-    def slug(self) -> str:
-        """The key as a file name: `work/histories/<slug>.csv` holds the cell's training log."""
-        return re.sub(r"[^A-Za-z0-9.]+", "-", self.key.replace("++", "pp").replace("+", "plus")).strip("-")
+    def stages(self) -> tuple[str, ...]:
+        """One MTM stage per budget that has MTM cells, largest first."""
+        return tuple(mtm_stage(b) for b in sorted({c.budget for c in self.cells() if c.stage}, reverse=True))
 
+    def cells(self) -> list[SweepCell]:
+        """Every cell of the sweep, seed by seed: an interrupted sweep holds whole seeds of every table first."""
+        sweep, cells = self.preset, []
+        for seed in sweep.seeds:
+            for budget in sweep.budgets:
+                for method, spec in METHODS.items():
+                    if method not in sweep.methods or (method in sweep.full_budget_only
+                                                       and budget != max(sweep.budgets)):
+                        continue
+                    spec = dict(spec)
+                    stage = mtm_stage(budget) if spec.pop("mtm", False) else None
+                    cells.append(SweepCell("budgets", method, seed, budget, stage, spec))
+            for variant, flags in ABLATION.items():
+                if variant == "+ both" and sweep.ablation_budget in sweep.budgets and sweep.ablation_mtm \
+                        and "budgets" in sweep.experiments:
+                    continue  # the budget table's SeiT++ cell at this budget is this variant: not trained twice
+                flags = dict(flags)
+                naive = flags.pop("naive_warps", False)
+                stage = mtm_stage(sweep.ablation_budget) if sweep.ablation_mtm else None
+                cells.append(SweepCell("ablation", variant, seed, sweep.ablation_budget, stage,
+                                       dict(policy="seitpp", stem="seitpp", **flags), naive_warps=naive))
+            for fmt, name in self.pixel_formats().items():
+                cells.append(SweepCell("pixels", name, seed, overrides=dict(model=sweep.pixel_model), data=fmt))
+            cells.append(SweepCell("pixels", "small CNN (PNG)", seed, overrides=dict(model=sweep.cnn_model, **CNN_CELL),
+                                   data="png"))
+        return [c for c in cells if c.experiment in sweep.experiments]
 
-def pixel_formats(sweep: SweepPreset) -> dict[str, str]:
-    """Pixel baselines: format key -> the name shown in tables."""
-    formats = {"png": "pixels (PNG)"}
-    formats |= {f"jpeg{q}": f"JPEG quality {q}" for q in sweep.jpeg_qualities}
-    formats |= {f"down{f}": f"downsampled x1/{f} (PNG)" for f in sweep.downsample_factors}
-    return formats
+    def pixel_formats(self) -> dict[str, str]:
+        """Pixel baselines: format key -> the name shown in tables."""
+        formats = {"png": "pixels (PNG)"}
+        formats |= {f"jpeg{q}": f"JPEG quality {q}" for q in self.preset.jpeg_qualities}
+        formats |= {f"down{f}": f"downsampled x1/{f} (PNG)" for f in self.preset.downsample_factors}
+        return formats
 
+    # -- recipes
+    def finetune_config(self, overrides: dict, seed: int, num_images: int) -> TrainConfig:
+        """The sweep's fine-tuning recipe with a method's `overrides`, for `finetune_steps` on `num_images`
+        (chapter 8 trains it on other tokens)."""
+        sweep = self.preset
+        return finetune_for_steps(sweep.base, {**sweep.finetune, **overrides, "seed": seed}, sweep.finetune_steps,
+                                      num_images)
 
-def make_cells(sweep: SweepPreset) -> list[Cell]:
-    """Every cell of the sweep, seed by seed: an interrupted sweep holds whole seeds of every table first."""
-    cells = []
-    for seed in sweep.seeds:
-        for budget in sweep.budgets:
-            for method, spec in METHODS.items():
-                if method not in sweep.methods or (method in sweep.full_budget_only and budget != max(sweep.budgets)):
-                    continue
-                spec = dict(spec)
-                cells.append(Cell("budgets", method, budget, seed, spec, mtm=spec.pop("mtm", False)))
-        for variant, flags in ABLATION.items():
-            if variant == "+ both" and sweep.ablation_budget in sweep.budgets and sweep.ablation_mtm \
-                    and "budgets" in sweep.experiments:
-                continue  # the budget table's SeiT++ cell at this budget is this variant: not trained twice
-            flags = dict(flags)
-            naive = flags.pop("naive_warps", False)
-            cells.append(Cell("ablation", variant, sweep.ablation_budget, seed,
-                              dict(policy="seitpp", stem="seitpp", **flags), mtm=sweep.ablation_mtm,
-                              naive_warps=naive))
-        for fmt, name in pixel_formats(sweep).items():
-            cells.append(Cell("pixels", name, 1.0, seed, dict(model=sweep.pixel_model), data=fmt))
-        cells.append(Cell("pixels", "small CNN (PNG)", 1.0, seed, dict(model=sweep.cnn_model, **CNN_CELL), data="png"))
-    return [c for c in cells if c.experiment in sweep.experiments]
+    def pretrain_config(self, num_images: int) -> TrainConfig:
+        """MTM's recipe for `pretrain_steps` on `num_images` (seed 0: one MTM run per budget)."""
+        sweep = self.preset
+        return pretrain_for_steps(sweep.base, {**sweep.pretrain, "seed": 0}, sweep.pretrain_steps, num_images)
 
+    # -- data: rendered, tokenized and corrupted once, cached in the sweep's work folder
+    def prepare(self, work: Path, progress: bool = True) -> dict:
+        """Render, tokenize and corrupt everything once; arrays go to `work/data.npz` -> {name: array, "bytes": {...}}."""
+        path, sweep = work / "data.npz", self.preset
+        if path.exists():
+            return read_arrays(path)
+        tokenizer = VQTokenizer.load(device=default_device())
+        train = render_shapes(sweep.train_images, split="train", progress=progress, **sweep.look)
+        test, tests = sweep.evaluation_sets(sweep.test_images, progress)
+        # the label probe of MTM runs reads the end of the validation split: never a scored image, and
+        # not the pilots' validation images either
+        probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START, **sweep.look)
+        data = {"codebook_size": np.array(tokenizer.config.codebook_size),
+                "train_labels": train.labels, "test_labels": test.labels, "probe_labels": probe.labels,
+                "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16),
+                "probe_tokens": tokenizer.tokenize_many(probe.images).numpy().astype(np.int16)}
+        for name, images in tests.items():
+            if "pixels" in sweep.experiments:
+                data[f"test_{name}_pixels"] = images
+            data[f"test_{name}_tokens"] = tokenizer.tokenize_many(images).numpy().astype(np.int16)
+        sizes = {}
+        if "pixels" in sweep.experiments:  # the pixel baselines' training sets, and what they cost to store
+            formats, sizes = stored_pixels(train.images, sweep.jpeg_qualities, sweep.downsample_factors)
+            data |= {f"train_{fmt}": images for fmt, images in formats.items()}
+        store = work / "train.tokens"
+        write_store(store, data["train_tokens"], train.labels, codebook_size=tokenizer.config.codebook_size,
+                    num_classes=sweep.num_classes, tokenizer_hash=tokenizer.fingerprint())
+        sizes["tokens"] = store.stat().st_size / sweep.train_images
+        return write_arrays(path, data, sizes)
 
-def finetune_config(sweep: SweepPreset, cell: Cell, num_images: int) -> TrainConfig:
-    """The fine-tuning preset with the sweep's and the cell's overrides, epochs set for `finetune_steps`."""
-    return recipe_config(sweep, cell.overrides, cell.seed, num_images)
+    def split(self, data: dict, name: str, fmt: str, n: int | None = None) -> Split:
+        """`data["<name>_<fmt>"]` (the first n) with its labels, for the engine: `fmt` "tokens" or pixels."""
+        K = int(data["codebook_size"]) if fmt == "tokens" else None
+        labels = data[f"{name.split('_')[0]}_labels"]
+        return Split(torch.from_numpy(data[f"{name}_{fmt}"][:n]), torch.as_tensor(labels[:n]), self.preset.num_classes,
+                     K, f"sweep {name} ({fmt})", kind="tokens" if K else "pixels")
 
+    # -- one stage and one cell (in a worker process)
+    def run_stage(self, stage: str, work: Path) -> None:
+        """MTM on the tokens of the budget the stage names (`mtm-<budget>`), into `work/<stage>`; resumes
+        from its checkpoint (a finished one trains no further). The finished model goes to
+        `work/<stage>/model` (`export_mtm`)."""
+        data = self.prepare(work, progress=False)
+        n = self.preset.budget_images(float(stage.removeprefix("mtm-")))
+        result = train(self.pretrain_config(n), self.split(data, "train", "tokens", n),
+                       self.split(data, "probe", "tokens"), out_dir=work / stage, progress=False)
+        write_csv(result.history, work / "histories" / f"{stage}.csv", COLUMNS)
+        export_mtm(work / stage, work / stage / STAGE_MODEL, stage=stage, sweep=repr(self.preset))
 
-def recipe_config(sweep: SweepPreset, overrides: dict, seed: int, num_images: int) -> TrainConfig:
-    """The sweep's fine-tuning recipe with a method's `overrides`: chapter 8 trains it on other tokens."""
-    cfg = with_overrides(preset(sweep.base, "finetune"), {**sweep.finetune, **overrides, "seed": seed})
-    epochs = _epochs_for(sweep.finetune_steps, num_images, cfg.batch_size)
-    return replace(cfg, epochs=epochs, warmup_epochs=0.05 * epochs, eval_every=10**9)  # 5% warmup
+    def run_cell(self, cell: SweepCell, work: Path) -> dict:
+        """Train one cell and evaluate it on every test set -> its results row; its training log goes to
+        `work/histories/<slug>.csv`."""
+        data = self.prepare(work, progress=False)
+        kind = "tokens" if cell.data == "tokens" else "pixels"
+        n = self.preset.budget_images(cell.budget)
+        cfg = self.finetune_config(cell.overrides, cell.seed, n)
+        # pixel cells warp pixels; naive-warp cells warp the grid itself
+        uses_tokenadapt = kind == "tokens" and create_policy(cfg.policy).uses_tokenadapt(cfg) and not cell.naive_warps
+        started = time.perf_counter()
+        result = train(cfg, self.split(data, "train", cell.data, n), progress=False,
+                       tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
+                       init=work / cell.stage if cell.stage else None)
+        device = next(result.model.parameters()).device
+        row = {"experiment": cell.experiment, "method": cell.method, "budget": round(cell.budget, 4),
+               "train_images": n, "seed": cell.seed, "bytes_per_image": round(data["bytes"][cell.data], 1),
+               "train_bytes": round(data["bytes"][cell.data] * n), "train_loss": round(result.history[-1]["loss"], 4),
+               "steps": result.steps}
+        for name in EVAL_SETS:
+            row[f"acc_{name}"] = round(evaluate(result.model, self.split(data, f"test_{name}", kind), cfg,
+                                                device)["val_top1"], 4)
+        row["seconds"] = round(time.perf_counter() - started, 1)
+        write_csv(result.history, work / "histories" / f"{cell.slug}.csv", COLUMNS)
+        return row
 
+    # -- what the rows say
+    def summarize(self, rows: list[dict]) -> list[dict]:
+        """Mean and standard deviation over seeds of every (experiment, method, budget): accuracies, and the
+        drops from clean accuracy under each shift (per seed, then averaged)."""
+        rows = [r | {"budget": round(float(r["budget"]), 4)} | {
+            f"drop_{name}": round(float(r["acc_clean"]) - float(r[f"acc_{name}"]), 4) for name in SHIFTS
+            if r.get(f"acc_{name}") not in (None, "")} for r in rows]  # CSV text and floats alike
+        return super().summarize(rows)
 
-def pretrain_config(sweep: SweepPreset, num_images: int) -> TrainConfig:
-    """MTM's recipe for `pretrain_steps`, evaluated (masked-token loss, label probe) about ten times."""
-    cfg = with_overrides(preset(sweep.base, "pretrain"), {**sweep.pretrain, "seed": 0})
-    epochs = _epochs_for(sweep.pretrain_steps, num_images, cfg.batch_size)
-    return replace(cfg, epochs=epochs, warmup_epochs=0.05 * epochs, eval_every=max(1, epochs // 10))
+    def ablation_rows(self, summary: list[dict]) -> dict[str, dict]:
+        """Variant -> summary row; "+ both" is the budget table's SeiT++ cell when it was not trained twice."""
+        rows = {r["method"]: r for r in select(summary, "ablation")}
+        if "+ both" not in rows:
+            both = select(summary, "budgets", "SeiT++", self.preset.ablation_budget)
+            if both:
+                rows["+ both"] = both[0]
+        return {v: rows[v] for v in ABLATION if v in rows}
 
+    def findings(self, summary: list[dict]) -> list[dict]:
+        """The paper's findings measured on `summary` -> rows {finding, comparison, difference, spread,
+        verdict, paper}.
 
-def _epochs_for(steps: int, num_images: int, batch_size: int) -> int:
-    per_epoch = max(1, num_images // batch_size)
-    return max(1, math.ceil(steps / per_epoch))
+        Each is a difference that the paper says is positive; the verdict compares it with the spread
+        over seeds (standard deviations of the two means, combined). `paper` is the same difference in
+        the paper's tables (points), None where the paper has no such pair. Missing cells are skipped.
+        """
+        sweep = self.preset
+        big, small = max(sweep.budgets), min(sweep.budgets)
 
+        def cell(method: str, budget: float = big) -> dict | None:
+            rows = select(summary, "budgets", method, budget)
+            return rows[0] if rows else None
 
-# ----------------------------------------------------------------------------------------------
-# Data: rendered, tokenized and corrupted once, cached in the sweep's work folder
+        def paper(a: str, b: str, budget: float) -> float | None:
+            return _minus(paper_budget(b, budget), paper_budget(a, budget))
 
-
-def corrupt(images: np.ndarray, kind: str, sweep: SweepPreset, seed: int = 0) -> np.ndarray:
-    """uint8 images (N, H, W, 3) with Gaussian noise or Gaussian blur, as uint8 again."""
-    from torchvision.transforms.v2.functional import gaussian_blur
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    if kind == "noise":
-        x = pixel_noise(x, sweep.noise_std, seed)
-    elif kind == "blur":
-        k = 2 * math.ceil(3 * sweep.blur_sigma) + 1
-        x = gaussian_blur(x, [k, k], [sweep.blur_sigma, sweep.blur_sigma])
-    else:
-        raise ValueError(f"unknown corruption {kind!r}")
-    return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-
-
-def jpeg_roundtrip(images: np.ndarray, quality: int) -> tuple[np.ndarray, float]:
-    """Each image through a JPEG file of `quality` -> (decoded uint8 images, mean bytes per image)."""
-    import io
-
-    from PIL import Image
-    out, sizes = np.empty_like(images), []
-    for i, im in enumerate(images):
-        buffer = io.BytesIO()
-        Image.fromarray(im).save(buffer, format="JPEG", quality=quality)
-        sizes.append(buffer.tell())
-        out[i] = np.asarray(Image.open(buffer).convert("RGB"))
-    return out, float(np.mean(sizes))
-
-
-def downsampled(images: np.ndarray, factor: int) -> tuple[np.ndarray, float]:
-    """Stored at 1/factor resolution (PNG), shown to the model bilinearly upsampled back -> (images, bytes)."""
-    small = downsample(images, factor)
-    size = float(np.mean([encoded_bytes(im, "PNG") for im in small]))
-    x = torch.from_numpy(small).permute(0, 3, 1, 2).float()
-    up = F.interpolate(x, size=images.shape[1:3], mode="bilinear", align_corners=False)
-    return up.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy(), size
-
-
-def evaluation_sets(sweep: SweepPreset, n: int, progress: bool = False) -> tuple[Shapes, dict[str, np.ndarray]]:
-    """The first n images of the scored split -> (the clean Shapes, {test set: images}) for every name
-    of EVAL_SETS: clean; Gaussian noise and blur of the same images; the same objects drawn as
-    sketches, and drawn smaller and turned further than any training image ("pose")."""
-    test = render_shapes(n, split=sweep.score_split, progress=progress, **sweep.look)
-    sketch = render_shapes(n, split=sweep.score_split, classes=sweep.classes, style="sketch")
-    pose = render_shapes(n, split=sweep.score_split, size_range=sweep.pose_size, max_rotation=sweep.pose_rotation,
-                         **sweep.look)
-    return test, {"clean": test.images, "noise": corrupt(test.images, "noise", sweep),
-                  "blur": corrupt(test.images, "blur", sweep), "sketch": sketch.images, "pose": pose.images}
-
-
-def prepare_data(sweep: SweepPreset, work: Path, progress: bool = True) -> dict:
-    """Render, tokenize and corrupt everything once; arrays go to `work/data.npz` -> {name: array, "bytes": {...}}."""
-    path = work / "data.npz"
-    if path.exists():
-        return read_arrays(path)
-    tokenizer = VQTokenizer.load(device=default_device())
-    train = render_shapes(sweep.train_images, split="train", progress=progress, **sweep.look)
-    test, tests = evaluation_sets(sweep, sweep.test_images, progress)
-    # the label probe of MTM runs reads the end of the validation split: never a scored image, and
-    # not the pilots' validation images either
-    probe = render_shapes(sweep.probe_images, split="val", start=VAL_PROBE_START, **sweep.look)
-    data = {"codebook_size": np.array(tokenizer.config.codebook_size),
-            "train_labels": train.labels, "test_labels": test.labels, "probe_labels": probe.labels,
-            "train_tokens": tokenizer.tokenize_many(train.images).numpy().astype(np.int16),
-            "probe_tokens": tokenizer.tokenize_many(probe.images).numpy().astype(np.int16)}
-    for name, images in tests.items():
-        if "pixels" in sweep.experiments:
-            data[f"test_{name}_pixels"] = images
-        data[f"test_{name}_tokens"] = tokenizer.tokenize_many(images).numpy().astype(np.int16)
-    sizes = {}
-    if "pixels" in sweep.experiments:  # the pixel baselines' training sets, and what they cost to store
-        data["train_png"] = train.images
-        sizes["png"] = float(np.mean([encoded_bytes(im, "PNG") for im in train.images]))
-        for q in sweep.jpeg_qualities:
-            data[f"train_jpeg{q}"], sizes[f"jpeg{q}"] = jpeg_roundtrip(train.images, q)
-        for f in sweep.downsample_factors:
-            data[f"train_down{f}"], sizes[f"down{f}"] = downsampled(train.images, f)
-    store = work / "train.tokens"
-    write_store(store, data["train_tokens"], train.labels, codebook_size=tokenizer.config.codebook_size,
-                num_classes=sweep.num_classes, tokenizer_hash=tokenizer.fingerprint())
-    sizes["tokens"] = store.stat().st_size / sweep.train_images
-    return write_arrays(path, data, sizes)
-
-
-# ----------------------------------------------------------------------------------------------
-# One stage and one cell (in a worker process)
-
-
-def _split(data: dict, name: str, fmt: str, num_classes: int, n: int | None = None):
-    """`data["<name>_<fmt>"]` (the first n) with its labels, for the engine: `fmt` "tokens" or pixels."""
-    K = int(data["codebook_size"]) if fmt == "tokens" else None
-    split = name.split("_")[0]
-    return Split(torch.from_numpy(data[f"{name}_{fmt}"][:n]), torch.as_tensor(data[f"{split}_labels"][:n]),
-                 num_classes, K, f"sweep {name} ({fmt})", kind="tokens" if K else "pixels")
-
-
-def run_stage(sweep: SweepPreset, stage: str, work: Path) -> None:
-    """MTM on the tokens of the budget the stage names (`mtm-<budget>`), into `work/<stage>`; resumes
-    from its checkpoint (a finished one trains no further). The finished model goes to
-    `work/<stage>/model` (`export_mtm`)."""
-    data = prepare_data(sweep, work, progress=False)
-    n = sweep.budget_images(float(stage.removeprefix("mtm-")))
-    k = sweep.num_classes
-    result = train(pretrain_config(sweep, n), _split(data, "train", "tokens", k, n), _split(data, "probe", "tokens", k),
-                   out_dir=work / stage, progress=False)
-    write_csv(result.history, work / "histories" / f"{stage}.csv", COLUMNS)
-    export_mtm(work / stage, work / stage / STAGE_MODEL, stage=stage, sweep=repr(sweep))
-
-
-def run_cell(sweep: SweepPreset, cell: Cell, work: Path) -> dict:
-    """Train one cell and evaluate it on every test set -> its results row; its training log goes to
-    `work/histories/<slug>.csv`."""
-    data = prepare_data(sweep, work, progress=False)
-    kind = "tokens" if cell.data == "tokens" else "pixels"
-    n = sweep.budget_images(cell.budget)
-    cfg = finetune_config(sweep, cell, n)
-    # pixel cells warp pixels; naive-warp cells warp the grid itself
-    uses_tokenadapt = kind == "tokens" and create_policy(cfg.policy).uses_tokenadapt(cfg) and not cell.naive_warps
-    started = time.perf_counter()
-    result = train(cfg, _split(data, "train", cell.data, sweep.num_classes, n), progress=False,
-                   tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
-                   init=work / cell.stage if cell.stage else None)
-    device = next(result.model.parameters()).device
-    row = {"experiment": cell.experiment, "method": cell.method, "budget": round(cell.budget, 4),
-           "train_images": n, "seed": cell.seed, "bytes_per_image": round(data["bytes"][cell.data], 1),
-           "train_bytes": round(data["bytes"][cell.data] * n), "train_loss": round(result.history[-1]["loss"], 4),
-           "steps": result.steps}
-    for name in EVAL_SETS:
-        test = _split(data, f"test_{name}", kind, sweep.num_classes)
-        row[f"acc_{name}"] = round(evaluate(result.model, test, cfg, device)["val_top1"], 4)
-    row["seconds"] = round(time.perf_counter() - started, 1)
-    write_csv(result.history, work / "histories" / f"{cell.slug}.csv", COLUMNS)
-    return row
-
-
-# ----------------------------------------------------------------------------------------------
-# The sweep, for the runner
-
-
-def specification(sweep: SweepPreset) -> Sweep:
-    """The sweep as the runner takes it: cells, and one MTM stage per budget that has MTM cells (largest first)."""
-    cells = make_cells(sweep)
-    stages = tuple(f"mtm-{b:.4f}" for b in sorted({c.budget for c in cells if c.mtm}, reverse=True))
-    return Sweep(sweep.name, cells, functools.partial(run_cell, sweep), row_key=_row_key,
-                 summarize=summarize, columns=(RESULT_COLUMNS, SUMMARY_COLUMNS), order=_order,
-                 prepare=functools.partial(prepare_data, sweep), run_stage=functools.partial(run_stage, sweep),
-                 stages=stages, settings=repr(sweep))
-
-
-def run_sweep(sweep: SweepPreset, out: str | Path, workers: int | None = None, progress: bool = True,
-              on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
-    """Run every cell not yet in `out/results.csv` -> all rows (`seitpp.experiments.sweep.run`).
-
-    MTM runs go first; a cell that needs one starts when it has finished. With more than one
-    worker, cells run in parallel processes of one thread each. `on_progress(rows, total)` is called
-    before the first cell and after every finished one (the CLI writes its provenance).
-    """
-    return run(specification(sweep), out, workers or sweep.workers, progress, on_progress)
-
-
-def _row_key(row: dict) -> str:
-    return f"{row['experiment']}|{row['method']}|{float(row['budget']):.4f}|{int(row['seed'])}"
-
-
-def _order(row: dict) -> tuple:
-    experiment = {c: i for i, c in enumerate(("budgets", "ablation", "pixels"))}.get(row["experiment"], 9)
-    return experiment, -float(row["budget"]), row["method"], int(row["seed"])
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """Mean and standard deviation over seeds of every (experiment, method, budget): accuracies, and the
-    drops from clean accuracy under each shift (per seed, then averaged)."""
-    rows = [r | {"budget": round(float(r["budget"]), 4)} | {
-        f"drop_{name}": round(float(r["acc_clean"]) - float(r[f"acc_{name}"]), 4) for name in SHIFTS
-        if r.get(f"acc_{name}") not in (None, "")} for r in rows]  # CSV text and floats alike
-    return mean_over_seeds(rows, ("experiment", "method", "budget"),
-                           tuple(f"acc_{name}" for name in EVAL_SETS) + tuple(f"drop_{name}" for name in SHIFTS))
+        out = []
+        # 1. the smaller the budget, the larger SeiT++'s gain over SeiT
+        if all(cell(m, b) for m in ("SeiT", "SeiT++") for b in (big, small)):
+            (g_small, s_small), (g_big, s_big) = (difference(cell("SeiT", b), cell("SeiT++", b)) for b in (small, big))
+            d, s = g_small - g_big, math.hypot(s_small, s_big)
+            out.append({"finding": "smaller budget, larger gain",
+                        "comparison": f"(SeiT++ - SeiT) at {sweep.budget_images(small)} minus at "
+                                      f"{sweep.budget_images(big)} images", "difference": round(d, 1),
+                        "spread": round(s, 1), "verdict": verdict(d, s),
+                        "paper": _minus(paper("SeiT", "SeiT++", small), paper("SeiT", "SeiT++", big))})
+        # (finding, comparison, row a, row b, metric, the paper's b - a): b - a is what the paper says is positive
+        pairs = []
+        for b in sweep.budgets:  # 2. MTM helps, at every budget, on either augmentation
+            n = f"({sweep.budget_images(b)} images)"
+            pairs += [("MTM helps", f"SeiT + MTM - SeiT, learned table {n}", cell("SeiT, learned table", b),
+                       cell("SeiT + MTM", b), "acc_clean", None),
+                      ("MTM helps", f"SeiT++ - SeiT++ without MTM {n}", cell("SeiT++ without MTM", b),
+                       cell("SeiT++", b), "acc_clean", paper("SeiT++ without MTM", "SeiT++", b))]
+        for b in sweep.budgets:  # 3. SeiT++ beats SeiT, and MTM and the augmentations add up
+            n = f"({sweep.budget_images(b)} images)"
+            pairs += [("SeiT++ beats SeiT", f"SeiT++ - SeiT {n}", cell("SeiT", b), cell("SeiT++", b), "acc_clean",
+                       paper("SeiT", "SeiT++", b)),
+                      ("MTM and augmentation add up", f"SeiT++ - SeiT + MTM {n}", cell("SeiT + MTM", b),
+                       cell("SeiT++", b), "acc_clean", paper("SeiT + MTM", "SeiT++", b))]
+        # 4. the ablation: each augmentation helps, TokenAdapt more than ColorAdapt, learned warps more than naive
+        ablation = self.ablation_rows(summary)
+        for a, b in [("baseline", "+ ColorAdapt"), ("baseline", "+ TokenAdapt"), ("baseline", "+ both"),
+                     ("+ ColorAdapt", "+ TokenAdapt"), ("+ naive warps", "+ TokenAdapt")]:
+            finding = {"baseline": "each augmentation helps", "+ ColorAdapt": "TokenAdapt helps more than ColorAdapt",
+                       "+ naive warps": "learned warps beat naive warps"}[a]
+            known = a in PAPER_ABLATION and b in PAPER_ABLATION
+            pairs.append((finding, f"{b} - {a}", ablation.get(a), ablation.get(b), "acc_clean",
+                          _minus(PAPER_ABLATION[b], PAPER_ABLATION[a]) if known else None))
+        # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM): they lose
+        # less of their clean accuracy under each shift. The difference is the other's drop minus SeiT++'s.
+        for name in SHIFTS:
+            for other in ("SeiT", "SeiT, learned table"):
+                pairs.append(("more robust", f"drop on {name}: {other} - SeiT++ without MTM", cell("SeiT++ without MTM"),
+                              cell(other), f"drop_{name}", _minus(paper_drop("SeiT", name),
+                                                                   paper_drop("SeiT++ without MTM", name))
+                              if other == "SeiT" else None))
+        for finding, comparison, a, b, metric, paper_difference in pairs:
+            # a summary written before a test set existed leaves its columns blank
+            if a is not None and b is not None and all(r.get(f"{metric}_mean") not in (None, "") for r in (a, b)):
+                out.append({"finding": finding} | judged(comparison, a, b, metric) | {"paper": paper_difference})
+        return out
 
 
 def _minus(b: float | None, a: float | None) -> float | None:
     return None if a is None or b is None else round(b - a, 1)
-
-
-def ablation_rows(summary: list[dict], sweep: SweepPreset) -> dict[str, dict]:
-    """Variant -> summary row; "+ both" is the budget table's SeiT++ cell when it was not trained twice."""
-    rows = {r["method"]: r for r in select(summary, "ablation")}
-    if "+ both" not in rows:
-        both = select(summary, "budgets", "SeiT++", sweep.ablation_budget)
-        if both:
-            rows["+ both"] = both[0]
-    return {v: rows[v] for v in ABLATION if v in rows}
-
-
-# ----------------------------------------------------------------------------------------------
-# The paper's findings, judged on a summary
-
-
-def findings(summary: list[dict], sweep: SweepPreset) -> list[dict]:
-    """The paper's findings measured on `summary` -> rows {finding, comparison, difference, spread, verdict,
-    paper}.
-
-    Each is a difference that the paper says is positive; the verdict compares it with the spread
-    over seeds (standard deviations of the two means, combined). `paper` is the same difference in
-    the paper's tables (points), None where the paper has no such pair. Missing cells are skipped.
-    """
-    def cell(experiment: str, method: str, budget: float) -> dict | None:
-        rows = select(summary, experiment, method, budget)
-        return rows[0] if rows else None
-
-    out = []
-
-    def judge(finding: str, comparison: str, a: dict | None, b: dict | None, metric: str = "acc_clean",
-              paper: float | None = None) -> None:
-        measured = a is not None and b is not None and all(r.get(f"{metric}_mean") not in (None, "") for r in (a, b))
-        if measured:  # a summary written before a test set existed leaves its columns blank
-            out.append({"finding": finding} | judged(comparison, a, b, metric) | {"paper": paper})
-
-    big, small = max(sweep.budgets), min(sweep.budgets)
-    # 1. the smaller the budget, the larger SeiT++'s gain over SeiT
-    gain = {}
-    for b in (big, small):
-        pair = cell("budgets", "SeiT", b), cell("budgets", "SeiT++", b)
-        if None not in pair:
-            gain[b] = difference(*pair)
-    if len(gain) == 2:
-        d, s = gain[small][0] - gain[big][0], math.hypot(gain[small][1], gain[big][1])
-        paper = [_minus(paper_budget("SeiT++", b), paper_budget("SeiT", b)) for b in (small, big)]
-        out.append({"finding": "smaller budget, larger gain",
-                    "comparison": f"(SeiT++ - SeiT) at {sweep.budget_images(small)} minus at "
-                                  f"{sweep.budget_images(big)} images",
-                    "difference": round(d, 1), "spread": round(s, 1), "verdict": verdict(d, s),
-                    "paper": _minus(*paper)})
-    # 2. MTM helps, at every budget, on either augmentation
-    for b in sweep.budgets:
-        n = sweep.budget_images(b)
-        judge("MTM helps", f"SeiT + MTM - SeiT, learned table ({n} images)",
-              cell("budgets", "SeiT, learned table", b), cell("budgets", "SeiT + MTM", b))
-        judge("MTM helps", f"SeiT++ - SeiT++ without MTM ({n} images)",
-              cell("budgets", "SeiT++ without MTM", b), cell("budgets", "SeiT++", b),
-              paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT++ without MTM", b)))
-    # 3. SeiT++ beats SeiT, and MTM and the augmentations add up
-    for b in sweep.budgets:
-        n = sweep.budget_images(b)
-        judge("SeiT++ beats SeiT", f"SeiT++ - SeiT ({n} images)", cell("budgets", "SeiT", b),
-              cell("budgets", "SeiT++", b), paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT", b)))
-        judge("MTM and augmentation add up", f"SeiT++ - SeiT + MTM ({n} images)", cell("budgets", "SeiT + MTM", b),
-              cell("budgets", "SeiT++", b), paper=_minus(paper_budget("SeiT++", b), paper_budget("SeiT + MTM", b)))
-    # 4. the ablation: each augmentation helps, TokenAdapt more than ColorAdapt
-    ablation = ablation_rows(summary, sweep)
-    base = ablation.get("baseline")
-    for variant in ("+ ColorAdapt", "+ TokenAdapt", "+ both"):
-        judge("each augmentation helps", f"{variant} - baseline", base, ablation.get(variant),
-              paper=_minus(PAPER_ABLATION[variant], PAPER_ABLATION["baseline"]))
-    judge("TokenAdapt helps more than ColorAdapt", "+ TokenAdapt - + ColorAdapt", ablation.get("+ ColorAdapt"),
-          ablation.get("+ TokenAdapt"), paper=_minus(PAPER_ABLATION["+ TokenAdapt"], PAPER_ABLATION["+ ColorAdapt"]))
-    judge("learned warps beat naive warps", "+ TokenAdapt - + naive warps", ablation.get("+ naive warps"),
-          ablation.get("+ TokenAdapt"))
-    # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM): they lose
-    # less of their clean accuracy under each shift. The difference is SeiT's drop minus SeiT++'s.
-    for name in SHIFTS:
-        robust = cell("budgets", "SeiT++ without MTM", big)
-        judge("more robust", f"drop on {name}: SeiT - SeiT++ without MTM", robust, cell("budgets", "SeiT", big),
-              f"drop_{name}", _minus(paper_drop("SeiT", name), paper_drop("SeiT++ without MTM", name)))
-        judge("more robust", f"drop on {name}: SeiT, learned table - SeiT++ without MTM", robust,
-              cell("budgets", "SeiT, learned table", big), f"drop_{name}")
-    return out

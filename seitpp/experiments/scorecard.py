@@ -20,6 +20,8 @@ import unicodedata
 from pathlib import Path
 
 from seitpp.experiments import beyond, reproduce
+from seitpp.experiments.beyond import Beyond, beyond_preset
+from seitpp.experiments.reproduce import Reproduce, sweep_preset
 from seitpp.experiments.sweep import SUMMARY_FILE
 from seitpp.experiments.tables import VERDICTS, read_results
 
@@ -94,9 +96,9 @@ def scorecard(cpu: str | Path = reproduce.REFERENCE_RESULTS, beyond_results: str
     def summary(folder) -> list[dict]:
         return read_results(Path(folder) / SUMMARY_FILE)
 
-    return (card_rows(reproduce.findings(summary(cpu), reproduce.sweep_preset("cpu")), "CPU sweep")
-            + card_rows(beyond.findings(summary(beyond_results)), "beyond classification")
-            + card_rows(reproduce.findings(summary(gpu), reproduce.sweep_preset("gpu")), "GPU sweep", GPU_SECTION))
+    return (card_rows(Reproduce(sweep_preset("cpu")).findings(summary(cpu)), "CPU sweep")
+            + card_rows(Beyond(beyond_preset("cpu")).findings(summary(beyond_results)), "beyond classification")
+            + card_rows(Reproduce(sweep_preset("gpu")).findings(summary(gpu)), "GPU sweep", GPU_SECTION))
 
 
 def verdict_counts(rows: list[dict]) -> list[dict]:

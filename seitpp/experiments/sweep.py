@@ -1,68 +1,156 @@
-"""One resumable sweep runner: stages, then cells, in a pool of worker processes.
+"""One resumable sweep runner, and `Experiment`, what a sweep is to it.
 
-A sweep (`Sweep`) is a list of cells and what to do with them; `seitpp.experiments.reproduce` and
-`seitpp.experiments.beyond` each describe one and hand it to `run`. A cell is one training run
-with one seed; its `key` names its results row, and its `stage` (or None) names a run it needs
-first, made once and shared by every cell that names it (an MTM pre-training, a second tokenizer).
-A stage may need another stage (`Sweep.stage_needs`).
+An experiment (`Experiment`, subclassed once per sweep: `seitpp.experiments.reproduce`,
+`seitpp.experiments.beyond`) is a list of cells and what to do with them. A cell (`Cell`) is one
+training run with one seed; its `key` names its results row, and its `stage` (or None) names a run
+it needs first, made once and shared by every cell that names it (an MTM pre-training, a second
+tokenizer). A stage may need another stage (`Experiment.stage_needs`).
 
-`run` prepares the data once (`Sweep.prepare`, cached under `out/work/`), skips the cells whose
+`run` prepares the data once (`Experiment.prepare`, cached under `out/work/`), skips the cells whose
 rows are already in `out/results.csv`, and queues the stages those cells need, then the cells, in
 order. A free worker takes the first job whose stage is done. After every finished cell it writes
-`results.csv` and `summary.csv` atomically (and whatever else the sweep keeps, `Sweep.write_more`),
-and calls `on_progress(rows, total)`, where the command records its provenance. An interrupted
-sweep so continues where it stopped; a stage resumes from its own checkpoints.
+`results.csv` and `summary.csv` atomically (and whatever else the experiment keeps,
+`Experiment.write_more`), and calls `on_progress(rows, total)`, where the command records its
+provenance. An interrupted sweep so continues where it stopped; a stage resumes from its own
+checkpoints.
 
 With one worker every job runs in this process (simpler tracebacks, what the notebooks' fast mode
-uses); with more, in spawned processes of one thread each, so the job functions must be
-picklable: module-level functions or `functools.partial`s of them.
+uses); with more, in spawned processes of one thread each, which get a pickled copy of the
+experiment: its state is its preset.
 """
 from __future__ import annotations
 
 import ast
 import functools
+import re
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from seitpp.experiments.tables import read_results
+from seitpp.experiments.tables import mean_over_seeds, read_results
 from seitpp.files import atomic_path, write_csv
 
 RESULTS_FILE, SUMMARY_FILE = "results.csv", "summary.csv"
 
 
-@dataclass(frozen=True)
-class Sweep:
-    """What the runner needs to know of one sweep. Jobs run as `run_stage(stage, work)` and
-    `run_cell(cell, work) -> results row`, `work` being `out/work`."""
+def cell_key(experiment: str, method: str, budget: float, seed: int) -> str:
+    """The name of a cell, and of its results row: "experiment|method|budget|seed"."""
+    return f"{experiment}|{method}|{float(budget):.4f}|{int(seed)}"
 
-    name: str
-    cells: list  # every cell, in the order to run them; each has `.key` and `.stage` (str or None)
-    run_cell: Callable[[Any, Path], dict]
-    row_key: Callable[[dict], str]  # a results row (from the CSV, too) -> the key of its cell
-    summarize: Callable[[list[dict]], list[dict]]  # results rows -> summary rows
-    columns: tuple[tuple[str, ...], tuple[str, ...]]  # of results.csv and summary.csv
-    order: Callable[[dict], tuple]  # the sort key of results rows in results.csv
-    prepare: Callable[[Path, bool], Any]  # (work, progress): render, tokenize, cache, before any job
-    run_stage: Callable[[str, Path], None] | None = None
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run: `method` (a row of the table `experiment`) at `budget` (a share of the
+    training images) with `seed`, after the stage it needs, if any."""
+
+    experiment: str
+    method: str
+    seed: int
+    budget: float = 1.0
+    stage: str | None = None
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.experiment, self.method, self.budget, self.seed)
+
+    @property
+    def slug(self) -> str:
+        """The key as a file name: `work/histories/<slug>.csv` holds the cell's training log."""
+        return re.sub(r"[^A-Za-z0-9.]+", "-", self.key.replace("++", "pp").replace("+", "plus")).strip("-")
+
+
+class Experiment:
+    """A sweep: its cells and stages, how to run one, and what the rows say.
+
+    A subclass sets the class attributes and defines `cells`, `prepare`, `run_cell` (and `run_stage`
+    when it has stages) and `findings`; the rest has defaults. Its one state is `preset`, a frozen
+    dataclass of sizes, so that a spawned worker gets the same experiment.
+    """
+
+    tables: tuple[str, ...] = ()  # the experiment's tables (a cell's `experiment`), in the order rows are kept
+    group_by: tuple[str, ...] = ("experiment", "method")  # what one summary row averages over seeds
+    metrics: tuple[str, ...] = ()  # the results columns summarised
+    result_columns: tuple[str, ...] = ()
+    summary_columns: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()  # every stage, in the order to run them; one after the stage it needs
-    stage_needs: dict[str, str] = field(default_factory=dict)
-    on_stage: Callable[[str], None] | None = None  # in this process, when a stage has finished
-    on_row: Callable[[dict], dict] | None = None  # in this process: a finished row -> the row to keep
-    write_more: Callable[[list[dict], Path], None] | None = None  # (rows, out): other outputs, after each cell
-    settings: str = ""  # the preset as text: a folder started with other settings is refused, not resumed
+    stage_needs: dict[str, str] = {}
+
+    def __init__(self, preset):
+        self.preset = preset
+
+    @property
+    def name(self) -> str:
+        return self.preset.name
+
+    @property
+    def settings(self) -> str:
+        """The preset as text: a folder started with other settings is refused, not resumed."""
+        return repr(self.preset)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.preset!r})"
+
+    # -- what a subclass defines
+    def cells(self) -> list[Cell]:
+        """Every cell, in the order to run them."""
+        raise NotImplementedError
+
+    def prepare(self, work: Path, progress: bool = True) -> dict:
+        """Render, tokenize and cache the data once, in `work` -> the arrays every job reads."""
+        raise NotImplementedError
+
+    def run_stage(self, stage: str, work: Path) -> None:
+        """Run (or resume, or find done) one stage, into `work/<stage>`."""
+        raise ValueError(f"{self.name}: unknown stage {stage!r}; stages: {self.stages}")
+
+    def run_cell(self, cell: Cell, work: Path) -> dict:
+        """Train one cell and evaluate it -> its results row."""
+        raise NotImplementedError
+
+    def findings(self, summary: list[dict]) -> list[dict]:
+        """The paper's claims judged on a summary (`seitpp.experiments.tables.judged`)."""
+        raise NotImplementedError
+
+    # -- with defaults
+    def summarize(self, rows: list[dict]) -> list[dict]:
+        """Mean and standard deviation over seeds of every group, for each metric."""
+        return mean_over_seeds(rows, self.group_by, self.metrics)
+
+    def row_key(self, row: dict) -> str:
+        """A results row (from the CSV, too) -> the key of its cell."""
+        return cell_key(row["experiment"], row["method"], row.get("budget", 1.0), row["seed"])
+
+    def order(self, row: dict) -> tuple:
+        """The sort key of results rows: table, largest budget first, method, seed."""
+        table = self.tables.index(row["experiment"]) if row["experiment"] in self.tables else len(self.tables)
+        return table, -float(row.get("budget", 1.0)), row["method"], int(row["seed"])
+
+    def keep(self, row: dict) -> dict:
+        """In this process: a finished row -> the row to keep (an experiment may take parts out)."""
+        return row
+
+    def stage_done(self, stage: str, out: Path) -> None:
+        """In this process, when a stage has finished."""
+
+    def write_more(self, rows: list[dict], out: Path) -> None:
+        """Other outputs beside the tables, after each cell."""
+
+    def run(self, out: str | Path, workers: int | None = None, progress: bool = True,
+            on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
+        """Run every cell not yet in `out/results.csv` (and the stages they need) -> all rows (`run`)."""
+        return run(self, out, workers or getattr(self.preset, "workers", 1), progress, on_progress)
 
 
 SETTINGS_FILE = "settings.txt"
 
 
-def check_settings(sweep: Sweep, work: Path) -> None:
+def check_settings(sweep: Experiment, work: Path) -> None:
     """Record the sweep's settings in `work` on its first run; on a rerun, refuse other settings. Cells
     are known by method, budget and seed only, so resuming with, say, other step counts would keep
     the old cells as done and mix two sweeps in one table."""
@@ -101,10 +189,11 @@ def stages_for(cells: list, stages: tuple[str, ...], needs: dict[str, str]) -> l
     return [s for s in stages if s in needed]
 
 
-def run(sweep: Sweep, out: str | Path, workers: int = 1, progress: bool = True,
+def run(sweep: Experiment, out: str | Path, workers: int = 1, progress: bool = True,
         on_progress: Callable[[list[dict], int], None] | None = None) -> list[dict]:
     """Run every cell of `sweep` not yet in `out/results.csv` (and the stages they need) -> all rows."""
-    unknown = {c.stage for c in sweep.cells if c.stage} - set(sweep.stages)
+    cells = sweep.cells()
+    unknown = {c.stage for c in cells if c.stage} - set(sweep.stages)
     if unknown:
         raise ValueError(f"sweep {sweep.name}: cells need stages it does not have: {sorted(unknown)}")
     out = Path(out)
@@ -115,31 +204,29 @@ def run(sweep: Sweep, out: str | Path, workers: int = 1, progress: bool = True,
     results_path = out / RESULTS_FILE
     rows = read_results(results_path) if results_path.exists() else []
     done = {sweep.row_key(r) for r in rows}
-    todo = [c for c in sweep.cells if c.key not in done]
+    todo = [c for c in cells if c.key not in done]
     stages = stages_for(todo, sweep.stages, sweep.stage_needs)
 
     def report(row: dict | None = None) -> None:
         if row is not None:
-            rows.append(sweep.on_row(row) if sweep.on_row else row)
+            rows.append(sweep.keep(row))
         if rows:  # on a rerun too, so the summary always follows the code that summarises
             write_tables(sweep, rows, out)
-            if sweep.write_more is not None:
-                sweep.write_more(rows, out)
+            sweep.write_more(rows, out)
         if on_progress is not None:
-            on_progress(rows, len(sweep.cells))
+            on_progress(rows, len(cells))
 
     report()
-    # pending jobs in the order a free worker takes them: (function, stage or cell, the stage it needs)
-    pending = [(sweep.run_stage, s, sweep.stage_needs.get(s)) for s in stages]
-    pending += [(sweep.run_cell, c, c.stage) for c in todo]
+    # pending jobs in the order a free worker takes them: (method name, stage or cell, the stage it needs)
+    pending = [("run_stage", s, sweep.stage_needs.get(s)) for s in stages]
+    pending += [("run_cell", c, c.stage) for c in todo]
     finished_stages = set(sweep.stages) - set(stages)
     bar = tqdm(total=len(pending), desc=f"sweep {sweep.name}", disable=not progress)
 
     def finish(job: tuple, result) -> None:
-        if job[0] is sweep.run_stage:
+        if job[0] == "run_stage":
             finished_stages.add(job[1])
-            if sweep.on_stage is not None:
-                sweep.on_stage(job[1])
+            sweep.stage_done(job[1], out)
         else:
             report(result)
         bar.update(1)
@@ -150,7 +237,7 @@ def run(sweep: Sweep, out: str | Path, workers: int = 1, progress: bool = True,
     if workers == 1:
         while (job := next_ready()) is not None:
             pending.remove(job)
-            finish(job, job[0](job[1], work))
+            finish(job, getattr(sweep, job[0])(job[1], work))
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             running: dict[Future, tuple] = {}
@@ -158,7 +245,7 @@ def run(sweep: Sweep, out: str | Path, workers: int = 1, progress: bool = True,
                 while pending or running:
                     while len(running) < workers and (job := next_ready()) is not None:
                         pending.remove(job)
-                        running[pool.submit(_one_thread, job[0], job[1], work)] = job
+                        running[pool.submit(_one_thread, sweep, job[0], job[1], work)] = job
                     completed, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in completed:
                         finish(running.pop(future), future.result())  # a failed job stops the sweep with its error
@@ -169,17 +256,18 @@ def run(sweep: Sweep, out: str | Path, workers: int = 1, progress: bool = True,
     return rows
 
 
-def write_tables(sweep: Sweep, rows: list[dict], out: Path) -> None:
+def write_tables(sweep: Experiment, rows: list[dict], out: Path) -> None:
     """`results.csv` (rows sorted in place, in the sweep's order) and `summary.csv`, each atomically."""
     rows.sort(key=sweep.order)
-    write_csv(rows, out / RESULTS_FILE, sweep.columns[0])
-    write_csv(sweep.summarize(rows), out / SUMMARY_FILE, sweep.columns[1])
+    write_csv(rows, out / RESULTS_FILE, sweep.result_columns)
+    write_csv(sweep.summarize(rows), out / SUMMARY_FILE, sweep.summary_columns)
 
 
-def _one_thread(function: Callable, what, work: Path):
-    """A job in a worker process: one thread, so that workers share the cores instead of fighting."""
+def _one_thread(sweep: Experiment, job: str, what, work: Path):
+    """A job (`sweep.run_stage` or `sweep.run_cell`) in a worker process: one thread, so that workers
+    share the cores instead of fighting."""
     torch.set_num_threads(1)
-    return function(what, work)
+    return getattr(sweep, job)(what, work)
 
 
 # ----------------------------------------------------------------------------------------------

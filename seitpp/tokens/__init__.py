@@ -7,8 +7,11 @@ from seitpp.tokens.footprint import (
     IMAGENET_TRAIN_IMAGES,
     PAPER_IMAGENET_GB,
     downsample,
+    downsampled,
     encoded_bytes,
+    jpeg_roundtrip,
     storage_table,
+    stored_pixels,
 )
 from seitpp.tokens.seit_format import (
     ESCAPE,
@@ -72,6 +75,9 @@ __all__ = [
     "IMAGENET_TRAIN_IMAGES",
     "encoded_bytes",
     "downsample",
+    "downsampled",
+    "jpeg_roundtrip",
+    "stored_pixels",
     "storage_table",
     "PROGRESS_FILE",
     "IDS_FILE",

@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from seitpp.tokens.seit_format import seit_split_files, write_seit_split
@@ -41,6 +43,40 @@ def downsample(images: np.ndarray, factor: int) -> np.ndarray:
     n, h, w, c = images.shape
     blocks = images.reshape(n, h // factor, factor, w // factor, factor, c).astype(np.float32)
     return blocks.mean(axis=(2, 4)).round().astype(np.uint8)
+
+
+def jpeg_roundtrip(images: np.ndarray, quality: int) -> tuple[np.ndarray, float]:
+    """Each uint8 image (N, H, W, 3) through a JPEG file of `quality` -> (decoded images, mean bytes per image):
+    what a model trained on JPEG files sees, and what they cost."""
+    out, sizes = np.empty_like(images), []
+    for i, im in enumerate(images):
+        buffer = io.BytesIO()
+        Image.fromarray(im).save(buffer, format="JPEG", quality=quality)
+        sizes.append(buffer.tell())
+        out[i] = np.asarray(Image.open(buffer).convert("RGB"))
+    return out, float(np.mean(sizes))
+
+
+def downsampled(images: np.ndarray, factor: int) -> tuple[np.ndarray, float]:
+    """Stored at 1/factor resolution (PNG), shown to the model bilinearly upsampled back -> (uint8 images
+    (N, H, W, 3), mean bytes per image)."""
+    small = downsample(images, factor)
+    size = float(np.mean([encoded_bytes(im, "PNG") for im in small]))
+    x = torch.from_numpy(small).permute(0, 3, 1, 2).float()
+    up = F.interpolate(x, size=images.shape[1:3], mode="bilinear", align_corners=False)
+    return up.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy(), size
+
+
+def stored_pixels(images: np.ndarray, jpeg_qualities: tuple[int, ...], downsample_factors: tuple[int, ...]
+                  ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """uint8 images (N, H, W, 3) as each pixel baseline stores them -> ({format: what the model sees}, {format:
+    bytes per image}) for "png" (the images), "jpeg<q>" (decoded) and "down<f>" (upsampled back)."""
+    formats, sizes = {"png": images}, {"png": float(np.mean([encoded_bytes(im, "PNG") for im in images]))}
+    for q in jpeg_qualities:
+        formats[f"jpeg{q}"], sizes[f"jpeg{q}"] = jpeg_roundtrip(images, q)
+    for f in downsample_factors:
+        formats[f"down{f}"], sizes[f"down{f}"] = downsampled(images, f)
+    return formats, sizes
 
 
 def storage_table(images: np.ndarray, ids: np.ndarray, labels: np.ndarray, codebook_size: int,
