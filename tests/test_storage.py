@@ -179,7 +179,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch, failure):
     ids, _ = make_store(path, n=300)
     before = path.read_bytes()
     if failure == "encoding":  # the 3rd chunk fails, as a bug or running out of memory would
-        original, calls = storage._Model.encode_chunk, []
+        original, calls = storage.EntropyModel.encode_chunk, []
 
         def encode_then_fail(self, flat):
             calls.append(1)
@@ -187,7 +187,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch, failure):
                 raise MemoryError("out of memory")
             return original(self, flat)
 
-        monkeypatch.setattr(storage._Model, "encode_chunk", encode_then_fail)
+        monkeypatch.setattr(storage.EntropyModel, "encode_chunk", encode_then_fail)
     elif failure == "mid-write":  # the new file's first 5000 bytes reach the disk, then it is full
         monkeypatch.setattr(storage, "open", lambda p, mode: _FailingFile(p, mode, 5000), raising=False)
     else:  # every byte written, then the flush to disk fails, before the rename
@@ -414,7 +414,7 @@ def test_decoded_ids_outside_the_codebook_are_refused(store_file):
     path, _, _ = store_file
 
     def push_ids_past_k(info, binary):
-        layout = storage._Layout(tuple(info["grid"]), tuple(info["coder"]["candidates"]))
+        layout = storage.Layout(tuple(info["grid"]), tuple(info["coder"]["candidates"]))
         k = info["codebook_size"]
         at = info["num_images"] + layout.num_codes * (layout.C + 1)  # after labels (u8), mode levels
         entries = int(np.frombuffer(bytes(binary[at:at + 4 * (k + 1)]), "<u4").sum())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from seitpp.augment.embeddings import ColorAdapt
-from seitpp.data.dct import BLOCK, COEFFS, ZIGZAG, _check_levels
+from seitpp.data.dct import BLOCK, COEFFS, ZIGZAG, check_levels
 
 # ----------------------------------------------------------------------------------------------
 # ColorAdapt in DCT space
@@ -26,7 +26,7 @@ def dct_color_swap(levels: torch.Tensor, partners: torch.Tensor, low_freq: int =
     Statistics are those of the quantised levels (the step is the same within a coefficient, so
     this is the same as on coefficients); the result is rounded back to levels.
     """
-    _check_levels(levels)
+    check_levels(levels)
     if partners.shape != (len(levels),):
         raise ValueError(f"partners must be ({len(levels)},), got {tuple(partners.shape)}")
     if not 0 <= low_freq < COEFFS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from seitpp.augment.ops import CodebookLike, TokenAugmentation, _randn, _randn_on_device, _randperm
+from seitpp.augment.ops import CodebookLike, TokenAugmentation, normal, normal_on_device, permutation
 
 
 # ----------------------------------------------------------------------------------------------
@@ -37,7 +37,7 @@ class ColorAdapt(TokenAugmentation):
         """(B,) long: the partner of each sample."""
         if self.pairing == "reverse":
             return torch.arange(B - 1, -1, -1, device=device)
-        cycle = _randperm(B, generator, device)
+        cycle = permutation(B, generator, device)
         partner = torch.empty_like(cycle)
         partner[cycle] = cycle.roll(-1)  # each sample takes the next one along the cycle
         return partner
@@ -46,7 +46,7 @@ class ColorAdapt(TokenAugmentation):
         B = z.shape[0]
         partner = self.partners(B, generator, z.device)
         chosen = torch.zeros(B, dtype=torch.bool, device=z.device)
-        chosen[_randperm(B, generator, z.device)[: round(self.fraction * B)]] = True
+        chosen[permutation(B, generator, z.device)[: round(self.fraction * B)]] = True
         var, mean = torch.var_mean(z, dim=(2, 3), keepdim=True, correction=0)  # (B, C, 1, 1)
         std = (var + self.eps).sqrt()
         adapted = (z - mean) / std * std[partner] + mean[partner]
@@ -67,5 +67,5 @@ class EmbNoise(TokenAugmentation):
 
     def apply(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         B, C = z.shape[:2]
-        offset = _randn((B, C, 1, 1), generator, z.device, z.dtype) * self.scale
-        return z + offset + _randn_on_device(z.shape, generator, z.device, z.dtype) * self.std
+        offset = normal((B, C, 1, 1), generator, z.device, z.dtype) * self.scale
+        return z + offset + normal_on_device(z.shape, generator, z.device, z.dtype) * self.std

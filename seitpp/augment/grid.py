@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from seitpp.augment.ops import (
     CodebookLike,
     TokenAugmentation,
-    _is_ids,
-    _rand,
-    _randint,
+    is_ids,
+    uniform,
+    randint_below,
     embed_ids,
     nearest_ids,
 )
@@ -80,7 +80,7 @@ class HFlip(TokenAugmentation):
         self.p = p
 
     def apply(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        flip = _rand((z.shape[0],), generator, z.device) < self.p
+        flip = uniform((z.shape[0],), generator, z.device) < self.p
         return torch.where(flip[:, None, None, None], z.flip(-1), z)
 
 
@@ -116,7 +116,7 @@ class RandomResizedCrop(_Resample):
     def boxes(self, B: int, H: int, W: int, generator: torch.Generator | None,
               device: torch.device) -> tuple[torch.Tensor, ...]:
         """(top, left, height, width), each (B,) long."""
-        u = _rand((3, B, self.tries), generator, device)
+        u = uniform((3, B, self.tries), generator, device)
         area = H * W * (self.scale[0] + (self.scale[1] - self.scale[0]) * u[0])
         log_r = math.log(self.ratio[0]) + (math.log(self.ratio[1]) - math.log(self.ratio[0])) * u[1]
         r = torch.exp(log_r)
@@ -128,8 +128,8 @@ class RandomResizedCrop(_Resample):
         fits = ok.any(1)
         h = torch.where(fits, pick(h), H)
         w = torch.where(fits, pick(w), W)
-        top = _randint(H - h + 1, generator)
-        left = _randint(W - w + 1, generator)
+        top = randint_below(H - h + 1, generator)
+        left = randint_below(W - w + 1, generator)
         return top, left, h, w
 
     def apply(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -161,8 +161,8 @@ class RandomAffine(_Resample):
 
     def thetas(self, B: int, H: int, W: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
         """(B, 2, 3) affine_grid matrices: output [-1, 1] coordinates -> input coordinates."""
-        u = 2 * _rand((5, B), generator, device) - 1  # in [-1, 1)
-        on = _rand((3, B), generator, device) < self.p
+        u = 2 * uniform((5, B), generator, device) - 1  # in [-1, 1)
+        on = uniform((3, B), generator, device) < self.p
         angle = torch.deg2rad(self.degrees * u[0]) * on[0]
         shear = torch.deg2rad(self.shear * u[1]) * on[1]
         tx = self.translate * W * u[2] * on[2]  # in grid cells
@@ -202,12 +202,12 @@ class SynonymReplace(TokenAugmentation):
     def _draw(self, ids: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (B, H, W) long -> (replace mask, synonym ids), both (B, H, W)."""
         syn = self.synonyms.to(ids.device)
-        u = _rand((2, *ids.shape), generator, ids.device)
+        u = uniform((2, *ids.shape), generator, ids.device)
         choice = torch.minimum((u[1] * syn.shape[1]).long(), torch.tensor(syn.shape[1] - 1, device=ids.device))
         return u[0] < self.p, syn[ids, choice]
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        if _is_ids(x):
+        if is_ids(x):
             mask, new = self._draw(x.long(), generator)
             return torch.where(mask, new.to(x.dtype), x)
         if self.codebook is None:
@@ -230,15 +230,15 @@ class CodeSwap(TokenAugmentation):
         B, _, H, W = z.shape
         dev = z.device
         max_side = max(1, int(self.max_fraction * min(H, W)))
-        s = 1 + _randint(torch.full((B,), max_side, device=dev), generator)  # (B,) side
+        s = 1 + randint_below(torch.full((B,), max_side, device=dev), generator)  # (B,) side
         span = (torch.stack([H - s + 1, W - s + 1]))[:, :, None].expand(2, B, 2 * self.tries)
-        pos = _randint(span.contiguous(), generator)  # (2, B, 2 * tries): y and x of both corners
+        pos = randint_below(span.contiguous(), generator)  # (2, B, 2 * tries): y and x of both corners
         y1, y2 = pos[0, :, : self.tries], pos[0, :, self.tries:]
         x1, x2 = pos[1, :, : self.tries], pos[1, :, self.tries:]
         ok = ((y1 - y2).abs() >= s[:, None]) | ((x1 - x2).abs() >= s[:, None])  # (B, tries)
         first = ok.long().argmax(1, keepdim=True)
         y1, y2, x1, x2 = (t.gather(1, first)[:, 0] for t in (y1, y2, x1, x2))
-        on = ok.any(1) & (_rand((B,), generator, dev) < self.p)
+        on = ok.any(1) & (uniform((B,), generator, dev) < self.p)
         yy = torch.arange(H, device=dev)[None, :, None]  # (1, H, 1)
         xx = torch.arange(W, device=dev)[None, None, :]  # (1, 1, W)
         col = lambda t: t[:, None, None]  # noqa: E731  (B,) -> (B, 1, 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seitpp.augment.ops import _beta, _is_ids, _randint, _randperm
+from seitpp.augment.ops import beta, is_ids, randint_below, permutation
 
 
 # ----------------------------------------------------------------------------------------------
@@ -38,17 +38,17 @@ class CutMix:
 
     def __call__(self, x: torch.Tensor, labels: torch.Tensor, num_classes: int,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = _is_ids(x)
+        ids = is_ids(x)
         B, H, W = x.shape[0], x.shape[-2], x.shape[-1]
         dev = x.device
-        lam = _beta(self.alpha, B, generator, dev)
+        lam = beta(self.alpha, B, generator, dev)
         cut = torch.sqrt(1 - lam)
         ch, cw = (H * cut).round().long(), (W * cut).round().long()
-        cy = _randint(torch.full((B,), H, device=dev), generator)
-        cx = _randint(torch.full((B,), W, device=dev), generator)
+        cy = randint_below(torch.full((B,), H, device=dev), generator)
+        cx = randint_below(torch.full((B,), W, device=dev), generator)
         y0, y1 = (cy - ch // 2).clamp(0, H), (cy + ch // 2).clamp(0, H)
         x0, x1 = (cx - cw // 2).clamp(0, W), (cx + cw // 2).clamp(0, W)
-        partner = _randperm(B, generator, dev)
+        partner = permutation(B, generator, dev)
         yy = torch.arange(H, device=dev)[None, :, None]
         xx = torch.arange(W, device=dev)[None, None, :]
         box = ((yy >= y0[:, None, None]) & (yy < y1[:, None, None])
@@ -69,11 +69,11 @@ class Mixup:
 
     def __call__(self, x: torch.Tensor, labels: torch.Tensor, num_classes: int,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if _is_ids(x):
+        if is_ids(x):
             raise ValueError("Mixup needs embeddings (B, C, H, W): token ids cannot be averaged; embed them first")
         B, dev = x.shape[0], x.device
-        lam = _beta(self.alpha, B, generator, dev)
-        partner = _randperm(B, generator, dev)
+        lam = beta(self.alpha, B, generator, dev)
+        partner = permutation(B, generator, dev)
         mixed = lam.to(x.dtype)[:, None, None, None] * x + (1 - lam.to(x.dtype))[:, None, None, None] * x[partner]
         y = _soft_labels(labels.to(dev), num_classes, torch.float32)
         return mixed, lam[:, None] * y + (1 - lam)[:, None] * y[partner]

@@ -44,22 +44,22 @@ CodebookLike = Codebook | torch.Tensor  # a Codebook or its (K, C) code vectors
 # Helpers: random numbers from a generator on any device, codebook lookups
 
 
-def _gen_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
+def generator_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
     return generator.device if generator is not None else device
 
 
-def _rand(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+def uniform(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """Uniform [0, 1) float32 of `shape` on `device`, drawn on the generator's device."""
-    return torch.rand(tuple(shape), generator=generator, device=_gen_device(generator, device)).to(device)
+    return torch.rand(tuple(shape), generator=generator, device=generator_device(generator, device)).to(device)
 
 
-def _randn(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
+def normal(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
            dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    gen_device = _gen_device(generator, device)
+    gen_device = generator_device(generator, device)
     return torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=dtype).to(device)
 
 
-def _randn_on_device(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
+def normal_on_device(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Standard normals of `shape` drawn where the data are, from a seed the generator gives.
 
@@ -68,25 +68,25 @@ def _randn_on_device(shape: Sequence[int], generator: torch.Generator | None, de
     the draw a function of the generator's state, so runs still repeat and resume exactly.
     """
     if generator is None or generator.device == device:
-        return _randn(shape, generator, device, dtype)
+        return normal(shape, generator, device, dtype)
     seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
     local = torch.Generator(device=device).manual_seed(seed)
     return torch.randn(tuple(shape), generator=local, device=device, dtype=dtype)
 
 
-def _randperm(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    return torch.randperm(n, generator=generator, device=_gen_device(generator, device)).to(device)
+def permutation(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    return torch.randperm(n, generator=generator, device=generator_device(generator, device)).to(device)
 
 
-def _randint(high: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def randint_below(high: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Per-element uniform integers in [0, high) for an integer tensor `high` (>= 1)."""
-    u = _rand(high.shape, generator, high.device)
+    u = uniform(high.shape, generator, high.device)
     return torch.minimum((u * high).long(), high - 1)
 
 
-def _beta(alpha: float, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+def beta(alpha: float, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """(n,) float32 Beta(alpha, alpha) samples. torch's Beta takes no generator: seed numpy from it."""
-    seed = int(torch.randint(2**62, (1,), generator=generator, device=_gen_device(generator, device)))
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator_device(generator, device)))
     return torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=n)).float().to(device)
 
 
@@ -132,7 +132,7 @@ def synonyms_from_json(mapping: dict[str, list[int]], k: int = 5) -> torch.Tenso
     return table
 
 
-def _is_ids(x: torch.Tensor) -> bool:
+def is_ids(x: torch.Tensor) -> bool:
     if x.is_floating_point():
         if x.ndim != 4:
             raise ValueError(f"embeddings must be (B, C, H, W), got shape {tuple(x.shape)}")
@@ -159,7 +159,7 @@ class TokenAugmentation:
     codebook: CodebookLike | None = None
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        if not _is_ids(x):
+        if not is_ids(x):
             return self.apply(x, generator)
         if not self.on_embeddings:
             return self.apply(x[:, None], generator)[:, 0]
@@ -212,12 +212,12 @@ class RandomChoice(TokenAugmentation):
         self.fraction = fraction
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        gen_device = _gen_device(generator, x.device)
+        gen_device = generator_device(generator, x.device)
         pick = int(torch.multinomial(self.weights.to(gen_device), 1, generator=generator))
         aug = self.augmentations[pick]
         if self.fraction >= 1:
             return aug(x, generator)
-        subset = _randperm(x.shape[0], generator, x.device)[: round(self.fraction * x.shape[0])]
+        subset = permutation(x.shape[0], generator, x.device)[: round(self.fraction * x.shape[0])]
         out = x.clone()
         out[subset] = aug(x[subset], generator)
         return out

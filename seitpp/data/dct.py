@@ -136,7 +136,7 @@ def block_dct(x: torch.Tensor) -> torch.Tensor:
     Each block X (8 x 8) becomes M @ X @ M.T with the orthonormal DCT-II matrix M, for all blocks at once.
     """
     B, C, H, W = x.shape
-    _check_multiple_of_8(H, W)
+    check_multiple_of_8(H, W)
     m = DCT_MATRIX.to(x)
     blocks = x.reshape(B, C, H // BLOCK, BLOCK, W // BLOCK, BLOCK)  # (B, C, h, 8, w, 8)
     coeffs = torch.einsum("ui,bcyixj,vj->bcyxuv", m, blocks, m)  # (B, C, h, w, 8, 8)
@@ -167,7 +167,7 @@ def encode(images: np.ndarray | torch.Tensor, quality: int = 50) -> torch.Tensor
     x = torch.as_tensor(images)
     if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"images must be uint8 (N, H, W, 3), got {x.dtype} {tuple(x.shape)}")
-    _check_multiple_of_8(*x.shape[1:3])
+    check_multiple_of_8(*x.shape[1:3])
     steps = quant_steps(quality).to(x.device, torch.float64)[:, None, None]
     levels = []
     for chunk in x.split(CHUNK):
@@ -178,13 +178,13 @@ def encode(images: np.ndarray | torch.Tensor, quality: int = 50) -> torch.Tensor
 
 def dequantize(levels: torch.Tensor, quality: int) -> torch.Tensor:
     """Levels int (B, 192, h, w) -> float32 DCT coefficients (B, 192, h, w) of the level-shifted YCbCr planes."""
-    _check_levels(levels)
+    check_levels(levels)
     return levels.float() * quant_steps(quality).to(levels.device)[:, None, None]
 
 
 def decode(levels: torch.Tensor, quality: int = 50) -> torch.Tensor:
     """Levels int (N, 192, h, w) -> uint8 RGB images (N, 8h, 8w, 3): dequantise, inverse DCT, to RGB, round, clip."""
-    _check_levels(levels)
+    check_levels(levels)
     images = []
     for chunk in levels.split(CHUNK):
         ycbcr = block_idct(dequantize(chunk, quality).double()) + 128.0
@@ -192,12 +192,12 @@ def decode(levels: torch.Tensor, quality: int = 50) -> torch.Tensor:
     return torch.cat(images)
 
 
-def _check_multiple_of_8(H: int, W: int) -> None:
+def check_multiple_of_8(H: int, W: int) -> None:
     if H % BLOCK or W % BLOCK:
         raise ValueError(f"height and width must be multiples of {BLOCK}, got {H} x {W}")
 
 
-def _check_levels(levels: torch.Tensor) -> None:
+def check_levels(levels: torch.Tensor) -> None:
     if levels.is_floating_point() or levels.ndim != 4 or levels.shape[1] != CHANNELS:
         raise ValueError(f"quantised levels must be integer (B, {CHANNELS}, h, w), "
                          f"got {levels.dtype} {tuple(levels.shape)}")
@@ -224,7 +224,7 @@ def to_bytes(levels: torch.Tensor) -> bytes:
     """
     if levels.ndim != 3:
         raise ValueError(f"one image's levels must be (192, h, w), got {tuple(levels.shape)}")
-    _check_levels(levels[None])
+    check_levels(levels[None])
     if levels.numel() and levels.abs().max() > MAX_LEVEL:
         raise ValueError(f"levels must lie in [-{MAX_LEVEL}, {MAX_LEVEL}], got {int(levels.abs().max())}")
     h, w = levels.shape[1:]
@@ -282,5 +282,5 @@ def from_bytes(data: bytes) -> torch.Tensor:
 
 def bytes_per_image(levels: torch.Tensor) -> float:
     """Mean size in bytes of `to_bytes` over a batch of levels (N, 192, h, w): what a store of them would hold."""
-    _check_levels(levels)
+    check_levels(levels)
     return float(np.mean([len(to_bytes(one)) for one in levels.cpu()]))

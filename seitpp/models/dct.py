@@ -13,8 +13,8 @@ from seitpp.data.dct import (
     COEFFS,
     DCT_MATRIX,
     ZIGZAG,
-    _check_levels,
-    _check_multiple_of_8,
+    check_levels,
+    check_multiple_of_8,
     dequantize,
     quant_tables,
 )
@@ -31,7 +31,7 @@ class DCTViTConfig(ViTConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_multiple_of_8(self.img_size, self.img_size)
+        check_multiple_of_8(self.img_size, self.img_size)
         quant_tables(self.quality)  # a ValueError for a quality outside [1, 100]
 
 
@@ -186,7 +186,7 @@ class MaskedDCTModel(nn.Module):
 
     def forward(self, levels: torch.Tensor, generator: torch.Generator | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        _check_levels(levels)
+        check_levels(levels)
         B, L = len(levels), levels.shape[2] * levels.shape[3]
         mask = random_block_mask(B, L, self.ratio, generator, levels.device)
         pred = self.pred(self.forward_encoder(levels, mask)[:, 1:])  # (B, L, 3k)

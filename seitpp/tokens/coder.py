@@ -72,7 +72,7 @@ def _categorical(weights: np.ndarray):
 # The model: grid geometry, statistics, and coding of chunks
 
 
-class _Layout:
+class Layout:
     """Where each token's neighbours are, and in which waves tokens are decoded.
 
     Positions are flattened (p = row * W + col, P = H * W positions); a neighbour outside the
@@ -139,10 +139,10 @@ def _rank_lists(row_len: np.ndarray, row_ids: np.ndarray, row_levels: np.ndarray
 
 
 @dataclass
-class _Model:
+class EntropyModel:
     """The probabilities of a store, as stored in its header, and the coders built from them."""
 
-    layout: _Layout
+    layout: Layout
     codebook_size: int
     mode_levels: np.ndarray  # (num_codes, C + 1) uint8: mode given class code
     row_len: np.ndarray  # (K + 1,) int64: length of each context id's rank list (K: no context)
@@ -167,11 +167,11 @@ class _Model:
         return int(K).bit_length() + 1  # list lengths are in [0, K]
 
     @classmethod
-    def fit(cls, ids: np.ndarray, K: int, grid: tuple[int, int], candidates: tuple[str, ...], group: int) -> "_Model":
+    def fit(cls, ids: np.ndarray, K: int, grid: tuple[int, int], candidates: tuple[str, ...], group: int) -> "EntropyModel":
         """The model for ids (N, H, W): counts modes and the (left neighbour, id) pairs of "other"
         tokens, and picks the rank lists by left neighbour or a single order-0 list, whichever
         makes the smaller file (lists by neighbour pay for their header only on larger splits)."""
-        layout = _Layout(grid, candidates, "left")
+        layout = Layout(grid, candidates, "left")
         C = layout.C
         mode_counts = np.zeros(layout.num_codes * (C + 1), np.int64)
         pair_keys, pair_counts = [], []
@@ -189,13 +189,13 @@ class _Model:
         by_left = cls.from_pairs(layout, K, mode_levels, keys, counts)
         # Order-0: the same "other" ids, all in row K.
         ids0, where = np.unique(keys % K, return_inverse=True)
-        order0 = cls.from_pairs(_Layout(grid, candidates, "none"), K, mode_levels, K * K + ids0,
+        order0 = cls.from_pairs(Layout(grid, candidates, "none"), K, mode_levels, K * K + ids0,
                                 np.bincount(where, weights=counts).astype(np.int64))
         return min([by_left, order0], key=lambda pair: pair[1])[0]
 
     @classmethod
-    def from_pairs(cls, layout: _Layout, K: int, mode_levels: np.ndarray, keys: np.ndarray,
-                   counts: np.ndarray) -> tuple["_Model", float]:
+    def from_pairs(cls, layout: Layout, K: int, mode_levels: np.ndarray, keys: np.ndarray,
+                   counts: np.ndarray) -> tuple["EntropyModel", float]:
         """Rank lists from the counts (E,) of the pairs keys = context * K + id (E,), ascending
         -> (model, estimated bytes of its ranks and header block; the modes cost the same in
         every model)."""
@@ -240,7 +240,7 @@ class _Model:
 
         words[j] are chunk j's rANS words, sizes[j] its number of images (>= 1). The numpy work
         of a wave is done for all chunks at once; only the coder calls go chunk by chunk.
-        Raises _ChunkError(j) when chunk j does not decode to exactly its tokens (only possible
+        Raises ChunkError(j) when chunk j does not decode to exactly its tokens (only possible
         for a damaged file that still passed the checksum).
         """
         lay, K, C = self.layout, self.codebook_size, self.layout.C
@@ -275,12 +275,12 @@ class _Model:
                     for k, m in zip(keys.tolist(), counts.tolist())])
                 bad = np.flatnonzero(rank >= self.row_len[ctx])
                 if len(bad):
-                    raise _ChunkError(int(chunk[bad[0]]), "a rank past the end of its list")
+                    raise ChunkError(int(chunk[bad[0]]), "a rank past the end of its list")
                 vals.ravel()[other] = self.ranked_ids[self.row_start[ctx] + rank]
             out[positions] = vals
         for j, coder in enumerate(coders):
             if not coder.is_empty():
-                raise _ChunkError(j, "data left over after decoding all its tokens")
+                raise ChunkError(j, "data left over after decoding all its tokens")
         # Every id came from a rank list (checked < K at open) or is a copy of one: all in [0, K).
         return out[:lay.P].T  # (n, P)
 
@@ -299,7 +299,7 @@ class _Model:
                          np.array(self.rank_levels.shape[1], "<u4").tobytes(), self.rank_levels.tobytes()])
 
     @classmethod
-    def from_reader(cls, layout: _Layout, K: int, read: "_Reader") -> "_Model":
+    def from_reader(cls, layout: Layout, K: int, read: "ChunkReader") -> "EntropyModel":
         """Inverse of to_bytes, checking every field (a header that passed its checksum can still
         have been written wrongly)."""
         mode_levels = read.array(np.uint8, layout.num_codes * (layout.C + 1)).reshape(-1, layout.C + 1)
@@ -325,7 +325,7 @@ class _Model:
         return cls(layout, K, mode_levels, row_len, row_ids, row_levels, rank_levels)
 
 
-class _Reader:
+class ChunkReader:
     """Reads consecutive arrays from a byte string, failing with TokenStoreError if it runs short."""
 
     def __init__(self, path: Path, data: bytes):
@@ -343,16 +343,16 @@ class _Reader:
         return out
 
 
-class _ChunkError(Exception):
+class ChunkError(Exception):
     def __init__(self, chunk: int, problem: str):
         self.chunk, self.problem = chunk, problem
 
 
 def _guard(chunk: int, decode):
-    """Run a constriction call; any failure becomes _ChunkError(chunk) instead of escaping."""
+    """Run a constriction call; any failure becomes ChunkError(chunk) instead of escaping."""
     try:
         return decode()
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # noqa: BLE001 - a Rust panic arrives as a BaseException
-        raise _ChunkError(chunk, f"cannot decode ({type(e).__name__}: {e})") from None
+        raise ChunkError(chunk, f"cannot decode ({type(e).__name__}: {e})") from None

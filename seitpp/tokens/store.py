@@ -74,10 +74,10 @@ from seitpp.tokens.coder import (
     MAX_CANDIDATES,
     NEIGHBOURS,
     TokenStoreError,
-    _ChunkError,
-    _Layout,
-    _Model,
-    _Reader,
+    ChunkError,
+    Layout,
+    EntropyModel,
+    ChunkReader,
 )
 
 try:  # the coder is needed to read or write a store, not to import the package
@@ -189,7 +189,7 @@ def write_store(path: str | Path, ids: np.ndarray, labels: np.ndarray, codebook_
         raise TokenStoreError(path, f"candidates must be 1 to {MAX_CANDIDATES} distinct names from "
                                     f"{sorted(NEIGHBOURS)}, got {candidates}")
 
-    model = _Model.fit(ids, K, (H, W), candidates, group=_GROUP_IMAGES)
+    model = EntropyModel.fit(ids, K, (H, W), candidates, group=_GROUP_IMAGES)
     layout = model.layout
     chunks, table = [], np.zeros((N + chunk_size - 1) // chunk_size, _CHUNK_TABLE)
     for j, start in enumerate(range(0, N, chunk_size)):
@@ -226,7 +226,7 @@ class TokenStore:
     `store[i]` is image i as uint16 (H, W); `store.read_all()` all of them as uint16 (N, H, W).
     """
 
-    def __init__(self, path: Path, info: dict, labels: np.ndarray, model: _Model,
+    def __init__(self, path: Path, info: dict, labels: np.ndarray, model: EntropyModel,
                  table: np.ndarray, payload_offset: int, file_size: int):
         self.path = path
         self.num_images: int = info["num_images"]
@@ -307,12 +307,12 @@ class TokenStore:
         check(coder.get("context") in ("left", "none"), f"bad context {coder.get('context')!r}")
         check(info.get("label_dtype") in ("<u1", "<u2", "<u4", "<u8"), "bad label dtype")
 
-        layout = _Layout(tuple(grid), tuple(candidates), coder["context"])
+        layout = Layout(tuple(grid), tuple(candidates), coder["context"])
         num_chunks = (N + chunk_size - 1) // chunk_size
-        read = _Reader(path, zlib.decompress(header[_JSON_LEN.size + json_len:]))
+        read = ChunkReader(path, zlib.decompress(header[_JSON_LEN.size + json_len:]))
         labels = read.array(info["label_dtype"], N).astype(np.int64)
         check(N == 0 or labels.max() < info["num_classes"], "label out of range")
-        model = _Model.from_reader(layout, K, read)
+        model = EntropyModel.from_reader(layout, K, read)
         table = read.array(_CHUNK_TABLE, num_chunks)
         check(read.at == len(read.data), "unexpected bytes after the chunk table")
         check(bool(np.all(table["nbytes"] % 4 == 0)), "chunk length not a whole number of words")
@@ -373,7 +373,7 @@ class TokenStore:
             sizes.append(min(self.chunk_size, self.num_images - j * self.chunk_size))
         try:
             ids = self._model.decode_chunks(words, sizes)
-        except _ChunkError as e:
+        except ChunkError as e:
             j = first + e.chunk
             raise TokenStoreError(self.path, f"chunk {j} ({self._images(j)}) is corrupted: {e.problem}") from None
         return ids.reshape(-1, *self.grid).astype(np.uint16)
@@ -394,4 +394,4 @@ class TokenStore:
     def __setstate__(self, state: dict) -> None:
         model_state = state.pop("_model_state")
         self.__dict__.update(state)
-        self._model = _Model(*model_state)
+        self._model = EntropyModel(*model_state)
