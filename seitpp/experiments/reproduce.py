@@ -1,29 +1,24 @@
 """The paper's findings, measured here: storage budgets, the augmentation ablation, robustness and
 pixel baselines, as one resumable sweep (`python -m seitpp reproduce --preset cpu --out DIR`).
 
-The sweep is a list of cells. A cell is one training run of one method at one storage budget with
-one seed, followed by evaluations on the clean test split and on three shifted versions of it:
+A cell is one training run of one method at one storage budget with one seed, then its evaluation
+on the clean test split and on four shifted versions of it (`seitpp.data.shifts`):
 
     budgets     method x budget x seed   SeiT / SeiT + MTM / SeiT++ without MTM / SeiT++
     ablation    variant x seed           at one budget: baseline, + ColorAdapt, + TokenAdapt, both
     pixels      format x seed            the pixel ViT of the same body on PNG / JPEG / downsampled images
 
 Budgets keep the first fraction of the training images (Shapes labels cycle through the classes,
-so every prefix is balanced), mirroring the paper's 1.4 / 0.8 / 0.3 GB. Every cell trains for the
-same number of steps, so a smaller budget sees its images more often: the question is what the
-stored data buy, not what a shorter run costs. MTM pre-trains once per budget (seed 0), on that
-budget's tokens only; its fine-tuning seeds share it. TokenAdapt is the committed reference
-(trained on the training split only), frozen.
+so every prefix is balanced), mirroring the paper's 1.4 / 0.8 / 0.3 GB; `steps_power` sets how
+many steps each budget trains. MTM pre-trains once per budget (seed 0), on that budget's tokens
+only; its fine-tuning seeds share it. TokenAdapt is the committed reference, frozen. Robustness
+follows the paper: test images are corrupted in pixels, then tokenized; pixel models see the
+corrupted pixels.
 
-Robustness follows the paper's protocol: the test images are corrupted in pixels (Gaussian noise,
-Gaussian blur) and then tokenized; "sketch" renders the same test objects as ink outlines on paper,
-a domain no training image comes from. Pixel models see the corrupted pixels directly.
-
-This module is the sweep's specification: presets, and `Reproduce`, the experiment: cells, data,
-one stage (MTM of a budget, `mtm-<budget>`), one cell, the findings. `seitpp.experiments.sweep` runs
-it, resumably. Beside `results.csv` and `summary.csv`: `provenance.json` (command, preset, machine,
-date, duration), `work/histories/<cell>.csv` (each cell's training log) and `work/mtm-<budget>/model`
-(each MTM stage's finished model, weights only: `export_mtm`).
+This module is the sweep's specification: presets, and `Reproduce`, the experiment (cells, data,
+one stage, `mtm-<budget>`, one cell, the findings) that `seitpp.experiments.sweep` runs, resumably.
+Beside `results.csv` and `summary.csv`: `provenance.json`, `work/histories/<cell>.csv` (each cell's
+training log) and `work/mtm-<budget>/model` (each MTM stage's model, weights only: `export_mtm`).
 """
 from __future__ import annotations
 
@@ -109,8 +104,8 @@ class SweepPreset:
     budgets: tuple[float, ...]  # 1.4 / 0.8 / 0.3 GB in the paper -> (1, 0.8 / 1.4, 0.3 / 1.4)
     test_images: int
     seeds: tuple[int, ...]
-    finetune_steps: int  # per cell, whatever the budget
-    pretrain_steps: int  # MTM, per budget
+    finetune_steps: int  # per cell at the full budget (`steps_power` sets the other budgets')
+    pretrain_steps: int  # MTM, per budget, likewise
     finetune: dict = field(default_factory=dict)  # overrides of recipes.preset(base, "finetune")
     pretrain: dict = field(default_factory=dict)  # overrides of recipes.preset(base, "pretrain")
     base: str = "cpu-tiny"  # the recipes preset both start from
@@ -132,6 +127,8 @@ class SweepPreset:
     pose_rotation: float = 60.0  # ... and turned further (degrees) than any training image
     methods: tuple[str, ...] = METHOD_NAMES  # the budget table's rows (pilots train a few)
     full_budget_only: tuple[str, ...] = ()  # methods trained at the largest budget only (rows that explain, not compete)
+    steps_power: float = 0.0  # a budget of n images trains steps x (n / train_images) ** power: 0 the same steps at
+    #                           every budget (a small one sees its images more often), 1 the same epochs
 
     def __post_init__(self):
         unknown = sorted((set(self.methods) | set(self.full_budget_only)) - set(METHOD_NAMES))
@@ -150,9 +147,12 @@ class SweepPreset:
     def budget_images(self, budget: float) -> int:
         return max(self.num_classes, round(budget * self.train_images))
 
+    def steps_at(self, steps: int, num_images: int) -> int:
+        """The steps a run on `num_images` trains, for `steps` at the full budget (`steps_power`)."""
+        return max(1, round(steps * (num_images / self.train_images) ** self.steps_power))
+
     def evaluation_sets(self, n: int, progress: bool = False) -> tuple[Shapes, dict[str, np.ndarray]]:
-        """The first n images of the scored split -> (the clean Shapes, {name: images}) for every name of
-        EVAL_SETS (`seitpp.data.shifts.shifted_sets`)."""
+        """The first n images of the scored split, clean and shifted (`seitpp.data.shifts.shifted_sets`)."""
         return shifted_sets(n, self.score_split, self.look, self.noise_std, self.blur_sigma, self.pose_size,
                             self.pose_rotation, progress)
 
@@ -226,8 +226,7 @@ class SweepCell(Cell):
     naive_warps: bool = False  # the geometric half gets naive warps of the grid in TokenAdapt's place
 
 
-def mtm_stage(budget: float) -> str:
-    """The MTM run of a budget's tokens."""
+def mtm_stage(budget: float) -> str:  # the MTM run of a budget's tokens
     return f"mtm-{budget:.4f}"
 
 
@@ -280,16 +279,17 @@ class Reproduce(Experiment):
 
     # -- recipes
     def finetune_config(self, overrides: dict, seed: int, num_images: int) -> TrainConfig:
-        """The sweep's fine-tuning recipe with a method's `overrides`, for `finetune_steps` on `num_images`
+        """The sweep's fine-tuning recipe with a method's `overrides`, for the steps of `num_images`
         (chapter 8 trains it on other tokens)."""
         sweep = self.preset
-        return finetune_for_steps(sweep.base, {**sweep.finetune, **overrides, "seed": seed}, sweep.finetune_steps,
-                                      num_images)
+        return finetune_for_steps(sweep.base, {**sweep.finetune, **overrides, "seed": seed},
+                                  sweep.steps_at(sweep.finetune_steps, num_images), num_images)
 
     def pretrain_config(self, num_images: int) -> TrainConfig:
-        """MTM's recipe for `pretrain_steps` on `num_images` (seed 0: one MTM run per budget)."""
+        """MTM's recipe for the steps of `num_images` (seed 0: one MTM run per budget)."""
         sweep = self.preset
-        return pretrain_for_steps(sweep.base, {**sweep.pretrain, "seed": 0}, sweep.pretrain_steps, num_images)
+        return pretrain_for_steps(sweep.base, {**sweep.pretrain, "seed": 0}, sweep.steps_at(sweep.pretrain_steps,
+                                                                                              num_images), num_images)
 
     # -- data: rendered, tokenized and corrupted once, cached in the sweep's work folder
     def prepare(self, work: Path, progress: bool = True) -> dict:
@@ -431,17 +431,14 @@ class Reproduce(Experiment):
                      ("+ ColorAdapt", "+ TokenAdapt"), ("+ naive warps", "+ TokenAdapt")]:
             finding = {"baseline": "each augmentation helps", "+ ColorAdapt": "TokenAdapt helps more than ColorAdapt",
                        "+ naive warps": "learned warps beat naive warps"}[a]
-            known = a in PAPER_ABLATION and b in PAPER_ABLATION
             pairs.append((finding, f"{b} - {a}", ablation.get(a), ablation.get(b), "acc_clean",
-                          _minus(PAPER_ABLATION[b], PAPER_ABLATION[a]) if known else None))
+                          _minus(PAPER_ABLATION.get(b), PAPER_ABLATION.get(a))))
         # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM): they lose
         # less of their clean accuracy under each shift. The difference is the other's drop minus SeiT++'s.
         for name in SHIFTS:
-            for other in ("SeiT", "SeiT, learned table"):
-                pairs.append(("more robust", f"drop on {name}: {other} - SeiT++ without MTM", cell("SeiT++ without MTM"),
-                              cell(other), f"drop_{name}", _minus(paper_drop("SeiT", name),
-                                                                   paper_drop("SeiT++ without MTM", name))
-                              if other == "SeiT" else None))
+            paper_drops = {"SeiT": _minus(paper_drop("SeiT", name), paper_drop("SeiT++ without MTM", name))}
+            pairs += [("more robust", f"drop on {name}: {other} - SeiT++ without MTM", cell("SeiT++ without MTM"),
+                       cell(other), f"drop_{name}", paper_drops.get(other)) for other in ("SeiT", "SeiT, learned table")]
         for finding, comparison, a, b, metric, paper_difference in pairs:
             # a summary written before a test set existed leaves its columns blank
             if a is not None and b is not None and all(r.get(f"{metric}_mean") not in (None, "") for r in (a, b)):
