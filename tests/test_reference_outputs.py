@@ -1,7 +1,7 @@
-"""The committed reference artefacts compute what they computed before the package was reorganised
-into subpackages (commit c2755f6), on any x86-64 CPU.
-
-What is compared exactly and what within a tolerance follows from where the numbers come from:
+"""The committed reference artefacts compute what they computed when they were made, on any x86-64
+CPU: the images as the renderer drew them before the package was reorganised into subpackages
+(commit c2755f6), the ids and augmented ids as the tokenizer and TokenAdapt of 2026-12-07 (retrained
+when their trainers took the engine's seeding scheme) compute them.
 
 - **Exact**, because the project's own integer and byte logic makes them: the fixture's contents
   (the c2755f6 images, ids and augmented ids, by their SHA-256 digests), the bytes of a `.tokens`
@@ -23,9 +23,10 @@ What is compared exactly and what within a tolerance follows from where the numb
 
 The ids and the store are computed from the fixture's images and ids, never from a render of this
 machine, so a pixel that rounds differently here cannot move them. `python tests/test_reference_outputs.py`
-rewrites the fixture, and refuses unless what it computed has c2755f6's digests (on a CPU with
+rewrites the fixture, and refuses unless what it computed has the digests below (on a CPU with
 AVX-512 that needs `NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR"`, with which this one was
-written). Everything runs on one torch thread, as the digests were made.
+written); after retraining an artefact, `--retrained` writes it anyway and prints the new digests to
+put here. Everything runs on one torch thread, as the digests were made.
 """
 import hashlib
 from pathlib import Path
@@ -42,12 +43,12 @@ from seitpp.tokens import TokenStore, write_store
 FIXTURE = Path(__file__).parent / "data" / "reference_inputs.npz"
 NUM_IMAGES = 64  # of the test split: about a second to tokenize and augment
 
-# computed at c2755f6 (before the reorganisation)
+# the images rendered at c2755f6 (before the reorganisation); ids, augmented ids and the store from the artefacts
 IMAGES_SHA256 = "68ebc80850333b15fd8edb48deadc157853d5f00652f3455873d11034a17a1a8"  # uint8 (64, 64, 64, 3)
-IDS_SHA256 = "91d303ee0b2c04a4a9abdf3c2d295ad77fa285492d4064923c6d7b9aa6e687bd"  # int64 (64, 16, 16)
-AUGMENTED_SHA256 = "e86e5261f2c5aef8ed0abdb53aebcd59875da1abda015489d004ba878c82bf65"  # int64 (64, 14, 14)
-STORE_SHA256 = "b10bfab0b496069e69103a9737e834fd889215d5f23f02d604523b372b00a51f"  # the file's bytes
-TOKENIZER_FINGERPRINT = "8fd700ed8aee133e"
+IDS_SHA256 = "6709f6082b3ef74a1954e2d5f9e0994fd094f452f9a71cc74d778e6c34d817cd"  # int64 (64, 16, 16)
+AUGMENTED_SHA256 = "9f6ca87edb703007908c18a54615461551bdc9fa3147855b6adcc6c5240cd47f"  # int64 (64, 14, 14)
+STORE_SHA256 = "7902bb3defd96393104c70d204a3bc284ead5bd44d8fe35ea5e45f937c2fc43b"  # the file's bytes
+TOKENIZER_FINGERPRINT = "c1defbcc8967cceb"
 
 PIXEL_LEVELS = 1  # the most a rendered uint8 value may differ from the reference
 PIXEL_SHARE = 1e-4  # the largest share of rendered values (and mask pixels) that may differ at all
@@ -95,7 +96,7 @@ def assert_ids_match(ids: torch.Tensor, scores: torch.Tensor, reference: np.ndar
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, np.ndarray]:
-    """The committed fixture: images, masks, thetas, ids and augmented ids, as c2755f6 computed them."""
+    """The committed fixture: images, masks, thetas, ids and augmented ids, as the digests above say."""
     with np.load(FIXTURE) as f:
         return {k: f[k] for k in f.files}
 
@@ -120,7 +121,7 @@ def computed(reference):
     return {"tokenizer": tokenizer, "sims": sims, "ids": ids, "logits": logits, "augmented": augmented, "theta": theta}
 
 
-def test_fixture_is_what_c2755f6_computed(reference):
+def test_fixture_has_the_reference_digests(reference):
     assert reference["images"].dtype == np.uint8 and reference["images"].shape == (NUM_IMAGES, 64, 64, 3)
     assert sha256(reference["images"]) == IMAGES_SHA256
     assert sha256(reference["ids"].astype(np.int64)) == IDS_SHA256
@@ -184,8 +185,9 @@ def test_token_store_bytes(computed, reference, tmp_path):
     np.testing.assert_array_equal(TokenStore.open(path).read_all(), ids)
 
 
-def write_fixture() -> None:
-    """Compute the fixture on this machine and write it, if it has c2755f6's digests."""
+def write_fixture(retrained: bool = False) -> None:
+    """Compute the fixture on this machine and write it, if it has the digests above (the images' only,
+    with `retrained`, printing the others)."""
     torch.set_num_threads(1)
     shapes = render_shapes(NUM_IMAGES, split="test")
     tokenizer = VQTokenizer.load()
@@ -193,15 +195,26 @@ def write_fixture() -> None:
     with torch.no_grad():
         ids = tokenizer.tokenize_many(shapes.images)
         augmented = TokenAdapt.load(tokenizer=tokenizer).augment(ids, theta, (14, 14))
-    for name, got, want in [("images", sha256(shapes.images), IMAGES_SHA256), ("ids", sha256(ids.numpy()), IDS_SHA256),
-                            ("augmented ids", sha256(augmented.numpy()), AUGMENTED_SHA256)]:
+    checks = [("images", sha256(shapes.images), IMAGES_SHA256), ("ids", sha256(ids.numpy()), IDS_SHA256),
+              ("augmented ids", sha256(augmented.numpy()), AUGMENTED_SHA256)]
+    for name, got, want in checks[:1] if retrained else checks:
         if got != want:
-            raise SystemExit(f"{name}: digest {got[:12]}..., not c2755f6's {want[:12]}...; see the module docstring")
+            raise SystemExit(f"{name}: digest {got[:12]}..., not the reference {want[:12]}...; see the module docstring")
     FIXTURE.parent.mkdir(exist_ok=True)
     np.savez_compressed(FIXTURE, images=shapes.images, masks=shapes.masks, theta=theta.numpy(),
                         ids=ids.numpy().astype(np.int16), augmented=augmented.numpy().astype(np.int16))
     print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size / 1e3:.0f} kB)")
+    if retrained:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "test.tokens"
+            write_store(path, ids.numpy(), np.arange(NUM_IMAGES) % 12, tokenizer.config.codebook_size, 12,
+                        tokenizer.fingerprint())
+            store = sha256(path.read_bytes())
+        print(f'IDS_SHA256 = "{checks[1][1]}"\nAUGMENTED_SHA256 = "{checks[2][1]}"\nSTORE_SHA256 = "{store}"\n'
+              f'TOKENIZER_FINGERPRINT = "{tokenizer.fingerprint()}"')
 
 
 if __name__ == "__main__":
-    write_fixture()
+    import sys
+    write_fixture(retrained="--retrained" in sys.argv[1:])
