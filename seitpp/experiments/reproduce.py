@@ -211,6 +211,10 @@ SWEEPS["cpu"] = replace(
     jpeg_qualities=(5,), full_budget_only=("SeiT, learned table", "SeiT++ without MTM, release 2x2 stem"))
 
 
+# The findings sweep scored on the validation split, one seed, budgets only: the pilots of its rule.
+SWEEPS["cpu-val"] = replace(SWEEPS["cpu"], name="cpu-val", score_split="val", seeds=(0,), experiments=("budgets",))
+
+
 def sweep_preset(name: str) -> SweepPreset:
     return choose_preset(SWEEPS, name, "sweep")
 
