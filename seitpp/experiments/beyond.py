@@ -92,7 +92,7 @@ METRICS = ("miou", "pixel_acc", "top1")  # fractions in [0, 1]; blank where an e
 RESULT_COLUMNS = ("experiment", "method", "seed", "train_images", "bytes_per_image", "train_bytes", *METRICS,
                   "train_loss", "steps", "seconds")
 SUMMARY_COLUMNS = ("experiment", "method", "train_images", "bytes_per_image", "train_bytes", "seeds",
-                   *(f"{m}_{stat}" for m in METRICS for stat in ("mean", "std")))
+                   *(f"{m}_{stat}" for m in (*METRICS, "train_loss") for stat in ("mean", "std")))
 NUM_CLASSES = len(SHAPE_CLASSES)
 PAPER_SEGMENTATION_GAIN = 4.2  # mIoU points, SeiT++ over SeiT on ADE20k (the paper)
 
@@ -210,7 +210,7 @@ class Beyond(Experiment):
     """Chapter 8's three experiments as one sweep over `preset` (a `BeyondPreset`)."""
 
     tables = EXPERIMENTS
-    metrics = METRICS
+    metrics = (*METRICS, "train_loss")
     result_columns, summary_columns = RESULT_COLUMNS, SUMMARY_COLUMNS
     stages, stage_needs = STAGES, STAGE_NEEDS
 
