@@ -180,7 +180,7 @@ def test_tables_from_a_summary(swept):
     assert "x reference tokens" in storage_table(storage)
     judged = Beyond(SMOKE).findings(summary)
     assert judged[0]["comparison"] == "SeiT++ - SeiT-style (miou)" and judged[0]["paper"] == 4.2
-    assert len(judged) == 6 and {f["question"] for f in judged} == {"segmentation", "another tokenizer", "DCT inputs"}
+    assert len(judged) == 6 and {f["finding"] for f in judged} == {"segmentation", "another tokenizer", "DCT inputs"}
     assert all(f["verdict"] == "unclear" for f in judged)  # one seed: no spread, nothing is beyond it
     assert "+4.2 (ADE20k)" in findings_table(judged)
 

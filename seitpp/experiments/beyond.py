@@ -76,7 +76,7 @@ from seitpp.experiments.second_tokenizer import (
     train_second_tokenizer,
 )
 from seitpp.experiments.sweep import Cell, Experiment, read_arrays, write_arrays
-from seitpp.experiments.tables import format_table, judged, mean_std, select
+from seitpp.experiments.tables import format_table, judge_pairs, mean_std, select
 from seitpp.files import ARTEFACTS, atomic_path, write_csv
 from seitpp.tokenizers.train import TokenizerTrainConfig
 from seitpp.tokenizers.vq import VQTokenizer
@@ -369,13 +369,9 @@ class Beyond(Experiment):
     def findings(self, summary: list[dict]) -> list[dict]:
         """Does SeiT++'s gain carry over? Each difference the paper's claim says is positive, in points,
         against the spread over seeds (`seitpp.experiments.tables.verdict`). Missing cells are skipped."""
-        out = []
-        for name, experiment, a, b, metric, paper in COMPARISONS:
-            rows = by_method(summary, experiment)
-            if a in rows and b in rows:
-                out.append({"question": name} | judged(f"{b} - {a} ({metric})", rows[a], rows[b], metric)
-                           | {"paper": paper})
-        return out
+        return judge_pairs([(name, f"{b} - {a} ({metric})", by_method(summary, experiment).get(a),
+                             by_method(summary, experiment).get(b), metric, paper)
+                            for name, experiment, a, b, metric, paper in COMPARISONS])
 
 
 def _segmentation(data: dict, split: str) -> Split:
@@ -481,7 +477,7 @@ def dct_table(summary: list[dict], reference: list[dict] | None = None) -> str:
 def findings_table(findings: list[dict]) -> str:
     """`Beyond.findings` as a table; a spread of one seed (NaN) shows as '(1 seed)'."""
     return format_table(["question", "comparison", "points", "spread", "verdict", "paper"],
-                        [[f["question"], f["comparison"], f"{f['difference']:+.1f}",
+                        [[f["finding"], f["comparison"], f"{f['difference']:+.1f}",
                           "(1 seed)" if math.isnan(f["spread"]) else f"{f['spread']:.1f}", f["verdict"],
                           "-" if f["paper"] is None else f"{f['paper']:+.1f} (ADE20k)"] for f in findings])
 

@@ -43,7 +43,7 @@ from seitpp.errors import choose_preset
 from seitpp.experiments.paper import BUDGETS, PAPER_ABLATION, paper_budget, paper_drop
 from seitpp.experiments.sweep import Cell, Experiment, read_arrays, write_arrays
 from seitpp.experiments.recipe import CNN_CELL, CODES, MILD, finetune_for_steps, pretrain_for_steps
-from seitpp.experiments.tables import difference, judged, select, verdict
+from seitpp.experiments.tables import difference, judge_pairs, select, verdict
 from seitpp.files import ARTEFACTS, write_csv
 from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.footprint import stored_pixels
@@ -393,8 +393,8 @@ class Reproduce(Experiment):
         verdict, paper}.
 
         Each is a difference that the paper says is positive; the verdict compares it with the spread
-        over seeds (standard deviations of the two means, combined). `paper` is the same difference in
-        the paper's tables (points), None where the paper has no such pair. Missing cells are skipped.
+        over seeds (standard deviations of the two means, combined; `judge_pairs`). `paper` is the same
+        difference in the paper's tables (points), None where the paper has no such pair.
         """
         sweep = self.preset
         big, small = max(sweep.budgets), min(sweep.budgets)
@@ -444,11 +444,7 @@ class Reproduce(Experiment):
             paper_drops = {"SeiT": _minus(paper_drop("SeiT", name), paper_drop("SeiT++ without MTM", name))}
             pairs += [("more robust", f"drop on {name}: {other} - SeiT++ without MTM", cell("SeiT++ without MTM"),
                        cell(other), f"drop_{name}", paper_drops.get(other)) for other in ("SeiT", "SeiT, learned table")]
-        for finding, comparison, a, b, metric, paper_difference in pairs:
-            # a summary written before a test set existed leaves its columns blank
-            if a is not None and b is not None and all(r.get(f"{metric}_mean") not in (None, "") for r in (a, b)):
-                out.append({"finding": finding} | judged(comparison, a, b, metric) | {"paper": paper_difference})
-        return out
+        return out + judge_pairs(pairs, chance=1 / sweep.num_classes)
 
 
 def _minus(b: float | None, a: float | None) -> float | None:

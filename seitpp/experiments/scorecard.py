@@ -74,11 +74,10 @@ def anchor(heading: str) -> str:
 
 def card_rows(findings: list[dict], source: str, section: tuple[str, str] | None = None) -> list[dict]:
     """A sweep's findings -> scorecard rows, those of one finding together (in the order findings first
-    appear). Chapter 8's findings name their finding "question"; `section` (notebook, heading) links
-    every row there, else each finding's own `SECTIONS` entry."""
+    appear). `section` (notebook, heading) links every row there, else each finding's own `SECTIONS` entry."""
     rows = []
     for f in findings:
-        name = f.get("finding", f.get("question"))
+        name = f["finding"]
         if name not in CLAIMS or name not in SECTIONS:
             raise KeyError(f"finding {name!r} has no claim or section in seitpp.experiments.scorecard")
         notebook, heading = section or SECTIONS[name]
@@ -102,7 +101,7 @@ def scorecard(cpu: str | Path = reproduce.REFERENCE_RESULTS, beyond_results: str
 
 
 def verdict_counts(rows: list[dict]) -> list[dict]:
-    """Per source (in `SOURCES` order, then any other): {source, findings, holds, opposite, unclear}."""
+    """Per source (in `SOURCES` order, then any other): {source, findings, and the count of each of VERDICTS}."""
     sources = [s for s in SOURCES if any(r["source"] == s for r in rows)]
     sources += [s for s in dict.fromkeys(r["source"] for r in rows) if s not in sources]
     counts = []

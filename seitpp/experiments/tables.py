@@ -154,7 +154,8 @@ def _is_numeric(column: list[str]) -> bool:
     return bool(filled) and all(_NUMBER.match(c) for c in filled)
 
 
-VERDICTS = ("holds", "opposite", "unclear")  # what `verdict` says; a Table tints them (book/_static/tables.css)
+VERDICTS = ("holds", "opposite", "unclear", "uninformative")  # what `judge_pairs` says; a Table tints them
+#                                                                (book/_static/tables.css)
 
 
 def format_table(header: list[str], rows: list[list], caption: str | None = None) -> Table:
@@ -187,3 +188,23 @@ def judged(comparison: str, a: dict, b: dict, metric: str = "acc_clean") -> dict
     """{comparison, difference, spread, verdict} of b against a, rounded to 0.1 point."""
     d, s = difference(a, b, metric)
     return {"comparison": comparison, "difference": round(d, 1), "spread": round(s, 1), "verdict": verdict(d, s)}
+
+
+CHANCE_BAND = 0.05  # a shift at which both models score within 5 points of chance tells nothing about either
+
+
+def judge_pairs(pairs: list[tuple], chance: float | None = None) -> list[dict]:
+    """[(finding, comparison, summary row a, row b, metric, the paper's b - a or None)] -> one findings
+    row {finding, comparison, difference, spread, verdict, paper} per pair whose rows both have
+    `metric` (a missing cell, or a summary written before a test set existed, is skipped). A drop
+    (`drop_<shift>`) at which both models sit within CHANCE_BAND of `chance` is "uninformative"."""
+    out = []
+    for finding, comparison, a, b, metric, paper in pairs:
+        if a is None or b is None or any(r.get(f"{metric}_mean") in (None, "") for r in (a, b)):
+            continue
+        row = {"finding": finding} | judged(comparison, a, b, metric) | {"paper": paper}
+        shifted = f"acc_{metric.removeprefix('drop_')}_mean"
+        if chance is not None and metric.startswith("drop_") and all(r[shifted] - chance < CHANCE_BAND for r in (a, b)):
+            row["verdict"] = "uninformative"
+        out.append(row)
+    return out
