@@ -1,5 +1,6 @@
 """The comparison helpers in seitpp.viz: the HTML player, the static grid, the ipywidgets panel and
-token_panels, on a tiny fake render function (and a tiny untrained tokenizer for token_panels)."""
+token_panels, on a tiny fake render function (and a tiny untrained tokenizer for token_panels);
+chapter 2's and chapter 5's figures on tiny inputs."""
 import re
 
 import matplotlib
@@ -11,8 +12,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from IPython.display import HTML  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from seitpp.tokenizers import TokenizerConfig, VQTokenizer  # noqa: E402
+from seitpp.viz import mtm as mtm_viz  # noqa: E402
 from seitpp.viz import (  # noqa: E402
     ComparisonWidget,
     Panel,
@@ -222,3 +225,57 @@ def test_flip_zoom_figure_outlines_the_token_and_enlarges_its_patch():
     assert all(ax.images[0].get_array().shape == (4, 4, 3) for ax in axes[1])
     assert axes[1, 4].get_xlabel().startswith(f"id {zoom.source_id}, moved")
     assert axes[1, 3].get_xlabel().startswith(f"id {zoom.truth_id}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 5's figures (seitpp.viz.mtm), on a tiny tokenizer and a tiny untrained masked token model
+
+
+def _mtm_figures() -> dict:
+    """name -> a figure built by that public function of seitpp.viz.mtm, from tiny inputs."""
+    from seitpp.models import create_model, truncated_normal
+
+    torch.manual_seed(0)
+    tokenizer = VQTokenizer(TokenizerConfig(resolution=32, channels=(8, 8, 8), codebook_size=16, code_dim=4)).eval()
+    ids = tokenizer.tokenize(torch.rand(6, 3, 32, 32))  # (6, 8, 8)
+    crops = ids[:, 1:7, 1:7]  # what centre_crop(ids, 6) gives: 3 x 3 patches
+    model = create_model("mtm_micro", codebook_size=16, grid_size=6, embed_dim=16, depth=1, num_heads=2,
+                         decoder_dim=16, decoder_depth=1, decoder_heads=2)
+    mask, drop = model.random_masking(1, ratio=0.6, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    c = model.config
+    draws = np.array([truncated_normal(c.mask_ratio_mean, c.mask_ratio_std, c.mask_ratio_min, c.mask_ratio_max, g)
+                      for _ in range(200)])
+    scores = {"loss": 2.0, "loss_uniform": 2.8, "loss_frequencies": 2.5, "top1": 0.2, "top5": 0.5,
+              "top1_most_frequent": 0.1, "top1_most_frequent_visible": 0.15, "masked_tokens": 100}
+    return {
+        "paper_gain_figure": mtm_viz.paper_gain_figure({"SeiT -> SeiT + MTM": [1.1, 4.3, 6.7]}, [1.4, 0.8, 0.3]),
+        "masking_figure": mtm_viz.masking_figure(tokenizer, np.zeros((32, 32, 3), np.uint8), "test image 0",
+                                                 ids[0], 6, mask[0].view(3, 3), drop[0].view(3, 3), 0.6),
+        "ratio_histogram": mtm_viz.ratio_histogram(draws, c),
+        "prediction_figure": mtm_viz.prediction_figure(model, tokenizer, crops, "untrained"),
+        "loss_figure": mtm_viz.loss_figure([{"step": 1, "loss": 2.9}, {"step": 2, "loss": 2.6}], 1, "mtm_micro", 16,
+                                           2.5),
+        "scores_figure": mtm_viz.scores_figure({r: {"untrained": scores} for r in (0.4, 0.6)}, "tiny"),
+        "neighbours_figure": mtm_viz.neighbours_figure([0, 1, 2], [0.3, 0.3, 0.4], [0.1, 0.2, 0.3], "r = 0.6"),
+    }
+
+
+def test_every_mtm_figure_is_a_figure_with_labelled_axes():
+    figures = _mtm_figures()
+    public = {name for name, f in vars(mtm_viz).items()
+              if callable(f) and not name.startswith("_") and getattr(f, "__module__", "") == mtm_viz.__name__}
+    assert set(figures) == public  # a new figure function gets a line in _mtm_figures
+    for name, fig in figures.items():
+        assert isinstance(fig, Figure), name
+        for ax in fig.axes:
+            if ax.get_xticks().size and ax.get_yticks().size:  # a chart (image panels have no ticks)
+                assert ax.get_xlabel() and ax.get_ylabel(), f"{name}: an axis without its label ({ax.get_title()!r})"
+    grid = np.array(figures["prediction_figure"].axes).reshape(4, 3)  # (2 ratios x 2 images) x 3 columns
+    assert [ax.get_title() for ax in grid[0]] == ["crop, decoded", "input (masked: grey)", "prediction, decoded"]
+    assert [ax.get_ylabel() for ax in grid[:, 0]] == ["image 1\nr = 0.5", "image 5\nr = 0.5",
+                                                      "image 1\nr = 0.75", "image 5\nr = 0.75"]
+    assert all(ax.get_xlabel().endswith("masked tokens right") for ax in grid[:, 2])
+    masked = figures["masking_figure"].axes[3]
+    count = re.fullmatch(r"\(d\) one mask at r = 0.6: (\d+) of 9 patches masked", masked.get_title())
+    assert count and len(masked.patches) == int(count[1])  # one shaded square per masked patch
