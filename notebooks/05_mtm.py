@@ -25,8 +25,8 @@
 #
 # Why it matters: the paper credits MTM with its largest gains where storage is smallest
 # {cite}`lee2024seitpp`. Its storage-budget table (ViT-B on ImageNet-1k tokens, top-1 %, fewer
-# images kept at smaller budgets) is quoted in the next cell, and the gap that MTM opens is computed
-# from it ({numref}`fig-mtm-paper-gain`).
+# images kept at smaller budgets) is printed in the next cell from `seitpp.experiments.paper`, and
+# the gap that MTM opens is computed from it ({numref}`fig-mtm-paper-gain`).
 #
 # This chapter shows, with the package's own code:
 #
@@ -54,27 +54,25 @@ import tempfile
 import time
 from dataclasses import replace
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import Patch, Rectangle
-
-import seitpp
-from seitpp.device import default_device
-from seitpp.models import (MaskedTokenModel, code_frequencies, create_model, frequency_loss, masked_predictions,
-                           masked_token_scores, most_frequent_visible, truncated_normal, visible_neighbours)
-from seitpp.engine import Pretrain, preset
-from seitpp.data import CLASS_SETS, SHAPE_CLASSES
-from seitpp.data import render_shapes
-from seitpp.tokenizers import VQTokenizer
-from seitpp.tokens import Split
-from seitpp.augment import centre_crop
-from seitpp.engine import Finetune, load_pretrained_encoder, train
-from seitpp.engine.export import export_mtm
 from IPython.display import display
 
+import seitpp
+from seitpp.augment import centre_crop
+from seitpp.data import CLASS_SETS, SHAPE_CLASSES, render_shapes
+from seitpp.device import default_device
+from seitpp.engine import Finetune, Pretrain, load_pretrained_encoder, preset, train
+from seitpp.engine.export import export_mtm
 from seitpp.experiments import format_table
+from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS
 from seitpp.experiments.reproduce import REFERENCE_MTM
+from seitpp.models import (MaskedTokenModel, code_frequencies, create_model, frequency_loss, masked_predictions,
+                           masked_token_scores, most_frequent_visible, truncated_normal, visible_neighbours)
+from seitpp.tokenizers import VQTokenizer
+from seitpp.tokens import Split
+from seitpp.viz import (loss_figure, masking_figure, neighbours_figure, paper_gain_figure, prediction_figure,
+                        ratio_histogram, scores_figure)
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
@@ -82,27 +80,19 @@ NUM_TRAIN = 512 if FAST else 4_096  # training images for pre-training (their la
 NUM_TEST = 128 if FAST else 1_000  # held-out images for every measurement
 CROP = 14  # tokens: the 14 x 14 crop of the 16 x 16 grid that the models read (7 x 7 patches)
 
-paper = {  # top-1 (%) at storage budgets of 1.4 / 0.8 / 0.3 GB: quoted from the paper, not measured here
-    "SeiT": [74.0, 66.3, 47.2], "SeiT + MTM": [75.1, 70.6, 53.9],
-    "SeiT++ without MTM": [75.5, 69.1, 51.2], "SeiT++ with MTM": [77.8, 74.1, 60.6],
-}
-budgets = [1.4, 0.8, 0.3]
-display(format_table(["method", *(f"{b} GB" for b in budgets)], [[name, *(f"{v:.1f}" for v in row)]
-                                                                 for name, row in paper.items()],
+# top-1 (%) at storage budgets of 1.4 / 0.8 / 0.3 GB: quoted from the paper, not measured here
+display(format_table(["method", *(f"{b} GB" for b in PAPER_BUDGET_GB)],
+                     [[name, *(f"{v:.1f}" for v in row)] for name, row in PAPER_BUDGETS.items()],
                      "the paper, top-1 % on ImageNet-1k"))
-gain_seit = [b - a for a, b in zip(paper["SeiT"], paper["SeiT + MTM"])]
-gain_seitpp = [b - a for a, b in zip(paper["SeiT++ without MTM"], paper["SeiT++ with MTM"])]
-print("MTM adds, SeiT:  ", ", ".join(f"{g:+.1f}" for g in gain_seit))
-print("MTM adds, SeiT++:", ", ".join(f"{g:+.1f}" for g in gain_seitpp))
+mtm_pairs = {"SeiT -> SeiT + MTM": ("SeiT", "SeiT + MTM"),  # label: (without MTM, with MTM)
+             "SeiT++ without -> with MTM": ("SeiT++ without MTM", "SeiT++")}
+gains = {label: [b - a for a, b in zip(PAPER_BUDGETS[without], PAPER_BUDGETS[with_mtm])]
+         for label, (without, with_mtm) in mtm_pairs.items()}
+for label, gain in gains.items():
+    print(f"MTM adds, {label}: " + ", ".join(f"{g:+.1f}" for g in gain))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The top-1 gain from MTM at each storage budget of the paper's table, for SeiT and for SeiT++ (quoted, not measured here; smaller budgets to the right).", "name": "fig-mtm-paper-gain"}}
-fig, ax = plt.subplots(figsize=(5.5, 3))
-ax.plot(budgets, gain_seit, "o-", label="SeiT -> SeiT + MTM")
-ax.plot(budgets, gain_seitpp, "o-", label="SeiT++ without -> with MTM")
-ax.set(xlabel="storage budget (GB of tokens, ImageNet-1k)", ylabel="top-1 gain from MTM (points)",
-       title="what MTM adds in the paper", xlim=(1.5, 0.2))  # smaller budgets to the right
-ax.legend()
-fig.tight_layout()
+fig = paper_gain_figure(gains, PAPER_BUDGET_GB)
 
 # %% [markdown]
 # The smaller the budget, the larger the gain, for both methods: with fewer labelled images to
@@ -121,11 +111,6 @@ test = render_shapes(NUM_TEST, split="test")
 test_ids = tokenizer.tokenize_many(test.images)  # (N, 16, 16)
 test_crop = centre_crop(test_ids, CROP)  # (N, 14, 14)
 print(f"fast mode: {FAST}; device: {DEVICE}; {NUM_TEST} test grids {tuple(test_ids.shape)}, crops {tuple(test_crop.shape)}, K = {K}")
-
-
-def hwc(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) in [0, 1] -> (H, W, 3) for imshow."""
-    return image.permute(1, 2, 0).numpy()
 
 
 # %% [markdown]
@@ -161,34 +146,8 @@ print(f"{mtm.config.num_patches} patches: {int(mask.sum())} masked, of which {in
       f"{int((1 - mask).sum())} visible")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "One mask at r = 0.6: (a) a test image, (b) its token ids with the 14 x 14 crop boxed, (c) the crop decoded, (d) its 7 x 7 patches, each dropped, replaced by mask tokens, or visible.", "name": "fig-mtm-masking"}}
-fig, axes = plt.subplots(2, 2, figsize=(10, 10.5))  # one panel per idea, each large enough to read a token
-axes = axes.flatten()
-axes[0].imshow(test.images[i])
-axes[0].set(title=f"(a) test image {i} ({SHAPE_CLASSES[test.labels[i]]}), 64 x 64 pixels",
-            xlabel="x (pixels)", ylabel="y (pixels)")
-ids_image = axes[1].imshow(test_ids[i], cmap="viridis", vmin=0, vmax=K - 1)
-axes[1].add_patch(Rectangle((0.5, 0.5), CROP, CROP, fill=False, edgecolor="white", linewidth=2))
-axes[1].set(title="(b) its 16 x 16 token ids; the 14 x 14 crop boxed", xlabel="token column", ylabel="token row",
-            xticks=range(0, 16, 3), yticks=range(0, 16, 3))
-fig.colorbar(ids_image, ax=axes[1], fraction=0.046, pad=0.03, label="token id")
-crop_image = tokenizer.decode_many(test_crop[i:i + 1])[0]  # (3, 56, 56)
-axes[2].imshow(hwc(crop_image))
-axes[2].set(title="(c) the crop's tokens, decoded (56 x 56 pixels)", xlabel="x (pixels)", ylabel="y (pixels)")
-axes[3].imshow(hwc(crop_image))
-for r in range(7):
-    for c in range(7):  # each patch is 2 x 2 tokens = 8 x 8 pixels
-        if drop7[r, c]:
-            axes[3].add_patch(Rectangle((8 * c - 0.5, 8 * r - 0.5), 8, 8, facecolor="0.25", alpha=0.9))
-        elif mask7[r, c]:
-            axes[3].add_patch(Rectangle((8 * c - 0.5, 8 * r - 0.5), 8, 8, facecolor="tab:orange", alpha=0.75))
-axes[3].set(xticks=np.arange(7) * 8 + 3.5, xticklabels=range(7), yticks=np.arange(7) * 8 + 3.5, yticklabels=range(7),
-            xlabel="patch column (2 x 2 tokens each)", ylabel="patch row",
-            title=f"(d) one mask at r = 0.6: {int(mask.sum())} of 49 patches masked")
-axes[3].legend(handles=[Patch(facecolor="0.25", label=f"masked, dropped ({int(drop.sum())})"),
-                        Patch(facecolor="tab:orange", label=f"masked, mask token ({int(mask.sum() - drop.sum())})"),
-                        Patch(facecolor="white", edgecolor="0.5", label=f"visible ({int((1 - mask).sum())})")],
-               loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=9)
-fig.tight_layout()
+fig = masking_figure(tokenizer, test.images[i], f"test image {i} ({SHAPE_CLASSES[test.labels[i]]})", test_ids[i],
+                     CROP, mask7, drop7, ratio=0.6)
 
 # %% [markdown]
 # The whole forward pass, as `seitpp/models/mtm.py` has it: draw the mask, encode, decode, and
@@ -283,15 +242,7 @@ print(f"{len(draws)} draws: mean ratio {draws.mean():.3f}, median {np.median(dra
       f"on average {masked_patches.mean():.1f} patches masked, {mtm.num_dropped} of them dropped")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "A histogram of masking ratios drawn by truncated_normal with the model's settings, with the fixed share of dropped patches (dashed) and the mean of the draws.", "name": "fig-mtm-ratio"}}
-fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.hist(draws, bins=60, range=(0.4, 1.0), density=True, color="tab:blue", alpha=0.8, label="20,000 draws")
-ax.axvline(cfg_mtm.mask_ratio_min, color="black", linestyle="--",
-           label=f"fixed drop: {cfg_mtm.mask_ratio_min:.0%} of patches never enter the encoder")
-ax.axvline(draws.mean(), color="tab:orange", label=f"mean of the draws ({draws.mean():.2f})")
-ax.set(xlabel="masking ratio r (share of the 49 patches masked)", ylabel="density",
-       title="N(0.45, 0.25) truncated to [0.4, 1.0]", xlim=(0.35, 1.02))
-ax.legend(fontsize=8)
-fig.tight_layout()
+fig = ratio_histogram(draws, cfg_mtm)
 
 # %% [markdown]
 # ## What an untrained model predicts
@@ -304,39 +255,7 @@ fig.tight_layout()
 # roughly 1 in 391 is right by chance.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Two test crops at masking ratios 0.5 and 0.75 (rows), for the untrained mtm_micro: the crop decoded, the input with its masked tokens grey, and the prediction decoded.", "name": "fig-mtm-untrained"}}
-SHOW, RATIOS = [1, 5], [0.5, 0.75]
-
-
-def greyed(images: torch.Tensor, grid_mask: torch.Tensor) -> torch.Tensor:
-    """images (B, 3, 4h, 4w), grid_mask (B, h, w) bool -> the images with masked tokens' pixels grey."""
-    pixel_mask = grid_mask.repeat_interleave(4, 1).repeat_interleave(4, 2)[:, None]  # (B, 1, 4h, 4w)
-    return torch.where(pixel_mask, torch.full_like(images, 0.5), images)
-
-
-def prediction_figure(model: MaskedTokenModel, title: str, crops: torch.Tensor) -> plt.Figure:
-    """Rows: (ratio, image); columns: crop decoded, masked input, prediction decoded. crops (N, 14, 14)."""
-    model.eval()
-    ids = crops[SHOW]
-    fig, axes = plt.subplots(len(RATIOS) * len(SHOW), 3, figsize=(6.3, 2.3 * len(RATIOS) * len(SHOW)))
-    for a, ratio in enumerate(RATIOS):
-        pred, grid_mask = model.predict(ids, ratio=ratio, generator=torch.Generator().manual_seed(1))
-        panels = [tokenizer.decode_many(ids), greyed(tokenizer.decode_many(ids), grid_mask), tokenizer.decode_many(pred)]
-        for b in range(len(SHOW)):
-            row = axes[a * len(SHOW) + b]
-            right = (pred[b][grid_mask[b]] == ids[b][grid_mask[b]]).float().mean().item()
-            for ax, images, name in zip(row, panels, ["crop, decoded", "input (masked: grey)", "prediction, decoded"]):
-                ax.imshow(hwc(images[b]))
-                ax.set(xticks=[], yticks=[])
-                if a == 0 and b == 0:
-                    ax.set_title(name, fontsize=9)
-            row[0].set_ylabel(f"image {SHOW[b]}\nr = {ratio}", fontsize=9)
-            row[2].set_xlabel(f"{right:.1%} of {int(grid_mask[b].sum())} masked tokens right", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-fig = prediction_figure(mtm, "untrained mtm_micro", test_crop)
+fig = prediction_figure(mtm, tokenizer, test_crop, "untrained mtm_micro")  # images 1 and 5, r = 0.5 and 0.75
 
 # %% [markdown]
 # ## Pre-training, live
@@ -401,14 +320,7 @@ print(f"uniform guess: {math.log(K):.3f} nats; code frequencies: {unigram_loss:.
       f"{abs(last - unigram_loss):.3f} nats {'below' if last < unigram_loss else 'above'} the code-frequency level")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The live run's masked-token training loss by step, against the two reference levels: a uniform guess over the codes and a prediction of the code frequencies.", "name": "fig-mtm-loss"}}
-fig, ax = plt.subplots(figsize=(7, 3.4))
-ax.plot([h["step"] for h in history], [h["loss"] for h in history], "o-", ms=3,
-        label=f"MTM training loss (mean of {config.log_every} steps)")
-ax.axhline(math.log(K), color="0.4", linestyle=":", label="uniform guess (ln 391)")
-ax.axhline(unigram_loss, color="tab:red", linestyle="--", label="predict the code frequencies")
-ax.set(xlabel="step", ylabel="cross-entropy on masked tokens (nats)", title=f"pre-training {config.model}")
-ax.legend(fontsize=8)
-fig.tight_layout()
+fig = loss_figure(history, config.log_every, config.model, K, unigram_loss)
 
 # %% [markdown]
 # ## What the trained model predicts
@@ -420,7 +332,7 @@ fig.tight_layout()
 
 # %% mystnb={"figure": {"caption": "The crops, ratios and masks of the untrained model's figure, predicted by mtm_micro after the live pre-training run.", "name": "fig-mtm-trained"}}
 trained = result.model.eval()
-fig = prediction_figure(trained, f"mtm_micro after {result.steps} steps", test_crop)
+fig = prediction_figure(trained, tokenizer, test_crop, f"mtm_micro after {result.steps} steps")
 
 # %% [markdown]
 # ### Measured on held-out crops
@@ -476,35 +388,12 @@ def print_scores(table: dict) -> None:
               f"token at {over_mode}, than the most frequent visible token at {over_visible}")
 
 
-def plot_scores(table: dict, title: str) -> plt.Figure:
-    """Loss and share right against the masking ratio, models solid, baselines dashed."""
-    names = list(table[RATIOS_SCORED[0]])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for n in names:
-        left.plot(RATIOS_SCORED, [table[r][n]["loss"] for r in RATIOS_SCORED], "o-", label=n)
-        right.plot(RATIOS_SCORED, [100 * table[r][n]["top1"] for r in RATIOS_SCORED], "o-", label=f"{n}, top-1")
-    base = [table[r][names[0]] for r in RATIOS_SCORED]
-    left.plot(RATIOS_SCORED, [b["loss_uniform"] for b in base], ":", color="0.4", label="uniform guess")
-    left.plot(RATIOS_SCORED, [b["loss_frequencies"] for b in base], "s--", color="tab:red", label="code frequencies")
-    right.plot(RATIOS_SCORED, [100 * b["top1_most_frequent"] for b in base], "s--", color="0.4",
-               label="most frequent token")
-    right.plot(RATIOS_SCORED, [100 * b["top1_most_frequent_visible"] for b in base], "s--", color="tab:red",
-               label="most frequent visible token")
-    left.set(xlabel="masking ratio r", ylabel="masked-token loss (nats)", title="loss (lower is better)")
-    right.set(xlabel="masking ratio r", ylabel="masked tokens predicted right (%)", title="share right")
-    for ax in (left, right):
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
 # %%
 live_table = score({"untrained": mtm, "pre-trained": trained}, test_crop, freq)
 print_scores(live_table)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Masked-token loss (left) and share of masked tokens predicted right (right) on the held-out crops, by masking ratio, for the untrained and the live pre-trained model against the baselines that need no training (dashed).", "name": "fig-mtm-live-scores"}}
-fig = plot_scores(live_table, f"{NUM_TEST} held-out Shapes crops, after {result.steps} live pre-training steps")
+fig = scores_figure(live_table, f"{NUM_TEST} held-out Shapes crops, after {result.steps} live pre-training steps")
 
 # %% [markdown]
 # Read the table (and {numref}`fig-mtm-live-scores`) against both kinds of baseline. A loss below
@@ -557,8 +446,8 @@ sweep_table = score({"sweep's encoder": sweep_mtm}, objects_crop, objects_freq)
 print_scores(sweep_table)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Masked-token loss (left) and share of masked tokens predicted right (right) for the sweep's encoder on held-out crops of its own image distribution, by masking ratio, against the baselines that need no training (dashed).", "name": "fig-mtm-sweep-scores"}}
-fig = plot_scores(sweep_table, f"{NUM_TEST_OBJECTS} held-out {look['classes']} crops, the sweep's encoder "
-                               f"({made['steps']:,} steps)")
+fig = scores_figure(sweep_table, f"{NUM_TEST_OBJECTS} held-out {look['classes']} crops, the sweep's encoder "
+                                 f"({made['steps']:,} steps)")
 
 # %% [markdown]
 # The lines printed last say it: at every ratio the sweep's encoder has a masked-token loss well
@@ -569,8 +458,8 @@ fig = plot_scores(sweep_table, f"{NUM_TEST_OBJECTS} held-out {look['classes']} c
 # ({numref}`fig-mtm-sweep-predictions`):
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Two held-out crops of the sweep's images at masking ratios 0.5 and 0.75 (rows), predicted by the sweep's encoder: the crop decoded, the input with its masked tokens grey, and the prediction decoded.", "name": "fig-mtm-sweep-predictions"}}
-fig = prediction_figure(sweep_mtm, f"the sweep's encoder ({made['steps']:,} steps), held-out {look['classes']}",
-                        objects_crop)
+fig = prediction_figure(sweep_mtm, tokenizer, objects_crop,
+                        f"the sweep's encoder ({made['steps']:,} steps), held-out {look['classes']}")
 
 # %% [markdown]
 # ### What it reads
@@ -595,14 +484,8 @@ display(format_table(["visible neighbours", "masked tokens", "encoder", "most fr
                      [[n, f"{m:,}", f"{enc:.1%}", f"{mode:.1%}"] for n, (m, enc, mode) in zip(counts, rows)]))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "At r = 0.6, the share of masked tokens predicted right by the sweep's encoder and by the most frequent visible token, by how many of the token's 8 neighbours are visible.", "name": "fig-mtm-neighbours"}}
-fig, ax = plt.subplots(figsize=(7, 3.4))
-width = 0.4
-ax.bar(np.array(counts) - width / 2, [100 * r[1] for r in rows], width, label="the sweep's encoder")
-ax.bar(np.array(counts) + width / 2, [100 * r[2] for r in rows], width, label="most frequent visible token")
-ax.set(xlabel="visible neighbours of the masked token (of 8)", ylabel="predicted right (%)", xticks=counts,
-       title=f"r = 0.6, {NUM_TEST_OBJECTS} held-out crops")
-ax.legend(fontsize=8)
-fig.tight_layout()
+fig = neighbours_figure(counts, [r[1] for r in rows], [r[2] for r in rows],
+                        f"r = 0.6, {NUM_TEST_OBJECTS} held-out crops")
 
 # %% [markdown]
 # In our measurements ({numref}`fig-mtm-neighbours`) the encoder's accuracy changed little with the
