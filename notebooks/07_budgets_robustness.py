@@ -39,6 +39,7 @@
 
 # %%
 import json
+import math
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -47,7 +48,7 @@ from IPython.display import display
 
 import seitpp
 from seitpp.data import images_to_tensor
-from seitpp.experiments import SUMMARY_FILE, format_table, mean_std, read_results, select
+from seitpp.experiments import SUMMARY_FILE, difference, format_table, mean_std, read_results, select
 from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS
 from seitpp.experiments.reproduce import EVAL_SETS, METHODS, REFERENCE_RESULTS, Reproduce, sweep_preset
 from seitpp.data.shapes import CLASS_SETS
@@ -143,16 +144,23 @@ print(f"token store: {tokens_bytes:.0f} bytes per image; the budgets take "
 fig = budget_figure(summary, PAPER_BUDGETS, PAPER_BUDGET_GB, CHANCE)
 
 # %% [markdown]
-# The paper's finding is about *gains*: what SeiT++ and MTM add, as the budget shrinks.
+# The paper's finding is about *gains*: what SeiT++ and MTM add, as the budget shrinks (here ± the
+# spread of the difference over seeds).
 
 # %%
 def gains(a: str, b: str) -> list[str]:
-    """Points that method b adds over method a, at each budget of the preset (largest first)."""
-    ra = {round(r["budget"], 4): r for r in select(summary, "budgets", a)}
-    rb = {round(r["budget"], 4): r for r in select(summary, "budgets", b)}
-    keys = [round(x, 4) for x in cpu.budgets]
-    return [f"{100 * (rb[k]['acc_clean_mean'] - ra[k]['acc_clean_mean']):+.1f}" if k in ra and k in rb else "-"
-            for k in keys]
+    """Points that method b adds over method a at each budget of the preset (largest first), with the
+    spread of that difference over seeds (`difference`: the two standard deviations combined)."""
+    cells = []
+    for budget in cpu.budgets:
+        ra, rb = select(summary, "budgets", a, budget=budget), select(summary, "budgets", b, budget=budget)
+        if not (ra and rb):
+            cells.append("-")
+            continue
+        d, spread = difference(ra[0], rb[0])
+        cells.append(f"{d:+.1f}" if math.isnan(spread) else f"{d:+.1f} ± {spread:.1f}")
+    return cells
+
 
 comparisons = [("SeiT", "SeiT++"), ("SeiT", "SeiT + MTM"), ("SeiT, learned table", "SeiT + MTM"),
                ("SeiT++ without MTM", "SeiT++"), ("SeiT, learned table", "SeiT++ without MTM")]
