@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -53,13 +53,14 @@ from skimage import data as skdata
 from skimage.transform import resize
 
 import seitpp
+from seitpp.data import SHAPE_CLASSES, images_to_tensor, render_shapes
 from seitpp.device import default_device
-from seitpp.data import images_to_tensor
-from seitpp.data import SHAPE_CLASSES
-from seitpp.data import render_shapes
-from seitpp.experiments import format_table
-from seitpp.tokenizers import REFERENCE_DIR, VQTokenizer, code_counts, evaluate_tokenizer, psnr, reduce_codebook
+from seitpp.experiments import SUMMARY_FILE, format_table, read_results, select
+from seitpp.experiments.reproduce import REFERENCE_RESULTS as REFERENCE_RESULTS_CH6
+from seitpp.tokenizers import (REFERENCE_DIR, VQTokenizer, code_counts, evaluate_tokenizer, perplexity, psnr,
+                               reduce_codebook)
 from seitpp.tokenizers.train import preset, reconstruction_loss, train_tokenizer
+from seitpp.tokens import IMAGENET_TRAIN_IMAGES, PAPER_IMAGENET_GB, storage_table
 from seitpp.viz import image_grid, token_patches
 
 FAST = seitpp.fast_mode()
@@ -358,8 +359,6 @@ fig = image_grid(rows, row_labels=["original", "K = 391", "K = 64", "K = 16"], c
 # area one token covers.
 
 # %%
-from seitpp.tokens import IMAGENET_TRAIN_IMAGES, PAPER_IMAGENET_GB, storage_table
-
 table = storage_table(test.images, test_ids.numpy(), test.labels, codebook_size=391, num_classes=len(SHAPE_CLASSES))
 display(format_table(["format", "bytes/image", "% of raw", "bits/token"],
                      [[r["format"], f"{r['bytes/image']:.1f}", f"{r['% of raw']:.2f}", f"{r['bits/token']:.2f}"]
@@ -399,8 +398,6 @@ fig.tight_layout()
 # row above.
 
 # %%
-from seitpp.tokenizers import perplexity
-
 flat = test_ids.numpy()
 h0 = math.log2(perplexity(code_counts(test_ids, 391)))
 pairs = np.stack([flat[:, :, :-1].ravel(), flat[:, :, 1:].ravel()], 1)  # (left, token) pairs
@@ -634,9 +631,6 @@ fig.tight_layout()
 # scored once, now, beside where longer training takes the same model (chapter 6's committed sweep):
 
 # %%
-from seitpp.experiments import SUMMARY_FILE, read_results, select
-from seitpp.experiments.reproduce import REFERENCE_RESULTS as REFERENCE_RESULTS_CH6
-
 test_objects = render_shapes(NUM_TEST, split="test", classes="objects")
 test_object_ids = centre_crop(tokenizer.tokenize_many(test_objects.images), CROP)  # (N, 14, 14)
 test_top1 = top1(classifier, test_object_ids, torch.from_numpy(test_objects.labels).long())

@@ -45,13 +45,13 @@
 import inspect
 
 import torch
-from IPython.display import display
 import torchvision.transforms.v2.functional as TF
+from IPython.display import display
 
 import seitpp
-from seitpp.experiments import format_table
 from seitpp.augment import FLOOR_SIGMA, affine_theta, compare_naive, decoded_orientation, flip_zoom, noise_floor, warp
 from seitpp.data import OBJECT_CLASSES, images_to_tensor, pixel_noise, render_shapes
+from seitpp.experiments import format_table
 from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import (ComparisonWidget, agreement_panels, comparison_grid, comparison_player, disagreement_figure,
                         flip_zoom_figure, image_grid, token_panels)

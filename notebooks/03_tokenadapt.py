@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -47,18 +47,14 @@ import torch
 from IPython.display import display
 
 import seitpp
-from seitpp.experiments import format_table
-from seitpp.device import default_device
-from seitpp.augment import affine_theta, warp
-from seitpp.data import images_to_tensor
-from seitpp.data import SHAPE_CLASSES
-from seitpp.data import render_shapes
-from seitpp.augment import REFERENCE_DIR, GeometryDistribution, TokenAdapt, TokenAdaptConfig, agreement, probe_thetas
-from seitpp.augment import agreement_per_image, via_pixels
-from seitpp.tokenizers import VQGANConfig, VQGANTokenizer, VQTokenizer
+from seitpp.augment import (REFERENCE_DIR, GeometryDistribution, TokenAdapt, TokenAdaptConfig, affine_theta, agreement,
+                            agreement_per_image, probe_thetas, train_tokenadapt, via_pixels, warp)
 from seitpp.augment.tokenadapt_train import PRESETS, draw, make_pair
-from seitpp.augment import train_tokenadapt
+from seitpp.data import SHAPE_CLASSES, images_to_tensor, render_shapes
+from seitpp.device import default_device
 from seitpp.engine import count_flops, per_second
+from seitpp.experiments import format_table
+from seitpp.tokenizers import VQGANConfig, VQGANTokenizer, VQTokenizer
 from seitpp.viz import ComparisonWidget, comparison_grid, comparison_player, image_grid, token_panels
 
 FAST = seitpp.fast_mode()

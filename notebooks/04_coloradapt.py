@@ -43,16 +43,13 @@ import inspect
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
 import torchvision.transforms.v2.functional as TF
+from IPython.display import display
 
 import seitpp
-from seitpp.experiments import format_table
 from seitpp.augment import ColorAdapt, EmbNoise, embed_ids, nearest_ids
-from seitpp.data import SAMPLE_PHOTOS
-from seitpp.data import images_to_tensor, photo_crops
-from seitpp.data import SHAPE_CLASSES
-from seitpp.data import render_shapes
+from seitpp.data import SAMPLE_PHOTOS, SHAPE_CLASSES, images_to_tensor, photo_crops, render_shapes
+from seitpp.experiments import format_table
 from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import ComparisonWidget, Panel, comparison_grid, comparison_player, image_grid, token_panels
 

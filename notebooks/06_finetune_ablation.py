@@ -45,20 +45,21 @@
 # %%
 import json
 import tempfile
-from pathlib import Path
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
 import seitpp
+from seitpp.data import CLASS_SETS
 from seitpp.device import default_device
 from seitpp.experiments import SUMMARY_FILE, difference, format_table, mean_std, read_results, select
-from seitpp.experiments.tables import read_pilots
 from seitpp.experiments.paper import PAPER_ABLATION, paper_budget
-from seitpp.experiments.reproduce import FIRST_RESULTS, METHODS, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, Reproduce, sweep_preset
-from seitpp.data.shapes import CLASS_SETS
+from seitpp.experiments.reproduce import (FIRST_RESULTS, METHODS, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, Reproduce,
+                                          sweep_preset)
+from seitpp.experiments.tables import read_pilots
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)

@@ -47,11 +47,10 @@ import torch
 from IPython.display import display
 
 import seitpp
-from seitpp.data import images_to_tensor
+from seitpp.data import CLASS_SETS, images_to_tensor
 from seitpp.experiments import SUMMARY_FILE, difference, format_table, mean_std, read_results, select
 from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS
 from seitpp.experiments.reproduce import EVAL_SETS, METHODS, REFERENCE_RESULTS, Reproduce, sweep_preset
-from seitpp.data.shapes import CLASS_SETS
 from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import budget_figure, image_grid, storage_frontier_figure
 

@@ -54,19 +54,19 @@ import torch
 from IPython.display import display
 
 import seitpp
-from seitpp.device import default_device
-from seitpp.experiments import SUMMARY_FILE, format_table, read_results
-from seitpp.experiments.beyond import METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Beyond, all_background, beyond_preset, color_masks, dct_table, findings_table, read_examples, segment_table, by_method, storage_table, transfer_table
-from seitpp.experiments.sweep import Cell
-from seitpp.data import images_to_tensor
+from seitpp.augment import TokenAdapt
+from seitpp.data import CLASS_SETS, images_to_tensor, render_shapes
 from seitpp.data.dct import bytes_per_image, decode, encode
+from seitpp.device import default_device
+from seitpp.engine import segment_policy, with_overrides
+from seitpp.experiments import SUMMARY_FILE, format_table, read_results
+from seitpp.experiments.beyond import (METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Beyond,
+                                       all_background, beyond_preset, by_method, color_masks, dct_table, findings_table,
+                                       read_examples, segment_table, storage_table, transfer_table)
 from seitpp.experiments.reproduce import REFERENCE_RESULTS as SWEEP_RESULTS
 from seitpp.experiments.reproduce import sweep_preset
 from seitpp.experiments.second_tokenizer import SECOND_TOKENIZER_DIR
-from seitpp.engine import segment_policy, with_overrides
-from seitpp.data import CLASS_SETS
-from seitpp.data import render_shapes
-from seitpp.augment import TokenAdapt
+from seitpp.experiments.sweep import Cell
 from seitpp.tokenizers import VQTokenizer, evaluate_tokenizer, psnr
 from seitpp.viz import as_uint8, image_grid
 

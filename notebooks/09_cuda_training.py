@@ -54,18 +54,14 @@ import torch
 from IPython.display import display
 
 import seitpp
+from seitpp.augment import TokenAdapt
+from seitpp.data import render_shapes
 from seitpp.device import default_device
-from seitpp.engine import as_shell, measure_step_rate, train_command
-from seitpp.engine import preset
+from seitpp.engine import as_shell, batch_fn, measure_step_rate, per_second, preset, token_policy, train_command
 from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, format_table, mean_std, read_results, select
 from seitpp.experiments.reproduce import EVAL_SETS, GPU_RESULTS, METHODS, Reproduce, SweepCell, sweep_preset
-from seitpp.tokens import read_seit_split, seit_split_files, write_seit_split
-from seitpp.data import render_shapes
-from seitpp.tokens import TokenStore
-from seitpp.engine import batch_fn, per_second
-from seitpp.augment import TokenAdapt
 from seitpp.tokenizers import VQTokenizer
-from seitpp.engine import token_policy
+from seitpp.tokens import TokenStore, read_seit_split, seit_split_files, write_seit_split
 
 FAST = seitpp.fast_mode()
 DEVICE = str(default_device())  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -56,7 +56,8 @@ from IPython.display import HTML, display
 import seitpp
 from seitpp.experiments import SUMMARY_FILE, format_table, read_results
 from seitpp.experiments.beyond import REFERENCE_RESULTS as BEYOND_RESULTS
-from seitpp.experiments.reproduce import GPU_RESULTS, REFERENCE_RESULTS as CPU_RESULTS
+from seitpp.experiments.reproduce import GPU_RESULTS
+from seitpp.experiments.reproduce import REFERENCE_RESULTS as CPU_RESULTS
 from seitpp.experiments.scorecard import SOURCES, VERDICTS, html_table, scorecard, verdict_counts
 from seitpp.viz import scorecard_figure
 
