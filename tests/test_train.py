@@ -248,6 +248,28 @@ def test_freeze_table_keeps_the_tables_start(grids, tokenizer, task):
         tiny("finetune", stem="seit", freeze_table=True)
 
 
+def test_table_warmup_holds_the_table_for_its_share_of_the_steps_then_lets_it_learn(grids, tokenizer):
+    """A warm start: with table_warmup 0.5 of 2 epochs, the table is still the codes after the first
+    epoch (its checkpoint) and has moved after the second; the rest of the model learns throughout."""
+    cfg = tiny("finetune", epochs=2, table_init="codes", table_warmup=0.5)
+    tables = []
+    real = engine_loop.train_one_epoch
+
+    def after_each_epoch(task, run, epoch, first=0):
+        real(task, run, epoch, first)
+        tables.append(run.module.get_submodule("patch_embed").table().detach().clone())
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_loop, "train_one_epoch", after_each_epoch)
+        train(cfg, grids, progress=False, tokenizer=tokenizer)
+    codes = tokenizer.codebook.vectors().detach()
+    torch.testing.assert_close(tables[0], codes, rtol=0, atol=0)
+    assert not torch.equal(tables[1], codes)
+    for bad in (dict(table_warmup=1.0), dict(table_warmup=0.5, freeze_table=True), dict(table_warmup=0.5, stem="seit")):
+        with pytest.raises(TrainSetupError, match="table_warmup must be a share"):
+            tiny("finetune", **bad)
+
+
 @pytest.mark.parametrize("task", ["pretrain", "finetune"])
 def test_table_init_codes_starts_the_learned_table_from_the_tokenizer(grids, tokenizer, task, monkeypatch):
     tables = []

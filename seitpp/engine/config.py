@@ -68,6 +68,8 @@ class TrainConfig:
     #                             a trainable copy of the tokenizer's code vectors (for small data)
     freeze_table: bool = False  # stem seitpp: the table keeps its start (no gradient); with table_init "codes",
     #                             MTM cannot rewrite the tokenizer's code vectors into its own
+    table_warmup: float = 0.0  # stem seitpp: the share of the run's steps the table keeps its start before it
+    #                            learns (a warm start: the rest of the model settles on the codes first)
     decoder_dim: int = 64  # segment: width of the light decoder on the token ViT (seitpp.engine.segment)
 
     # -- DCT levels (seitpp.engine.dct; crop counts 8 x 8 blocks there, the model is dct_<size>)
@@ -115,6 +117,9 @@ class TrainConfig:
              f"patch_kernel must be even and >= 2 (stride 2: one patch per 2 x 2 tokens), got {self.patch_kernel}")
         need(not self.freeze_table or self.stem == "seitpp",
              f"freeze_table applies to the learned table of stem 'seitpp'; stem {self.stem!r} has none")
+        need(0 <= self.table_warmup < 1 and not (self.table_warmup and (self.freeze_table or self.stem != "seitpp")),
+             f"table_warmup must be a share in [0, 1) of a learned table's run (stem 'seitpp', not freeze_table), got "
+             f"{self.table_warmup} with stem {self.stem!r}, freeze_table {self.freeze_table}")
         need(self.task != "pretrain" or policy.plain,
              f"MTM pre-training uses plain crops only (a policy with no token op, such as 'none'), got policy "
              f"{self.policy!r}")

@@ -182,6 +182,8 @@ class Run:
     window: dict
     save: Callable[[int], None]  # writes a checkpoint after a step (a no-op without out_dir)
     bar: tqdm
+    held: list[nn.Parameter]  # parameters that keep their start until step `held_steps` (a table's warm start)
+    held_steps: int
 
 
 def _new_window() -> dict:
@@ -219,6 +221,9 @@ def train_one_epoch(task: Task, run: Run, epoch: int, first: int = 0) -> None:
                                    f"stopped, the last checkpoint written is the last good one")
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if step < run.held_steps:
+            for p in run.held:
+                p.grad = None  # AdamW leaves a parameter without a gradient as it is, weight decay included
         grad_norm = float(torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad or math.inf))
         if not math.isfinite(grad_norm):
             raise TrainingDiverged(f"gradient norm is {grad_norm} at step {step} (epoch {epoch}, lr {lr:.3g}); "
@@ -367,7 +372,8 @@ def train(
 
     bar = tqdm(total=total_steps, initial=start, desc=task.name, disable=not progress or rank != 0)
     run = Run(cfg, step_model, model, optimizer, transform, data.x.to(device), data.targets.to(device), device,
-               steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history, window, save, bar)
+               steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history, window, save, bar,
+               task.token_tables(model), round(cfg.table_warmup * total_steps))
     try:
         if start == 0 and val is not None and task.evaluate_at_start:  # where the curve starts
             run.history.append({"step": 0, "epoch": 0.0, **task.evaluate(model, val, device,

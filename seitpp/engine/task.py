@@ -101,13 +101,19 @@ class Task:
         """
         args = self.model_args(data)
         model = self.create_model(args, codes)
+        if self.config.freeze_table or self.config.table_warmup:
+            if not self.token_tables(model):
+                raise TrainSetupError(f"config: freeze_table or table_warmup, but model {self.config.model} has no "
+                                      f"learned token table")
         if self.config.freeze_table:
-            tables = [m.codes for m in model.modules() if isinstance(m, TokenStem) and isinstance(m.codes, nn.Embedding)]
-            if not tables:
-                raise TrainSetupError(f"config: freeze_table, but model {self.config.model} has no learned token table")
-            for table in tables:
-                table.weight.requires_grad_(False)
+            for table in self.token_tables(model):
+                table.requires_grad_(False)
         return model, args
+
+    @staticmethod
+    def token_tables(model: nn.Module) -> list[nn.Parameter]:
+        """The learned token tables of a model's stems (K, C) (none with the tokenizer's frozen codes)."""
+        return [m.codes.weight for m in model.modules() if isinstance(m, TokenStem) and isinstance(m.codes, nn.Embedding)]
 
     def encoder(self, model: nn.Module) -> nn.Module:
         """The part of this task's model that a pre-trained encoder (--init) initialises."""
