@@ -61,14 +61,14 @@ from seitpp.device import default_device
 from seitpp.engine import segment_policy, with_overrides
 from seitpp.experiments import SUMMARY_FILE, format_table, read_results
 from seitpp.experiments.beyond import (METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Beyond,
-                                       all_background, beyond_preset, by_method, color_masks, dct_table, findings_table,
-                                       read_examples, segment_table, storage_table, transfer_table)
+                                       all_background, beyond_preset, by_method, read_examples)
 from seitpp.experiments.reproduce import REFERENCE_RESULTS as SWEEP_RESULTS
 from seitpp.experiments.reproduce import sweep_preset
 from seitpp.experiments.second_tokenizer import SECOND_TOKENIZER_DIR
 from seitpp.experiments.sweep import Cell
 from seitpp.tokenizers import VQTokenizer, evaluate_tokenizer, psnr
-from seitpp.viz import as_uint8, image_grid
+from seitpp.viz import (as_uint8, color_masks, dct_table, findings_table, image_grid, inputs_table, segment_table,
+                        transfer_table)
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
@@ -141,7 +141,7 @@ shown_look = sweep_preset(shown.recipe).look  # how the shown run's images are d
 # A segmentation set stores its masks too, whatever the input.
 
 # %%
-display(storage_table(storage))
+display(inputs_table(storage))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Bytes per training image of every stored input of the sweep, on a log scale.", "name": "fig-beyond-storage"}}
 fig, ax = plt.subplots(figsize=(7, 2.8))

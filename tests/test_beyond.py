@@ -27,14 +27,10 @@ from seitpp.experiments.beyond import (
     Beyond,
     all_background,
     beyond_preset,
-    dct_table,
-    findings_table,
     read_examples,
-    segment_table,
-    storage_table,
-    transfer_table,
 )
 from seitpp.experiments.sweep import Cell, stages_for
+from seitpp.viz import dct_table, findings_table, inputs_table, segment_table, transfer_table
 
 SMOKE = replace(beyond_preset("smoke"), train_images=32, test_images=16, examples=3)
 
@@ -177,7 +173,7 @@ def test_tables_from_a_summary(swept):
     assert [r["input"] for r in storage] == ["pixels (PNG)", "DCT levels (JPEG quality 10)",
                                              "reference tokens (16x16, K 391)", "f8 tokens (8x8, K 64)",
                                              "segmentation masks (PNG)"]
-    assert "x reference tokens" in storage_table(storage)
+    assert "x reference tokens" in inputs_table(storage)
     judged = Beyond(SMOKE).findings(summary)
     assert judged[0]["comparison"] == "SeiT++ - SeiT-style (miou)" and judged[0]["paper"] == 4.2
     assert len(judged) == 6 and {f["finding"] for f in judged} == {"segmentation", "another tokenizer", "DCT inputs"}

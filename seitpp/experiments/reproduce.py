@@ -171,15 +171,12 @@ SWEEPS: dict[str, SweepPreset] = {
                              finetune_steps=800, pretrain_steps=1500, finetune=dict(MILD, batch_size=32),
                              pretrain=dict(CODES, freeze_table=False)),
     # One GPU (chapter 9): ViT-S on 20 times the cpu preset's images, the budget table at the full
-    # budget, sized to the GPU time a lent device gives (benchmarks/cuda_checks.sh). The corrected
-    # recipe of the findings issue: three seeds; 1,500 MTM steps, 2.5 times the first run's 600 (whose
-    # encoder fine-tuned no better than from scratch), with its label probe logged from step 0 on
-    # validation images; layer decay relaxed for the 600-step fine-tunes (TrainConfig.
-    # effective_layer_decay: 0.65 over 0.5% of the paper's schedule is 0.998, where the first run's
-    # 0.65 left the stem's lr at 0.4% of the top's); the asymmetric objects, on which a flip is a new
-    # image. Six cells share the GPU at a time: a small model's step is bound by kernel launches, so
-    # processes overlap on the device. MTM's peak lr 1.5e-3 (the paper's 1.5e-4 x batch / 256 is set
-    # for 400 epochs of ImageNet); its table kept at the codes, as the cpu sweep's.
+    # budget, sized to the GPU time a lent device gives (benchmarks/cuda_checks.sh): three seeds;
+    # 1,500 MTM steps (the first run's 600 fine-tuned no better than from scratch), its label probe
+    # logged from step 0; layer decay relaxed for 600-step fine-tunes (TrainConfig.effective_layer_decay);
+    # the asymmetric objects. Six cells share the GPU: a small model's step is bound by kernel
+    # launches. MTM's peak lr 1.5e-3 (the paper's rule is set for 400 epochs of ImageNet), its table
+    # kept at the codes, as the cpu sweep's.
     "gpu": SweepPreset("gpu", train_images=20000, budgets=(1.0,), test_images=5000, seeds=(0, 1, 2),
                        finetune_steps=600, pretrain_steps=1500, base="gpu-small", pixel_model="pvit_small",
                        cnn_model="cnn_small", classes="objects",

@@ -1,9 +1,10 @@
 """Figures the book draws, plain matplotlib, by chapter: `gallery` (image grids, every chapter),
 `compare` (side-by-side comparisons of an augmentation, chapters 2 to 4), `naive` (naive token
-augmentation, chapter 2), `mtm` (masked token modeling, chapter 5) and `findings` (the sweeps
-against the paper: chapter 7 and the scorecard). It sits at the top of the package, beside the
+augmentation, chapter 2), `mtm` (masked token modeling, chapter 5), `findings` (the sweeps
+against the paper: chapter 7 and the scorecard) and `beyond` (chapter 8's masks and tables). It sits at the top of the package, beside the
 CLI: no other layer imports it, the notebooks do."""
 
+from seitpp.viz.beyond import color_masks, dct_table, findings_table, inputs_table, segment_table, transfer_table
 from seitpp.viz.compare import (
     ComparisonWidget,
     Panel,
@@ -38,4 +39,6 @@ __all__ = [
     "neighbours_figure",
     # findings
     "budget_figure", "storage_frontier_figure", "VERDICT_COLOURS", "scorecard_figure",
+    # beyond
+    "color_masks", "segment_table", "transfer_table", "inputs_table", "dct_table", "findings_table",
 ]
