@@ -81,7 +81,7 @@ def storage_frontier_figure(summary: Sequence[dict], chance: float) -> plt.Figur
     return fig
 
 
-VERDICT_COLOURS = {"holds": "tab:green", "opposite": "tab:red", "unclear": "tab:grey"}
+VERDICT_COLOURS = {"holds": "tab:green", "opposite": "tab:red", "unclear": "tab:grey", "uninformative": "lightgrey"}
 
 
 def scorecard_figure(rows: Sequence[dict]) -> plt.Figure:
