@@ -57,13 +57,13 @@ from seitpp.data import CLASS_SETS
 from seitpp.device import default_device
 from seitpp.experiments import SUMMARY_FILE, difference, format_table, mean_std, read_results, select
 from seitpp.experiments.paper import PAPER_ABLATION, paper_budget
-from seitpp.experiments.reproduce import (FIRST_RESULTS, METHODS, RANDOM_TABLE_RESULTS, REFERENCE_RESULTS, Reproduce,
-                                          sweep_preset)
+from seitpp.experiments.reproduce import (FIRST_RESULTS, METHODS, RANDOM_TABLE_RESULTS, REFERENCE_PRESET,
+                                          REFERENCE_RESULTS, Reproduce, sweep_preset)
 from seitpp.experiments.tables import read_pilots
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
-cpu = sweep_preset("cpu")
+cpu = sweep_preset(REFERENCE_PRESET)  # the preset of the committed sweep
 sweep = Reproduce(cpu)  # the experiment: its cells, recipe and findings
 CHANCE = 1 / len(CLASS_SETS[cpu.classes])
 print(f"fast mode: {FAST}; device: {DEVICE} (where the live sweep below trains)")

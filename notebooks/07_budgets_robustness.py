@@ -50,13 +50,14 @@ import seitpp
 from seitpp.data import CLASS_SETS, images_to_tensor
 from seitpp.experiments import SUMMARY_FILE, difference, format_table, mean_std, read_results, select
 from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS
-from seitpp.experiments.reproduce import EVAL_SETS, METHODS, REFERENCE_RESULTS, Reproduce, sweep_preset
+from seitpp.experiments.reproduce import (EVAL_SETS, METHODS, REFERENCE_PRESET, REFERENCE_RESULTS, Reproduce,
+                                          sweep_preset)
 from seitpp.tokenizers import VQTokenizer, psnr
 from seitpp.viz import budget_figure, image_grid, storage_frontier_figure
 
 FAST = seitpp.fast_mode()
 NUM_TEST = 48 if FAST else 1_200  # test images for the tokenizer's PSNR on each test set (the sweep's 1,200)
-cpu = sweep_preset("cpu")
+cpu = sweep_preset(REFERENCE_PRESET)  # the preset of the committed sweep
 CLASSES = CLASS_SETS[cpu.classes]
 CHANCE = 1 / len(CLASSES)
 summary = read_results(REFERENCE_RESULTS / SUMMARY_FILE)

@@ -115,6 +115,18 @@ def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
     assert replace(random_rows, name="cpu-first", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
 
 
+def test_the_sweeps_table_rule_reaches_every_learned_table_and_no_other():
+    """The cpu preset freezes learned tables in fine-tuning; "SeiT, learned table" keeps its own rule,
+    SeiT's frozen codes and the pixel models have no table to freeze; every cell's config is valid."""
+    sweep = Reproduce(sweep_preset("cpu"))
+    configs = {(c.experiment, c.method): sweep.finetune_config(c.overrides, c.seed, 100) for c in sweep.cells()}
+    assert configs[("budgets", "SeiT++ without MTM")].freeze_table and configs[("ablation", "baseline")].freeze_table
+    assert not configs[("budgets", "SeiT, learned table")].freeze_table
+    assert not configs[("budgets", "SeiT")].freeze_table and not configs[("pixels", "pixels (PNG)")].freeze_table
+    assert {c.budget for c in sweep.cells() if c.method == "SeiT, learned table"} == set(sweep.preset.budgets)
+    assert sweep.preset.ablation_budget == min(sweep.preset.budgets)
+
+
 def test_every_cell_trains_the_same_number_of_steps():
     cpu = sweep_preset("cpu")
     for budget in cpu.budgets:

@@ -17,6 +17,7 @@ from seitpp.experiments.reproduce import (  # noqa: E402
     EVAL_SETS,
     GPU_RESULTS,
     METHODS,
+    REFERENCE_PRESET,
     REFERENCE_RESULTS,
     SHIFTS,
     Reproduce,
@@ -37,7 +38,7 @@ from seitpp.experiments.scorecard import (  # noqa: E402
 from seitpp.viz import scorecard_figure  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-CPU = sweep_preset("cpu")
+CPU = sweep_preset(REFERENCE_PRESET)
 
 # A world where SeiT++'s augmentation helps, MTM hurts, and SeiT++ ends below SeiT (top-1 fractions).
 TOP1 = {"SeiT": 0.70, "SeiT, learned table": 0.70, "SeiT + MTM": 0.62, "SeiT++ without MTM": 0.74,

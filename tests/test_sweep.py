@@ -93,7 +93,7 @@ def test_a_cell_that_needs_an_unknown_stage_is_refused_before_anything_runs(tmp_
 
 
 COMMITTED = {  # artefact folder -> the experiment that made it
-    "reproduce-cpu": Reproduce(reproduce.sweep_preset("cpu")),
+    "reproduce-cpu": Reproduce(reproduce.sweep_preset(reproduce.REFERENCE_PRESET)),
     "reproduce-cpu-first": Reproduce(reproduce.sweep_preset("cpu-first")),
     "reproduce-cpu-random-table": Reproduce(reproduce.sweep_preset("cpu-random-table")),
     "reproduce-gpu": Reproduce(reproduce.sweep_preset("gpu")),

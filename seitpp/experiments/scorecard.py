@@ -95,7 +95,7 @@ def scorecard(cpu: str | Path = reproduce.REFERENCE_RESULTS, beyond_results: str
     def summary(folder) -> list[dict]:
         return read_results(Path(folder) / SUMMARY_FILE)
 
-    return (card_rows(Reproduce(sweep_preset("cpu")).findings(summary(cpu)), "CPU sweep")
+    return (card_rows(Reproduce(sweep_preset(reproduce.REFERENCE_PRESET)).findings(summary(cpu)), "CPU sweep")
             + card_rows(Beyond(beyond_preset("cpu")).findings(summary(beyond_results)), "beyond classification")
             + card_rows(Reproduce(sweep_preset("gpu")).findings(summary(gpu)), "GPU sweep", GPU_SECTION))
 
