@@ -45,7 +45,6 @@ seed of each, with less company) segmentation 85 s (SeiT-style) and 280 s (SeiT+
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
