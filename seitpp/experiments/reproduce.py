@@ -354,6 +354,11 @@ class Reproduce(Experiment):
                        "+ naive warps": "learned warps beat naive warps"}[a]
             pairs.append((finding, f"{b} - {a}", ablation.get(a), ablation.get(b), "acc_clean",
                           _minus(PAPER_ABLATION.get(b), PAPER_ABLATION.get(a))))
+        # where geometry matters: objects smaller and turned further than any training image
+        pairs += [("TokenAdapt helps more than ColorAdapt", "+ TokenAdapt - + ColorAdapt (pose)",
+                   ablation.get("+ ColorAdapt"), ablation.get("+ TokenAdapt"), "acc_pose", None),
+                  ("learned warps beat naive warps", "+ TokenAdapt - + naive warps (pose)",
+                   ablation.get("+ naive warps"), ablation.get("+ TokenAdapt"), "acc_pose", None)]
         # 5. token augmentation makes models more robust (the paper: SeiT -> SeiT++ without MTM): they lose
         # less of their clean accuracy under each shift. The difference is the other's drop minus SeiT++'s.
         for name in SHIFTS:
