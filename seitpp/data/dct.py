@@ -42,27 +42,16 @@ COEFFS = BLOCK * BLOCK  # per channel and block
 CHANNELS = 3 * COEFFS  # 192 input channels: Y, Cb, Cr, each 64 zigzag coefficients
 CHUNK = 512  # images encoded or decoded at a time: 64 x 64 images in float64 take ~50 MB a tensor
 
-# JPEG (ITU-T T.81) Annex K: the luminance and chrominance tables that the IJG quality 50 uses as is.
+# JPEG (ITU-T T.81) Annex K: the luminance and chrominance tables that the IJG quality 50 uses as is,
+# two rows of 8 frequencies a line (vertical frequency down, horizontal across).
 LUMA_TABLE = torch.tensor([
-    [16, 11, 10, 16, 24, 40, 51, 61],
-    [12, 12, 14, 19, 26, 58, 60, 55],
-    [14, 13, 16, 24, 40, 57, 69, 56],
-    [14, 17, 22, 29, 51, 87, 80, 62],
-    [18, 22, 37, 56, 68, 109, 103, 77],
-    [24, 35, 55, 64, 81, 104, 113, 92],
-    [49, 64, 78, 87, 103, 121, 120, 101],
-    [72, 92, 95, 98, 112, 100, 103, 99],
+    [16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55],
+    [14, 13, 16, 24, 40, 57, 69, 56], [14, 17, 22, 29, 51, 87, 80, 62],
+    [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
+    [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99],
 ])
-CHROMA_TABLE = torch.tensor([
-    [17, 18, 24, 47, 99, 99, 99, 99],
-    [18, 21, 26, 66, 99, 99, 99, 99],
-    [24, 26, 56, 99, 99, 99, 99, 99],
-    [47, 66, 99, 99, 99, 99, 99, 99],
-    [99, 99, 99, 99, 99, 99, 99, 99],
-    [99, 99, 99, 99, 99, 99, 99, 99],
-    [99, 99, 99, 99, 99, 99, 99, 99],
-    [99, 99, 99, 99, 99, 99, 99, 99],
-])
+CHROMA_TABLE = torch.full((BLOCK, BLOCK), 99)  # 99 beyond the low frequencies of the top-left corner
+CHROMA_TABLE[:4, :4] = torch.tensor([[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]])
 
 # JPEG's (JFIF) full-range RGB -> YCbCr; Cb and Cr are offset by 128 after the product.
 _YCBCR = torch.tensor([
