@@ -23,7 +23,6 @@ a minute; its numbers then say nothing about a GPU.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from seitpp.engine import (
     preset,
     step_fn,
     token_policy,
+    with_overrides,
 )
 from seitpp.files import write_csv
 from seitpp.models import create_model
@@ -85,8 +85,8 @@ def main() -> None:
     K = tokenizer.config.codebook_size
     codes = tokenizer.codebook.vectors().detach().to(device)
     tokenadapt = TokenAdapt.load(tokenizer=tokenizer, device=device)
-    finetune = replace(preset("imagenet-vitb", "finetune"), crop=CROP)
-    policies = {name: token_policy(replace(finetune, policy=name), CLASSES, codes, tokenadapt)
+    finetune = with_overrides(preset("imagenet-vitb", "finetune"), dict(crop=CROP))
+    policies = {name: token_policy(with_overrides(finetune, dict(policy=name)), CLASSES, codes, tokenadapt)
                 for name in ("none", "seit", "seitpp")}
 
     loader_rows = []

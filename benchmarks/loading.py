@@ -22,7 +22,6 @@ import argparse
 import gzip
 import io
 import tempfile
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -33,7 +32,7 @@ from torchvision.transforms import v2
 from benchmarks.common import per_second, report
 from seitpp.augment import TokenAdapt
 from seitpp.data import render_shapes
-from seitpp.engine import preset, task_of
+from seitpp.engine import preset, task_of, with_overrides
 from seitpp.tokenizers import VQTokenizer
 from seitpp.tokens import ESCAPE, Split, seit_split_files, write_seit_split
 
@@ -90,7 +89,7 @@ def jpeg_batches(images: np.ndarray):
 
 def engine_batches(split: Split, policy: str, codes: torch.Tensor, tokenadapt: TokenAdapt):
     """What a training step does before the model: index the split, run the task's batch transform."""
-    config = replace(preset("gpu-small", "finetune"), crop=CROP, policy=policy, batch_size=BATCH)
+    config = with_overrides(preset("gpu-small", "finetune"), dict(crop=CROP, policy=policy, batch_size=BATCH))
     transform = task_of(config, split).batch_transform(split, codes, tokenadapt)
     generator = torch.Generator().manual_seed(0)
 

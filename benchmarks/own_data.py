@@ -167,22 +167,23 @@ def timed(argv: list[str]) -> float:
 def flops_per_step(preset_name: str, num_classes: int) -> tuple[str, float, int]:
     """(model, forward + backward FLOPs per training step, batch) of a finetune preset at its training crop."""
     config = preset(preset_name, "finetune")
-    y = torch.randint(num_classes, (config.batch_size,))
-    if reads_pixels(config.model):
+    name, crop, batch_size = config.model.name, config.model.crop, config.optim.batch_size
+    y = torch.randint(num_classes, (batch_size,))
+    if reads_pixels(name):
         side = pixel_crop(config)
-        model, x = create_model(config.model, num_classes=num_classes), torch.randn(8, 3, side, side)
+        model, x = create_model(name, num_classes=num_classes), torch.randn(8, 3, side, side)
     else:
-        model = create_model(config.model, num_classes=num_classes, grid_size=config.crop)
-        x = torch.randint(391, (8, config.crop, config.crop))
-    return config.model, flops_per_image(model.train(), x, y) * config.batch_size, config.batch_size
+        model = create_model(name, num_classes=num_classes, grid_size=crop)
+        x = torch.randint(391, (8, crop, crop))
+    return name, flops_per_image(model.train(), x, y) * batch_size, batch_size
 
 
 @torch.no_grad()
 def predictions(run_dir: Path, data: Split) -> np.ndarray:
     """A run's predicted class for every sample of `data`, on centre crops as its validation scored them."""
     model, config = load_model(run_dir)
-    pixels = reads_pixels(config.model)
-    side = pixel_crop(config) if pixels else config.crop
+    pixels = reads_pixels(config.model.name)
+    side = pixel_crop(config) if pixels else config.model.crop
     batches = [centre_crop(pixels_to_input(x) if pixels else x.long(), side) for x in data.x.split(256)]
     return torch.cat([model(x).argmax(1) for x in batches]).numpy()
 

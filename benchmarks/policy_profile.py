@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -23,7 +22,7 @@ import torch
 from benchmarks.common import report
 from seitpp.augment import GeometryDistribution, TokenAdapt
 from seitpp.device import default_device
-from seitpp.engine import preset, token_policy
+from seitpp.engine import preset, token_policy, with_overrides
 from seitpp.files import write_csv
 from seitpp.tokenizers import VQTokenizer
 
@@ -56,7 +55,8 @@ def main() -> None:
     tokenizer = VQTokenizer.load()
     codes = tokenizer.codebook.vectors().detach().to(device)
     tokenadapt = TokenAdapt.load(tokenizer=tokenizer, device=device)
-    policy = token_policy(replace(preset("imagenet-vitb", "finetune"), crop=CROP), CLASSES, codes, tokenadapt)
+    policy = token_policy(with_overrides(preset("imagenet-vitb", "finetune"), dict(crop=CROP)), CLASSES, codes,
+                          tokenadapt)
     ids = torch.randint(len(codes), (B, GRID, GRID), device=device)
     labels = torch.randint(CLASSES, (B,), device=device)
     half = B // 2

@@ -24,7 +24,6 @@ transform's kernels, which is what holds the training step back when they overla
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 import torch
 
@@ -39,6 +38,7 @@ from seitpp.engine import (
     preset,
     step_fn,
     train,
+    with_overrides,
 )
 from seitpp.models import PixelViTConfig, create_model
 from seitpp.tokenizers import VQTokenizer
@@ -77,12 +77,13 @@ def engine_rates(runs: dict[str, tuple], device: torch.device, steps: int) -> li
     """Train each (config, data, tokenadapt) for one epoch of 2 x `steps` steps; read the second log row (warm)."""
     rows = []
     for name, (config, data, tokenadapt) in runs.items():
-        if len(data) // config.batch_size != 2 * steps:
-            raise ValueError(f"{name}: {len(data)} samples are not {2 * steps} batches of {config.batch_size}")
-        config = replace(config, epochs=1, warmup_epochs=0, log_every=steps)
+        if len(data) // config.optim.batch_size != 2 * steps:
+            raise ValueError(f"{name}: {len(data)} samples are not {2 * steps} batches of {config.optim.batch_size}")
+        config = with_overrides(config, dict(epochs=1, warmup_epochs=0, log_every=steps))
         result = train(config, data, tokenadapt=tokenadapt, device=device, progress=False)
         row = result.history[-1]
-        rows.append({"path": name, "model": config.model, "rate": row["images_per_s"], "data_share": row["data_share"]})
+        rows.append({"path": name, "model": config.model.name, "rate": row["images_per_s"],
+                     "data_share": row["data_share"]})
         print(f"  {name:<48} {row['images_per_s']:>9,.1f} images/s, data {row['data_share']:.1%}", flush=True)
     return rows
 
@@ -109,7 +110,7 @@ def main() -> None:
     sizes = (args.sizes or ("micro,tiny,small,base" if cuda else "micro,tiny")).split(",")
 
     tokenizer = VQTokenizer.load()
-    engine_batch = preset("cpu-tiny", "finetune").batch_size
+    engine_batch = preset("cpu-tiny", "finetune").optim.batch_size
     num_images = max(2 * args.engine_steps * engine_batch, B)  # one engine epoch: two windows of engine_steps
     rendered = render_shapes(num_images, split="train")
     images = torch.from_numpy(rendered.images)  # (N, 64, 64, 3) uint8
@@ -123,14 +124,15 @@ def main() -> None:
     token_data = Split(ids[:n], labels[:n], NUM_CLASSES, tokenizer.config.codebook_size, "shapes (tokens)",
                        tokenizer.fingerprint())
     pixel_data = Split(images[:n], labels[:n], NUM_CLASSES, None, "shapes (pixels)", kind="pixels")
-    finetune = replace(preset("cpu-tiny", "finetune"), compile=args.compile)  # batch engine_batch
+    finetune = with_overrides(preset("cpu-tiny", "finetune"), dict(compile=args.compile))  # batch engine_batch
     tokenadapt = TokenAdapt.load(tokenizer=tokenizer) if TOKENADAPT_DIR.is_dir() else None
     seitpp_name = "tokens, policy seitpp" + (" (reference TokenAdapt)" if tokenadapt else " (no TokenAdapt: naive warps)")
     runs = {
-        "tokens, policy none (random-resized crop + CutMix)": (replace(finetune, policy="none"), token_data, None),
+        "tokens, policy none (random-resized crop + CutMix)": (with_overrides(finetune, dict(policy="none")),
+                                                               token_data, None),
         seitpp_name: (finetune, token_data, tokenadapt),
-        "pixels (crop, flip, Mixup / CutMix)": (replace(finetune, model="pvit_micro"), pixel_data, None),
-        "tokens, MTM pre-training (crops)": (replace(preset("cpu-tiny", "pretrain"), compile=args.compile),
+        "pixels (crop, flip, Mixup / CutMix)": (with_overrides(finetune, dict(model="pvit_micro")), pixel_data, None),
+        "tokens, MTM pre-training (crops)": (with_overrides(preset("cpu-tiny", "pretrain"), dict(compile=args.compile)),
                                              token_data, None),
     }
     print(f"engine loop, {args.engine_steps} steps per window:")
@@ -159,7 +161,7 @@ def main() -> None:
         f"{size} {rate[f'mtm_{size}'] / rate[f'tvit_{size}']:.2f}" for size in sizes) + "."]
     lines += [
         "",
-        f"The training engine's own loop (`seitpp.engine.train`, micro models, batch {finetune.batch_size}, "
+        f"The training engine's own loop (`seitpp.engine.train`, micro models, batch {finetune.optim.batch_size}, "
         f"a warm window of {args.engine_steps} steps): images/s and the share of the step spent on the data "
         f"(index + batch transform; goal under 5% on the token path with the plain policy).",
         "",

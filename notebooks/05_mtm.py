@@ -52,7 +52,6 @@ import math
 import re
 import tempfile
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -62,7 +61,8 @@ import seitpp
 from seitpp.augment import centre_crop
 from seitpp.data import CLASS_SETS, SHAPE_CLASSES, render_shapes
 from seitpp.device import default_device
-from seitpp.engine import Finetune, Pretrain, load_pretrained_encoder, preset, train
+from seitpp.engine import (Finetune, Pretrain, config_from_dict, flat_dict, load_pretrained_encoder, preset, train,
+                           with_overrides)
 from seitpp.engine.export import export_mtm
 from seitpp.experiments import format_table
 from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS
@@ -267,7 +267,7 @@ fig = prediction_figure(mtm, tokenizer, test_crop, "untrained mtm_micro")  # ima
 # The only augmentation is the pre-training task's batch transform, printed below: random-resized
 # crops of the stored grids (ids resampled nearest), with no flips and no colour or noise
 # augmentation, as in the release. The config refuses a pre-training run with any augmentation
-# policy but `"none"`. A `TrainConfig` also carries the fields of the fine-tuning policy
+# policy but `"none"`. A `TrainConfig`'s augmentation part also carries the settings of the fine-tuning policy
 # (`color_adapt`, `token_adapt`, `noise`, `mixup`, ...) at their defaults, and the pre-training task
 # never reads them, so the cell prints only the fields that it and the loop do read. The masked-token
 # loss's label smoothing is the model's own (`MTMConfig.label_smoothing`), not the config's
@@ -284,19 +284,21 @@ fig = prediction_figure(mtm, tokenizer, test_crop, "untrained mtm_micro")  # ima
 train_data = Split.shapes(NUM_TRAIN, split="train", tokenizer=tokenizer)  # (N, 16, 16) ids
 config = preset("cpu-tiny", "pretrain")
 if FAST:
-    config = replace(config, epochs=6, batch_size=32, warmup_epochs=0.5, blr=5e-3, min_lr=5e-3 * 32 / 256)
+    config = with_overrides(config, dict(epochs=6, batch_size=32, warmup_epochs=0.5, blr=5e-3, min_lr=5e-3 * 32 / 256))
 print(inspect.getsource(Pretrain.batch_transform))
 READ_BY_PRETRAINING = ("task", "model", "policy", "crop", "min_scale", "table_init", "freeze_table", "drop_path",
                        "epochs", "batch_size", "warmup_epochs", "min_lr", "betas", "weight_decay", "layer_decay",
                        "clip_grad", "seed", "log_every")
-print("pre-training reads: " + ", ".join(f"{f}={getattr(config, f)!r}" for f in READ_BY_PRETRAINING)
-      + f", peak lr {config.peak_lr:.2e}; the loss's label smoothing (the model's): {mtm.config.label_smoothing}")
+settings = flat_dict(config)  # every setting by its --set name
+print("pre-training reads: " + ", ".join(f"{f}={settings[f]!r}" for f in READ_BY_PRETRAINING)
+      + f", peak lr {config.optim.peak_lr:.2e}; the loss's label smoothing (the model's): {mtm.config.label_smoothing}")
 run_dir = tempfile.mkdtemp(prefix="mtm-")  # the engine writes checkpoint.pt and history.csv here
 t0 = time.perf_counter()
 result = train(config, train_data, out_dir=run_dir, device=DEVICE, progress=False)
 seconds = time.perf_counter() - t0
 history = result.history
-print(f"{result.steps} steps of {config.batch_size} grids ({result.steps * config.batch_size / len(train_data):.0f} "
+batch_size = config.optim.batch_size
+print(f"{result.steps} steps of {batch_size} grids ({result.steps * batch_size / len(train_data):.0f} "
       f"epochs of {len(train_data)}) in {seconds:.0f} s; median {np.median([h['images_per_s'] for h in history]):.0f} "
       f"grids/s, of which the data (index + crop) took {np.median([h['data_share'] for h in history]):.1%} of the time")
 
@@ -320,7 +322,7 @@ print(f"uniform guess: {math.log(K):.3f} nats; code frequencies: {unigram_loss:.
       f"{abs(last - unigram_loss):.3f} nats {'below' if last < unigram_loss else 'above'} the code-frequency level")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The live run's masked-token training loss by step, against the two reference levels: a uniform guess over the codes and a prediction of the code frequencies.", "name": "fig-mtm-loss"}}
-fig = loss_figure(history, config.log_every, config.model, K, unigram_loss)
+fig = loss_figure(history, config.run.log_every, config.model.name, K, unigram_loss)
 
 # %% [markdown]
 # ## What the trained model predicts
@@ -426,11 +428,12 @@ fig = scores_figure(live_table, f"{NUM_TEST} held-out Shapes crops, after {resul
 print(inspect.getsource(export_mtm).split('    """')[0] + "    ...")
 made = json.loads((REFERENCE_MTM / "provenance.json").read_text())
 trained_with = json.loads((REFERENCE_MTM / "config.json").read_text())["training"]
+trained_config = config_from_dict(trained_with["config"])  # the run's TrainConfig
 look = dict(re.findall(r"\b(classes|style)='(\w+)'", made["sweep"]))  # the sweep's images: class set and style
 evals = made["evaluations"]
-print(f"{REFERENCE_MTM.name}: `{made['command']}` (run as `{made['command_as_run']}`), stage {made['stage']}: "
+print(f"{REFERENCE_MTM.name}: `{made['command']}` ({made['note']}), stage {made['stage']}: "
       f"{made['steps']:,} steps on {trained_with['data']['num_samples']:,} training grids, {look}, "
-      f"table_init={trained_with['config']['table_init']!r}, freeze_table={trained_with['config']['freeze_table']}; "
+      f"table_init={trained_config.model.table_init!r}, freeze_table={trained_config.model.freeze_table}; "
       f"checkpoint written {made['checkpoint_written']}, exported by {made['exported_by']}")
 print(f"its log, on validation images: masked-token loss {evals['first']['val_loss']:.2f} -> "
       f"{evals['last']['val_loss']:.2f} nats, kNN label probe {evals['first']['val_probe_top1']:.1%} -> "

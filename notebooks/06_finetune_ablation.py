@@ -97,15 +97,16 @@ shown = [c for c in sweep.cells()
          if c.seed == 0 and (c.experiment == "ablation" or c.experiment == "budgets" and c.budget == 1.0)]
 for cell in shown:
     cfg = sweep.finetune_config(cell.overrides, cell.seed, cpu.budget_images(cell.budget))
-    flags = [cfg.color_adapt, cfg.token_adapt] if cfg.policy == "seitpp" else ["-", "-"]  # seitpp's switches
-    rows.append([f"{cell.experiment}: {cell.method}", cfg.stem, cfg.policy, *flags,
+    aug = cfg.augment
+    flags = [aug.color_adapt, aug.token_adapt] if aug.policy == "seitpp" else ["-", "-"]  # seitpp's switches
+    rows.append([f"{cell.experiment}: {cell.method}", cfg.model.stem, aug.policy, *flags,
                  "MTM" if cell.stage else "-"])
 display(format_table(["method", *DIFFERING, "init"], rows))
 first = sweep.cells()[0]
 base = sweep.finetune_config(first.overrides, first.seed, cpu.train_images)
-shared = {k: v for k, v in asdict(base).items() if k in ("model", "crop", "batch_size", "lr", "weight_decay",
-                                                          "layer_decay", "label_smoothing", "min_scale", "mixup",
-                                                          "cutmix", "noise")}
+shared = {f"{part}.{k}": v for part in ("model", "optim", "augment") for k, v in asdict(getattr(base, part)).items()
+          if k in ("name", "crop", "batch_size", "lr", "weight_decay", "layer_decay", "label_smoothing", "min_scale",
+                   "mixup", "cutmix", "noise")}
 display(format_table(["field", "value"], list(shared.items()), caption="shared by all methods"))
 
 # %% [markdown]

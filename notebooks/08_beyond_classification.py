@@ -80,9 +80,9 @@ CLASSES = CLASS_SETS[look["classes"]]
 tokenizer = VQTokenizer.load()
 print(f"fast mode: {FAST}; device: {DEVICE} (where the live sweep below trains)")
 print(f"the committed sweep: {cpu.train_images} training and {cpu.test_images} test images, seeds {cpu.seeds}, "
-      f"{len(sweep.cells())} models, on the {look['classes']} of chapter 6's sweep; segmenters {cpu.segment.epochs} "
-      f"epochs of batch {cpu.segment.batch_size}, classifiers chapter 6's recipe (its {cpu.recipe} preset), DCT at "
-      f"JPEG quality {cpu.dct.quality}")
+      f"{len(sweep.cells())} models, on the {look['classes']} of chapter 6's sweep; segmenters {cpu.segment.run.epochs} "
+      f"epochs of batch {cpu.segment.optim.batch_size}, classifiers chapter 6's recipe (its {cpu.recipe} preset), DCT at "
+      f"JPEG quality {cpu.dct.dct.quality}")
 
 # %% [markdown]
 # ## A live sweep, seconds long
@@ -186,10 +186,10 @@ fig.tight_layout()
 for method in METHODS["segment"]:
     cfg = sweep.segment_config(Cell("segment", method, 0))
     spec = METHODS["segment"][method]
-    print(f"{method:>11}: task {cfg.task}, policy {cfg.policy}, affine_p {cfg.affine_p}, "
+    print(f"{method:>11}: task {cfg.task}, policy {cfg.augment.policy}, affine_p {cfg.augment.affine_p}, "
           f"tokens moved by {'TokenAdapt' if spec.get('tokenadapt') else 'the grid warp'}, "
-          f"encoder from {'MTM' if spec.get('stage') else 'scratch'}, table from {cfg.table_init}, "
-          f"{cfg.epochs} epochs, lr {cfg.lr}")
+          f"encoder from {'MTM' if spec.get('stage') else 'scratch'}, table from {cfg.model.table_init}, "
+          f"{cfg.run.epochs} epochs, lr {cfg.optim.lr}")
 
 # %% [markdown]
 # {numref}`fig-beyond-augment` shows three training images, what their tokens decode to, their
@@ -307,12 +307,12 @@ rows = [["reference tokens (sweep's store)", f"{tokens_bytes:.0f}", f"{token_db:
 for quality in (5, 10, 25, 50):
     levels = encode(measured, quality)
     db = float(psnr(images_to_tensor(decode(levels, quality).numpy()), images_to_tensor(measured)).mean())
-    rows.append([f"DCT levels, quality {quality}" + (" (the sweep's)" if quality == cpu.dct.quality else ""),
+    rows.append([f"DCT levels, quality {quality}" + (" (the sweep's)" if quality == cpu.dct.dct.quality else ""),
                  f"{bytes_per_image(levels):.0f}", f"{db:.1f}"])
 display(format_table(["input", f"bytes/image ({NUM_MEASURE} test images)", "PSNR (dB)"], rows))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "What the two inputs keep of the same test images: the image, its DCT levels at the sweep's quality decoded, and its reference tokens decoded.", "name": "fig-beyond-dct"}}
-q = cpu.dct.quality
+q = cpu.dct.dct.quality
 show = measured[:4]
 with torch.no_grad():
     panels = [show, decode(encode(show, q), q).numpy(),
@@ -339,8 +339,8 @@ fig = image_grid([np.stack([p[i] for p in panels]) for i in range(4)],
 # %%
 for method in METHODS["dct"]:
     cfg = sweep.dct_config(Cell("dct", method, 0))
-    print(f"{method:>19}: {cfg.epochs} epochs of batch {cfg.batch_size} on {cpu.train_images:,} images, peak lr "
-          f"{cfg.lr}, colour swap share {cfg.color_swap}, encoder from "
+    print(f"{method:>19}: {cfg.run.epochs} epochs of batch {cfg.optim.batch_size} on {cpu.train_images:,} images, "
+          f"peak lr {cfg.optim.lr}, colour swap share {cfg.dct.color_swap}, encoder from "
           f"{'masked block modeling' if METHODS['dct'][method].get('stage') else 'scratch'}")
 display(dct_table(summary, chapter6))
 
@@ -362,7 +362,7 @@ if rows:
           f"{100 * background['miou']:.1f} and {100 * background['pixel_acc']:.1f}%")
 dct_bytes = next(r for r in storage if r["input"].startswith("DCT"))["bytes_per_image"]
 masks_bytes = next(r for r in storage if r["input"].startswith("segmentation masks"))["bytes_per_image"]
-print(f"- storage: DCT levels at quality {shown.dct.quality} take {dct_bytes:.0f} bytes per image, the reference "
+print(f"- storage: DCT levels at quality {shown.dct.dct.quality} take {dct_bytes:.0f} bytes per image, the reference "
       f"tokens {tokens_bytes:.0f}, the f8 tokens {second['bytes_per_image']:.0f}; a segmentation set's masks "
       f"(PNG) add {masks_bytes:.0f}, {masks_bytes / tokens_bytes:.1f} x the reference tokens")
 shutil.rmtree(live_dir)  # the live sweep's scratch folder

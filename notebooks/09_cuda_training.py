@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -57,7 +56,8 @@ import seitpp
 from seitpp.augment import TokenAdapt
 from seitpp.data import render_shapes
 from seitpp.device import default_device
-from seitpp.engine import as_shell, batch_fn, measure_step_rate, per_second, preset, token_policy, train_command
+from seitpp.engine import (as_shell, batch_fn, flat_dict, measure_step_rate, per_second, preset, token_policy,
+                           train_command, with_overrides)
 from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, format_table, mean_std, read_results, select
 from seitpp.experiments.reproduce import EVAL_SETS, GPU_RESULTS, METHODS, Reproduce, SweepCell, sweep_preset
 from seitpp.tokenizers import VQTokenizer
@@ -159,8 +159,8 @@ else:
 pretrain, finetune = preset("imagenet-vitb", "pretrain"), preset("imagenet-vitb", "finetune")
 fields = ["model", "epochs", "warmup_epochs", "batch_size", "peak_lr", "min_lr", "weight_decay", "betas",
           "layer_decay", "drop_path", "crop", "min_scale", "mixup", "cutmix", "label_smoothing", "policy"]
-display(format_table(["field", "MTM pre-training", "fine-tuning"],
-                     [[f, getattr(pretrain, f), getattr(finetune, f)] for f in fields]))
+shown = [flat_dict(cfg) | {"peak_lr": cfg.optim.peak_lr} for cfg in (pretrain, finetune)]  # by --set name
+display(format_table(["field", "MTM pre-training", "fine-tuning"], [[f, *(s[f] for s in shown)] for f in fields]))
 
 # %% [markdown]
 # The commands for a machine with `GPUS` GPUs: one process per GPU under `torchrun`, each holding
@@ -253,15 +253,17 @@ plt.show()
 IMAGENET = 1_281_167
 batch, seconds = (1, 1.0) if not ON_CUDA else (256, 5.0)
 size = "small" if FAST else "base"
-rates = {stage: measure_step_rate(replace(cfg, model=f"{prefix}_{size}"), 391, 1000, batch, DEVICE, seconds)
+rates = {stage: measure_step_rate(with_overrides(cfg, dict(model=f"{prefix}_{size}")), 391, 1000, batch, DEVICE,
+                                  seconds)
          for stage, cfg, prefix in (("pre-training", pretrain, "mtm"), ("fine-tuning", finetune, "tvit"))}
 measured, cost = [], []
 for (stage, rate), cfg in zip(rates.items(), (pretrain, finetune)):
     per_epoch = rate.epoch_hours(IMAGENET)
     mfu = f"{rate.mfu:.1%}" if rate.mfu is not None else "n/a"
     measured.append([stage, rate.model, f"{rate.images_per_s:,.1f}", f"{rate.gflops_per_image:.0f}", mfu])
-    cost.append([stage, f"{per_epoch:,.2f}", cfg.epochs, f"{per_epoch * cfg.epochs / 24:,.1f}",
-                 f"{per_epoch * cfg.epochs / 24 / 8:,.1f}"])
+    epochs = cfg.run.epochs
+    cost.append([stage, f"{per_epoch:,.2f}", epochs, f"{per_epoch * epochs / 24:,.1f}",
+                 f"{per_epoch * epochs / 24 / 8:,.1f}"])
 machine = torch.cuda.get_device_name(DEVICE) if ON_CUDA else f"{os.cpu_count()} cores"
 display(format_table(["stage", "model", "images/s", "GFLOP/image", "MFU"], measured,
                      caption=f"measured on {DEVICE} ({machine}), batch {batch}"))
@@ -286,7 +288,7 @@ def measured_on(rows: list[dict]) -> str:
 display(format_table(["model", "batch", "images/s", "MFU", "hours/epoch", "days for its stage"],
                      [[r["model"], r["batch"], f"{r['images_per_s']:,.0f}", f"{r['mfu']:.1%}",
                        f"{IMAGENET / r['images_per_s'] / 3600:.2f}",
-                       f"{IMAGENET / r['images_per_s'] / 3600 * (pretrain if r['model'].startswith('mtm') else finetune).epochs / 24:.1f}"]
+                       f"{IMAGENET / r['images_per_s'] / 3600 * (pretrain if r['model'].startswith('mtm') else finetune).run.epochs / 24:.1f}"]
                       for r in steps], caption=f"measured on {measured_on(steps)}"))
 
 # %% [markdown]
@@ -308,7 +310,7 @@ ids_local = torch.randint(391, (n_local, 32, 32), dtype=torch.int16, device=DEVI
 labels_local = torch.randint(1000, (n_local,), device=DEVICE)
 live = []
 for policy in ("none", "seit", "seitpp"):
-    transform = token_policy(replace(finetune, policy=policy), 1000, codes, tokenadapt)
+    transform = token_policy(with_overrides(finetune, dict(policy=policy)), 1000, codes, tokenadapt)
     rate = per_second(batch_fn(ids_local, labels_local, transform, batch_local, torch.device(DEVICE)), 0.5 if FAST else 2)
     live.append([policy, f"{rate:,.0f}", f"{rate / rates['fine-tuning'].images_per_s:,.1f}"])
 step_name = rates["fine-tuning"].model
@@ -435,7 +437,7 @@ plt.show()
 # %%
 print(f"MTM's masked-token loss: {mtm_log[0]['loss']:.2f} at step {mtm_log[0]['step']}, {mtm_log[-1]['loss']:.2f} "
       f"at step {mtm_log[-1]['step']} (uniform guessing: {np.log(391):.2f}); the paper pre-trains for "
-      f"{pretrain.epochs} ImageNet epochs")
+      f"{pretrain.run.epochs} ImageNet epochs")
 
 # %% [markdown]
 # At this size the results repeat the first cpu sweep's (chapter 6, its last section), more

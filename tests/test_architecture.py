@@ -2,6 +2,7 @@
 no import cycle, modules a reader can finish, public names listed by every subpackage."""
 import ast
 import importlib
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,13 @@ def test_no_policy_name_is_compared_outside_augment(name):
 def test_the_policies_live_in_the_package():
     from seitpp.augment import POLICIES, create_policy
     assert {"none", "seit", "seitpp"} <= set(POLICIES) and create_policy("seitpp") is POLICIES["seitpp"]
+
+
+def test_the_training_config_comes_in_small_named_parts():
+    """A reader finds each setting in a named part (model, augment, optim, run, dct) of at most 15 fields."""
+    from seitpp.engine import PARTS, TrainConfig
+    assert {f.name for f in fields(TrainConfig)} == {"task", *PARTS}
+    for name, part in PARTS.items():
+        assert is_dataclass(part) and part.__dataclass_params__.frozen, f"part {name} is not a frozen dataclass"
+        assert len(fields(part)) <= 15, f"part {name} ({part.__name__}) has {len(fields(part))} fields (at most 15)"
+

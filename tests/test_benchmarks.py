@@ -28,12 +28,10 @@ def test_per_second_counts_items():
 
 
 def test_training_throughput_counts_flops_and_reads_the_engine_log():
-    from dataclasses import replace
-
     import torch
 
     from benchmarks.training_throughput import engine_rates
-    from seitpp.engine import flops_per_image, preset
+    from seitpp.engine import flops_per_image, preset, with_overrides
     from seitpp.models import create_model
     from seitpp.tokens import Split
 
@@ -49,7 +47,7 @@ def test_training_throughput_counts_flops_and_reads_the_engine_log():
     assert overlapping - tokens == pytest.approx(stem, rel=0.05)
 
     data = Split(torch.randint(391, (32, 16, 16)), torch.randint(12, (32,)), 12, 391)
-    config = replace(preset("cpu-tiny", "finetune"), policy="none", batch_size=8)
+    config = with_overrides(preset("cpu-tiny", "finetune"), dict(policy="none", batch_size=8))
     (row,) = engine_rates({"tokens": (config, data, None)}, torch.device("cpu"), steps=2)
     assert row["rate"] > 0 and 0 <= row["data_share"] <= 1
 

@@ -76,10 +76,12 @@ def test_transfer_cells_use_chapter_6s_recipe_on_the_whole_second_grid():
     seit = experiment.transfer_config(Cell("transfer", "SeiT", 2), 8)
     plus = experiment.transfer_config(Cell("transfer", "SeiT++ (naive warp)", 2), 8)
     assert experiment.transfer_config(Cell("transfer", "SeiT++ without MTM (naive warp)", 2), 8) == plus
-    assert (seit.policy, seit.stem, plus.policy, plus.stem) == ("seit", "seit", "seitpp", "seitpp")
-    assert seit.crop == plus.crop == 8 and seit.seed == plus.seed == 2
-    assert seit.lr == 2e-3 and seit.table_init == plus.table_init == "codes" and seit.mixup == 0.0
-    assert seit.epochs * (cpu.train_images // seit.batch_size) >= 800  # reproduce's cpu steps
+    assert (seit.augment.policy, seit.model.stem, plus.augment.policy, plus.model.stem) == \
+        ("seit", "seit", "seitpp", "seitpp")
+    assert seit.model.crop == plus.model.crop == 8 and seit.run.seed == plus.run.seed == 2
+    assert seit.optim.lr == 2e-3 and seit.model.table_init == plus.model.table_init == "codes"
+    assert seit.augment.mixup == 0.0
+    assert seit.run.epochs * (cpu.train_images // seit.optim.batch_size) >= 800  # reproduce's cpu steps
 
 
 # ----------------------------------------------------------------------------------------------

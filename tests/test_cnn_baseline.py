@@ -2,7 +2,6 @@
 and `python -m seitpp baseline` through the training engine."""
 import csv
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from PIL import Image
 
 from seitpp.cli import main
 from seitpp.data import images_to_tensor, render_shapes
-from seitpp.engine import preset, train
+from seitpp.engine import preset, train, with_overrides
 from seitpp.models import CNN_SIZES, create_model, reads_pixels
 from seitpp.tokens import Split
 from seitpp.tokens.tokenize import folder_source
@@ -123,8 +122,8 @@ def test_cnn_learns_shapes_above_chance():
     """cpu-cnn's recipe, 5 epochs of cnn_micro on 256 Shapes images (batch 32, as the token ViT's test in
     tests/test_train.py): top-1 on the same images well above the 1/12 of chance."""
     images = Split.shapes(256, "train", kind="pixels")
-    cfg = replace(preset("cpu-cnn"), epochs=5, eval_every=5, batch_size=32, log_every=8)
-    assert cfg.peak_lr == pytest.approx(1e-2 * (32 / 64) ** 0.5) and cfg.layer_decay is None
+    cfg = with_overrides(preset("cpu-cnn"), dict(epochs=5, eval_every=5, batch_size=32, log_every=8))
+    assert cfg.optim.peak_lr == pytest.approx(1e-2 * (32 / 64) ** 0.5) and cfg.optim.layer_decay is None
     result = train(cfg, images, images, progress=False)
     assert result.steps == 40 and result.metrics["val_top1"] > 0.2, result.metrics
     assert result.history[-1]["loss"] < result.history[0]["loss"]

@@ -30,7 +30,7 @@ from seitpp.data.dct import (
     to_bytes,
     ycbcr_to_rgb,
 )
-from seitpp.engine import TrainConfig, evaluate, train
+from seitpp.engine import TrainConfig, evaluate, train, with_overrides
 from seitpp.errors import TrainSetupError
 from seitpp.models import create_model, load_encoder
 from seitpp.models.dct import (
@@ -307,9 +307,9 @@ def test_masked_loss_decreases_and_encoder_loads(images):
 
 
 def dct_config(**changes) -> TrainConfig:
-    return TrainConfig(**{**dict(task="finetune", model="dct_micro", crop=7, quality=10, epochs=1, warmup_epochs=0.2,
-                                 batch_size=8, lr=2e-3, min_lr=1e-5, weight_decay=0.05, layer_decay=0.85,
-                                 clip_grad=1.0, drop_path=0.0, log_every=2), **changes})
+    return with_overrides(TrainConfig(), dict(task="finetune", model="dct_micro", crop=7, quality=10, epochs=1,
+                                              warmup_epochs=0.2, batch_size=8, lr=2e-3, min_lr=1e-5, weight_decay=0.05,
+                                              layer_decay=0.85, clip_grad=1.0, drop_path=0.0, log_every=2) | changes)
 
 
 @pytest.fixture(scope="module")

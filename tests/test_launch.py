@@ -106,7 +106,7 @@ def test_cuda_finetune_from_mtm_with_tokenadapt_then_evaluate(store, tmp_path):
     run(train_command("finetune", store, ft, "cpu-tiny", val=store, init=mtm, tokenadapt=REFERENCE_DIR,
                       device="cuda", overrides=TINY))
     model, config = load_model(ft, device="cuda")
-    assert next(model.parameters()).device.type == "cuda" and config.policy == "seitpp"
+    assert next(model.parameters()).device.type == "cuda" and config.augment.policy == "seitpp"
     result = run([sys.executable, "-m", "seitpp", "evaluate", "--checkpoint", str(ft), "--store", str(store),
                   "--device", "cuda"])
     assert '"val_top1"' in result.stdout and '"samples": 64' in result.stdout

@@ -103,13 +103,13 @@ def test_methods_can_be_trained_at_the_full_budget_only():
 def test_learned_tables_start_from_codes_except_in_the_random_table_preset():
     cpu, random_rows = Reproduce(sweep_preset("cpu-first")), Reproduce(sweep_preset("cpu-random-table"))
     cell = next(c for c in cpu.cells() if c.method == "SeiT++ without MTM")
-    assert cpu.finetune_config(cell.overrides, 0, 100).table_init == "codes"
-    assert cpu.pretrain_config(100).table_init == "codes"
-    assert random_rows.finetune_config(cell.overrides, 0, 100).table_init == "random"
-    assert random_rows.pretrain_config(100).table_init == "random"
+    assert cpu.finetune_config(cell.overrides, 0, 100).model.table_init == "codes"
+    assert cpu.pretrain_config(100).model.table_init == "codes"
+    assert random_rows.finetune_config(cell.overrides, 0, 100).model.table_init == "random"
+    assert random_rows.pretrain_config(100).model.table_init == "random"
     # the cpu-tiny pretrain preset keeps the table at the codes; the first sweep's MTM let it learn
-    assert not cpu.pretrain_config(100).freeze_table and not random_rows.pretrain_config(100).freeze_table
-    assert Reproduce(sweep_preset("cpu")).pretrain_config(100).freeze_table
+    assert not cpu.pretrain_config(100).model.freeze_table and not random_rows.pretrain_config(100).model.freeze_table
+    assert Reproduce(sweep_preset("cpu")).pretrain_config(100).model.freeze_table
     cpu, random_rows = cpu.preset, random_rows.preset
     differs = [f for f in ("finetune", "pretrain") if getattr(cpu, f) != getattr(random_rows, f)]
     assert replace(random_rows, name="cpu-first", finetune=cpu.finetune, pretrain=cpu.pretrain) == cpu and differs
@@ -119,10 +119,11 @@ def test_the_sweeps_table_rule_reaches_every_learned_table_and_no_other():
     """The cpu preset freezes learned tables in fine-tuning; "SeiT, learned table" keeps its own rule,
     SeiT's frozen codes and the pixel models have no table to freeze; every cell's config is valid."""
     sweep = Reproduce(sweep_preset("cpu"))
-    configs = {(c.experiment, c.method): sweep.finetune_config(c.overrides, c.seed, 100) for c in sweep.cells()}
-    assert configs[("budgets", "SeiT++ without MTM")].freeze_table and configs[("ablation", "baseline")].freeze_table
-    assert not configs[("budgets", "SeiT, learned table")].freeze_table
-    assert not configs[("budgets", "SeiT")].freeze_table and not configs[("pixels", "pixels (PNG)")].freeze_table
+    frozen = {(c.experiment, c.method): sweep.finetune_config(c.overrides, c.seed, 100).model.freeze_table
+              for c in sweep.cells()}
+    assert frozen[("budgets", "SeiT++ without MTM")] and frozen[("ablation", "baseline")]
+    assert not frozen[("budgets", "SeiT, learned table")]
+    assert not frozen[("budgets", "SeiT")] and not frozen[("pixels", "pixels (PNG)")]
     assert {c.budget for c in sweep.cells() if c.method == "SeiT, learned table"} == set(sweep.preset.budgets)
     assert sweep.preset.ablation_budget == min(sweep.preset.budgets)
 
@@ -133,8 +134,8 @@ def test_every_cell_trains_the_same_number_of_steps():
         cell = next(c for c in Reproduce(cpu).cells() if c.budget == budget and c.method == "SeiT")
         n = cpu.budget_images(budget)
         cfg = Reproduce(cpu).finetune_config(cell.overrides, cell.seed, n)
-        steps = cfg.epochs * (n // cfg.batch_size)
-        assert cpu.finetune_steps <= steps < cpu.finetune_steps + n // cfg.batch_size
+        steps = cfg.run.epochs * (n // cfg.optim.batch_size)
+        assert cpu.finetune_steps <= steps < cpu.finetune_steps + n // cfg.optim.batch_size
 
 
 def test_sweep_writes_one_row_per_cell_with_every_evaluation(swept):

@@ -7,7 +7,6 @@ so that the file stays well under a minute on 2 shared cores.
 """
 import json
 import os
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -45,6 +44,7 @@ from seitpp.engine import (
     segment_policy,
     setup_distributed,
     train,
+    with_overrides,
 )
 from seitpp.errors import TrainSetupError
 from seitpp.models import TokenSegmenter
@@ -74,7 +74,7 @@ def same_state(a: dict, b: dict) -> bool:
 
 def tiny(**changes) -> TrainConfig:
     """The cpu-tiny segmentation preset, sized for 48 grids."""
-    return replace(preset("cpu-tiny", "segment"), **{"epochs": 2, "batch_size": 16, "lr": 2e-3} | changes)
+    return with_overrides(preset("cpu-tiny", "segment"), {"epochs": 2, "batch_size": 16, "lr": 2e-3} | changes)
 
 
 def upsampled(classes: torch.Tensor, factor: int) -> torch.Tensor:
@@ -201,9 +201,9 @@ def test_segmenter_gives_logits_per_token_or_at_the_mask_size(encoder):
 def test_segmenter_starts_from_an_mtm_encoder(shapes, tmp_path):
     """Three steps of MTM pre-training give a checkpoint; its encoder fills the segmenter's, key for key."""
     grids = Split(shapes.x, torch.zeros(len(shapes)), 1, K)
-    mtm = replace(preset("cpu-tiny", "pretrain"), epochs=1, warmup_epochs=0, batch_size=16)
+    mtm = with_overrides(preset("cpu-tiny", "pretrain"), dict(epochs=1, warmup_epochs=0, batch_size=16))
     pretrained = train(mtm, grids, out_dir=tmp_path / "mtm", device="cpu", progress=False).model
-    model = TokenSegmenter(NUM_CLASSES, K, "tvit_micro", grid_size=mtm.crop)
+    model = TokenSegmenter(NUM_CLASSES, K, "tvit_micro", grid_size=mtm.model.crop)
     assert load_pretrained_encoder(model.encoder, tmp_path / "mtm") == []
     assert same_state(model.encoder.state_dict(), pretrained.encoder_state_dict())
     with pytest.raises(TrainSetupError, match="does not fit"):  # positions learned for another grid
@@ -363,7 +363,7 @@ def test_resumed_run_computes_what_an_uninterrupted_run_does(shapes, tokenizer, 
     assert set(straight.metrics) == {"val_loss", "val_miou", "val_pixel_acc"}
     assert "val_miou" in (tmp_path / "run" / HISTORY_FILE).read_text().splitlines()[0]
     with pytest.raises(TrainSetupError, match=r"another config \(fields \['seed'\] differ\)"):
-        train(replace(config, seed=1), shapes, val, tmp_path / "run", **kwargs)
+        train(with_overrides(config, dict(seed=1)), shapes, val, tmp_path / "run", **kwargs)
 
 
 def test_engine_checks_the_task_against_the_data_and_the_config(shapes, tokenizer):

@@ -71,7 +71,7 @@ def store(grids, tmp_path_factory):
 
 
 def tiny(task: str = "finetune", **changes) -> TrainConfig:
-    return replace(preset("cpu-tiny", task), **(SMALL | changes))
+    return with_overrides(preset("cpu-tiny", task), SMALL | changes)
 
 
 def same_state(a: dict, b: dict) -> bool:
@@ -95,26 +95,27 @@ def test_schedule_warms_up_linearly_then_follows_a_cosine_to_the_floor():
 
 def test_presets_carry_the_papers_recipes_and_overrides_parse():
     mtm, ft = preset("imagenet-vitb", "pretrain"), preset("imagenet-vitb", "finetune")
-    assert (mtm.epochs, mtm.warmup_epochs, mtm.batch_size, mtm.betas, mtm.weight_decay) == \
+    assert (mtm.run.epochs, mtm.run.warmup_epochs, mtm.optim.batch_size, mtm.optim.betas, mtm.optim.weight_decay) == \
         (400, 40, 4096, (0.9, 0.95), 0.05)
-    assert mtm.peak_lr == pytest.approx(1.5e-4 * 4096 / 256) and mtm.min_scale == 0.2
-    assert ft.peak_lr == pytest.approx(1e-3 * math.sqrt(ft.batch_size) / 8)
-    assert (ft.epochs, ft.warmup_epochs, ft.layer_decay, ft.weight_decay, ft.drop_path, ft.min_scale,
-            ft.label_smoothing, ft.global_pool, ft.crop) == (100, 5, 0.65, 0.1, 0.1, 0.08, 0.1, "avg", 28)
+    assert mtm.optim.peak_lr == pytest.approx(1.5e-4 * 4096 / 256) and mtm.augment.min_scale == 0.2
+    assert ft.optim.peak_lr == pytest.approx(1e-3 * math.sqrt(ft.optim.batch_size) / 8)
+    assert (ft.run.epochs, ft.run.warmup_epochs, ft.optim.layer_decay, ft.optim.weight_decay, ft.model.drop_path,
+            ft.augment.min_scale, ft.augment.label_smoothing, ft.model.global_pool, ft.model.crop) == \
+        (100, 5, 0.65, 0.1, 0.1, 0.08, 0.1, "avg", 28)
     assert set(PRESETS["pretrain"]) == set(PRESETS["finetune"]) - {"cpu-cnn", "gpu-cnn"} == \
         {"cpu-tiny", "gpu-small", "imagenet-vitb"}  # the CNN baseline's presets: tests/test_cnn_baseline.py
     cfg = with_overrides(preset("cpu-tiny"), ["epochs=3", "lr=1e-3", "policy=none", "layer_decay=None",
                                               "betas=(0.9, 0.95)", "color_adapt=false", "min_lr=0"])
-    assert (cfg.epochs, cfg.peak_lr, cfg.policy, cfg.layer_decay, cfg.betas, cfg.color_adapt, cfg.min_lr) == \
-        (3, 1e-3, "none", None, (0.9, 0.95), False, 0.0)
-    assert with_overrides(cfg, ["warmup_epochs=0.5"]).warmup_epochs == 0.5  # the preset wrote 1, a float field
+    assert (cfg.run.epochs, cfg.optim.peak_lr, cfg.augment.policy, cfg.optim.layer_decay, cfg.optim.betas,
+            cfg.augment.color_adapt, cfg.optim.min_lr) == (3, 1e-3, "none", None, (0.9, 0.95), False, 0.0)
+    assert with_overrides(cfg, ["warmup_epochs=0.5"]).run.warmup_epochs == 0.5  # the preset wrote 1, a float field
     # layer decay is the paper's over the paper's schedule (100 epochs of ImageNet-1k at batch 1024),
     # relaxed towards none for shorter runs
-    assert ft.effective_layer_decay(125_114) == ft.effective_layer_decay(10**7) == pytest.approx(0.65)
-    assert ft.effective_layer_decay(300) == pytest.approx(1 - 0.35 * 300 / 125_114)
-    assert with_overrides(ft, ["layer_decay_steps=None"]).effective_layer_decay(300) == 0.65
-    assert mtm.effective_layer_decay(300) is None
-    assert isinstance(with_overrides(cfg, ["warmup_epochs=2"]).warmup_epochs, float)
+    assert ft.optim.effective_layer_decay(125_114) == ft.optim.effective_layer_decay(10**7) == pytest.approx(0.65)
+    assert ft.optim.effective_layer_decay(300) == pytest.approx(1 - 0.35 * 300 / 125_114)
+    assert with_overrides(ft, ["layer_decay_steps=None"]).optim.effective_layer_decay(300) == 0.65
+    assert mtm.optim.effective_layer_decay(300) is None
+    assert isinstance(with_overrides(cfg, ["warmup_epochs=2"]).run.warmup_epochs, float)
     with pytest.raises(TrainSetupError, match="no field"):
         with_overrides(cfg, ["epoch=3"])
     with pytest.raises(TrainSetupError, match="epochs: expected int"):
@@ -122,7 +123,7 @@ def test_presets_carry_the_papers_recipes_and_overrides_parse():
     with pytest.raises(TrainSetupError, match="policy"):
         with_overrides(cfg, ["policy=seitpp2"])
     with pytest.raises(TrainSetupError, match="pre-training uses plain crops"):
-        replace(preset("cpu-tiny", "pretrain"), policy="seitpp")
+        with_overrides(preset("cpu-tiny", "pretrain"), dict(policy="seitpp"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,11 +148,12 @@ def test_policy_gives_crops_of_valid_ids_and_soft_labels(grids, tokenizer, chang
         x, y = policy(ids, labels, torch.Generator().manual_seed(seed))
         again = policy(ids, labels, torch.Generator().manual_seed(seed))
         assert torch.equal(x, again[0]) and torch.equal(y, again[1])  # seeded: repeatable
+        S = cfg.model.crop
         if x.is_floating_point():
-            assert x.shape == (32, 391, cfg.crop, cfg.crop) and x.min() >= 0
-            assert torch.allclose(x.sum(1), torch.ones(32, cfg.crop, cfg.crop))
+            assert x.shape == (32, 391, S, S) and x.min() >= 0
+            assert torch.allclose(x.sum(1), torch.ones(32, S, S))
         else:
-            assert x.shape == (32, cfg.crop, cfg.crop) and x.dtype == torch.int64
+            assert x.shape == (32, S, S) and x.dtype == torch.int64
             assert 0 <= int(x.min()) and int(x.max()) < 391
         kinds.add(x.dtype)
         assert y.shape == (32, NUM_CLASSES) and torch.allclose(y.sum(1), torch.ones(32))
@@ -172,7 +174,8 @@ def test_seitpp_policy_changes_tokens_and_mixes_labels(grids, tokenizer):
 def test_pixel_path_crops_to_the_token_models_patch_grid():
     images = Split.shapes(64, "train", kind="pixels")
     cfg = tiny(model="pvit_micro", epochs=1)
-    x, y = PixelPolicy(NUM_CLASSES, pixel_crop(cfg), min_scale=cfg.min_scale, mixup=cfg.mixup, cutmix=cfg.cutmix)(
+    aug = cfg.augment
+    x, y = PixelPolicy(NUM_CLASSES, pixel_crop(cfg), min_scale=aug.min_scale, mixup=aug.mixup, cutmix=aug.cutmix)(
         images.x[:8], images.targets[:8], torch.Generator().manual_seed(0))
     assert x.shape == (8, 3, 56, 56) and x.dtype == torch.float32 and y.shape == (8, NUM_CLASSES)
     result = train(cfg, images, images, progress=False)  # the same engine, on pixels
@@ -255,9 +258,9 @@ def test_table_warmup_holds_the_table_for_its_share_of_the_steps_then_lets_it_le
     tables = []
     real = engine_loop.train_one_epoch
 
-    def after_each_epoch(task, run, epoch, first=0):
-        real(task, run, epoch, first)
-        tables.append(run.module.get_submodule("patch_embed").table().detach().clone())
+    def after_each_epoch(task, cfg, learner, *args, **kwargs):
+        real(task, cfg, learner, *args, **kwargs)
+        tables.append(learner.module.get_submodule("patch_embed").table().detach().clone())
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine_loop, "train_one_epoch", after_each_epoch)
@@ -397,8 +400,10 @@ def test_setup_errors_name_the_file_and_the_value(grids, store, tmp_path):
 
 
 def test_a_config_refuses_epochs_that_are_not_whole():
-    with pytest.raises(TrainSetupError, match=r"epochs \(a whole number\).*got 12\.5"):
-        replace(preset("cpu-tiny", "segment"), epochs=12.5)  # a sweep preset once did; the loop cannot run it
+    with pytest.raises(TrainSetupError, match=r"epochs must be a whole number >= 1, got 12\.5"):
+        replace(preset("cpu-tiny", "segment").run, epochs=12.5)  # a sweep preset once did; the loop cannot run it
+    with pytest.raises(TrainSetupError, match="config field epochs: expected int, got 12.5"):
+        with_overrides(preset("cpu-tiny", "segment"), dict(epochs=12.5))
 
 
 def test_cli_reports_errors_without_a_traceback(store, tmp_path, capsys):
@@ -406,7 +411,7 @@ def test_cli_reports_errors_without_a_traceback(store, tmp_path, capsys):
         (["finetune", "--store", str(tmp_path / "missing.tokens")], "missing.tokens: no such token store"),
         (["finetune", "--store", str(store), "--set", "crop=18"], "smaller than the 18 x 18 crop"),
         (["finetune", "--store", str(store), "--init", str(tmp_path / "no-run")], "no-run: no such pre-training"),
-        (["pretrain", "--store", str(store), "--set", "epochs=0"], "and batch_size must be >= 1, got 0"),
+        (["pretrain", "--store", str(store), "--set", "epochs=0"], "epochs must be a whole number >= 1, got 0"),
         (["pretrain", "--store", str(store), "--set", "epochs=2.5"], "config field epochs: expected int, got 2.5"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
@@ -432,7 +437,7 @@ def test_cli_pretrain_finetune_evaluate(store, tokenizer, tmp_path, capsys):
     rows = (tmp_path / "ft" / HISTORY_FILE).read_text().splitlines()
     assert rows[0] == ",".join(COLUMNS) and len(rows) == 1 + 4  # log_every 2 over 8 steps
     ft = torch.load(tmp_path / "ft" / CHECKPOINT_FILE, weights_only=False)
-    assert ft["config"]["epochs"] == 1 and ft["init"].endswith(CHECKPOINT_FILE)
+    assert ft["config"]["run"]["epochs"] == 1 and ft["init"].endswith(CHECKPOINT_FILE)
     # --init put the pre-trained encoder into the classifier; only the head starts fresh
     encoder = torch.load(tmp_path / "mtm" / CHECKPOINT_FILE, weights_only=False)["model"]
     fresh, _ = Finetune(preset("cpu-tiny")).build_model(Split.shapes(12, tokenizer=tokenizer))
@@ -455,7 +460,7 @@ class UpsideDown(TokenAugmentation):
 def test_a_new_augmentation_is_one_op_and_one_registry_entry(grids, tokenizer):
     """Register a policy around the toy op and train with it: nothing in the engine changes."""
     op = UpsideDown()
-    register_policy(Policy("upside-down", "the grid upside down, then crops", on_ids=lambda codes, config: op))
+    register_policy(Policy("upside-down", "the grid upside down, then crops", on_ids=lambda codes, augment: op))
     try:
         result = train(tiny(policy="upside-down", epochs=1), grids, progress=False, tokenizer=tokenizer)
         assert op.batches == result.steps == 256 // 32

@@ -6,17 +6,17 @@ tokenizer's code vectors, TokenAdapt); `create_policy(name)` returns a registere
 never compares a policy's name, so a new augmentation is one op (in `seitpp.augment.grid`,
 `embeddings` or `mixing`) and one entry here:
 
-    register_policy(Policy("mine", "my op on ids", on_ids=lambda codes, config: MyOp()))
+    register_policy(Policy("mine", "my op on ids", on_ids=lambda codes, augment: MyOp()))
 
 A policy's parts, in the order `TokenPolicy` runs them:
 - `on_ids`: an op on the whole batch of ids that may move tokens (SeiT's Token-EDA swaps codes);
   a policy with one cannot segment, as its tokens would move without their mask;
 - `appearance`: an op that keeps every token in place (SeiT++'s Emb-Noise / ColorAdapt half);
 - `geometric`: a geometric half with per-sample flips, affine maps and resized crops, through
-  TokenAdapt when the run has one (`config.token_adapt`).
-Each op is built by a function of (code vectors (K, C), config) -> op, so it takes its settings
-from the run (`config` has the augmentation fields of `seitpp.engine.config.TrainConfig`: crop,
-min_scale, mixup, cutmix, noise, color_adapt, token_adapt, affine_p).
+  TokenAdapt when the run has one (`augment.token_adapt`).
+Each op is built by a function of (code vectors (K, C), augment) -> op, so it takes its settings
+from the run: `augment` is the run's augmentation part (`seitpp.engine.config.AugmentConfig`:
+min_scale, mixup, cutmix, noise, color_adapt, token_adapt, affine_p); the crop side comes with it.
 """
 from __future__ import annotations
 
@@ -33,12 +33,12 @@ from seitpp.augment.policies import SegmentationPolicy, TokenPolicy, appearance_
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.errors import TrainSetupError
 
-OpFactory = Callable[[torch.Tensor, Any], TokenAugmentation]  # (codes (K, C), config) -> op
+OpFactory = Callable[[torch.Tensor, Any], TokenAugmentation]  # (codes (K, C), augment) -> op
 
 
-def geometry_of(config) -> GeometryDistribution:
-    """Per-sample flip, affine chain (share `config.affine_p`) and resized crop (area from `config.min_scale`)."""
-    return GeometryDistribution(affine_p=config.affine_p, crop_scale=(config.min_scale, 1.0))
+def geometry_of(augment) -> GeometryDistribution:
+    """Per-sample flip, affine chain (share `augment.affine_p`) and resized crop (area from `augment.min_scale`)."""
+    return GeometryDistribution(affine_p=augment.affine_p, crop_scale=(augment.min_scale, 1.0))
 
 
 @dataclass(frozen=True)
@@ -66,35 +66,35 @@ class Policy:
         """Whether it keeps tokens and masks aligned: no op moves tokens on its own."""
         return self.on_ids is None
 
-    def uses_tokenadapt(self, config) -> bool:
-        """Whether a run of `config` warps its geometric half through TokenAdapt."""
-        return self.geometric and config.token_adapt
+    def uses_tokenadapt(self, augment) -> bool:
+        """Whether a run with the settings `augment` warps its geometric half through TokenAdapt."""
+        return self.geometric and augment.token_adapt
 
-    def _ops(self, config, codes: torch.Tensor | None) -> tuple[TokenAugmentation | None, TokenAugmentation | None]:
+    def _ops(self, augment, codes: torch.Tensor | None) -> tuple[TokenAugmentation | None, TokenAugmentation | None]:
         if self.needs_codes and codes is None:
             raise TrainSetupError(f"policy {self.name!r} needs the tokenizer's codebook")
-        return (self.on_ids(codes, config) if self.on_ids else None,
-                self.appearance(codes, config) if self.appearance else None)
+        return (self.on_ids(codes, augment) if self.on_ids else None,
+                self.appearance(codes, augment) if self.appearance else None)
 
-    def classification(self, config, num_classes: int, codes: torch.Tensor | None = None,
+    def classification(self, augment, crop: int, num_classes: int, codes: torch.Tensor | None = None,
                        tokenadapt: TokenAdapt | None = None) -> TokenPolicy:
-        """The fine-tuning batch transform: `(ids (B, H, W), labels, generator)` -> `(x, soft labels)`.
-        codes: the tokenizer's (K, C) code vectors; tokenadapt: used when `uses_tokenadapt(config)`."""
-        on_ids, appearance = self._ops(config, codes)
-        geometric = self.uses_tokenadapt(config)
-        return TokenPolicy(num_classes, config.crop, None if codes is None else len(codes), min_scale=config.min_scale,
-                           mixup=config.mixup, cutmix=config.cutmix, eda=on_ids, appearance=appearance,
-                           geometry=geometry_of(config) if geometric else None,
+        """The fine-tuning batch transform: `(ids (B, H, W), labels, generator)` -> `(x, soft labels)`, crops
+        of side `crop`. codes: the tokenizer's (K, C) code vectors; tokenadapt: used when `uses_tokenadapt(augment)`."""
+        on_ids, appearance = self._ops(augment, codes)
+        geometric = self.uses_tokenadapt(augment)
+        return TokenPolicy(num_classes, crop, None if codes is None else len(codes), min_scale=augment.min_scale,
+                           mixup=augment.mixup, cutmix=augment.cutmix, eda=on_ids, appearance=appearance,
+                           geometry=geometry_of(augment) if geometric else None,
                            tokenadapt=tokenadapt if geometric else None)
 
-    def segmentation(self, config, codes: torch.Tensor | None = None,
+    def segmentation(self, augment, crop: int, codes: torch.Tensor | None = None,
                      tokenadapt: TokenAdapt | None = None) -> SegmentationPolicy:
-        """The segmentation batch transform: crop side `config.crop`, `geometry_of(config)` per sample,
+        """The segmentation batch transform: crop side `crop`, `geometry_of(augment)` per sample,
         the tokens through `tokenadapt` (when given and the policy is geometric), its appearance op first."""
         if not self.segments:
             raise TrainSetupError(f"policy {self.name!r} moves tokens without their mask; it cannot segment")
-        _, appearance = self._ops(config, codes)
-        return SegmentationPolicy(config.crop, geometry_of(config), tokenadapt if self.geometric else None, appearance)
+        _, appearance = self._ops(augment, codes)
+        return SegmentationPolicy(crop, geometry_of(augment), tokenadapt if self.geometric else None, appearance)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,8 +155,8 @@ def create_policy(name: str) -> Policy:
 
 register_policy(Policy("none", "random-resized crops and CutMix"))
 register_policy(Policy("seit", "SeiT's Token-EDA (synonyms, code swaps), then crops and CutMix",
-                       on_ids=lambda codes, config: token_eda(codes)))
+                       on_ids=lambda codes, augment: token_eda(codes)))
 register_policy(Policy("seitpp", "SeiT++: Emb-Noise or ColorAdapt on half the batch; a geometric half through "
                                  "TokenAdapt with Mixup or CutMix; a plain half of crops and CutMix",
-                       appearance=lambda codes, config: appearance_ops(codes, config.noise, config.color_adapt),
+                       appearance=lambda codes, augment: appearance_ops(codes, augment.noise, augment.color_adapt),
                        geometric=True))

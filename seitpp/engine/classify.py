@@ -32,14 +32,16 @@ from seitpp.tokens.split import Split
 
 def token_policy(config: TrainConfig, num_classes: int, codes: torch.Tensor | None = None,
                  tokenadapt: TokenAdapt | None = None) -> TokenPolicy:
-    """The fine-tuning batch transform of `config.policy` (`seitpp.augment.registry`). codes: the
-    tokenizer's (K, C) code vectors; tokenadapt: for a geometric policy with `config.token_adapt`."""
-    return create_policy(config.policy).classification(config, num_classes, codes, tokenadapt)
+    """The fine-tuning batch transform of `config.augment.policy` (`seitpp.augment.registry`) on crops of
+    `config.model.crop`. codes: the tokenizer's (K, C) code vectors; tokenadapt: for a geometric policy with
+    `config.augment.token_adapt`."""
+    return create_policy(config.augment.policy).classification(config.augment, config.model.crop, num_classes, codes,
+                                                               tokenadapt)
 
 
 def pixel_crop(config: TrainConfig) -> int:
     """Pixel side with the token model's patch grid: a patch is 2 x 2 tokens or patch_size pixels."""
-    return config.crop * PixelViTConfig().patch_size // 2
+    return config.model.crop * PixelViTConfig().patch_size // 2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -48,20 +50,20 @@ def pixel_crop(config: TrainConfig) -> int:
 
 @torch.no_grad()
 def evaluate_centre_crops(model: nn.Module, split: Split, config: TrainConfig, device: torch.device,
-                          batch_size: int, size: int, prepare: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+                          batch_size: int, inputs: Callable[[torch.Tensor], torch.Tensor],
                           classify: bool = True) -> dict[str, float]:
-    """Centre size x size crops of `prepare(x)` -> {"val_loss", "val_top1"} for a classifier, {"val_loss"}
-    for a masked model (`classify` False; its masks come from a fixed seed, so evaluations along a run
+    """The model's inputs of the samples, `inputs(x)` (a task's `eval_inputs`: centre crops) -> {"val_loss",
+    "val_top1"} for a classifier, {"val_loss"} for a masked model (`classify` False; its masks come from a fixed seed, so evaluations along a run
     are comparable). Under DDP each rank evaluates every world-th sample and the sums are combined."""
     device = torch.device(device)
     rank, world = rank_world()
     idx = torch.arange(rank, len(split), world)
     was_training = model.training
     model.eval()
-    g = torch.Generator().manual_seed(stream_seed(config.seed, EVAL_STREAM, rank))
+    g = torch.Generator().manual_seed(stream_seed(config.run.seed, EVAL_STREAM, rank))
     loss_sum = correct = 0.0
     for chunk in idx.split(batch_size):
-        x = centre_crop(prepare(split.x[chunk].to(device)), size)
+        x = inputs(split.x[chunk].to(device))
         y = split.targets[chunk].to(device)
         with autocast(config, device):
             if not classify:
@@ -137,30 +139,31 @@ class Pretrain(Task):
     evaluate_at_start = True
 
     def uses_codes(self) -> bool:
-        return self.config.table_init == "codes"
+        return self.config.model.table_init == "codes"
 
     def model_args(self, data: Split) -> dict:
-        cfg = self.config
-        return dict(codebook_size=data.codebook_size, grid_size=cfg.crop, drop_path_rate=cfg.drop_path,
-                    patch_kernel=cfg.patch_kernel)
+        m = self.config.model
+        return dict(codebook_size=data.codebook_size, grid_size=m.crop, drop_path_rate=m.drop_path,
+                    patch_kernel=m.patch_kernel)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
-        return create_model(self.config.model, codes=codes if self.config.table_init == "codes" else None, **args)
+        m = self.config.model
+        return create_model(m.name, codes=codes if m.table_init == "codes" else None, **args)
 
     def encoder_state(self, model: nn.Module) -> dict:
         return model.encoder_state_dict()
 
     def batch_transform(self, data, codes, tokenadapt) -> CropPolicy:
-        return CropPolicy(self.config.crop, self.config.min_scale)
+        return CropPolicy(self.config.model.crop, self.config.augment.min_scale)
 
     def loss(self, model, inputs, targets, generator) -> torch.Tensor:
         return model(inputs, generator=generator)[0]
 
     def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
-        metrics = evaluate_centre_crops(model, split, self.config, device, batch_size, self.config.crop,
-                                        lambda x: x.long(), classify=False)
+        metrics = evaluate_centre_crops(model, split, self.config, device, batch_size, self.eval_inputs,
+                                        classify=False)
         if split.targets_kind == "labels" and split.num_classes > 1:
-            metrics["val_probe_top1"] = probe_top1(model.encoder, split, self.config.crop, device, batch_size)
+            metrics["val_probe_top1"] = probe_top1(model.encoder, split, self.config.model.crop, device, batch_size)
         return metrics
 
 
@@ -171,36 +174,35 @@ class Finetune(Task):
 
     def check_setup(self, data: Split, val: Split | None) -> None:
         super().check_setup(data, val)
-        reads = _model_reads(self.config.model)
+        reads = _model_reads(self.config.model.name)
         if reads != self.kind:
-            raise TrainSetupError(f"{data.source}: model {self.config.model} reads "
+            raise TrainSetupError(f"{data.source}: model {self.config.model.name} reads "
                                   f"{'images' if reads == 'pixels' else 'token ids'}, the data are {data.kind}")
 
     def uses_codes(self) -> bool:
-        cfg = self.config
-        return cfg.table_init == "codes" or create_policy(cfg.policy).needs_codes or cfg.stem == "seit"
+        m = self.config.model
+        return m.table_init == "codes" or create_policy(self.config.augment.policy).needs_codes or m.stem == "seit"
 
     def model_args(self, data: Split) -> dict:
-        cfg = self.config
-        return dict(num_classes=data.num_classes, drop_path_rate=cfg.drop_path, global_pool=cfg.global_pool,
-                    codebook_size=data.codebook_size, grid_size=cfg.crop, stem=cfg.stem, patch_kernel=cfg.patch_kernel)
+        m = self.config.model
+        return dict(num_classes=data.num_classes, drop_path_rate=m.drop_path, global_pool=m.global_pool,
+                    codebook_size=data.codebook_size, grid_size=m.crop, stem=m.stem, patch_kernel=m.patch_kernel)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
-        cfg = self.config
-        if cfg.stem == "seit":  # frozen codes: a zero table is overwritten by a checkpoint's
+        m = self.config.model
+        if m.stem == "seit":  # frozen codes: a zero table is overwritten by a checkpoint's
             codes = codes if codes is not None else torch.zeros(args["codebook_size"], TokenViTConfig().code_dim)
-            return create_model(cfg.model, codes=codes, **args)
-        return create_model(cfg.model, codes=codes if cfg.table_init == "codes" else None, **args)
+            return create_model(m.name, codes=codes, **args)
+        return create_model(m.name, codes=codes if m.table_init == "codes" else None, **args)
 
     def batch_transform(self, data, codes, tokenadapt) -> TokenPolicy:
         return token_policy(self.config, data.num_classes, codes, tokenadapt)
 
     def loss(self, model, inputs, targets, generator) -> torch.Tensor:
-        return soft_cross_entropy(model(inputs), targets, self.config.label_smoothing)
+        return soft_cross_entropy(model(inputs), targets, self.config.augment.label_smoothing)
 
     def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
-        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.config.crop,
-                                     lambda x: x.long())
+        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.eval_inputs)
 
 
 class FinetunePixels(Finetune):
@@ -219,18 +221,18 @@ class FinetunePixels(Finetune):
         return False
 
     def model_args(self, data: Split) -> dict:
-        cfg = self.config
-        return dict(num_classes=data.num_classes, drop_path_rate=cfg.drop_path, global_pool=cfg.global_pool,
-                    img_size=pixel_crop(cfg))
+        m = self.config.model
+        return dict(num_classes=data.num_classes, drop_path_rate=m.drop_path, global_pool=m.global_pool,
+                    img_size=pixel_crop(self.config))
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
-        return create_model(self.config.model, **args)
+        return create_model(self.config.model.name, **args)
 
     def batch_transform(self, data, codes, tokenadapt) -> PixelPolicy:
-        cfg = self.config
-        return PixelPolicy(data.num_classes, pixel_crop(cfg), min_scale=cfg.min_scale, mixup=cfg.mixup,
-                           cutmix=cfg.cutmix)
+        aug = self.config.augment
+        return PixelPolicy(data.num_classes, pixel_crop(self.config), min_scale=aug.min_scale, mixup=aug.mixup,
+                           cutmix=aug.cutmix)
 
-    def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
-        return evaluate_centre_crops(model, split, self.config, device, batch_size, pixel_crop(self.config),
-                                     pixels_to_input)
+    def eval_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images (B, H, W, 3) -> the model's input: centre crops (B, 3, P, P), P = `pixel_crop`."""
+        return centre_crop(pixels_to_input(x), pixel_crop(self.config))

@@ -2,9 +2,9 @@
 
 A DCT run is `seitpp.engine.train(config, split)` with a `Split` of kind "dct" (levels int
 (N, 192, h, w) from `seitpp.data.dct.encode`), config.task "finetune" or "pretrain" and a model
-named `dct_<size>` (a `seitpp.models.SIZES` body). `config.crop` counts 8 x 8 blocks;
-`config.quality` is the JPEG quality of the levels. Every step takes a random crop of blocks and
-a mirror with p 0.5 per sample (both exact on levels); classification gives a `config.color_swap`
+named `dct_<size>` (a `seitpp.models.SIZES` body). `config.model.crop` counts 8 x 8 blocks;
+`config.dct.quality` is the JPEG quality of the levels. Every step takes a random crop of blocks and
+a mirror with p 0.5 per sample (both exact on levels); classification gives a `config.dct.color_swap`
 share of each batch a partner's colour statistics (`seitpp.augment.dct.DCTPolicy`).
 """
 from __future__ import annotations
@@ -33,65 +33,66 @@ class DCTFinetune(Task):
 
     @property
     def size(self) -> str:
-        return self.config.model.removeprefix(PREFIX)
+        return self.config.model.name.removeprefix(PREFIX)
 
     def check_setup(self, data: Split, val: Split | None) -> None:
-        if not self.config.model.startswith(PREFIX) or self.size not in SIZES:
+        if not self.config.model.name.startswith(PREFIX) or self.size not in SIZES:
             raise TrainSetupError(f"{data.source}: DCT levels train a model named {PREFIX}<size>, size one of "
-                                  f"{sorted(SIZES)}; got {self.config.model!r}")
+                                  f"{sorted(SIZES)}; got {self.config.model.name!r}")
         super().check_setup(data, val)
 
     def check_crop(self) -> None:
         pass  # a patch is one block
 
     def check_grid(self, d: Split) -> None:
-        if min(d.grid) < self.config.crop:
+        crop = self.config.model.crop
+        if min(d.grid) < crop:
             raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} blocks are smaller than the "
-                                  f"{self.config.crop} x {self.config.crop} crop")
+                                  f"{crop} x {crop} crop")
 
     def model_args(self, data: Split) -> dict:
-        cfg = self.config
-        return dict(num_classes=data.num_classes, quality=cfg.quality, img_size=cfg.crop * BLOCK,
-                    drop_path_rate=cfg.drop_path)
+        m = self.config.model
+        return dict(num_classes=data.num_classes, quality=self.config.dct.quality, img_size=m.crop * BLOCK,
+                    drop_path_rate=m.drop_path)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None,
                      scale: torch.Tensor | None = None) -> nn.Module:
-        return create_model(self.config.model, scale=scale, **args)
+        return create_model(self.config.model.name, scale=scale, **args)
 
     def build_model(self, data: Split, codes: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
         """The stem's per-coefficient scale is the training levels' RMS (a buffer: checkpoints keep it)."""
         args = self.model_args(data)
-        return self.create_model(args, scale=coefficient_rms(data.x, self.config.quality)), args
+        return self.create_model(args, scale=coefficient_rms(data.x, self.config.dct.quality)), args
 
     def batch_transform(self, data, codes, tokenadapt) -> DCTPolicy:
-        return DCTPolicy(self.config.crop, self.config.color_swap)
+        return DCTPolicy(self.config.model.crop, self.config.dct.color_swap)
 
     def loss(self, model, inputs, targets, generator) -> torch.Tensor:
-        return F.cross_entropy(model(inputs), targets, label_smoothing=self.config.label_smoothing)
+        return F.cross_entropy(model(inputs), targets, label_smoothing=self.config.augment.label_smoothing)
 
     def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
-        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.config.crop)
+        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.eval_inputs)
 
 
 class DCTPretrain(DCTFinetune):
-    """Masked block modeling (`MaskedDCTModel`): a `config.mask_ratio` share of the blocks hidden, the lowest
-    `config.dct_frequencies` coefficients of each channel predicted; labels are unused."""
+    """Masked block modeling (`MaskedDCTModel`): a `config.dct.mask_ratio` share of the blocks hidden, the
+    lowest `config.dct.dct_frequencies` coefficients of each channel predicted; labels are unused."""
 
     name = "dct-pretrain"
     targets_used = False
 
     def model_args(self, data: Split) -> dict:
-        cfg = self.config
         D, depth, heads = SIZES[self.size]
-        return dict(embed_dim=D, depth=depth, num_heads=heads, quality=cfg.quality, img_size=cfg.crop * BLOCK)
+        return dict(embed_dim=D, depth=depth, num_heads=heads, quality=self.config.dct.quality,
+                    img_size=self.config.model.crop * BLOCK)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None,
                      scale: torch.Tensor | None = None) -> nn.Module:
-        cfg = self.config
-        return MaskedDCTModel(DCTViTConfig(**args), scale, ratio=cfg.mask_ratio, frequencies=cfg.dct_frequencies)
+        dct = self.config.dct
+        return MaskedDCTModel(DCTViTConfig(**args), scale, ratio=dct.mask_ratio, frequencies=dct.dct_frequencies)
 
     def batch_transform(self, data, codes, tokenadapt) -> DCTPolicy:
-        return DCTPolicy(self.config.crop)
+        return DCTPolicy(self.config.model.crop)
 
     def loss(self, model, inputs, targets, generator) -> torch.Tensor:
         return model(inputs, generator)[0]
@@ -100,5 +101,5 @@ class DCTPretrain(DCTFinetune):
         return model.encoder.state_dict()
 
     def evaluate(self, model, split, device, batch_size=256) -> dict[str, float]:
-        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.config.crop,
+        return evaluate_centre_crops(model, split, self.config, device, batch_size, self.eval_inputs,
                                      classify=False)

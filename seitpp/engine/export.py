@@ -25,8 +25,9 @@ def export_mtm(run_dir: str | Path, out: str | Path, **provenance) -> Path:
     config = config_from_dict(ckpt["config"])
     if ckpt["task"] != "pretrain":
         raise ValueError(f"{source}: a {ckpt['task']} run, not MTM pre-training")
-    if ckpt["epoch"] < config.epochs:
-        raise ValueError(f"{source}: unfinished ({ckpt['step']} steps, epoch {ckpt['epoch']:g} of {config.epochs})")
+    epochs = config.run.epochs
+    if ckpt["epoch"] < epochs:
+        raise ValueError(f"{source}: unfinished ({ckpt['step']} steps, epoch {ckpt['epoch']:g} of {epochs})")
     model, _ = load_model(source)
     model.save(out, training={"steps": ckpt["step"], "config": ckpt["config"], "data": ckpt["data"]})
     evals = [row for row in ckpt["history"] if row.get("val_loss") is not None]

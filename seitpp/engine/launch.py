@@ -78,16 +78,16 @@ def measure_step_rate(config: TrainConfig, codebook_size: int, num_classes: int,
     The same step as the engine's (forward, backward, AdamW; bf16 autocast on CUDA), without the
     data path, which benchmarks/gpu_data_path.py measures on its own.
     """
-    device = torch.device(device)
+    device, name, crop = torch.device(device), config.model.name, config.model.crop
     if config.task == "pretrain":
-        model = create_model(config.model, codebook_size=codebook_size, grid_size=config.crop)
+        model = create_model(name, codebook_size=codebook_size, grid_size=crop)
     else:
-        model = create_model(config.model, num_classes=num_classes, codebook_size=codebook_size, grid_size=config.crop)
+        model = create_model(name, num_classes=num_classes, codebook_size=codebook_size, grid_size=crop)
     model = model.to(device).train()
-    x = torch.randint(codebook_size, (batch, config.crop, config.crop), device=device)
+    x = torch.randint(codebook_size, (batch, crop, crop), device=device)
     y = None if config.task == "pretrain" else torch.randint(num_classes, (batch,), device=device)
     flops = flops_per_image(model, x, y)
     rate = per_second(step_fn(model, x, y, device), seconds)
     peak = peak_tflops(device)
-    return StepRate(config.model, batch, rate, flops / 1e9, str(device),
+    return StepRate(name, batch, rate, flops / 1e9, str(device),
                     rate * flops / 1e12 / peak if peak else None)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -40,7 +40,7 @@ from seitpp.augment.registry import create_policy
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.checkpoint import CHECKPOINT_FILE, read_checkpoint, restore, save_checkpoint
 from seitpp.device import resolve_device
-from seitpp.engine.config import TrainConfig, config_from_dict
+from seitpp.engine.config import TrainConfig, config_from_dict, flat_dict, with_overrides
 from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.task import BatchTransform, Task, autocast
 from seitpp.engine.tasks import task_named, task_of
@@ -128,13 +128,21 @@ def load_pretrained_encoder(model: nn.Module, path: str | Path) -> list[str]:
         raise TrainSetupError(f"{path}: the pre-trained encoder does not fit {type(model).__name__}: {err}") from None
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
-    """The model of a training checkpoint (file or run directory), in eval mode -> (model, config)."""
+def load_run(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Task, dict]:
+    """A training checkpoint (file or run directory) -> (its model in eval mode, its task, the description
+    of its training data: `Split.describe`, with its kind, grid, class names and tokenizer)."""
     _require(path, "training")
     ckpt = read_checkpoint(path, CHECKPOINT_KIND)
-    model = _task_of_checkpoint(ckpt).create_model(ckpt["model_args"])
+    task = _task_of_checkpoint(ckpt)
+    model = task.create_model(ckpt["model_args"])
     model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), config_from_dict(ckpt["config"])
+    return model.to(device).eval(), task, ckpt["data"]
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
+    """The model of a training checkpoint (file or run directory), in eval mode -> (model, config)."""
+    model, task, _ = load_run(path, device)
+    return model, task.config
 
 
 def evaluate_checkpoint(path: str | Path, data: Split, device: str | torch.device = "cpu",
@@ -142,8 +150,8 @@ def evaluate_checkpoint(path: str | Path, data: Split, device: str | torch.devic
     """The model of a training checkpoint on `data`, centre crops (or whole grids) -> `evaluate`'s metrics."""
     model, config = load_model(path, device)
     # the data must fit the model as it was built: its codebook, its classes
-    config = replace(config, codebook_size=getattr(model.config, "codebook_size", None),
-                     num_classes=getattr(model.config, "num_classes", None), batch_size=1)
+    config = with_overrides(config, dict(codebook_size=getattr(model.config, "codebook_size", None),
+                                         num_classes=getattr(model.config, "num_classes", None), batch_size=1))
     task = task_of(config, data)
     task.check_setup(data, None)
     return evaluate(model, data, config, device, batch_size, task)
@@ -163,92 +171,118 @@ def evaluate(model: nn.Module, split: Split, config: TrainConfig, device: str | 
 # The engine
 
 
-@dataclass
-class Run:
-    """What the steps of a run share, built by `train`."""
+@dataclass(frozen=True)
+class Schedule:
+    """The run's step counts, fixed before the first step."""
 
-    config: TrainConfig
-    model: nn.Module  # what the step calls: DDP-wrapped and/or compiled
-    module: nn.Module  # the bare model: its state dict, its evaluation
-    optimizer: torch.optim.Optimizer
-    transform: BatchTransform  # the task's batch transform
-    x: torch.Tensor  # the whole split, on the device
-    targets: torch.Tensor  # (N,) class labels or (N, Hm, Wm) masks, on the device
-    device: torch.device
     steps_per_epoch: int
     total_steps: int
-    warmup_steps: int
+    warmup_steps: int  # linear lr warmup, then cosine to `optim.min_lr`
+    held_steps: int  # the steps `Learner.held` keeps its start (a table's warm start, `model.table_warmup`)
+
+    @classmethod
+    def of(cls, config: TrainConfig, num_samples: int) -> Schedule:
+        steps_per_epoch = num_samples // config.optim.batch_size  # full batches only
+        total_steps = config.run.epochs * steps_per_epoch
+        return cls(steps_per_epoch, total_steps, round(config.run.warmup_epochs * steps_per_epoch),
+                   round(config.model.table_warmup * total_steps))
+
+
+@dataclass
+class Learner:
+    """What the steps update."""
+
+    model: nn.Module  # what the step calls: DDP-wrapped and/or compiled
+    module: nn.Module  # the bare model: its parameters, its state dict, its evaluation
+    optimizer: torch.optim.Optimizer
+    held: list[nn.Parameter]  # parameters that keep their start for the schedule's held_steps
+
+
+@dataclass(frozen=True)
+class Batches:
+    """Where a step's batch comes from: the whole split on the device, indexed, through the task's transform."""
+
+    x: torch.Tensor  # (N, ...) inputs
+    targets: torch.Tensor  # (N,) class labels or (N, Hm, Wm) masks
+    transform: BatchTransform
+
+
+@dataclass
+class Log:
+    """What the run has done so far: the log rows, the sums of the row being gathered, the bar, and how a
+    checkpoint is written."""
+
     history: list[dict]
-    window: dict
-    save: Callable[[int], None]  # writes a checkpoint after a step (a no-op without out_dir)
+    window: dict  # loss and gradient-norm sums over the steps since the last row
     bar: tqdm
-    held: list[nn.Parameter]  # parameters that keep their start until step `held_steps` (a table's warm start)
-    held_steps: int
+    save: Callable[[int], None]  # writes a checkpoint after a step (a no-op without out_dir)
 
 
 def _new_window() -> dict:
     return {"loss": 0.0, "grad_norm": 0.0, "steps": 0}
 
 
-def train_one_epoch(task: Task, run: Run, epoch: int, first: int = 0) -> None:
-    """Steps `first` .. steps_per_epoch - 1 of `epoch`; logs every `log_every` steps; checkpoints mid-epoch."""
-    cfg, rank, world = run.config, *rank_world()
-    per_rank = cfg.batch_size // world
-    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(stream_seed(cfg.seed, ORDER_STREAM,
-                                                                                            epoch)))
-    order = order.to(run.device)
-    run.model.train()
+def train_one_epoch(task: Task, cfg: TrainConfig, learner: Learner, batches: Batches, schedule: Schedule,
+                    log: Log, epoch: int, first: int = 0) -> None:
+    """Steps `first` .. steps_per_epoch - 1 of `epoch`; a log row every `run.log_every` steps; checkpoints
+    mid-epoch every `run.checkpoint_every`."""
+    rank, world = rank_world()
+    device, batch_size, per_rank = batches.x.device, cfg.optim.batch_size, cfg.optim.batch_size // world
+    order = torch.randperm(len(batches.x), generator=torch.Generator().manual_seed(
+        stream_seed(cfg.run.seed, ORDER_STREAM, epoch)))
+    order = order.to(device)
+    learner.model.train()
     t_window, t_data, timed = time.perf_counter(), 0.0, 0  # timed: steps of this window run by this process
-    for i in range(first, run.steps_per_epoch):
-        step = epoch * run.steps_per_epoch + i
+    for i in range(first, schedule.steps_per_epoch):
+        step = epoch * schedule.steps_per_epoch + i
         t0 = time.perf_counter()
-        lr = lr_at(step, run.total_steps, run.warmup_steps, cfg.peak_lr, cfg.min_lr)
-        for group in run.optimizer.param_groups:
+        lr = lr_at(step, schedule.total_steps, schedule.warmup_steps, cfg.optim.peak_lr, cfg.optim.min_lr)
+        for group in learner.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)  # layer-wise decay factors from timm
-        seed = stream_seed(cfg.seed, STEP_STREAM, step, rank)
+        seed = stream_seed(cfg.run.seed, STEP_STREAM, step, rank)
         g = torch.Generator().manual_seed(seed)  # augmentation and masks
         torch.manual_seed(seed)  # dropout and drop path
-        idx = order[i * cfg.batch_size + rank * per_rank:i * cfg.batch_size + (rank + 1) * per_rank]
-        inputs, targets = run.transform(run.x[idx], run.targets[idx], g)
+        idx = order[i * batch_size + rank * per_rank:i * batch_size + (rank + 1) * per_rank]
+        inputs, targets = batches.transform(batches.x[idx], batches.targets[idx], g)
         t_data += time.perf_counter() - t0
 
-        with autocast(cfg, run.device):
-            loss = task.loss(run.model, inputs, targets, g)
-        (loss_value,) = sum_over_ranks([loss.item()], run.device)
+        with autocast(cfg, device):
+            loss = task.loss(learner.model, inputs, targets, g)
+        (loss_value,) = sum_over_ranks([loss.item()], device)
         loss_value /= world
         if not math.isfinite(loss_value):
             raise TrainingDiverged(f"loss is {loss_value} at step {step} (epoch {epoch}, lr {lr:.3g}); training "
                                    f"stopped, the last checkpoint written is the last good one")
-        run.optimizer.zero_grad(set_to_none=True)
+        learner.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if step < run.held_steps:
-            for p in run.held:
+        if step < schedule.held_steps:
+            for p in learner.held:
                 p.grad = None  # AdamW leaves a parameter without a gradient as it is, weight decay included
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad or math.inf))
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(learner.module.parameters(), cfg.optim.clip_grad or math.inf))
         if not math.isfinite(grad_norm):
             raise TrainingDiverged(f"gradient norm is {grad_norm} at step {step} (epoch {epoch}, lr {lr:.3g}); "
                                    f"training stopped, the last checkpoint written is the last good one")
-        run.optimizer.step()
+        learner.optimizer.step()
         timed += 1
 
-        w = run.window
+        w = log.window
         w["loss"], w["grad_norm"], w["steps"] = w["loss"] + loss_value, w["grad_norm"] + grad_norm, w["steps"] + 1
         done = step + 1
-        epoch_end = i + 1 == run.steps_per_epoch
-        if done % cfg.log_every == 0 or epoch_end:
+        epoch_end = i + 1 == schedule.steps_per_epoch
+        if done % cfg.run.log_every == 0 or epoch_end:
             seconds = time.perf_counter() - t_window
-            run.history.append({
-                "step": done, "epoch": round(done / run.steps_per_epoch, 4), "lr": lr,
+            log.history.append({
+                "step": done, "epoch": round(done / schedule.steps_per_epoch, 4), "lr": lr,
                 "loss": w["loss"] / w["steps"], "grad_norm": w["grad_norm"] / w["steps"],
-                "images_per_s": round(timed * cfg.batch_size / seconds, 1) if seconds > 0 else None,
+                "images_per_s": round(timed * batch_size / seconds, 1) if seconds > 0 else None,
                 "data_share": round(t_data / seconds, 3) if seconds > 0 else None,
             })
-            run.window = _new_window()
+            log.window = _new_window()
             t_window, t_data, timed = time.perf_counter(), 0.0, 0
-        run.bar.update(1)
-        run.bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
-        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and not epoch_end:
-            run.save(done)
+        log.bar.update(1)
+        log.bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
+        if cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0 and not epoch_end:
+            log.save(done)
 
 
 @dataclass
@@ -267,9 +301,9 @@ def _resume(ckpt_path: Path | None, cfg: TrainConfig, data: Split, world: int) -
     if ckpt_path is None or not ckpt_path.exists():
         return None
     ckpt = read_checkpoint(ckpt_path, CHECKPOINT_KIND)
-    stored = asdict(config_from_dict(ckpt["config"]))  # a field added since the checkpoint has its default
-    if stored != asdict(cfg):
-        changed = sorted(k for k in stored if stored[k] != asdict(cfg)[k])
+    stored = flat_dict(config_from_dict(ckpt["config"]))  # a setting added since the checkpoint has its default
+    if stored != flat_dict(cfg):
+        changed = sorted(k for k in stored if stored[k] != flat_dict(cfg)[k])
         raise TrainSetupError(f"{ckpt_path}: made with another config (fields {changed} differ); "
                               f"remove it or use another out_dir")
     if ckpt["data"]["fingerprint"] != data.fingerprint():
@@ -321,19 +355,20 @@ def train(
     # -- everything that can be wrong is found before the first step ---------------------------
     task = task_of(cfg, data)
     task.check_setup(data, val)
-    if cfg.batch_size % world:
-        raise TrainSetupError(f"config: batch_size {cfg.batch_size} is not divisible by {world} processes")
+    if cfg.optim.batch_size % world:
+        raise TrainSetupError(f"config: batch_size {cfg.optim.batch_size} is not divisible by {world} processes")
     ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
     ckpt = _resume(ckpt_path, cfg, data, world)
     if init is not None and ckpt is None:
         _require(init, "pre-training (--init)")
-    uses_tokenadapt = tokenadapt is not None and create_policy(cfg.policy).uses_tokenadapt(cfg) and task.uses_codes()
+    aug = cfg.augment
+    uses_tokenadapt = tokenadapt is not None and create_policy(aug.policy).uses_tokenadapt(aug) and task.uses_codes()
     if tokenadapt is not None and not uses_tokenadapt:
-        warnings.warn(f"TokenAdapt given but unused: task {task.name}, policy {cfg.policy}, "
-                      f"token_adapt {cfg.token_adapt}")
+        warnings.warn(f"TokenAdapt given but unused: task {task.name}, policy {aug.policy}, "
+                      f"token_adapt {aug.token_adapt}")
     codes = resolve_codes(task, data, tokenizer, tokenadapt if uses_tokenadapt else None, codebook)
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.run.seed)
     model, model_args = task.build_model(data, codes)
     missing: list[str] = []
     if init is not None and ckpt is None:
@@ -341,10 +376,11 @@ def train(
     model.to(device)
     ta = tokenadapt.to(device).eval().requires_grad_(False) if uses_tokenadapt else None
     transform = task.batch_transform(data, None if codes is None else codes.to(device), ta)
-    steps_per_epoch = len(data) // cfg.batch_size
-    total_steps = cfg.epochs * steps_per_epoch
-    optimizer = create_optimizer_v2(model, "adamw", lr=cfg.peak_lr, weight_decay=cfg.weight_decay,
-                                    betas=cfg.betas, layer_decay=cfg.effective_layer_decay(total_steps))
+    schedule = Schedule.of(cfg, len(data))
+    steps_per_epoch, total_steps = schedule.steps_per_epoch, schedule.total_steps
+    optim = cfg.optim
+    optimizer = create_optimizer_v2(model, "adamw", lr=optim.peak_lr, weight_decay=optim.weight_decay,
+                                    betas=optim.betas, layer_decay=optim.effective_layer_decay(total_steps))
     start, history, window = 0, [], _new_window()
     if ckpt is not None:
         start, history = restore(ckpt, model, optimizer)
@@ -354,7 +390,7 @@ def train(
     if world > 1:
         step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                          else None)
-    if cfg.compile:
+    if cfg.run.compile:
         step_model = torch.compile(step_model)
 
     def save(step: int) -> None:
@@ -364,31 +400,31 @@ def train(
             if not torch.isfinite(p).all():
                 raise TrainingDiverged(f"parameter {name} is not finite after step {step - 1}; "
                                        f"{ckpt_path} keeps the last good state")
-        save_checkpoint(ckpt_path, CHECKPOINT_KIND, asdict(cfg), model, optimizer, step, run.history,
-                        task=task.name, model_name=cfg.model, model_args=model_args, epoch=step / steps_per_epoch,
-                        window=run.window, data=data.describe(), world_size=world,
+        save_checkpoint(ckpt_path, CHECKPOINT_KIND, asdict(cfg), model, optimizer, step, log.history,
+                        task=task.name, model_name=cfg.model.name, model_args=model_args,
+                        epoch=step / steps_per_epoch, window=log.window, data=data.describe(), world_size=world,
                         init=None if init is None else str(init))
-        write_csv(run.history, ckpt_path.parent / HISTORY_FILE, COLUMNS)
+        write_csv(log.history, ckpt_path.parent / HISTORY_FILE, COLUMNS)
 
+    learner = Learner(step_model, model, optimizer, task.token_tables(model))
+    batches = Batches(data.x.to(device), data.targets.to(device), transform)
     bar = tqdm(total=total_steps, initial=start, desc=task.name, disable=not progress or rank != 0)
-    run = Run(cfg, step_model, model, optimizer, transform, data.x.to(device), data.targets.to(device), device,
-               steps_per_epoch, total_steps, round(cfg.warmup_epochs * steps_per_epoch), history, window, save, bar,
-               task.token_tables(model), round(cfg.table_warmup * total_steps))
+    log = Log(history, window, bar, save)
+    eval_batch = max(optim.batch_size // world, 64)
     try:
         if start == 0 and val is not None and task.evaluate_at_start:  # where the curve starts
-            run.history.append({"step": 0, "epoch": 0.0, **task.evaluate(model, val, device,
-                                                                          batch_size=max(cfg.batch_size // world, 64))})
-        for epoch in range(start // steps_per_epoch, cfg.epochs):
+            log.history.append({"step": 0, "epoch": 0.0, **task.evaluate(model, val, device, batch_size=eval_batch)})
+        for epoch in range(start // steps_per_epoch, cfg.run.epochs):
             first = start - epoch * steps_per_epoch if epoch == start // steps_per_epoch else 0
-            train_one_epoch(task, run, epoch, first)
-            last = epoch + 1 == cfg.epochs
-            if val is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
-                run.history[-1] |= task.evaluate(model, val, device, batch_size=max(cfg.batch_size // world, 64))
+            train_one_epoch(task, cfg, learner, batches, schedule, log, epoch, first)
+            last = epoch + 1 == cfg.run.epochs
+            if val is not None and ((epoch + 1) % cfg.run.eval_every == 0 or last):
+                log.history[-1] |= task.evaluate(model, val, device, batch_size=eval_batch)
             save((epoch + 1) * steps_per_epoch)
     finally:
         bar.close()
     model.eval()
-    evals = [row for row in run.history if row.get("val_loss") is not None]
+    evals = [row for row in log.history if row.get("val_loss") is not None]
     metrics = {k: v for k, v in evals[-1].items() if k.startswith("val_")} if evals else {}
-    return TrainResult(model, cfg, run.history, total_steps, Path(out_dir) if out_dir is not None else None,
+    return TrainResult(model, cfg, log.history, total_steps, Path(out_dir) if out_dir is not None else None,
                        missing, metrics)

@@ -91,10 +91,10 @@ def predict_masks(model: TokenSegmenter, ids: torch.Tensor, mask_size: tuple[int
 
 def segment_policy(config: TrainConfig, codes: torch.Tensor | None = None,
                    tokenadapt: TokenAdapt | None = None) -> SegmentationPolicy:
-    """The batch transform of a "segment" config (`seitpp.augment.registry`): crop side `config.crop`,
+    """The batch transform of a "segment" config (`seitpp.augment.registry`): crop side `config.model.crop`,
     one geometry per sample for tokens and masks; codes: the tokenizer's (K, C) code vectors, for a
     policy with ops on codes."""
-    return create_policy(config.policy).segmentation(config, codes, tokenadapt)
+    return create_policy(config.augment.policy).segmentation(config.augment, config.model.crop, codes, tokenadapt)
 
 
 class Segment(Task):
@@ -120,16 +120,16 @@ class Segment(Task):
         super().check_setup(data, val)
 
     def uses_codes(self) -> bool:
-        return self.config.table_init == "codes" or create_policy(self.config.policy).needs_codes
+        return self.config.model.table_init == "codes" or create_policy(self.config.augment.policy).needs_codes
 
     def model_args(self, data: Split) -> dict:
-        cfg = self.config
-        return dict(num_classes=data.num_classes, codebook_size=data.codebook_size, encoder=cfg.model,
-                    grid_size=cfg.crop, decoder_dim=cfg.decoder_dim, drop_path_rate=cfg.drop_path,
-                    patch_kernel=cfg.patch_kernel)
+        m = self.config.model
+        return dict(num_classes=data.num_classes, codebook_size=data.codebook_size, encoder=m.name,
+                    grid_size=m.crop, decoder_dim=m.decoder_dim, drop_path_rate=m.drop_path,
+                    patch_kernel=m.patch_kernel)
 
     def create_model(self, args: dict, codes: torch.Tensor | None = None) -> nn.Module:
-        return create_model("segmenter", codes=codes if self.config.table_init == "codes" else None, **args)
+        return create_model("segmenter", codes=codes if self.config.model.table_init == "codes" else None, **args)
 
     def encoder(self, model: nn.Module) -> nn.Module:
         return model.encoder

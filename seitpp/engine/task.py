@@ -9,6 +9,7 @@ leaves the model, data and loss to its caller:
     batch_transform(data, codes, tokenadapt) -> callable (x, targets, generator) -> (inputs, targets)
     loss(model, inputs, targets, generator)  -> scalar
     evaluate(model, split, device, ...)      -> {"val_loss", "val_top1" | "val_miou", "val_pixel_acc"}
+    eval_inputs(x)                           samples -> what the model reads at evaluation (centre crops)
     encoder(model)                           the module a pre-trained encoder (--init) initialises
     encoder_state(model)                     a pre-training task's encoder weights
 
@@ -22,6 +23,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from seitpp.augment.policies import centre_crop
 from seitpp.augment.tokenadapt import TokenAdapt
 from seitpp.engine.config import TrainConfig
 from seitpp.errors import TrainSetupError
@@ -32,8 +34,8 @@ BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[t
 
 
 def autocast(config: TrainConfig, device: torch.device):
-    """bf16 autocast on CUDA when `config.amp`; nothing on the CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
+    """bf16 autocast on CUDA when `config.run.amp`; nothing on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.run.amp and device.type == "cuda")
 
 
 class Task:
@@ -53,38 +55,47 @@ class Task:
 
     def check_setup(self, data: Split, val: Split | None) -> None:
         """The checks every task makes: codebook, classes, kinds and sizes that fit the config and each other."""
-        cfg = self.config
+        m = self.config.model
         self.check_crop()
         splits = [data] + ([val] if val is not None else [])
         for d in splits:
-            if cfg.codebook_size is not None and d.codebook_size is not None and d.codebook_size != cfg.codebook_size:
+            if m.codebook_size is not None and d.codebook_size is not None and d.codebook_size != m.codebook_size:
                 raise TrainSetupError(f"{d.source}: tokens from a codebook of {d.codebook_size} codes, but the model "
-                                      f"expects codebook_size {cfg.codebook_size}")
-            if cfg.num_classes is not None and self.targets_used and d.num_classes != cfg.num_classes:
+                                      f"expects codebook_size {m.codebook_size}")
+            if m.num_classes is not None and self.targets_used and d.num_classes != m.num_classes:
                 raise TrainSetupError(f"{d.source}: {d.num_classes} classes, but the config sets num_classes "
-                                      f"{cfg.num_classes}")
+                                      f"{m.num_classes}")
             self.check_grid(d)
         if val is not None:
             for name in ("kind", "codebook_size", "num_classes"):
                 if getattr(val, name) != getattr(data, name):
                     raise TrainSetupError(f"{val.source}: {name} {getattr(val, name)} differs from the training "
                                           f"data's ({data.source}: {getattr(data, name)})")
-        if len(data) < cfg.batch_size:
-            raise TrainSetupError(f"{data.source}: {len(data)} samples, fewer than one batch of {cfg.batch_size}")
+        batch_size = self.config.optim.batch_size
+        if len(data) < batch_size:
+            raise TrainSetupError(f"{data.source}: {len(data)} samples, fewer than one batch of {batch_size}")
 
     def check_crop(self) -> None:
         """A crop of whole patches: 2 x 2 tokens (or the pixels under them)."""
-        if self.config.crop % 2:
-            raise TrainSetupError(f"config: crop must be even (one patch per 2 x 2 tokens), got {self.config.crop}")
+        crop = self.config.model.crop
+        if crop % 2:
+            raise TrainSetupError(f"config: crop must be even (one patch per 2 x 2 tokens), got {crop}")
 
     def check_grid(self, d: Split) -> None:
         """The data's grid must hold the training crop."""
-        if min(d.grid) < self.config.crop:
+        crop = self.config.model.crop
+        if min(d.grid) < crop:
             raise TrainSetupError(f"{d.source}: {d.grid[0]} x {d.grid[1]} token grids are smaller than the "
-                                  f"{self.config.crop} x {self.config.crop} crop")
+                                  f"{crop} x {crop} crop")
 
     def uses_codes(self) -> bool:
         return False
+
+    def eval_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Samples of the split, ids (B, H, W) or DCT levels (B, C, H, W) -> what the model reads at evaluation
+        (and `seitpp.engine.predict`): their central crop x crop window, ids as int64."""
+        x = centre_crop(x, self.config.model.crop)
+        return x.long() if self.kind == "tokens" else x
 
     # -- the model
 
@@ -97,15 +108,16 @@ class Task:
     def build_model(self, data: Split, codes: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
         """The run's model -> (model, the keyword arguments it was created with, for checkpoints).
 
-        With `config.freeze_table` the learned token table keeps its start: it gets no gradient.
+        With `config.model.freeze_table` the learned token table keeps its start: it gets no gradient.
         """
+        m = self.config.model
         args = self.model_args(data)
         model = self.create_model(args, codes)
-        if self.config.freeze_table or self.config.table_warmup:
+        if m.freeze_table or m.table_warmup:
             if not self.token_tables(model):
-                raise TrainSetupError(f"config: freeze_table or table_warmup, but model {self.config.model} has no "
+                raise TrainSetupError(f"config: freeze_table or table_warmup, but model {m.name} has no "
                                       f"learned token table")
-        if self.config.freeze_table:
+        if m.freeze_table:
             for table in self.token_tables(model):
                 table.requires_grad_(False)
         return model, args

@@ -153,11 +153,12 @@ class BeyondPreset:
     workers: int = 2  # parallel jobs (processes), one thread each
 
     def __post_init__(self):
-        shared = ("quality", "model", "crop")  # the pre-trained encoder must fit the classifier and its input
-        differ = [f for f in shared if getattr(self.dct, f) != getattr(self.dct_pretrain, f)]
+        def shared(c: TrainConfig) -> dict:  # the pre-trained encoder must fit the classifier and its input
+            return {"quality": c.dct.quality, "model": c.model.name, "crop": c.model.crop}
+        differ = [f for f in shared(self.dct) if shared(self.dct)[f] != shared(self.dct_pretrain)[f]]
         if differ or self.dct.task != "finetune" or self.dct_pretrain.task != "pretrain":
             raise ValueError(f"preset {self.name}: dct must be a finetune and dct_pretrain a pretrain config with the "
-                             f"same {', '.join(shared)} (differ: {differ})")
+                             f"same {', '.join(shared(self.dct))} (differ: {differ})")
 
 
 # At 160 steps on 512 images a segmenter only matched predicting all background (pixel accuracy
@@ -257,7 +258,7 @@ class Beyond(Experiment):
             data[f"{split}_images"], data[f"{split}_masks"], data[f"{split}_labels"] = (
                 rendered.images, rendered.masks, rendered.labels)
             data[f"{split}_tokens"] = tokenizer.tokenize_many(rendered.images).numpy().astype(np.int16)
-            data[f"{split}_dct"] = encode(rendered.images, preset.dct.quality).numpy()
+            data[f"{split}_dct"] = encode(rendered.images, preset.dct.dct.quality).numpy()
         store = work / "reference.tokens"
         write_store(store, data["train_tokens"], data["train_labels"], codebook_size=tokenizer.config.codebook_size,
                     num_classes=NUM_CLASSES, tokenizer_hash=tokenizer.fingerprint())
@@ -405,7 +406,7 @@ def storage_rows(data: dict, preset: BeyondPreset, work: Path) -> list[dict]:
     """Bytes per training image of every input the sweep stores (the second tokenizer's once it exists)."""
     sizes = data["bytes"]
     rows = [{"input": "pixels (PNG)", "bytes_per_image": sizes["png"]},
-            {"input": f"DCT levels (JPEG quality {preset.dct.quality})", "bytes_per_image": sizes["dct"]},
+            {"input": f"DCT levels (JPEG quality {preset.dct.dct.quality})", "bytes_per_image": sizes["dct"]},
             {"input": f"reference tokens ({'x'.join(map(str, data['train_tokens'].shape[1:]))}, "
                       f"K {int(data['codebook_size'])})", "bytes_per_image": sizes["tokens"]}]
     if (work / "tokens-f8.npz").exists():

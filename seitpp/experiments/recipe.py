@@ -131,7 +131,7 @@ def epochs_for(steps: int, num_images: int, batch_size: int) -> int:
 def finetune_for_steps(base: str, overrides: dict, steps: int, num_images: int) -> TrainConfig:
     """The `base` fine-tuning preset with `overrides`, for `steps` on `num_images`; evaluated once, at the end."""
     cfg = with_overrides(preset(base, "finetune"), overrides)
-    epochs = epochs_for(steps, num_images, cfg.batch_size)
+    epochs = epochs_for(steps, num_images, cfg.optim.batch_size)
     return with_overrides(cfg, dict(epochs=epochs, warmup_epochs=0.05 * epochs, eval_every=10**9))
 
 
@@ -139,5 +139,5 @@ def pretrain_for_steps(base: str, overrides: dict, steps: int, num_images: int) 
     """The `base` MTM preset with `overrides`, for `steps` on `num_images`; evaluated (masked-token loss,
     label probe) about ten times."""
     cfg = with_overrides(preset(base, "pretrain"), overrides)
-    epochs = epochs_for(steps, num_images, cfg.batch_size)
+    epochs = epochs_for(steps, num_images, cfg.optim.batch_size)
     return with_overrides(cfg, dict(epochs=epochs, warmup_epochs=0.05 * epochs, eval_every=max(1, epochs // 10)))

@@ -268,7 +268,8 @@ class Reproduce(Experiment):
         n = self.preset.budget_images(cell.budget)
         cfg = self.finetune_config(cell.overrides, cell.seed, n)
         # pixel cells warp pixels; naive-warp cells warp the grid itself
-        uses_tokenadapt = kind == "tokens" and create_policy(cfg.policy).uses_tokenadapt(cfg) and not cell.naive_warps
+        uses_tokenadapt = (kind == "tokens" and create_policy(cfg.augment.policy).uses_tokenadapt(cfg.augment)
+                           and not cell.naive_warps)
         started = time.perf_counter()
         result = train(cfg, self.split(data, "train", cell.data, n), progress=False,
                        tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
