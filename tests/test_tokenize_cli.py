@@ -1,4 +1,5 @@
 """`python -m seitpp tokenize / info / convert`: a real kill and resume, and format conversion."""
+import contextlib
 import json
 import re
 import subprocess
@@ -134,3 +135,70 @@ def test_tokenize_with_a_taming_vqgan_checkpoint(tmp_path, capsys):
         main(["tokenize", "--vqgan", str(bad), "--num-images", "2", "--out", str(tmp_path / "x.tokens")])
     assert exit_info.value.code == 1
     assert "bad.ckpt" in capsys.readouterr().err
+
+
+def _photo_folder(root, per_class: int = 5):
+    """cats/0..4.png, dogs/0..4.png of random pixels: 10 images."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for cls in ("cats", "dogs"):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("fix", ["skip", "delete"])
+def test_a_run_stopped_by_an_unreadable_image_resumes_once_it_is_skipped_or_deleted(tmp_path, fix):
+    """The bad image stops the run after the batches before it (progress kept); either natural fix
+    resumes from there and gives the store a clean run gives, not "another job"."""
+    from seitpp.data import UnreadableImageError
+    from seitpp.tokens.tokenize import folder_source, tokenize_dataset
+
+    photos = _photo_folder(tmp_path / "photos")
+    (photos / "dogs" / "3.png").write_bytes(b"not a png")  # image 8 of 10: batches 0-3 and 4-7 finish first
+    tokenizer, out = VQTokenizer.load(), tmp_path / "p.tokens"
+    with pytest.raises(UnreadableImageError, match="3.png"):
+        tokenize_dataset(folder_source(photos), tokenizer, out, batch_size=4, progress=False)
+    assert json.loads((tmp_path / "p.tokens.partial" / "progress.json").read_text())["done"] == 8
+    if fix == "delete":
+        (photos / "dogs" / "3.png").unlink()
+    with pytest.warns(UserWarning, match="skipped 1 unreadable") if fix == "skip" else contextlib.nullcontext():
+        tokenize_dataset(folder_source(photos, skip_unreadable=fix == "skip"), tokenizer, out, batch_size=4,
+                         progress=False)
+    (photos / "dogs" / "3.png").unlink(missing_ok=True)
+    clean = tokenize_dataset(folder_source(photos), tokenizer, tmp_path / "clean.tokens", batch_size=4, progress=False)
+    resumed, fresh = TokenStore.open(out), TokenStore.open(clean)
+    assert len(resumed) == 9 and np.array_equal(resumed.read_all(), fresh.read_all())
+    assert resumed.labels.tolist() == fresh.labels.tolist()
+
+
+def test_a_resume_whose_finished_images_changed_is_refused_with_what_changed(tmp_path):
+    """The same number of images, but one already tokenized is gone and another came: its ids would
+    belong to another file, so the run refuses, names both and says how to start over."""
+    from seitpp.tokens.tokenize import folder_source, tokenize_dataset
+
+    photos = _photo_folder(tmp_path / "photos")
+    (photos / "dogs" / "4.png").write_bytes(b"not a png")
+    tokenizer, out = VQTokenizer.load(), tmp_path / "p.tokens"
+    with pytest.raises(Exception, match="4.png"):
+        tokenize_dataset(folder_source(photos), tokenizer, out, batch_size=4, progress=False)  # 8 done
+    (photos / "cats" / "1.png").rename(photos / "cats" / "9.png")
+    with pytest.raises(FileExistsError, match=r"gone: cats/1.png; new: cats/9.png.*rm -r"):
+        tokenize_dataset(folder_source(photos, skip_unreadable=True), tokenizer, out, batch_size=4, progress=False)
+
+
+def test_the_unreadable_image_error_suggests_skipping_and_the_warning_is_one_line(tmp_path, capsys):
+    photos = _photo_folder(tmp_path / "photos")
+    (photos / "dogs" / "0.png").write_bytes(b"not a png")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tokenize", "--source", str(photos), "--out", str(tmp_path / "q.tokens"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "0.png" in err and "--skip-unreadable" in err
+    result = subprocess.run([sys.executable, "-m", "seitpp", "tokenize", "--source", str(photos), "--out",
+                             str(tmp_path / "q.tokens"), "--device", "cpu", "--skip-unreadable"],
+                            capture_output=True, text=True, check=True)  # pytest would catch the warning in-process
+    err = result.stderr
+    warning = [line for line in err.splitlines() if "skipped 1 unreadable" in line]
+    assert warning and warning[0].startswith("warning: ") and "warnings.warn" not in err

@@ -250,7 +250,9 @@ class TokenStore:
         path = Path(path)
         _require_constriction(path)
         _require_not_a_directory(path)
-        # A missing or unreadable file raises the usual OSError (FileNotFoundError, ...).
+        if not path.exists():  # said here, not as the errno of open()
+            raise FileNotFoundError(f"{path}: no such token store")
+        # An unreadable file raises the usual OSError (PermissionError, ...).
         with open(path, "rb") as f:
             preamble = f.read(_PREAMBLE.size)
             if not preamble:
