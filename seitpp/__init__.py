@@ -2,8 +2,10 @@
 import os
 
 __version__ = "0.1.0"
+FAST_VARIABLE = "SEITPP_FAST"  # 1: the notebooks' fast mode
+DEVICE_VARIABLE = "SEITPP_DEVICE"  # where work runs when no --device or device= says (seitpp.device)
 
 
 def fast_mode() -> bool:
     """True when SEITPP_FAST=1: notebooks run the same code on small sizes (what CI and the book build use)."""
-    return os.environ.get("SEITPP_FAST", "0") == "1"
+    return os.environ.get(FAST_VARIABLE, "0") == "1"

@@ -13,7 +13,7 @@ import os
 
 import torch
 
-DEVICE_VARIABLE = "SEITPP_DEVICE"
+from seitpp import DEVICE_VARIABLE
 
 
 def default_device() -> torch.device:

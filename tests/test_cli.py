@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from seitpp.augment import TokenAdapt
-import seitpp.cli as cli
+import seitpp.commands as commands
 from seitpp.cli import main
 from seitpp.tokenizers import VQTokenizer
 from seitpp.tokens import write_seit_split
@@ -79,9 +79,33 @@ def test_an_unknown_model_is_one_line_and_ctrl_c_exits_130_without_a_traceback(t
 
     def interrupted(args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cli, "cmd_info", interrupted)
+    monkeypatch.setattr(commands, "cmd_info", interrupted)
     with pytest.raises(SystemExit) as exit_info:
         main(["info", str(tmp_path / "any.tokens")])
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == ("interrupted; run the same command again to resume (tokenize, training and the "
                                        "sweeps continue from what they saved)\n")
+
+
+def test_a_folder_where_a_file_is_expected_is_said_before_any_work(tmp_path, capsys, monkeypatch):
+    """`finetune --store FOLDER` says how to make the store; `tokenize --out FOLDER` fails before the first
+    image is tokenized; `info` on a missing file names it without an errno."""
+    folder = tmp_path / "my_photos"
+    folder.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", "--store", str(folder), "--out", str(tmp_path / "run"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "Traceback" not in err
+    assert "a folder, not a token store" in err and f"tokenize --source {folder} --out my_photos.tokens" in err
+
+    def never(*args, **kwargs):
+        raise AssertionError("tokenized although --out is a folder")
+    monkeypatch.setattr(VQTokenizer, "tokenize", never)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tokenize", "--num-images", "4", "--out", str(folder), "--device", "cpu"])
+    assert exit_info.value.code == 1 and "is a directory; the output is a .tokens file" in capsys.readouterr().err
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info", str(tmp_path / "missing.tokens")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and err == f"error: {tmp_path / 'missing.tokens'}: no such token store\n"

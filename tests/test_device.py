@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from seitpp import cli
+from seitpp.cli import build_parser
 from seitpp.augment import GeometryDistribution, TokenAdaptConfig, train_tokenadapt
 from seitpp.augment.tokenadapt_train import TokenAdaptTrainConfig
 from seitpp.data import images_to_tensor, render_shapes
 from seitpp.device import DEVICE_VARIABLE, default_device, resolve_device
-from seitpp.engine import preset, train
+from seitpp.engine import preset, train, with_overrides
 from seitpp.experiments import reproduce
 from seitpp.experiments.reproduce import METHODS, Reproduce, sweep_preset
 from seitpp.tokenizers import TokenizerConfig, VQTokenizer, evaluate_tokenizer
@@ -127,13 +128,13 @@ def test_every_trainer_consults_the_variable_before_any_work(monkeypatch, tmp_pa
         elif trainer == "engine":
             data = Split(torch.randint(391, (16, 16, 16)), torch.randint(12, (16,)), num_classes=12,
                          codebook_size=391, source="random")
-            train(replace(preset("cpu-tiny", "finetune"), **ENGINE), data, progress=False)
+            train(with_overrides(preset("cpu-tiny", "finetune"), ENGINE), data, progress=False)
         else:
             Reproduce(sweep_preset("smoke")).run(tmp_path, progress=False)
 
 
 def test_the_command_line_resolves_device_and_names_a_bad_one(monkeypatch, capsys):
-    assert cli.build_parser().parse_args(["tokenize", "--out", "x"]).device is None  # resolved in main
+    assert build_parser().parse_args(["tokenize", "--out", "x"]).device is None  # resolved in main
     with pytest.raises(SystemExit):
         cli.main(["tokenize", "--help"])
     assert "SEITPP_DEVICE" in capsys.readouterr().out
@@ -197,7 +198,7 @@ def test_cuda_tokenadapt_training_leaves_the_callers_tokenizer_on_the_cpu(no_var
 def test_cuda_engine_runs(no_variable, tokenizer, task):
     data = Split.shapes(64, "train", tokenizer=tokenizer)  # chapter 5's MTM, chapter 6's fine-tuning
     val = Split.shapes(32, "val", tokenizer=tokenizer) if task == "finetune" else None
-    result = train(replace(preset("cpu-tiny", task), **ENGINE), data, val, progress=False)
+    result = train(with_overrides(preset("cpu-tiny", task), ENGINE), data, val, progress=False)
     assert on_cuda(result.model) and result.steps > 0
     assert all(math.isfinite(row["loss"]) for row in result.history if "loss" in row)
     if task == "finetune":

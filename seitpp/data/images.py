@@ -143,13 +143,30 @@ def _names(paths: list[Path], limit: int = 5) -> str:
     return shown + (f", ... ({len(paths) - limit} more)" if len(paths) > limit else "")
 
 
-def _list_images(class_dir: Path) -> list[Path]:
-    """Image files anywhere under class_dir (hidden files and folders skipped), sorted."""
+def list_images(folder: Path) -> list[Path]:
+    """Image files anywhere under `folder` (hidden files and folders skipped), sorted."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(class_dir):
+    for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # don't descend into .git, .ipynb_checkpoints...
         found += [Path(dirpath) / f for f in filenames if _is_image_file(f)]
     return sorted(found)
+
+
+def image_files(paths: list[str | Path]) -> list[Path]:
+    """Files and folders -> the image files they name, in order (a folder: every image under it, sorted).
+    A path that does not exist, or a folder without images, is an error that names it."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            images = list_images(path)
+            if not images:
+                raise ImageFolderError(f"{path}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+            found += images
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return found
 
 
 class ImageFolderDataset(torch.utils.data.Dataset):
@@ -195,7 +212,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                 f"image folder {root} has no class subfolders (expected {root}/<class_name>/<images>): {found}"
             )
 
-        per_class = {d: _list_images(d) for d in class_dirs}
+        per_class = {d: list_images(d) for d in class_dirs}
         empty = [d for d, files in per_class.items() if not files]
         if len(empty) == len(class_dirs):
             raise ImageFolderError(

@@ -44,10 +44,12 @@ from seitpp.engine.loop import (
     evaluate_checkpoint,
     load_model,
     load_pretrained_encoder,
+    load_run,
     resolve_codes,
     train,
     train_one_epoch,
 )
+from seitpp.engine.predict import Predictor, predict
 from seitpp.engine.losses import pixel_loss, soft_cross_entropy
 from seitpp.engine.segment import (
     Segment,
@@ -125,6 +127,9 @@ __all__ = [
     "resolve_codes",
     "load_pretrained_encoder",
     "load_model",
+    "load_run",
+    "Predictor",
+    "predict",
     "evaluate_checkpoint",
     "evaluate",
     "Schedule",

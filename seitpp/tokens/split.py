@@ -145,7 +145,8 @@ class Split:
         return {"source": self.source, "kind": self.kind, "targets_kind": self.targets_kind,
                 "num_samples": len(self), "grid": list(self.grid), "codebook_size": self.codebook_size,
                 "num_classes": self.num_classes, "ignore_index": self.ignore_index,
-                "tokenizer_hash": self.tokenizer_hash, "fingerprint": self.fingerprint()}
+                "tokenizer_hash": self.tokenizer_hash, "fingerprint": self.fingerprint(),
+                "classes": None if self.classes is None else list(self.classes)}
 
     # -- loaders
 
@@ -153,11 +154,14 @@ class Split:
     def from_store(cls, path: str | Path) -> "Split":
         """All of a `.tokens` store, decoded once: token ids and labels."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such token store")
-        store = TokenStore.open(path)
+        if path.is_dir():  # most likely the images themselves: say how to make the store
+            raise TrainSetupError(f"{path}: a folder, not a token store; a token model trains on a .tokens file: "
+                                  f"python -m seitpp tokenize --source {path} --out {path.name}.tokens")
+        store = TokenStore.open(path)  # a missing file: "no such token store"
+        classes = store.metadata.get("classes")  # as `tokenize` records them
         return cls(torch.from_numpy(store.read_all().astype(np.int32)), torch.from_numpy(store.labels),
-                   store.num_classes, store.codebook_size, str(path), store.tokenizer_hash)
+                   store.num_classes, store.codebook_size, str(path), store.tokenizer_hash,
+                   classes=tuple(classes) if isinstance(classes, list) and len(classes) == store.num_classes else None)
 
     @classmethod
     def shapes(cls, num_images: int, split: str = "train", kind: str = "tokens", targets_kind: str = "labels",
@@ -169,14 +173,15 @@ class Split:
         masks = targets_kind == "masks"
         targets = torch.from_numpy(rendered.masks if masks else rendered.labels)
         num_classes = len(SHAPE_CLASSES) + masks
+        classes = None if masks else SHAPE_CLASSES
         if kind == "pixels":
             return cls(torch.from_numpy(rendered.images), targets, num_classes, None, source, kind=kind,
-                       targets_kind=targets_kind)
+                       targets_kind=targets_kind, classes=classes)
         if kind != "tokens":
             raise TrainSetupError(f"{source}: Shapes comes as pixels or tokens, not {kind!r}")
         tokenizer = tokenizer or VQTokenizer.load()
         return cls(tokenizer.tokenize_many(rendered.images), targets, num_classes, tokenizer.config.codebook_size,
-                   source, tokenizer.fingerprint(), targets_kind=targets_kind)
+                   source, tokenizer.fingerprint(), targets_kind=targets_kind, classes=classes)
 
     @classmethod
     def from_image_folder(cls, root: str | Path, resolution: int = 64, skip_unreadable: bool = False,
