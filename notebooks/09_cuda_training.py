@@ -374,7 +374,10 @@ print(f"ViT-B's step takes {1024 / vitb['images_per_s'] * 1e3:.0f} ms per 1,024 
 # and the GPU time that run had sized it: few seeds and short schedules (printed below). With a
 # GPU, `python -m seitpp reproduce --preset gpu --out DIR` runs the preset as it is now: the
 # corrected recipe (three seeds, 2.5 times the MTM steps with a label probe in its log, layer decay
-# set for the schedule's length, the asymmetric objects), which waits for the next lent device.
+# set for the schedule's length, the asymmetric objects) with the CPU sweep's rule (a learned token
+# table stays at the tokenizer's codes in fine-tuning, chapter 6), which waits for the next lent
+# device. Until then the [scorecard](95_scorecard.ipynb) shows this run's verdicts apart, as the
+# older recipe's, and leaves them out of its totals.
 
 # %%
 gpu_run = GPU_RESULTS

@@ -173,6 +173,10 @@ def test_every_committed_finding_is_on_the_card():
     sketch = [r for r in rows if r["source"] == "CPU sweep" and r["comparison"].startswith("drop on sketch")]
     assert sketch and all(r["verdict"] == "uninformative" for r in sketch)
     assert sum(c["findings"] for c in counts) == len(rows)
+    # the GPU sweep ran with the older recipe: on the card, out of the totals, saying why
+    assert [c["counted"] for c in counts] == [True, True, False]
+    assert {r["source"] for r in rows if not r["counted"]} == {"GPU sweep"}
+    assert "not counted: made with the older recipe" in html_table(rows)
 
 
 def test_the_figure_has_a_panel_per_source_and_a_line_per_row():

@@ -102,7 +102,7 @@ SWEEPS: dict[str, SweepPreset] = {
                        cnn_model="cnn_small", classes="objects",
                        finetune=dict(MILD, lr=None, batch_size=512),
                        pretrain=dict(CODES, freeze_table=True, batch_size=512, lr=1.5e-3),
-                       experiments=("budgets",), workers=6),
+                       experiments=("budgets",), workers=6, learned_table=dict(freeze_table=True)),
 }
 # The first cpu sweep with the release's random table rows, for MTM and fine-tuning alike (chapter 6).
 SWEEPS["cpu-random-table"] = replace(SWEEPS["cpu-first"], name="cpu-random-table",
