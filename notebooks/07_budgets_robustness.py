@@ -39,7 +39,6 @@
 
 # %%
 import json
-import math
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -48,7 +47,7 @@ from IPython.display import display
 
 import seitpp
 from seitpp.data import CLASS_SETS, images_to_tensor
-from seitpp.experiments import SUMMARY_FILE, difference, format_table, mean_std, read_results, select
+from seitpp.experiments import SUMMARY_FILE, format_table, gain_by_budget, mean_std, read_results, select
 from seitpp.experiments.paper import PAPER_BUDGET_GB, PAPER_BUDGETS, PAPER_PIXELS, PAPER_ROBUSTNESS
 from seitpp.experiments.reproduce import (EVAL_SETS, METHODS, REFERENCE_PRESET, REFERENCE_RESULTS, Reproduce,
                                           sweep_preset)
@@ -148,27 +147,13 @@ fig = budget_figure(summary, PAPER_BUDGETS, PAPER_BUDGET_GB, CHANCE)
 # spread of the difference over seeds).
 
 # %%
-def gains(a: str, b: str) -> list[str]:
-    """Points that method b adds over method a at each budget of the preset (largest first), with the
-    spread of that difference over seeds (`difference`: the two standard deviations combined)."""
-    cells = []
-    for budget in cpu.budgets:
-        ra, rb = select(summary, "budgets", a, budget=budget), select(summary, "budgets", b, budget=budget)
-        if not (ra and rb):
-            cells.append("-")
-            continue
-        d, spread = difference(ra[0], rb[0])
-        cells.append(f"{d:+.1f}" if math.isnan(spread) else f"{d:+.1f} ± {spread:.1f}")
-    return cells
-
-
 comparisons = [("SeiT", "SeiT++"), ("SeiT", "SeiT + MTM"), ("SeiT, learned table", "SeiT + MTM"),
                ("SeiT++ without MTM", "SeiT++"), ("SeiT, learned table", "SeiT++ without MTM")]
 rows = []
 for a, b in comparisons:
     paper = ([f"{y - x:+.1f}" for x, y in zip(PAPER_BUDGETS[a], PAPER_BUDGETS[b])]
              if a in PAPER_BUDGETS and b in PAPER_BUDGETS else ["-"] * 3)
-    rows.append([f"{b} - {a}", *gains(a, b), *paper])
+    rows.append([f"{b} - {a}", *gain_by_budget(summary, a, b, cpu.budgets), *paper])
 display(format_table(["gain (points)", *(f"{n} images" for n in budget_images),
                       *(f"paper {gb} GB" for gb in PAPER_BUDGET_GB)], rows))
 

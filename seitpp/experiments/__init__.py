@@ -11,6 +11,7 @@ from seitpp.experiments.tables import (
     Table,
     difference,
     format_table,
+    gain_by_budget,
     judged,
     mean_over_seeds,
     mean_std,
@@ -20,4 +21,4 @@ from seitpp.experiments.tables import (
 )
 
 __all__ = ["sweep", "recipe", "reproduce", "beyond", "tables", "scorecard", "Experiment", "Cell", "Reproduce", "Beyond", "run", "RESULTS_FILE", "SUMMARY_FILE",
-           "read_results", "mean_over_seeds", "select", "mean_std", "format_table", "Table", "difference", "verdict", "judged"]
+           "read_results", "mean_over_seeds", "select", "mean_std", "format_table", "Table", "difference", "gain_by_budget", "verdict", "judged"]

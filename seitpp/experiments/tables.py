@@ -176,6 +176,21 @@ def difference(a: dict, b: dict, metric: str = "acc_clean") -> tuple[float, floa
     return d, 100 * math.hypot(a[f"{metric}_std"], b[f"{metric}_std"])
 
 
+def gain_by_budget(summary: list[dict], a: str, b: str, budgets: tuple[float, ...], metric: str = "acc_clean"
+                   ) -> list[str]:
+    """What method b adds over method a in the budget table at each of `budgets`, in points with the spread
+    of the difference ('+4.4 ± 1.2'; '+4.4' for one seed; '-' where a cell is missing)."""
+    cells = []
+    for budget in budgets:
+        ra, rb = select(summary, "budgets", a, budget=budget), select(summary, "budgets", b, budget=budget)
+        if not (ra and rb):
+            cells.append("-")
+            continue
+        d, spread = difference(ra[0], rb[0], metric)
+        cells.append(f"{d:+.1f}" if math.isnan(spread) else f"{d:+.1f} ± {spread:.1f}")
+    return cells
+
+
 def verdict(difference: float, spread: float) -> str:
     """'holds' when the paper's direction (a positive difference) is beyond the spread of seeds,
     'opposite' when the other direction is, else 'unclear'."""
