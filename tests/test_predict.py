@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from seitpp.augment.tokenadapt_train import PRESETS as TOKENADAPT_PRESETS
-from seitpp.cli import PRESET_NAMES, main
+from seitpp.cli import PRESET_NAMES, build_parser, main
 from seitpp.data import SHAPE_CLASSES, images_to_tensor, render_shapes
 from seitpp.engine import PRESETS as TRAIN_PRESETS
 from seitpp.engine import Predictor, load_run, predict
@@ -117,3 +117,11 @@ def test_help_and_argument_errors_come_without_importing_torch():
     assert lines[-1] == "['seitpp', 'seitpp.cli']", lines[-1]
     assert "(default: cpu-tiny)" in done.stdout and "exit 0" in done.stdout
     assert "exit 2" in done.stdout and "the following arguments are required: --store" in done.stderr
+
+
+def test_every_option_of_every_command_has_help():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    missing = [f"{name} {a.option_strings or a.dest}" for name, p in commands.items() for a in p._actions
+               if a.help is None]
+    assert not missing, missing
