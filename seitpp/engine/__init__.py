@@ -62,7 +62,7 @@ from seitpp.engine.segment import (
     segmentation_counts,
 )
 from seitpp.engine.task import BatchTransform, Task, autocast
-from seitpp.engine.tasks import BY_NAME, REGISTRY, task_for, task_named, task_of
+from seitpp.engine.registry import BY_NAME, REGISTRY, task_for, task_named, task_of
 from seitpp.engine.throughput import (
     PEAK_TFLOPS,
     batch_fn,

@@ -4,7 +4,7 @@ The split follows MAE's `main_pretrain.py` + `engine_pretrain.py`: `train()` bui
 (data on the device, the task's model, AdamW with layer-wise lr decay, the task's batch transform,
 checkpoints, the CSV log) and `train_one_epoch()` runs the steps: per-step warmup + cosine lr, the
 batch transform, bf16 autocast on CUDA, gradient clipping and a NaN guard. What a step computes
-is the task's (`seitpp.engine.task.Task`, chosen once by `seitpp.engine.tasks.task_of`): this
+is the task's (`seitpp.engine.task.Task`, chosen once by `seitpp.engine.registry.task_of`): this
 module never asks which task it runs. The notebooks, the CLI (`python -m seitpp pretrain /
 finetune / segment`), the experiments and the benchmarks all call `train()`.
 
@@ -43,7 +43,7 @@ from seitpp.device import resolve_device
 from seitpp.engine.config import TrainConfig, config_from_dict, flat_dict, with_overrides
 from seitpp.engine.distributed import rank_world, sum_over_ranks
 from seitpp.engine.task import BatchTransform, Task, autocast
-from seitpp.engine.tasks import task_named, task_of
+from seitpp.engine.registry import task_named, task_of
 from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.files import write_csv
 from seitpp.models.vit import load_encoder
@@ -327,7 +327,7 @@ def train(
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train the task of `config` on `data` (`seitpp.engine.tasks`: MTM pre-training, fine-tuning on
+    """Train the task of `config` on `data` (`seitpp.engine.registry`: MTM pre-training, fine-tuning on
     tokens or pixels, segmentation, or either on DCT levels), evaluating on `val`.
 
     Args:

@@ -13,7 +13,7 @@ leaves the model, data and loss to its caller:
     encoder(model)                           the module a pre-trained encoder (--init) initialises
     encoder_state(model)                     a pre-training task's encoder weights
 
-A task is built for one run's config (`seitpp.engine.tasks.task_for`), so its methods read the
+A task is built for one run's config (`seitpp.engine.registry.task_for`), so its methods read the
 config they need. Letters: B batch, H W grid, S crop side, K codebook size.
 """
 from __future__ import annotations
