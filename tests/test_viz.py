@@ -1,6 +1,6 @@
 """The comparison helpers in seitpp.viz: the HTML player, the static grid, the ipywidgets panel and
 token_panels, on a tiny fake render function (and a tiny untrained tokenizer for token_panels);
-chapter 2's and chapter 5's figures on tiny inputs."""
+chapter 2's and chapter 5's figures on tiny inputs, and chapters 1, 3, 4, 8, 9 and 90's on tiny rows."""
 import re
 
 import matplotlib
@@ -12,6 +12,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from IPython.display import HTML  # noqa: E402
+from matplotlib.category import UnitData  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from seitpp.tokenizers import TokenizerConfig, VQTokenizer  # noqa: E402
@@ -279,3 +281,98 @@ def test_every_mtm_figure_is_a_figure_with_labelled_axes():
     masked = figures["masking_figure"].axes[3]
     count = re.fullmatch(r"\(d\) one mask at r = 0.6: (\d+) of 9 patches masked", masked.get_title())
     assert count and len(masked.patches) == int(count[1])  # one shaded square per masked patch
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapters 1, 3, 4, 8, 9 and 90's figures (seitpp.viz.tokenization, tokenadapt, coloradapt, cuda), on tiny rows
+
+
+def _chapter_figures() -> dict:
+    """module -> name -> a figure built by that public function of the module, from tiny inputs."""
+    from seitpp.tokenizers import TokenizerReport
+    from seitpp.viz import coloradapt, cuda, tokenadapt, tokenization
+
+    report = TokenizerReport(psnr=20.0, codes_used=4, codebook_size=4, perplexity=3.2,
+                             counts=torch.tensor([5, 3, 2, 1]))
+    shrink = [{"method": m, "K": k, "bits/token": float(np.log2(k)), "PSNR dB": 20.0 + k / 8 - i}
+              for i, m in enumerate(("most_used", "kmeans")) for k in (16, 8, 4)]
+    route = [{"tokenadapt": 0.5, "naive": 0.4, "pixels": 0.6}, {"tokenadapt": 0.4, "naive": 0.3, "pixels": 0.5}]
+    evals = [{"step": "10", "eval_tokenadapt": "0.5", "eval_naive": "0.4", "eval_pixels": "0.6"},
+             {"step": "20", "eval_tokenadapt": "0.55", "eval_naive": "0.4", "eval_pixels": "0.6"}]
+    colour = {"brightness 0.6": {"nothing": {"colour distance": 9.0, "PSNR": 20.0},
+                                 "ColorAdapt": {"colour distance": 2.0, "PSNR": 25.0}},
+              "AdaIN": {"nothing": {"colour distance": 12.0, "PSNR": 18.0},
+                        "ColorAdapt": {"colour distance": 3.0, "PSNR": 24.0},
+                        "from T(y)": {"colour distance": 4.0, "PSNR": 23.0}}}
+    log = [{"step": s, "loss": 3.0 - s / 10} for s in (1, 2, 3, 4)]
+    step_row = {"images_per_s": 1e4, "device": "H200", "num_images": 1_000, "date": "2025-01-01"}
+    loaders = [{"policy": "none", "memory": "gpu", "images_per_s": 1e5},
+               {"policy": "seit", "memory": "host", "images_per_s": 6e4}]
+    return {
+        tokenization: {
+            "tokenizer_training_figure": tokenization.tokenizer_training_figure(
+                [{"step": s, "rec_loss": 1 / s, "codes_in_batch": 10 + s} for s in (1, 2, 3)], 16),
+            "code_use_figure": tokenization.code_use_figure({"K = 4": report}),
+            "codebook_size_figure": tokenization.codebook_size_figure(shrink),
+            "storage_bars": tokenization.storage_bars(["PNG", "tokens (store)"], [900.0, 60.0], "bytes per image",
+                                                      highlight="token"),
+            "classifier_figure": tokenization.classifier_figure(
+                {"loss": [2.5, 2.4, 2.2, 2.0], "eval_step": [2, 4], "val_top1": [0.1, 0.3]}, 1 / 12, 2, 8),
+        },
+        tokenadapt: {
+            "live_run_figure": tokenadapt.live_run_figure(np.arange(1, 4), np.array([0.3, 0.4, 0.5]),
+                                                          np.array([0.3, 0.35, 0.4]), np.array([0.0, 5.0, 10.0])),
+            "reference_log_figure": tokenadapt.reference_log_figure(np.linspace(3, 2, 30),
+                                                                    [{"step": 1, "loss": 3.0}], evals, window=5),
+            "strength_figure": tokenadapt.strength_figure({"zoom": [1.0, 0.5], "rotation (degrees)": [0, 10]},
+                                                          {"zoom": route, "rotation (degrees)": route}),
+        },
+        coloradapt: {
+            "vs_pixels_figure": coloradapt.vs_pixels_figure(colour, ["nothing", "ColorAdapt", "from T(y)"]),
+            "embnoise_curves": coloradapt.embnoise_curves([0.1, 0.5], {"both": [0.0, 0.3], "offset": [0.0, 0.1]},
+                                                          [1.0, 6.0]),
+        },
+        cuda: {
+            "launched_runs_figure": cuda.launched_runs_figure({"mtm": log, "finetune": log}, "cpu-tiny",
+                                                              {"finetune": 2}),
+            "loader_figure": cuda.loader_figure(loaders, step_row),
+            "gpu_curves_figure": cuda.gpu_curves_figure({"SeiT++": {0: log, 1: log}, "SeiT + MTM": {1: log}}, log, 16),
+            "chapter_times_figure": cuda.chapter_times_figure(["01_tokenization", "02_why"],
+                                                              {"fast": [10.0, np.nan], "full": [100.0, 200.0]}),
+        },
+    }
+
+
+def test_every_chapter_figure_is_a_figure_with_labelled_axes():
+    for module, figures in _chapter_figures().items():
+        public = {name for name, f in vars(module).items()
+                  if callable(f) and not name.startswith("_") and getattr(f, "__module__", "") == module.__name__}
+        assert set(figures) == public, module.__name__  # a new figure function gets a line in _chapter_figures
+        for name, fig in figures.items():
+            assert isinstance(fig, Figure), name
+            for ax in fig.axes:
+                categories = isinstance(ax.yaxis.get_units(), UnitData)  # bars named on the axis
+                assert ax.get_xlabel() and (ax.get_ylabel() or categories), f"{name}: an axis without its label"
+
+
+def test_chapter_figures_draw_what_they_are_given():
+    figures = {name: fig for by_name in _chapter_figures().values() for name, fig in by_name.items()}
+    (ax,) = figures["codebook_size_figure"].axes
+    assert [t.get_text() for t in ax.texts] == ["K=16", "K=8", "K=4"]  # the first method's points, annotated
+    (ax,) = figures["storage_bars"].axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["PNG", "tokens (store)"] and ax.yaxis_inverted()
+    assert [to_hex(b.get_facecolor()) for b in ax.patches] == ["#1f77b4", "#ff7f0e"]
+    left, right = figures["reference_log_figure"].axes
+    assert [line.get_label() for line in right.lines] == ["TokenAdapt", "naive warp", "via pixels"]
+    assert list(right.lines[0].get_ydata()) == [0.5, 0.55]  # read from the csv's text
+    assert [ax.get_xlabel() for ax in figures["strength_figure"].axes] == ["zoom", "rotation (degrees)"]
+    bars = figures["vs_pixels_figure"].axes[0].patches
+    assert len(bars) == 3 * 2 and np.isnan(bars[4].get_height())  # no "from T(y)" for the first change: a gap
+    mtm, finetune = figures["launched_runs_figure"].axes
+    assert mtm.get_legend() is None and finetune.lines[-1].get_xdata()[0] == 2
+    finetune, pretrain = figures["gpu_curves_figure"].axes
+    assert [t.get_text() for t in finetune.get_legend().get_texts()] == ["SeiT++"]  # seed 0 names its method
+    assert len(finetune.lines) == 3
+    (ax,) = figures["chapter_times_figure"].axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["01", "02"]
+    assert [round(b.get_x() + b.get_width() / 2, 6) for b in ax.patches] == [-0.2, 0.8, 0.2, 1.2]
