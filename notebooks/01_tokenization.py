@@ -61,7 +61,8 @@ from seitpp.tokenizers import (REFERENCE_DIR, VQTokenizer, code_counts, evaluate
                                reduce_codebook)
 from seitpp.tokenizers.train import preset, reconstruction_loss, train_tokenizer
 from seitpp.tokens import IMAGENET_TRAIN_IMAGES, PAPER_IMAGENET_GB, storage_table
-from seitpp.viz import image_grid, token_patches
+from seitpp.viz import (classifier_figure, code_use_figure, codebook_size_figure, image_grid, storage_bars,
+                         token_patches, tokenizer_training_figure)
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
@@ -181,13 +182,7 @@ print(f"live tokenizer on {NUM_TEST} held-out images: PSNR {live_report.psnr:.1f
       f"{live_report.codes_used}/{live_report.codebook_size} codes used, perplexity {live_report.perplexity:.0f}")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Training the tokenizer live: the reconstruction loss per step (left, log scale) and how many distinct codes each batch uses (right); the jumps on the right are dead-code restarts.", "name": "fig-tokens-training"}}
-steps = [h["step"] for h in history]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
-ax1.plot(steps, [h["rec_loss"] for h in history])
-ax1.set(xlabel="step", ylabel="reconstruction loss (L1 + edge L1)", yscale="log", title="training loss")
-ax2.plot(steps, [h["codes_in_batch"] for h in history])
-ax2.set(xlabel="step", ylabel="distinct codes in the batch", title=f"codebook use (K = {cfg.model.codebook_size})")
-fig.tight_layout()
+fig = tokenizer_training_figure(history, cfg.model.codebook_size)
 
 # %% [markdown]
 # ## The reference tokenizer
@@ -263,13 +258,7 @@ fig = image_grid(rows, row_labels=labels, size=1.8)
 # {numref}`fig-tokens-code-use` shows both codebooks.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "How often each code appears on the held-out images, codes sorted from most to least used, for the trained codebook and the reduced reference one; the legend gives each one's perplexity.", "name": "fig-tokens-code-use"}}
-fig, ax = plt.subplots(figsize=(7, 3))
-for name, r in [(f"K = {full.codebook_size} (trained)", full), (f"K = {ref.codebook_size} (reference)", ref)]:
-    share = r.counts.sort(descending=True).values.double() / r.counts.sum()
-    ax.plot(np.arange(1, len(share) + 1), share.numpy(), label=f"{name}, perplexity {r.perplexity:.0f}")
-ax.set(xlabel="code rank (most used first)", ylabel="share of all tokens", yscale="log")
-ax.legend()
-fig.tight_layout()
+fig = code_use_figure({f"K = {full.codebook_size} (trained)": full, f"K = {ref.codebook_size} (reference)": ref})
 
 # %% [markdown]
 # ### What one token means
@@ -326,15 +315,7 @@ display(format_table(["method", "K", "bits/token", "PSNR (dB)", "codes used"],
                       for r in rows], f"{len(sweep_x)} held-out images"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Reconstruction PSNR on held-out images against bits per token, as the trained 1024-code network's codebook shrinks by keeping its most used codes or k-means centroids of its codes.", "name": "fig-tokens-codebook-size"}}
-fig, ax = plt.subplots(figsize=(6, 3.5))
-for method in ("most_used", "kmeans"):
-    sel = [r for r in rows if r["method"] == method]
-    ax.plot([r["bits/token"] for r in sel], [r["PSNR dB"] for r in sel], "o-", label=method)
-for r in rows[: len(ks)]:
-    ax.annotate(f"K={r['K']}", (r["bits/token"], r["PSNR dB"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
-ax.set(xlabel="bits per token (log2 K)", ylabel="reconstruction PSNR (dB)")
-ax.legend()
-fig.tight_layout()
+fig = codebook_size_figure(rows)
 
 # %% [markdown]
 # Keeping the most used codes loses quality fast: a rare code's patches must move to a popular code
@@ -370,12 +351,8 @@ display(format_table(["format", "bytes/image", "% of the JPEG files", "GB"],
                      f"the paper, ImageNet-1k training set ({IMAGENET_TRAIN_IMAGES:,} images)"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Bytes per stored 64 x 64 held-out image in each format (log scale); token formats in orange.", "name": "fig-tokens-storage"}}
-fig, ax = plt.subplots(figsize=(7, 4))
-names = [r["format"] for r in table]
-ax.barh(names, [r["bytes/image"] for r in table], color=["tab:orange" if "token" in n else "tab:blue" for n in names])
-ax.set(xscale="log", xlabel=f"bytes per 64 x 64 image, mean over {len(test.images)} held-out images (log scale)")
-ax.invert_yaxis()
-fig.tight_layout()
+fig = storage_bars([r["format"] for r in table], [r["bytes/image"] for r in table],
+                   f"bytes per 64 x 64 image, mean over {len(test.images)} held-out images (log scale)", highlight="token")
 
 # %% [markdown]
 # The paper's ImageNet tokens take 1% of the JPEG files. Our images are only 64 x 64 pixels, so
@@ -610,18 +587,7 @@ print(f"top-1 on {NUM_VAL} validation objects: {log['val_top1'][0]:.1%} before t
       f"({final / chance:.1f} x chance, {chance:.1%})")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The token classifier trained live: training loss per step with its running mean (left), and top-1 on held-out validation objects (right), against the step; the dashed line is chance.", "name": "fig-tokens-classifier"}}
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
-ax1.plot(np.arange(1, STEPS + 1), log["loss"], color="tab:blue", alpha=0.25, linewidth=0.8, label="per step")
-window = max(1, EVAL_EVERY // 2)
-running = np.convolve(log["loss"], np.ones(window) / window, mode="valid")
-ax1.plot(np.arange(window, STEPS + 1), running, color="tab:blue", label=f"mean of {window} steps")
-ax1.set(xlabel="step", ylabel="training loss (cross-entropy)")
-ax1.legend()
-ax2.plot(log["eval_step"], [100 * a for a in log["val_top1"]], "o-", color="tab:orange")
-ax2.axhline(100 * chance, color="grey", linestyle="--", label="chance")
-ax2.set(xlabel="step", ylabel=f"top-1 on {NUM_VAL} validation objects (%)", ylim=(0, None))
-ax2.legend()
-fig.tight_layout()
+fig = classifier_figure(log, chance, window=max(1, EVAL_EVERY // 2), num_val=NUM_VAL)
 
 # %% [markdown]
 # {numref}`fig-tokens-classifier` is the whole lesson of the book in small: a transformer that never
