@@ -41,7 +41,6 @@ import inspect
 import json
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import display
@@ -55,7 +54,8 @@ from seitpp.device import default_device
 from seitpp.engine import count_flops, per_second
 from seitpp.experiments import format_table
 from seitpp.tokenizers import VQGANConfig, VQGANTokenizer, VQTokenizer
-from seitpp.viz import ComparisonWidget, comparison_grid, comparison_player, image_grid, token_panels
+from seitpp.viz import (ComparisonWidget, comparison_grid, comparison_player, image_grid, live_run_figure,
+                         reference_log_figure, strength_figure, token_panels)
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
@@ -226,15 +226,7 @@ for row in tiny_history:
               f"{row['eval_tokenadapt']:.1%}, naive warp {row['eval_naive']:.1%}, via pixels {row['eval_pixels']:.1%}")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The live cpu-tiny run, step by step: the share of ids equal to T(A(x)) on each step's own batch for TokenAdapt and for the naive warp (left), and their paired difference (right).", "name": "fig-tokenadapt-live"}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-axes[0].plot(steps, live, "o-", ms=3, label="TokenAdapt (live, cpu-tiny)")
-axes[0].plot(steps, naive_live, "s-", ms=3, label="naive warp, same batch")
-axes[0].set(xlabel="step", ylabel="ids equal to T(A(x)) on the step's batch", title="each step, its own batch")
-axes[0].legend()
-axes[1].axhline(0, color="grey", lw=0.8)
-axes[1].plot(steps, gap, "o-", ms=3)
-axes[1].set(xlabel="step", ylabel="TokenAdapt - naive warp (points)", title="the paired difference")
-fig.tight_layout()
+fig = live_run_figure(steps, live, naive_live, gap)
 
 # %% [markdown]
 # Much of the up and down is the batch, not the model ({numref}`fig-tokenadapt-live`, left). Every
@@ -278,18 +270,7 @@ print(f"{len(history):,} steps (the live run: {cfg.steps}); first logged step wi
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Training of the reference TokenAdapt: its loss beside the live run's (left), and the share of held-out ids equal to T(A(x)) for TokenAdapt, the naive warp and the route through pixels at each logged evaluation (right).", "name": "fig-tokenadapt-reference-log"}}
 loss = np.array([float(row["loss"]) for row in history])
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-window = 25
-axes[0].plot(np.arange(window, len(loss) + 1), np.convolve(loss, np.ones(window) / window, mode="valid"),
-             label=f"reference (cpu-ref), {window}-step mean")
-axes[0].plot([row["step"] for row in tiny_history], [row["loss"] for row in tiny_history], label="live (cpu-tiny)")
-axes[0].set(xlabel="step", ylabel="cross-entropy (nats)", title="training loss")
-axes[0].legend()
-for column, label in [("eval_tokenadapt", "TokenAdapt"), ("eval_naive", "naive warp"), ("eval_pixels", "via pixels")]:
-    axes[1].plot([int(row["step"]) for row in evals], [float(row[column]) for row in evals], "o-", label=label)
-axes[1].set(xlabel="step", ylabel="ids equal to T(A(x))", title="held-out agreement, training distribution")
-axes[1].legend()
-fig.tight_layout()
+fig = reference_log_figure(loss, tiny_history, evals, window=25)
 
 # %% [markdown]
 # ## How well it works
@@ -327,14 +308,9 @@ print(f"{len(x)} held-out images; +- is one standard error of the per-image diff
 sweeps = {"zoom (centre crop, resized)": [1.0, 0.9, 0.75, 0.6, 0.5], "rotation (degrees)": [0, 5, 10, 20, 30]}
 make_theta = {"zoom (centre crop, resized)": lambda s: affine_theta(len(x), scale=s),
               "rotation (degrees)": lambda d: affine_theta(len(x), degrees=d)}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-for ax, (name, values) in zip(axes, sweeps.items()):
-    runs = [agreement(model, tokenizer, x, make_theta[name](v), out_grid=14) for v in values]
-    for key, label in [("tokenadapt", "TokenAdapt"), ("naive", "naive warp"), ("pixels", "via pixels")]:
-        ax.plot(values, [r[key] for r in runs], "o-", label=label)
-    ax.set(xlabel=name, ylabel="ids equal to T(A(x))", title=name)
-    ax.legend()
-fig.tight_layout()
+runs = {name: [agreement(model, tokenizer, x, make_theta[name](v), out_grid=14) for v in values]
+        for name, values in sweeps.items()}
+fig = strength_figure(sweeps, runs)
 
 # %% [markdown]
 # ## What it costs
