@@ -40,7 +40,6 @@
 # %%
 import inspect
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -51,7 +50,8 @@ from seitpp.augment import ColorAdapt, EmbNoise, embed_ids, nearest_ids
 from seitpp.data import SAMPLE_PHOTOS, SHAPE_CLASSES, images_to_tensor, photo_crops, render_shapes
 from seitpp.experiments import format_table
 from seitpp.tokenizers import VQTokenizer, psnr
-from seitpp.viz import ComparisonWidget, Panel, comparison_grid, comparison_player, image_grid, token_panels
+from seitpp.viz import (ComparisonWidget, Panel, comparison_grid, comparison_player, embnoise_curves, image_grid,
+                         token_panels, vs_pixels_figure)
 
 FAST = seitpp.fast_mode()
 NUM_IMAGES = 16 if FAST else 500  # held-out Shapes images for the measurements
@@ -234,18 +234,7 @@ display(format_table(["pixel change", "method", "ids agree", "PSNR (dB)", "colou
                       for name, by_method in results.items() for m, r in by_method.items()]))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "How close three token-space candidates come to the tokens of each pixel colour change P: colour-statistic distance (left, lower is closer) and PSNR (right, higher is closer) against T(P(x)) decoded.", "name": "fig-coloradapt-vs-pixels"}}
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-positions = np.arange(len(changes))
-for k, m in enumerate(methods):
-    for ax, key in zip(axes, ["colour distance", "PSNR"]):
-        values = [results[name].get(m, {}).get(key, np.nan) for name in changes]
-        ax.bar(positions + (k - 1) * 0.27, values, width=0.27, label=m)
-for ax, ylabel, title in [(axes[0], "colour-statistic distance (grey levels)", "lower is closer"),
-                          (axes[1], "PSNR vs decoded T(P(x)) (dB)", "higher is closer")]:
-    ax.set_xticks(positions, list(changes), rotation=30, ha="right", fontsize=8)
-    ax.set(xlabel="pixel colour change P", ylabel=ylabel, title=title)
-axes[0].legend(fontsize=8)
-fig.tight_layout()
+fig = vs_pixels_figure(results, methods)
 
 # %%
 def mean_over(names: list[str], method: str, key: str) -> float:
@@ -308,15 +297,7 @@ for name, (a, b) in variants.items():  # at the release's scale: how much of the
           f"change left after removing it {(change - shift).abs().mean():4.1f} grey levels")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Emb-Noise at growing scales: the share of ids that change after snapping to the codebook, for the full noise and each of its two parts (left), and how far the decoded image moves from T(x) decoded (right).", "name": "fig-coloradapt-embnoise-curves"}}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for name, shares in share_changed.items():
-    axes[0].plot(noise_scales, shares, "o-", label=name)
-axes[0].set(xlabel="noise scale", ylabel="share of ids changed", title="Emb-Noise, snapped to the codebook")
-axes[0].legend(fontsize=8)
-axes[1].plot(noise_scales, pixel_change, "o-")
-axes[1].set(xlabel="noise scale (scale = std)", ylabel="mean |change| vs T(x) decoded (grey levels)",
-            title="how far the decoded image moves")
-fig.tight_layout()
+fig = embnoise_curves(noise_scales, share_changed, pixel_change)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Three Shapes images after Emb-Noise at each scale (scale = std, one fixed draw), snapped to the codebook and decoded; the first column is T(x) decoded.", "name": "fig-coloradapt-embnoise-images"}}
 show = [0, 1, 2]
