@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +35,6 @@ import platform
 import sys
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import display
@@ -43,6 +42,7 @@ from IPython.display import display
 import seitpp
 from seitpp.device import default_device
 from seitpp.experiments import format_table, read_results
+from seitpp.viz import chapter_times_figure
 
 ROOT = Path.cwd().parent  # notebooks run in notebooks/
 ARTEFACTS = Path(seitpp.__file__).parent / "artefacts"
@@ -92,15 +92,9 @@ display(format_table(["chapter", "fast: time", "fast: memory (MB)", "full: time"
                      caption="measured on " + "; ".join(sorted({f"{r['machine']} ({r['mode']}, {r['date']})" for r in costs}))))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Wall time to execute each chapter in fast and in full mode, on a log scale; a missing bar is a mode not measured yet.", "name": "fig-home-chapter-times"}}
-fig, ax = plt.subplots(figsize=(8, 3.6))
-x = np.arange(len(chapters))
-for shift, mode in ((-0.2, "fast"), (0.2, "full")):
-    seconds = [by[(c, mode)]["seconds"] if (c, mode) in by else np.nan for c in chapters]
-    ax.bar(x + shift, seconds, width=0.4, label=f"{mode} mode")
-ax.set(yscale="log", ylabel="wall time (s, log scale)", xlabel="chapter", xticks=x)
-ax.set_xticklabels([c.split("_")[0] for c in chapters])
-ax.legend()
-fig.tight_layout()
+seconds = {mode: [by[(c, mode)]["seconds"] if (c, mode) in by else np.nan for c in chapters]  # NaN: not measured yet
+           for mode in ("fast", "full")}
+fig = chapter_times_figure(chapters, seconds)
 
 # %% [markdown]
 # ## Your build
