@@ -48,7 +48,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import display
@@ -68,7 +67,7 @@ from seitpp.experiments.second_tokenizer import SECOND_TOKENIZER_DIR
 from seitpp.experiments.sweep import Cell
 from seitpp.tokenizers import VQTokenizer, evaluate_tokenizer, psnr
 from seitpp.viz import (as_uint8, color_masks, dct_table, findings_table, image_grid, inputs_table, segment_table,
-                        transfer_table)
+                        storage_bars, transfer_table)
 
 FAST = seitpp.fast_mode()
 DEVICE = default_device()  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
@@ -144,13 +143,9 @@ shown_look = sweep_preset(shown.recipe).look  # how the shown run's images are d
 display(inputs_table(storage))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Bytes per training image of every stored input of the sweep, on a log scale.", "name": "fig-beyond-storage"}}
-fig, ax = plt.subplots(figsize=(7, 2.8))
-ax.barh([r["input"] for r in storage], [r["bytes_per_image"] for r in storage], color="tab:blue")
-ax.set_xscale("log")
-ax.set(xlabel="bytes per training image (log scale)", ylabel="stored input",
-       title=f"storage per image, {shown.name} run ({shown.train_images} training images)")
-ax.invert_yaxis()
-fig.tight_layout()
+fig = storage_bars([r["input"] for r in storage], [r["bytes_per_image"] for r in storage],
+                   "bytes per training image (log scale)", ylabel="stored input",
+                   title=f"storage per image, {shown.name} run ({shown.train_images} training images)", figsize=(7, 2.8))
 
 # %% [markdown]
 # ## Segmentation from tokens
