@@ -47,7 +47,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import display
@@ -62,6 +61,7 @@ from seitpp.experiments import RESULTS_FILE, SUMMARY_FILE, format_table, mean_st
 from seitpp.experiments.reproduce import EVAL_SETS, GPU_RESULTS, METHODS, Reproduce, SweepCell, sweep_preset
 from seitpp.tokenizers import VQTokenizer
 from seitpp.tokens import TokenStore, read_seit_split, seit_split_files, write_seit_split
+from seitpp.viz import gpu_curves_figure, launched_runs_figure, loader_figure
 
 FAST = seitpp.fast_mode()
 DEVICE = str(default_device())  # SEITPP_DEVICE if set, else CUDA if there is one, else the CPU (seitpp.device)
@@ -227,17 +227,8 @@ print(run([sys.executable, "-m", "seitpp", "evaluate", "--checkpoint", str(runs[
            "--store", str(stores["val"]), "--device", DEVICE]))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The two launched runs as their history.csv logs them: training loss of MTM pre-training (left) and of fine-tuning, killed and resumed at the dotted line (right).", "name": "fig-cuda-launched"}}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-for ax, (name, path) in zip(axes, runs.items()):
-    log = read_results(path / "history.csv")
-    steps = [r["step"] for r in log]
-    ax.plot(steps, [r["loss"] for r in log], marker=".")
-    ax.set(xlabel="step", ylabel="training loss", title=f"{name}: {RUN_PRESET}")
-    if name == "finetune":
-        ax.axvline(at_kill, color="grey", ls=":", label=f"killed and resumed (step {at_kill})")
-        ax.legend()
-fig.tight_layout()
-plt.show()
+fig = launched_runs_figure({name: read_results(path / "history.csv") for name, path in runs.items()}, RUN_PRESET,
+                           killed_at={"finetune": at_kill})
 
 # %% [markdown]
 # ## 3. What an epoch costs on this machine
@@ -329,19 +320,7 @@ display(format_table(["policy", "memory", "images/s", "x the ViT-B step"],
                       for r in loaders], caption=f"{vitb['num_images']:,} grids; measured on {measured_on(loaders)}"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Images per second of each batch transform, the token set kept in GPU or pinned host memory, against the ViT-B training step and the goal of five times its rate (log scale).", "name": "fig-cuda-loader"}}
-fig, ax = plt.subplots(figsize=(8, 3.4))
-labels = [f"{r['policy']}\n({r['memory']})" for r in loaders]
-ax.bar(range(len(loaders)), [r["images_per_s"] for r in loaders], color=["C0" if r["memory"] == "gpu" else "C1"
-                                                                         for r in loaders])
-ax.axhline(vitb["images_per_s"], color="k", label=f"ViT-B training step ({vitb['images_per_s']:,.0f} images/s)")
-ax.axhline(5 * vitb["images_per_s"], color="k", ls="--", label="goal: 5 x the step")
-ax.set_yscale("log")
-ax.set_xticks(range(len(loaders)), labels, fontsize=8)
-ax.set(ylabel="images per second (log)", xlabel="batch transform (where the token set is kept)",
-       title=f"Loader against the ViT-B step, {vitb['device']}, {vitb['num_images']:,} grids, {vitb['date']}")
-ax.legend(fontsize=8)
-fig.tight_layout()
-plt.show()
+fig = loader_figure(loaders, vitb)
 
 # %% [markdown]
 # The plain crops and SeiT's Token-EDA feed ViT-B many times over, from GPU memory and from
@@ -415,22 +394,9 @@ logged = {m: [s for s in run_seeds if (histories / f"{SweepCell('budgets', m, s)
 print("training logs committed:", "; ".join(f"{m}: seeds {s}" if s else f"{m}: none" for m, s in logged.items()))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The GPU sweep's training curves on the H200: fine-tuning loss of every method with a committed log, one line per seed (left), and MTM's masked-token loss against uniform guessing (right).", "name": "fig-cuda-gpu-curves"}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-for method, seeds in logged.items():
-    for seed in seeds:
-        path = histories / f"{SweepCell('budgets', method, seed).slug}.csv"
-        if path.exists():
-            log = read_results(path)
-            axes[0].plot([r["step"] for r in log], [r["loss"] for r in log], alpha=0.8,
-                         color=f"C{list(METHODS).index(method)}", label=method if seed == 0 else None)
-axes[0].set(xlabel="fine-tuning step", ylabel="training loss", title="Fine-tuning, ViT-S, 20,000 images (H200)")
-axes[0].legend(fontsize=7)
-axes[1].plot([r["step"] for r in mtm_log], [r["loss"] for r in mtm_log])
-axes[1].axhline(np.log(391), color="grey", ls=":", label="uniform over 391 codes")
-axes[1].set(xlabel="pre-training step", ylabel="masked-token loss", title="MTM pre-training (H200)")
-axes[1].legend(fontsize=8)
-fig.tight_layout()
-plt.show()
+finetune_logs = {m: {s: read_results(histories / f"{SweepCell('budgets', m, s).slug}.csv") for s in seeds}
+                 for m, seeds in logged.items()}
+fig = gpu_curves_figure(finetune_logs, mtm_log, codebook_size=reference.config.codebook_size)
 
 # %% [markdown]
 # SeiT has no curves in {numref}`fig-cuda-gpu-curves`. The run's SeiT cells were trained before
