@@ -45,7 +45,6 @@ import json
 import math
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import display
@@ -277,10 +276,8 @@ print("codes shown:", codes, "seen", [int(ref.counts[c]) for c in codes], "times
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Where four codes occur on held-out images (one row per code: the two most used, a mid-ranked one and a rare one), each 4 x 4 patch framed in yellow inside one token of context on every side.", "name": "fig-tokens-patches"}}
 rows = [token_patches(test.images, test_ids, c, downsample=4, context=1, limit=10) for c in codes]
-fig = image_grid(rows, row_labels=[f"code {c}\n({int(ref.counts[c])}x)" for c in codes], size=0.9)
-for ax in fig.axes:
-    if ax.images:  # frame the token's own 4 x 4 patch inside its 12 x 12 window
-        ax.add_patch(plt.Rectangle((3.5, 3.5), 4, 4, fill=False, edgecolor="yellow", linewidth=1))
+fig = image_grid(rows, row_labels=[f"code {c}\n({int(ref.counts[c])}x)" for c in codes], size=0.9,
+                 frame=(3.5, 3.5, 4))  # the token's own 4 x 4 patch inside its 12 x 12 window
 
 # %% [markdown]
 # Patches that share a code share their colour and brightness, and, where there is one, the

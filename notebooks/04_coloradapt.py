@@ -164,8 +164,8 @@ for i in contents:
     grid = ids[[i]].expand(len(sources), -1, -1)
     rows.append(torch.cat([reference[[i]], tokenizer.decode_many(color_adapt(grid, sources))]))
 fig = image_grid(rows, row_labels=["colour source"] + [f"Shapes {i}" for i in contents],
-                 col_labels=["T(x) (no change)"] + [f"from {name}" for name in source_names], size=1.3)
-fig.axes[0].set_axis_off()  # the top-left cell has no source
+                 col_labels=["T(x) (no change)"] + [f"from {name}" for name in source_names], size=1.3,
+                 blank=[(0, 0)])  # the top-left cell has no source
 
 # %% [markdown]
 # How many ids does that recolouring change?

@@ -2,10 +2,10 @@
 `tokenization` (images as tokens, chapter 1; its storage bars serve chapter 8 too), `compare`
 (side-by-side comparisons of an augmentation, chapters 2 to 4), `naive` (naive token augmentation,
 chapter 2), `tokenadapt` (chapter 3), `coloradapt` (ColorAdapt and Emb-Noise, chapter 4), `mtm`
-(masked token modeling, chapter 5), `findings` (the sweeps against the paper: chapter 7 and the
-scorecard), `beyond` (chapter 8's masks and tables) and `cuda` (what runs cost on a machine:
-chapters 9 and 90). It sits at the top of the package, beside the CLI: no other layer imports it,
-the notebooks do."""
+(masked token modeling, chapter 5), `finetune` (the fine-tuning sweep, chapter 6), `findings` (the
+sweeps against the paper: chapter 7 and the scorecard), `beyond` (chapter 8's masks and tables) and
+`cuda` (what runs cost on a machine: chapters 9 and 90). It sits at the top of the package, beside
+the CLI: no other layer imports it, the notebooks do."""
 
 from seitpp.viz.beyond import color_masks, dct_table, findings_table, inputs_table, segment_table, transfer_table
 from seitpp.viz.coloradapt import embnoise_curves, vs_pixels_figure
@@ -19,7 +19,14 @@ from seitpp.viz.compare import (
     token_panels,
 )
 from seitpp.viz.cuda import chapter_times_figure, gpu_curves_figure, launched_runs_figure, loader_figure
-from seitpp.viz.findings import VERDICT_COLOURS, budget_figure, scorecard_figure, storage_frontier_figure
+from seitpp.viz.findings import (
+    VERDICT_COLOURS,
+    budget_figure,
+    drops_figure,
+    scorecard_figure,
+    storage_frontier_figure,
+)
+from seitpp.viz.finetune import ablation_figure, budget_lines_figure, finetune_curves_figure, mtm_logs_figure
 from seitpp.viz.gallery import as_uint8, hwc, image_grid, token_patches
 from seitpp.viz.mtm import (
     loss_figure,
@@ -56,8 +63,10 @@ __all__ = [
     # mtm
     "paper_gain_figure", "masking_figure", "ratio_histogram", "prediction_figure", "loss_figure", "scores_figure",
     "neighbours_figure",
+    # finetune
+    "mtm_logs_figure", "finetune_curves_figure", "ablation_figure", "budget_lines_figure",
     # findings
-    "budget_figure", "storage_frontier_figure", "VERDICT_COLOURS", "scorecard_figure",
+    "budget_figure", "storage_frontier_figure", "drops_figure", "VERDICT_COLOURS", "scorecard_figure",
     # beyond
     "color_masks", "segment_table", "transfer_table", "inputs_table", "dct_table", "findings_table",
     # cuda

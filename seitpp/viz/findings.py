@@ -111,3 +111,19 @@ def scorecard_figure(rows: Sequence[dict]) -> plt.Figure:
     fig.legend(handles=handles, fontsize=7, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout(rect=(0, 0, 1, top))
     return fig
+
+
+def drops_figure(models: Mapping[str, dict], shifts: Sequence[str], title: str) -> plt.Figure:
+    """Points each model (name -> summary row) loses from its own clean top-1 under each shift, mean and
+    spread over seeds, one bar per model in each shift's group (lower is more robust)."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    width = 0.8 / len(models)
+    for i, (name, r) in enumerate(models.items()):
+        ax.bar(np.arange(len(shifts)) + i * width, [100 * r[f"drop_{s}_mean"] for s in shifts], width,
+               yerr=[100 * r[f"drop_{s}_std"] for s in shifts], capsize=2, label=name)
+    ax.set_xticks(np.arange(len(shifts)) + 0.4 - width / 2, shifts)
+    ax.set(xlabel="test set", ylabel="points lost from clean top-1", title=title)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

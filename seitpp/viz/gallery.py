@@ -26,8 +26,14 @@ def image_grid(
     row_labels: Sequence[str] = (),
     col_labels: Sequence[str] = (),
     size: float = 1.3,
+    blank: Sequence[tuple[int, int]] = (),
+    frame: tuple[float, float, float] | None = None,
 ) -> plt.Figure:
-    """One row of images per entry of `rows` (each (B, 3, H, W) float or (B, H, W, 3) uint8)."""
+    """One row of images per entry of `rows` (each (B, 3, H, W) float or (B, H, W, 3) uint8).
+
+    blank: (row, column) cells left empty (a placeholder image there is not drawn). frame: a yellow
+    square (x0, y0, side), in pixels of the image, drawn on every image: the part the others surround.
+    """
     rows = [as_uint8(r) for r in rows]
     ncols = max(len(r) for r in rows)
     fig, axes = plt.subplots(len(rows), ncols, figsize=(size * ncols, size * len(rows)), squeeze=False)
@@ -35,8 +41,11 @@ def image_grid(
         for j, ax in enumerate(axes[i]):
             ax.set_xticks([])
             ax.set_yticks([])
-            if j < len(row):
+            if j < len(row) and (i, j) not in blank:
                 ax.imshow(row[j], interpolation="nearest")
+                if frame is not None:
+                    x0, y0, side = frame
+                    ax.add_patch(plt.Rectangle((x0, y0), side, side, fill=False, edgecolor="yellow", linewidth=1))
             else:
                 ax.axis("off")
             if j == 0 and i < len(row_labels):
