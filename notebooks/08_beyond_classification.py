@@ -61,7 +61,7 @@ from seitpp.engine import segment_policy, with_overrides
 from seitpp.experiments import SUMMARY_FILE, format_table, read_results
 from seitpp.experiments.beyond import (METHODS, PAPER_SEGMENTATION_GAIN, REFERENCE_RESULTS, STORAGE_FILE, Beyond,
                                        all_background, beyond_preset, by_method, read_examples)
-from seitpp.experiments.reproduce import REFERENCE_RESULTS as SWEEP_RESULTS
+from seitpp.experiments.reproduce import COMMITTED_CPU
 from seitpp.experiments.reproduce import sweep_preset
 from seitpp.experiments.second_tokenizer import SECOND_TOKENIZER_DIR
 from seitpp.experiments.sweep import Cell
@@ -131,7 +131,7 @@ else:
           "Until then the tables and pictures below show the live smoke run above: the machinery, not results.")
 summary = read_results(run_dir / SUMMARY_FILE)
 storage = read_results(run_dir / STORAGE_FILE)
-chapter6 = read_results(SWEEP_RESULTS / SUMMARY_FILE) if COMMITTED else None  # same images, same recipe
+chapter6 = read_results(COMMITTED_CPU[cpu.recipe] / SUMMARY_FILE) if COMMITTED else None  # same images and recipe
 shown_look = sweep_preset(shown.recipe).look  # how the shown run's images are drawn
 
 # %% [markdown]
@@ -276,8 +276,10 @@ fig = image_grid([torch.stack([d[i] for d in decoded]) for i in range(4)],
 # pre-trained by MTM on these tokens and the release's augmentation policy. TokenAdapt exists only
 # for the reference tokenizer (it is trained on one codebook, chapter 3), so SeiT++ here moves
 # its geometric half directly on the grid: the naive warp of chapter 2, named in the method. With
-# the committed run, SeiT and SeiT++ of chapter 6's sweep on the reference tokens stand beside
-# it: the same training images, test images, recipe and stems (`--preset cpu`).
+# the committed run, SeiT and SeiT++ on the reference tokens stand beside it, from the chapter 6
+# sweep of the same recipe: the same training images, test images, steps and stems. That is the
+# sweep before the rule (`--preset cpu-learned-table`, chapter 7), whose learned table trains in
+# fine-tuning, as this sweep's does; it reruns with the rule with the next `beyond` run.
 
 # %%
 display(transfer_table(summary, second, chapter6))

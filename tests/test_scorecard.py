@@ -78,7 +78,14 @@ def test_rows_carry_the_verdict_the_paper_and_a_link():
 
     mtm = card[f"SeiT++ - SeiT++ without MTM ({full} images)"]
     assert mtm["verdict"] == "opposite" and mtm["paper"] == pytest.approx(77.8 - 75.5)
-    assert card[f"SeiT + MTM - SeiT, learned table ({full} images)"]["paper"] is None  # no such pair in the paper
+    # with the table kept at the codes, MTM's twin without it is SeiT (the paper has that pair too); a sweep whose
+    # tables learn compares with the learned table, which the paper has not
+    assert card[f"SeiT + MTM - SeiT ({full} images)"]["paper"] == pytest.approx(75.1 - 74.0)
+    learning = by_comparison(card_rows(Reproduce(sweep_preset("cpu-learned-table")).findings(synthetic_summary()),
+                                       "CPU sweep"))
+    assert learning[f"SeiT + MTM - SeiT, learned table ({full} images)"]["paper"] is None
+    assert "drop on noise: SeiT, learned table - SeiT++ without MTM" in learning
+    assert "drop on noise: SeiT, learned table - SeiT++ without MTM" not in card
 
     assert card["+ TokenAdapt - baseline"]["verdict"] == "holds"
     assert card["+ TokenAdapt - baseline"]["paper"] == pytest.approx(80.4 - 77.3)

@@ -94,6 +94,7 @@ def test_a_cell_that_needs_an_unknown_stage_is_refused_before_anything_runs(tmp_
 
 COMMITTED = {  # artefact folder -> the experiment that made it
     "reproduce-cpu": Reproduce(reproduce.sweep_preset(reproduce.REFERENCE_PRESET)),
+    "reproduce-cpu-learned-table": Reproduce(reproduce.sweep_preset(reproduce.LEARNED_TABLE_PRESET)),
     "reproduce-cpu-first": Reproduce(reproduce.sweep_preset("cpu-first")),
     "reproduce-cpu-random-table": Reproduce(reproduce.sweep_preset("cpu-random-table")),
     "reproduce-gpu": Reproduce(reproduce.sweep_preset("gpu")),
@@ -124,13 +125,15 @@ def test_read_pilots_lists_each_pilots_changes_and_cells_in_order(tmp_path):
         ("early", "2026-12-03T01:00:00+00:00", "python -m seitpp reproduce --preset cpu-pilot --out early"),
     ]:
         (tmp_path / name).mkdir()
-        (tmp_path / name / "provenance.json").write_text(json.dumps({"command": command, "date": date}))
+        (tmp_path / name / "provenance.json").write_text(json.dumps({"command": command, "date": date,
+                                                                       "preset": "cpu-pilot"}))
         (tmp_path / name / RESULTS_FILE).write_text(f"method,acc_clean\nSeiT,0.5\n{name},0.25\n")
     (tmp_path / "notes").mkdir()  # a folder without provenance is not a pilot
     rows = read_pilots(tmp_path)
     assert [(r["pilot"], r["method"], r["acc_clean"]) for r in rows] == [
         ("early", "SeiT", 0.5), ("early", "early", 0.25), ("late", "SeiT", 0.5), ("late", "late", 0.25)]
     assert rows[0]["changes"] == [] and rows[2]["changes"] == ["classes=objects", "finetune={'lr': 2e-3}"]
+    assert {r["preset"] for r in rows} == {"cpu-pilot"}
 
 
 def test_a_folder_started_with_other_settings_is_refused_not_mixed(tmp_path):

@@ -17,8 +17,9 @@ from seitpp.experiments.tables import (
     mean_std,
     read_results,
     select,
+    top1_and_loss,
     verdict,
 )
 
 __all__ = ["sweep", "recipe", "reproduce", "beyond", "tables", "scorecard", "Experiment", "Cell", "Reproduce", "Beyond", "run", "RESULTS_FILE", "SUMMARY_FILE",
-           "read_results", "mean_over_seeds", "select", "mean_std", "format_table", "Table", "difference", "gain_by_budget", "verdict", "judged"]
+           "read_results", "mean_over_seeds", "select", "mean_std", "top1_and_loss", "format_table", "Table", "difference", "gain_by_budget", "verdict", "judged"]

@@ -189,7 +189,8 @@ PRESETS: dict[str, BeyondPreset] = {
         dct_pretrain=with_overrides(_DCT_PRETRAIN, dict(epochs=1, warmup_epochs=0.05, batch_size=16)), examples=4,
         workers=1),
     # The committed run (see the module docstring): micro models, 3 seeds, two workers on a 2-core CPU, on
-    # the images of chapter 6's committed sweep at its full budget (2,000 objects) with its recipe and stems.
+    # the images of chapter 6's committed sweeps at their full budget (2,000 objects) with the recipe and stems of
+    # the sweep before the rule (cpu-learned-table: the learned table trains in fine-tuning), until it reruns.
     "cpu": BeyondPreset(
         "cpu", train_images=2000, test_images=1200, seeds=(0, 1, 2), segment=_SEGMENT,
         tokenizer=TokenizerTrainConfig(model=F8, num_train_images=4000, steps=1000, batch_size=32,

@@ -34,8 +34,8 @@ def read_results(path: str | Path) -> list[dict]:
 
 def read_pilots(root: str | Path) -> list[dict]:
     """The pilot sweeps under `root` (one folder each, made by `python -m seitpp reproduce ... --out
-    root/NAME`), oldest first -> one row per cell: the pilot's name, the `--set` changes it ran with
-    (from its provenance.json), and the cell's results row."""
+    root/NAME`), oldest first -> one row per cell: the pilot's name, its preset and the `--set` changes it
+    ran with (from its provenance.json), and the cell's results row."""
     pilots = []
     for folder in Path(root).iterdir():
         if not (folder / "provenance.json").is_file():
@@ -43,8 +43,10 @@ def read_pilots(root: str | Path) -> list[dict]:
         provenance = json.loads((folder / "provenance.json").read_text())
         changes = [_unquoted(part.removeprefix("set ")) for part in provenance["command"].split(" --")
                    if part.startswith("set ")]
-        pilots.append((provenance["date"], folder.name, changes, read_results(folder / "results.csv")))
-    return [{"pilot": name, "changes": changes} | row for _, name, changes, rows in sorted(pilots) for row in rows]
+        pilots.append((provenance["date"], folder.name, provenance["preset"], changes,
+                       read_results(folder / "results.csv")))
+    return [{"pilot": name, "preset": preset, "changes": changes} | row
+            for _, name, preset, changes, rows in sorted(pilots) for row in rows]
 
 
 def _unquoted(text: str) -> str:
@@ -97,6 +99,12 @@ def mean_std(row: dict, metric: str = "acc_clean") -> str:
     std = row[f"{metric}_std"]
     spread = "(1 seed)" if math.isnan(std) else f"± {100 * std:.1f}"
     return f"{100 * row[f'{metric}_mean']:.1f} {spread}"
+
+
+def top1_and_loss(row: dict) -> str:
+    """'64.4 ± 2.7 (1.61)': a summary row's clean top-1 (`mean_std`) and, in brackets, the training loss it
+    ended with, mean over seeds, so that a model that memorised shows beside one that generalised."""
+    return f"{mean_std(row)} ({row['train_loss_mean']:.2f})"
 
 
 class Table(str):
