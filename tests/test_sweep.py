@@ -147,3 +147,9 @@ def test_a_folder_started_with_other_settings_is_refused_not_mixed(tmp_path):
     with pytest.raises(ValueError, match="started with other settings"):
         Toy(log, preset=ToyPreset(steps=2400)).run(tmp_path, progress=False)
     assert log == ran  # refused before anything ran, even the data preparation
+
+
+def test_every_committed_provenance_is_json_with_its_command():
+    for path in sorted(ARTEFACTS.rglob("provenance.json")):
+        provenance = json.loads(path.read_text())  # a merge's conflict markers would fail here, not in a chapter
+        assert provenance["command"].startswith("python -m seitpp"), path
