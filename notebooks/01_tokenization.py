@@ -16,6 +16,14 @@
 # %% [markdown]
 # # 1. Images as tokens
 #
+# :::{admonition} What you will learn
+# - how an image becomes a 16 x 16 grid of integer ids, and back (a VQ tokenizer trained on this
+#   page)
+# - what a token id stands for: a small local pattern with its colour
+# - how many bytes an image then takes, against PNG and JPEG
+# - how a small ViT classifies the grids, trained here from scratch
+# :::
+#
 # SeiT stores every training image not as pixels but as a small grid of integers: the ids of a
 # vector-quantised (VQ) tokenizer's codebook entries. A 256 px ImageNet image becomes 32 x 32 = 1024
 # ids from a codebook of 391 entries, about 1.1 KB instead of a 110 KB JPEG, and the whole of

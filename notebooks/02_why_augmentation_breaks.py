@@ -16,6 +16,12 @@
 # %% [markdown]
 # # 2. Why augmentation breaks on tokens
 #
+# :::{admonition} What you will learn
+# - why flipping, cropping or rotating a grid of ids is not the same as tokenizing the flipped image
+# - how to measure that: the share of ids that agree with the tokens of the augmented pixels
+# - why no rearrangement of ids can change an image's colour
+# :::
+#
 # Training on pixels leans on augmentation: flips, random crops, rotations and colour jitter
 # multiply a dataset many times over. A token dataset has no pixels left to augment. The obvious
 # move is to apply the same operations to the **grid of token ids**: mirror the 16 x 16 grid, crop

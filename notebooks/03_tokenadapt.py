@@ -16,6 +16,12 @@
 # %% [markdown]
 # # 3. TokenAdapt: learning where a warp works
 #
+# :::{admonition} What you will learn
+# - how TokenAdapt warps tokens in a learned space where a pixel warp is meaningful
+# - how it is trained from pairs of token grids, and what it costs against going through pixels
+# - how much closer to the true tokens it lands than the naive warp of chapter 2
+# :::
+#
 # Chapter 2 measured the failure: mirror, crop or rotate a grid of token ids, and a large share of
 # the ids differ from the tokens of the mirrored, cropped or rotated image. SeiT++
 # {cite}`lee2024seitpp` answers with **TokenAdapt**, a small pair of networks around the codebook:

@@ -16,6 +16,12 @@
 # %% [markdown]
 # # 4. ColorAdapt and Emb-Noise: colour lives in token statistics
 #
+# :::{admonition} What you will learn
+# - why colour lives in the statistics of the token embeddings
+# - ColorAdapt: AdaIN on embeddings, snapped back to the codebook, and Emb-Noise
+# - how their colour changes compare with colour jitter on pixels
+# :::
+#
 # Chapter 2 showed that no rearrangement of ids can change an image's colour: colour is baked into
 # every id. Yet a pixel pipeline relies on colour jitter, and SeiT++ gets a colour augmentation
 # back without touching pixels. The observation behind it: over a whole image, colour shows up in

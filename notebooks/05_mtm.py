@@ -16,6 +16,13 @@
 # %% [markdown]
 # # 5. Masked token modeling: pre-training with no labels and no pixels
 #
+# :::{admonition} What you will learn
+# - masked token modeling: pre-training a ViT to name hidden tokens from visible ones
+# - how the mask ratio is drawn and what the model predicts, on held-out grids
+# - how to tell whether pre-training learned anything: its loss against reference levels, and a
+#   label probe
+# :::
+#
 # A token dataset is a pile of integer grids. Chapters 2 to 4 made those grids augmentable; this
 # chapter uses them a second way. **Masked token modeling** (MTM) hides part of each grid and trains
 # the model to name the hidden tokens from the visible ones, as BERT does with words

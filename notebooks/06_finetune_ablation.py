@@ -16,6 +16,12 @@
 # %% [markdown]
 # # 6. Fine-tuning: SeiT against SeiT++, piece by piece
 #
+# :::{admonition} What you will learn
+# - how SeiT and SeiT++ differ as a handful of config fields over one fine-tuning recipe
+# - how a sweep's regime is chosen on validation images before the sweep runs
+# - what each of SeiT++'s parts (MTM, ColorAdapt, TokenAdapt) adds here, against the seed spread
+# :::
+#
 # Chapters 2 to 5 built SeiT++'s parts one at a time: TokenAdapt for geometry, ColorAdapt and
 # Emb-Noise for colour, masked token modeling for pre-training. This chapter trains classifiers
 # with them and asks the paper's question: which part buys how much accuracy? {cite}`lee2024seitpp`

@@ -16,6 +16,13 @@
 # %% [markdown]
 # # 7. Storage budgets, pixel baselines and robustness
 #
+# :::{admonition} What you will learn
+# - how accuracy falls when fewer images are stored, and why a budget sweep must not let the small
+#   budget memorise
+# - how tokens compare with degraded pixels at comparable storage
+# - how robustness to noise, blur, sketches and pose is measured, as the drop from clean accuracy
+# :::
+#
 # The point of training on tokens is storage. SeiT++ {cite}`lee2024seitpp` makes three claims
 # about it, each measured on ImageNet-1k with a ViT-B/16:
 #

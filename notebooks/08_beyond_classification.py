@@ -16,6 +16,12 @@
 # %% [markdown]
 # # 8. Beyond classification
 #
+# :::{admonition} What you will learn
+# - semantic segmentation from tokens, with augmentations that move masks with the tokens
+# - SeiT++'s recipe on the tokens of a second, different tokenizer
+# - the same ideas on JPEG's DCT coefficients instead of tokens
+# :::
+#
 # Every chapter so far classified. A storage format earns its place only if what it stores serves
 # more than one task, and if the ideas that make training on it work are not tied to one
 # tokenizer. SeiT++ {cite}`lee2024seitpp` argues both: fine-tuned for semantic segmentation on

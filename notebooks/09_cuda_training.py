@@ -16,6 +16,12 @@
 # %% [markdown]
 # # 9. Training SeiT++ for real: ImageNet tokens, torchrun and the GPU
 #
+# :::{admonition} What you will learn
+# - how to read SeiT's released ImageNet token files and convert them
+# - the paper's recipes as presets, launched with torchrun on one or many GPUs, killed and resumed
+# - what a training step costs on your device, in images per second, MFU and hours per schedule
+# :::
+#
 # Every earlier chapter ran on a laptop. This one is what a reader with a GPU box follows to train
 # SeiT++ {cite}`lee2024seitpp` the way the paper did: ViT-B/16 {cite}`dosovitskiy2021vit` on the
 # 1.28 M ImageNet images that SeiT {cite}`park2023seit` released as tokens, MTM pre-training for

@@ -33,6 +33,13 @@ def test_ipynb_is_committed_without_outputs(name):
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{name}.ipynb has outputs"
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if n < "90"])  # the numbered chapters
+def test_a_chapter_opens_with_what_it_teaches(name):
+    first = next(c for c in jupytext.read(ROOT / "notebooks" / f"{name}.py").cells if c.cell_type == "markdown")
+    title, *rest = first.source.splitlines()
+    assert title.startswith("# ") and rest[1] == ":::{admonition} What you will learn" and rest[2].startswith("- ")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_is_in_the_toc(name):
     assert f"notebooks/{name}" in (ROOT / "_toc.yml").read_text()
