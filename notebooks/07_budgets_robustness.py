@@ -228,11 +228,11 @@ display(gains_table(previous))
 # %%
 pixels = select(summary, "pixels")
 full_tokens = {m: r for m in METHODS for r in select(summary, "budgets", m, budget=1.0)}
-rows = [[f"pixels: {r['method']}", f"{r['bytes_per_image']:.0f}", f"{r['train_bytes'] / 1e3:.0f}", mean_std(r)]
+rows = [[f"pixels: {r['method']}", f"{r['bytes_per_image']:.0f}", f"{r['train_bytes'] / 1e3:.0f}", top1_and_loss(r)]
         for r in sorted(pixels, key=lambda r: -r["bytes_per_image"])]
-rows += [[f"tokens: {m}", f"{r['bytes_per_image']:.0f}", f"{r['train_bytes'] / 1e3:.0f}", mean_std(r)]
+rows += [[f"tokens: {m}", f"{r['bytes_per_image']:.0f}", f"{r['train_bytes'] / 1e3:.0f}", top1_and_loss(r)]
          for m, r in full_tokens.items()]
-display(format_table(["training data", "bytes/image", "training set (kB)", "top-1 (%)"], rows))
+display(format_table(["training data", "bytes/image", "training set (kB)", "top-1 (%) (training loss)"], rows))
 display(format_table(["training data", "GB", "top-1 (%)"], [[k, gb, acc] for k, (gb, acc) in PAPER_PIXELS.items()],
                      caption="the paper (ImageNet-1k)"))
 
