@@ -23,7 +23,7 @@ from seitpp.augment.tokenadapt import TokenAdapt, agreement, probe_thetas
 from seitpp.augment.tokenadapt_train import preset as tokenadapt_preset
 from seitpp.augment.tokenadapt_train import train_tokenadapt
 from seitpp.checkpoint import CHECKPOINT_FILE
-from seitpp.data.images import ImageFolderError, UnreadableImageError, images_to_tensor
+from seitpp.data.images import ImageFolderError, UnreadableImageError, image_files, images_to_tensor
 from seitpp.data.shapes import render_shapes
 from seitpp import DEVICE_VARIABLE
 from seitpp.device import resolve_device
@@ -31,7 +31,7 @@ from seitpp.engine.config import TrainConfig, with_overrides
 from seitpp.engine.config import preset as train_preset
 from seitpp.engine.distributed import setup_distributed
 from seitpp.engine.loop import evaluate_checkpoint, load_model, train
-from seitpp.engine.predict import Predictor, image_files
+from seitpp.engine.predict import Predictor
 from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.experiments.beyond import Beyond, beyond_preset
 from seitpp.experiments.reproduce import Reproduce, sweep_preset

@@ -103,7 +103,7 @@ def test_a_folder_where_a_file_is_expected_is_said_before_any_work(tmp_path, cap
     monkeypatch.setattr(VQTokenizer, "tokenize", never)
     with pytest.raises(SystemExit) as exit_info:
         main(["tokenize", "--num-images", "4", "--out", str(folder), "--device", "cpu"])
-    assert exit_info.value.code == 1 and "is a directory; the output is a .tokens file" in capsys.readouterr().err
+    assert exit_info.value.code == 1 and f"token store {folder}: a directory, not a .tokens file" in capsys.readouterr().err
 
     with pytest.raises(SystemExit) as exit_info:
         main(["info", str(tmp_path / "missing.tokens")])

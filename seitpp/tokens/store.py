@@ -138,7 +138,7 @@ def _check_int(path: Path, name: str, value: Any, low: int, high: int | None = N
     return int(value)
 
 
-def _require_not_a_directory(path: Path) -> None:
+def require_not_a_directory(path: Path) -> None:
     """A directory where a store is read or written is named (open() would say IsADirectoryError)."""
     if path.is_dir():
         raise TokenStoreError(path, "a directory, not a .tokens file")
@@ -156,7 +156,7 @@ def write_store(path: str | Path, ids: np.ndarray, labels: np.ndarray, codebook_
     """
     path = Path(path)
     _require_constriction(path)
-    _require_not_a_directory(path)
+    require_not_a_directory(path)
     ids, labels = np.asarray(ids), np.asarray(labels)
     K = _check_int(path, "codebook_size", codebook_size, 1, MAX_CODEBOOK_SIZE)
     num_classes = _check_int(path, "num_classes", num_classes, 1)
@@ -249,7 +249,7 @@ class TokenStore:
         """Read and validate the preamble and header (magic, version, checksum, consistency)."""
         path = Path(path)
         _require_constriction(path)
-        _require_not_a_directory(path)
+        require_not_a_directory(path)
         if not path.exists():  # said here, not as the errno of open()
             raise FileNotFoundError(f"{path}: no such token store")
         # An unreadable file raises the usual OSError (PermissionError, ...).

@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 
 from seitpp.data.images import ImageFolderDataset, images_to_tensor
 from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
-from seitpp.files import FileProblem, atomic_path
+from seitpp.files import atomic_path
 from seitpp.tokenizers.vq import VQTokenizer
-from seitpp.tokens.store import write_store
+from seitpp.tokens.store import require_not_a_directory, write_store
 
 PROGRESS_FILE = "progress.json"
 IDS_FILE = "ids.u16"
@@ -76,8 +76,7 @@ def tokenize_dataset(source: ImageSource, tokenizer: VQTokenizer, out: str | Pat
                      progress: bool = True) -> Path:
     """Tokenize every image of `source` into the token store `out`, resuming an interrupted run."""
     out = Path(out)
-    if out.is_dir():  # found now, not after every image is tokenized
-        raise FileProblem(out, "is a directory; the output is a .tokens file (for example out/train.tokens)")
+    require_not_a_directory(out)  # the store's own check, made now, not after every image is tokenized
     partial = out.with_name(out.name + ".partial")
     n = len(source)
     if n == 0:
