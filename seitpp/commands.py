@@ -296,9 +296,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 def cmd_beyond(args: argparse.Namespace) -> None:
     preset = beyond_preset(args.preset)
     run_sweep_command(args, Beyond(preset), f"{preset.test_images} images of the embedded "
-                      "dataset's test split (see seitpp.experiments.beyond); mean over seeds in summary.csv")
-
-
+                      f"dataset's {preset.score_split} split (see seitpp.experiments.beyond); mean over seeds in "
+                      "summary.csv")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:

@@ -22,7 +22,6 @@ from seitpp.experiments.beyond import (
     EXPERIMENTS,
     METHODS,
     STAGE_NEEDS,
-    STAGES,
     STORAGE_FILE,
     Beyond,
     all_background,
@@ -56,16 +55,24 @@ def _forbid_training(monkeypatch):
 
 def test_cells_cover_every_method_and_seed_once_and_name_their_stages():
     cpu = beyond_preset("cpu")
-    cells = Beyond(cpu).cells()
-    assert len({c.key for c in cells}) == len(cells) == len(cpu.seeds) * sum(len(METHODS[e]) for e in EXPERIMENTS)
+    experiment = Beyond(cpu)
+    cells, stages = experiment.cells(), experiment.stages
+    per_seed = len(METHODS["segment"]) * len(cpu.segment_budgets) + len(METHODS["transfer"]) + len(METHODS["dct"])
+    assert len({c.key for c in cells}) == len(cells) == len(cpu.seeds) * per_seed
     assert [c.seed for c in cells] == sorted(c.seed for c in cells)  # seed by seed
-    assert stages_for(cells, STAGES, STAGE_NEEDS) == ["tokenizer-f8", "mtm-reference", "masked-dct", "mtm-f8"]
+    assert stages_for(cells, stages, STAGE_NEEDS) == ["tokenizer-f8", "mtm-reference", "mtm-reference-0.2143",
+                                                      "masked-dct", "mtm-f8"]
     by_key = {c.key: c for c in cells}
     # a cell that needs MTM on the second tokenizer also brings the tokenizer it is trained on
-    assert stages_for([by_key["transfer|SeiT++ (naive warp)|1.0000|0"]], STAGES, STAGE_NEEDS) == [
+    assert stages_for([by_key["transfer|SeiT++ (naive warp)|1.0000|0"]], stages, STAGE_NEEDS) == [
         "tokenizer-f8", "mtm-f8"]
-    assert stages_for([by_key["segment|SeiT-style|1.0000|0"], by_key["dct|colour swap|1.0000|1"]], STAGES,
+    # SeiT++'s segmenter at the small budget starts from MTM on that budget's images only
+    assert stages_for([by_key["segment|SeiT++|0.2143|0"]], stages, STAGE_NEEDS) == ["mtm-reference-0.2143"]
+    assert stages_for([by_key["segment|SeiT-style|1.0000|0"], by_key["dct|colour swap|1.0000|1"]], stages,
                       STAGE_NEEDS) == []
+    # the pilot: segmentation alone, on validation images
+    pilot = beyond_preset("cpu-val")
+    assert pilot.score_split == "val" and {c.experiment for c in Beyond(pilot).cells()} == {"segment"}
     with pytest.raises(ValueError, match="unknown beyond preset 'huge'"):
         beyond_preset("huge")
 
@@ -82,6 +89,20 @@ def test_transfer_cells_use_chapter_6s_recipe_on_the_whole_second_grid():
     assert seit.optim.lr == 2e-3 and seit.model.table_init == plus.model.table_init == "codes"
     assert seit.augment.mixup == 0.0
     assert seit.run.epochs * (cpu.train_images // seit.optim.batch_size) >= 800  # reproduce's cpu steps
+    # chapter 6's rule for a learned table (the seitpp stem): it keeps the codes in fine-tuning
+    assert plus.model.freeze_table and not seit.model.freeze_table
+
+
+def test_segmenters_train_the_same_steps_at_every_budget_with_the_table_rule():
+    cpu = beyond_preset("cpu")
+    experiment = Beyond(cpu)
+    for method in METHODS["segment"]:
+        full, small = (experiment.segment_config(Cell("segment", method, 0, b)) for b in (1.0, min(cpu.segment_budgets)))
+        steps = [c.run.epochs * (cpu.budget_images(b) // c.optim.batch_size)
+                 for c, b in ((full, 1.0), (small, min(cpu.segment_budgets)))]
+        assert steps[0] == 806 and 806 <= steps[1] < 806 + cpu.budget_images(min(cpu.segment_budgets)) // 32
+        assert small.run.warmup_epochs / small.run.epochs == pytest.approx(full.run.warmup_epochs / full.run.epochs)
+        assert full.model.freeze_table and small.model.freeze_table and full.model.table_init == "codes"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -96,7 +117,9 @@ def test_sweep_writes_one_row_per_cell_with_its_metrics_and_storage(swept):
         metrics = ("miou", "pixel_acc") if r["experiment"] == "segment" else ("top1",)
         assert all(0.0 <= r[m] <= 1.0 for m in metrics)
         assert all(r[m] == "" for m in beyond.METRICS if m not in metrics)  # blank, not zero
-        assert r["bytes_per_image"] > 0 and r["train_bytes"] == pytest.approx(r["bytes_per_image"] * 32, abs=1)
+        assert r["bytes_per_image"] > 0 and r["train_bytes"] == pytest.approx(r["bytes_per_image"] * r["train_images"],
+                                                                              abs=1)
+        assert r["train_images"] == (16 if r["budget"] == 0.5 else 32)
     bytes_of = {r["experiment"]: r["bytes_per_image"] for r in on_disk}
     data = np.load(out / "work" / "data.npz")
     table = dict(zip(data["bytes_keys"].tolist(), data["bytes_values"].tolist()))
@@ -152,7 +175,7 @@ def test_a_missing_cell_is_trained_again_with_the_same_numbers(swept, tmp_path, 
 
 
 def test_summary_means_and_spreads_per_metric():
-    rows = [{"experiment": "segment", "method": "SeiT++", "seed": s, "train_images": 10, "bytes_per_image": 2.0,
+    rows = [{"experiment": "segment", "method": "SeiT++", "budget": 1.0, "seed": s, "train_images": 10, "bytes_per_image": 2.0,
              "train_bytes": 20, "miou": m, "pixel_acc": 0.9, "top1": ""} for s, m in enumerate([0.2, 0.4, 0.3])]
     (s,) = Beyond(SMOKE).summarize(rows)
     assert s["seeds"] == 3 and s["miou_mean"] == pytest.approx(0.3) and s["miou_std"] == pytest.approx(0.1)
@@ -177,8 +200,9 @@ def test_tables_from_a_summary(swept):
                                              "segmentation masks (PNG)"]
     assert "x reference tokens" in inputs_table(storage)
     judged = Beyond(SMOKE).findings(summary)
-    assert judged[0]["comparison"] == "SeiT++ - SeiT-style (miou)" and judged[0]["paper"] == 4.2
-    assert len(judged) == 6 and {f["finding"] for f in judged} == {"segmentation", "another tokenizer", "DCT inputs"}
+    assert judged[0]["comparison"] == "SeiT++ - SeiT-style (miou, 32 images)" and judged[0]["paper"] == 4.2
+    assert judged[1]["comparison"] == "SeiT++ - SeiT-style (miou, 16 images)"  # each segmentation budget
+    assert len(judged) == 8 and {f["finding"] for f in judged} == {"segmentation", "another tokenizer", "DCT inputs"}
     assert all(f["verdict"] == "unclear" for f in judged)  # one seed: no spread, nothing is beyond it
     assert "+4.2 (ADE20k)" in findings_table(judged)
 

@@ -98,7 +98,7 @@ COMMITTED = {  # artefact folder -> the experiment that made it
     "reproduce-cpu-first": Reproduce(reproduce.sweep_preset("cpu-first")),
     "reproduce-cpu-random-table": Reproduce(reproduce.sweep_preset("cpu-random-table")),
     "reproduce-gpu": Reproduce(reproduce.sweep_preset("gpu")),
-    "beyond-cpu": Beyond(beyond.beyond_preset("cpu")),
+    "beyond-cpu": Beyond(beyond.beyond_preset("cpu-learned-table")),
 }
 
 

@@ -66,6 +66,8 @@ from seitpp.engine.segment import (
     predict_masks,
 )
 from seitpp.errors import choose_preset
+from seitpp.experiments.paper import BUDGETS
+from seitpp.experiments.recipe import epochs_for
 from seitpp.experiments.reproduce import Reproduce, sweep_preset
 from seitpp.experiments.second_tokenizer import (
     F8,
@@ -88,9 +90,9 @@ EXAMPLES_FILE, STORAGE_FILE = "examples.npz", "storage.csv"
 REFERENCE_RESULTS = ARTEFACTS / "beyond-cpu"
 EXPERIMENTS = ("segment", "transfer", "dct")
 METRICS = ("miou", "pixel_acc", "top1")  # fractions in [0, 1]; blank where an experiment has no such metric
-RESULT_COLUMNS = ("experiment", "method", "seed", "train_images", "bytes_per_image", "train_bytes", *METRICS,
+RESULT_COLUMNS = ("experiment", "method", "budget", "seed", "train_images", "bytes_per_image", "train_bytes", *METRICS,
                   "train_loss", "steps", "seconds")
-SUMMARY_COLUMNS = ("experiment", "method", "train_images", "bytes_per_image", "train_bytes", "seeds",
+SUMMARY_COLUMNS = ("experiment", "method", "budget", "train_images", "bytes_per_image", "train_bytes", "seeds",
                    *(f"{m}_{stat}" for m in (*METRICS, "train_loss") for stat in ("mean", "std")))
 NUM_CLASSES = len(SHAPE_CLASSES)
 PAPER_SEGMENTATION_GAIN = 4.2  # mIoU points, SeiT++ over SeiT on ADE20k (the paper)
@@ -122,7 +124,8 @@ DCT_METHODS: dict[str, dict] = {
     "colour swap": dict(color_swap=0.125),
 }
 METHODS = {"segment": SEGMENT_METHODS, "transfer": TRANSFER_METHODS, "dct": DCT_METHODS}
-# The questions the findings ask: (question, experiment, method a, method b, metric, the paper's b - a)
+# The questions the findings ask: (question, experiment, method a, method b, metric, the paper's b - a);
+# a segmentation question is asked at each of the preset's segmentation budgets
 COMPARISONS = [
     ("segmentation", "segment", "SeiT-style", "SeiT++", "miou", PAPER_SEGMENTATION_GAIN),
     ("segmentation", "segment", "SeiT-style", "SeiT++", "pixel_acc", None),
@@ -131,8 +134,12 @@ COMPARISONS = [
     ("DCT inputs", "dct", "from scratch", "masked pre-training", "top1", None),
     ("DCT inputs", "dct", "from scratch", "colour swap", "top1", None),
 ]
-STAGES = ("tokenizer-f8", "mtm-reference", "masked-dct", "mtm-f8")  # longest first; each after the one it needs
 STAGE_NEEDS = {"mtm-f8": "tokenizer-f8"}
+
+
+def mtm_reference(budget: float) -> str:
+    """The MTM stage on the reference tokens of a segmentation budget's training images."""
+    return "mtm-reference" if budget == 1.0 else f"mtm-reference-{budget:.4f}"
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,12 @@ class BeyondPreset:
     dct_pretrain: TrainConfig  # masked block modeling
     examples: int = 6  # test images whose predicted masks are kept
     workers: int = 2  # parallel jobs (processes), one thread each
+    segment_budgets: tuple[float, ...] = (1.0,)  # shares of train_images the segmenters train on (the first ones)
+    score_split: str = "test"  # the split cells are scored on: "val" for the pilots that choose settings
+    experiments: tuple[str, ...] = EXPERIMENTS  # which of the three the sweep trains (pilots train one)
+
+    def budget_images(self, budget: float) -> int:
+        return round(budget * self.train_images)
 
     def __post_init__(self):
         def shared(c: TrainConfig) -> dict:  # the pre-trained encoder must fit the classifier and its input
@@ -187,16 +200,23 @@ PRESETS: dict[str, BeyondPreset] = {
                                        checkpoint_every=2),
         recipe="smoke", dct=with_overrides(_DCT, dict(epochs=1, warmup_epochs=0.05, batch_size=16)),
         dct_pretrain=with_overrides(_DCT_PRETRAIN, dict(epochs=1, warmup_epochs=0.05, batch_size=16)), examples=4,
-        workers=1),
-    # The committed run (see the module docstring): micro models, 3 seeds, two workers on a 2-core CPU, on
-    # the images of chapter 6's committed sweeps at their full budget (2,000 objects) with the recipe and stems of
-    # the sweep before the rule (cpu-learned-table: the learned table trains in fine-tuning), until it reruns.
-    "cpu": BeyondPreset(
-        "cpu", train_images=2000, test_images=1200, seeds=(0, 1, 2), segment=_SEGMENT,
+        workers=1, segment_budgets=(1.0, 0.5)),
+    # The first committed run (see the module docstring; named `cpu` until the preset below replaced it):
+    # micro models, 3 seeds, two workers on a 2-core CPU, on the images of chapter 6's sweeps at their full
+    # budget (2,000 objects), with the recipe and stems of chapter 6's first findings sweep (cpu-learned-table:
+    # a learned table trains in fine-tuning); segmentation at the full budget only.
+    "cpu-learned-table": BeyondPreset(
+        "cpu-learned-table", train_images=2000, test_images=1200, seeds=(0, 1, 2), segment=_SEGMENT,
         tokenizer=TokenizerTrainConfig(model=F8, num_train_images=4000, steps=1000, batch_size=32,
                                        warmup_steps=50, checkpoint_every=100),
         recipe="cpu-learned-table", dct=_DCT, dct_pretrain=_DCT_PRETRAIN),
 }
+# The findings run: chapter 6's rule (recipe cpu: a learned table keeps the codes in fine-tuning, for the
+# segmenters too, whose stem learns one) and segmentation at chapter 6's largest and smallest budgets, the
+# same steps at both (806), where the first run's 2,000 images left SeiT-style and SeiT++ level.
+PRESETS["cpu"] = replace(PRESETS["cpu-learned-table"], name="cpu", recipe="cpu", segment_budgets=(1.0, min(BUDGETS)))
+# Segmentation only, on the first 1,200 validation images, seed 0: the pilot of the segmentation regime.
+PRESETS["cpu-val"] = replace(PRESETS["cpu"], name="cpu-val", score_split="val", seeds=(0,), experiments=("segment",))
 
 
 def beyond_preset(name: str) -> BeyondPreset:
@@ -211,9 +231,10 @@ class Beyond(Experiment):
     """Chapter 8's three experiments as one sweep over `preset` (a `BeyondPreset`)."""
 
     tables = EXPERIMENTS
+    group_by = ("experiment", "method", "budget")
     metrics = (*METRICS, "train_loss")
     result_columns, summary_columns = RESULT_COLUMNS, SUMMARY_COLUMNS
-    stages, stage_needs = STAGES, STAGE_NEEDS
+    stage_needs = STAGE_NEEDS
 
     def __init__(self, preset: BeyondPreset):
         super().__init__(preset)
@@ -224,18 +245,46 @@ class Beyond(Experiment):
         """Chapter 6's sweep, whose images, recipe and MTM the transfer and segmentation cells share."""
         return Reproduce(sweep_preset(self.preset.recipe))
 
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Every stage, longest first, each after the one it needs: one MTM run per segmentation budget."""
+        return ("tokenizer-f8", *(mtm_reference(b) for b in sorted(self.preset.segment_budgets, reverse=True)),
+                "masked-dct", "mtm-f8")
+
     def cells(self) -> list[Cell]:
         """Every cell, seed by seed: an interrupted sweep holds whole seeds of every table first."""
-        return [Cell(experiment, method, seed, stage=spec.get("stage")) for seed in self.preset.seeds
-                for experiment in EXPERIMENTS for method, spec in METHODS[experiment].items()]
+        cells = []
+        for seed in self.preset.seeds:
+            for experiment in self.preset.experiments:
+                budgets = self.preset.segment_budgets if experiment == "segment" else (1.0,)
+                for budget in budgets:
+                    for method, spec in METHODS[experiment].items():
+                        stage = spec.get("stage")
+                        if stage == "mtm-reference":
+                            stage = mtm_reference(budget)
+                        cells.append(Cell(experiment, method, seed, budget, stage))
+        return cells
+
+    def learned_table(self, stem: str) -> dict:
+        """Chapter 6's rule for a learned token table (stem "seitpp") in fine-tuning, e.g. frozen at the codes."""
+        return dict(self.chapter6.preset.learned_table) if stem == "seitpp" else {}
 
     def segment_config(self, cell: Cell) -> TrainConfig:
-        return with_overrides(self.preset.segment, {**METHODS["segment"][cell.method].get("config", {}),
-                                                    "seed": cell.seed})
+        """The segmenters' run for this method, at the steps chapter 6's rule gives the cell's budget (the same
+        steps at every budget: a small one sees its images more often), warming up for the same share of them."""
+        base, sweep = self.preset.segment, self.chapter6.preset
+        n, batch = self.preset.budget_images(cell.budget), base.optim.batch_size
+        full_steps = base.run.epochs * (self.preset.train_images // batch)
+        epochs = epochs_for(sweep.steps_at(full_steps, n), n, batch)
+        method = METHODS["segment"][cell.method].get("config", {})
+        return with_overrides(base, {**self.learned_table(base.model.stem), **method, "seed": cell.seed,
+                                     "epochs": epochs, "warmup_epochs": base.run.warmup_epochs * epochs / base.run.epochs})
 
     def transfer_config(self, cell: Cell, grid: int) -> TrainConfig:
-        """Chapter 6's fine-tuning recipe for this method, its crop the whole grid of the second tokenizer."""
-        overrides = dict(METHODS["transfer"][cell.method]["overrides"], crop=grid)
+        """Chapter 6's fine-tuning recipe for this method (its table rule too), its crop the whole grid of the
+        second tokenizer."""
+        method = METHODS["transfer"][cell.method]["overrides"]
+        overrides = {**self.learned_table(method["stem"]), **method, "crop": grid}
         return self.chapter6.finetune_config(overrides, cell.seed, self.preset.train_images)
 
     def dct_config(self, cell: Cell) -> TrainConfig:
@@ -254,12 +303,13 @@ class Beyond(Experiment):
             return read_arrays(path)
         tokenizer = VQTokenizer.load()
         data, sizes = {"codebook_size": np.array(tokenizer.config.codebook_size)}, {}
-        for split, n in (("train", preset.train_images), ("test", preset.test_images)):
+        # "test_*" arrays hold the scored split: the test split, or the validation split for pilots
+        for key, split, n in (("train", "train", preset.train_images), ("test", preset.score_split, preset.test_images)):
             rendered = render_shapes(n, split=split, progress=progress, **self.chapter6.preset.look)
-            data[f"{split}_images"], data[f"{split}_masks"], data[f"{split}_labels"] = (
+            data[f"{key}_images"], data[f"{key}_masks"], data[f"{key}_labels"] = (
                 rendered.images, rendered.masks, rendered.labels)
-            data[f"{split}_tokens"] = tokenizer.tokenize_many(rendered.images).numpy().astype(np.int16)
-            data[f"{split}_dct"] = encode(rendered.images, preset.dct.dct.quality).numpy()
+            data[f"{key}_tokens"] = tokenizer.tokenize_many(rendered.images).numpy().astype(np.int16)
+            data[f"{key}_dct"] = encode(rendered.images, preset.dct.dct.quality).numpy()
         store = work / "reference.tokens"
         write_store(store, data["train_tokens"], data["train_labels"], codebook_size=tokenizer.config.codebook_size,
                     num_classes=NUM_CLASSES, tokenizer_hash=tokenizer.fingerprint())
@@ -274,8 +324,10 @@ class Beyond(Experiment):
         """Run (or resume, or find done) one stage, into `work/<stage>`."""
         data = self.prepare(work, progress=False)
         n = self.preset.train_images
-        if stage == "mtm-reference":
-            train(self.chapter6.pretrain_config(n), _token_data(data["train_tokens"], data["train_labels"],
+        if stage.startswith("mtm-reference"):
+            budget = next(b for b in self.preset.segment_budgets if mtm_reference(b) == stage)
+            m = self.preset.budget_images(budget)
+            train(self.chapter6.pretrain_config(m), _token_data(data["train_tokens"][:m], data["train_labels"][:m],
                                                               int(data["codebook_size"]), "reference tokens"),
                   out_dir=work / stage, progress=False)
         elif stage == "tokenizer-f8":
@@ -296,17 +348,17 @@ class Beyond(Experiment):
         seed 0, its predicted masks of the first `examples` test images under "masks")."""
         data = self.prepare(work, progress=False)
         started = time.perf_counter()
-        row = {"experiment": cell.experiment, "method": cell.method, "seed": cell.seed,
-               "train_images": self.preset.train_images}
+        row = {"experiment": cell.experiment, "method": cell.method, "budget": cell.budget, "seed": cell.seed,
+               "train_images": self.preset.budget_images(cell.budget)}
         row |= {"segment": self._segment_cell, "transfer": self._transfer_cell, "dct": self._dct_cell}[
             cell.experiment](cell, work, data)
-        row["train_bytes"] = round(row["bytes_per_image"] * self.preset.train_images)
+        row["train_bytes"] = round(row["bytes_per_image"] * row["train_images"])
         row["seconds"] = round(time.perf_counter() - started, 1)
         return row
 
     def _segment_cell(self, cell: Cell, work: Path, data: dict) -> dict:
         cfg = self.segment_config(cell)
-        train_set = _segmentation(data, "train")
+        train_set = _segmentation(data, "train", self.preset.budget_images(cell.budget))
         uses_tokenadapt = METHODS["segment"][cell.method].get("tokenadapt")
         result = train(cfg, train_set, tokenadapt=TokenAdapt.load() if uses_tokenadapt else None,
                        init=work / cell.stage if cell.stage else None, progress=False)
@@ -316,7 +368,7 @@ class Beyond(Experiment):
         row = {"miou": round(mean_iou(confusion), 4), "pixel_acc": round(pixel_accuracy(confusion), 4),
                "bytes_per_image": round(data["bytes"]["tokens"], 1),
                "train_loss": round(result.history[-1]["loss"], 4), "steps": result.steps}
-        if cell.seed == self.preset.seeds[0]:
+        if cell.seed == self.preset.seeds[0] and cell.budget == 1.0:
             row["masks"] = predicted[:self.preset.examples].numpy()
         return row
 
@@ -370,13 +422,19 @@ class Beyond(Experiment):
     def findings(self, summary: list[dict]) -> list[dict]:
         """Does SeiT++'s gain carry over? Each difference the paper's claim says is positive, in points,
         against the spread over seeds (`seitpp.experiments.tables.verdict`). Missing cells are skipped."""
-        return judge_pairs([(name, f"{b} - {a} ({metric})", by_method(summary, experiment).get(a),
-                             by_method(summary, experiment).get(b), metric, paper)
-                            for name, experiment, a, b, metric, paper in COMPARISONS])
+        pairs = []
+        for name, experiment, a, b, metric, paper in COMPARISONS:
+            budgets = budgets_of(summary, experiment)
+            for budget in budgets:
+                rows = by_method(summary, experiment, budget)
+                at = f", {rows[a]['train_images']} images" if len(budgets) > 1 and a in rows else ""
+                pairs.append((name, f"{b} - {a} ({metric}{at})", rows.get(a), rows.get(b), metric, paper))
+        return judge_pairs(pairs)
 
 
-def _segmentation(data: dict, split: str) -> Split:
-    return Split(torch.from_numpy(data[f"{split}_tokens"]), torch.from_numpy(data[f"{split}_masks"]),
+def _segmentation(data: dict, split: str, n: int | None = None) -> Split:
+    """The first n images of a split (all of them by default) as a segmentation set."""
+    return Split(torch.from_numpy(data[f"{split}_tokens"][:n]), torch.from_numpy(data[f"{split}_masks"][:n]),
                  NUM_CLASSES + 1, int(data["codebook_size"]), f"beyond {split} (segmentation)", targets_kind="masks")
 
 
@@ -418,9 +476,14 @@ def storage_rows(data: dict, preset: BeyondPreset, work: Path) -> list[dict]:
     return [r | {"bytes_per_image": round(float(r["bytes_per_image"]), 1)} for r in rows]
 
 
-def by_method(summary: list[dict], experiment: str) -> dict[str, dict]:
-    """Method -> summary row of one experiment, in the order of its METHODS."""
-    rows = {r["method"]: r for r in select(summary, experiment)}
+def budgets_of(summary: list[dict], experiment: str) -> list[float]:
+    """The budgets an experiment's summary rows hold, largest first (1.0 for a summary without budgets)."""
+    return sorted({float(r.get("budget", 1.0)) for r in select(summary, experiment)}, reverse=True)
+
+
+def by_method(summary: list[dict], experiment: str, budget: float = 1.0) -> dict[str, dict]:
+    """Method -> summary row of one experiment at one budget (the full one by default), in the order of its METHODS."""
+    rows = {r["method"]: r for r in select(summary, experiment) if abs(float(r.get("budget", 1.0)) - budget) < 1e-3}
     return {m: rows[m] for m in METHODS[experiment] if m in rows}
 
 

@@ -8,17 +8,18 @@ import matplotlib
 import numpy as np
 import torch
 
-from seitpp.experiments.beyond import by_method
+from seitpp.experiments.beyond import budgets_of, by_method
 from seitpp.experiments.tables import format_table, mean_std, select
 
 
 def segment_table(summary: list[dict], background: dict[str, float]) -> str:
-    """Segmentation: each method's mIoU and pixel accuracy (%) beside predicting all background."""
-    rows = [["all background (no model)", "-", f"{100 * background['miou']:.1f}",
+    """Segmentation: each method's mIoU and pixel accuracy (%) at each budget, beside predicting all background."""
+    rows = [["all background (no model)", "-", "-", f"{100 * background['miou']:.1f}",
              f"{100 * background['pixel_acc']:.1f}"]]
-    rows += [[m, f"{r['bytes_per_image']:.0f}", mean_std(r, "miou"), mean_std(r, "pixel_acc")]
-             for m, r in by_method(summary, "segment").items()]
-    return format_table(["method", "bytes/image", "mIoU (%)", "pixel accuracy (%)"], rows)
+    for budget in budgets_of(summary, "segment"):
+        rows += [[m, f"{int(r['train_images']):,}", f"{r['bytes_per_image']:.0f}", mean_std(r, "miou"),
+                  mean_std(r, "pixel_acc")] for m, r in by_method(summary, "segment", budget).items()]
+    return format_table(["method", "training images", "bytes/image", "mIoU (%)", "pixel accuracy (%)"], rows)
 
 
 def transfer_table(summary: list[dict], second: dict, reference: list[dict] | None = None) -> str:
