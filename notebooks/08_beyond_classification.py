@@ -84,10 +84,11 @@ look = sweep_preset(cpu.recipe).look  # chapter 6's images: its class set and st
 CLASSES = CLASS_SETS[look["classes"]]
 tokenizer = VQTokenizer.load()
 print(f"fast mode: {FAST}; device: {DEVICE} (where the live sweep below trains)")
-print(f"the committed sweep: {cpu.train_images} training and {cpu.test_images} test images, seeds {cpu.seeds}, "
-      f"{len(sweep.cells())} models, on the {look['classes']} of chapter 6's sweep; segmenters {cpu.segment.run.epochs} "
-      f"epochs of batch {cpu.segment.optim.batch_size}, classifiers chapter 6's recipe (its {cpu.recipe} preset), DCT at "
-      f"JPEG quality {cpu.dct.dct.quality}")
+print(f"the cpu preset: {cpu.train_images} training and {cpu.test_images} test images, seeds {cpu.seeds}, "
+      f"{len(sweep.cells())} models, on the {look['classes']} of chapter 6's sweep; segmenters at "
+      f"{', '.join(f'{cpu.budget_images(b):,}' for b in cpu.segment_budgets)} images, {cpu.segment.run.epochs} epochs "
+      f"of batch {cpu.segment.optim.batch_size} at the full budget (the same steps at each), classifiers chapter 6's "
+      f"recipe (its {cpu.recipe} preset), DCT at JPEG quality {cpu.dct.dct.quality}")
 
 # %% [markdown]
 # ## A live sweep, seconds long
@@ -121,8 +122,8 @@ display(dct_table(live).captioned("live: DCT inputs"))
 # %%
 COMMITTED = (REFERENCE_RESULTS / SUMMARY_FILE).is_file()
 if COMMITTED:
-    run_dir, shown = REFERENCE_RESULTS, cpu
     provenance = json.loads((REFERENCE_RESULTS / "provenance.json").read_text())
+    run_dir, shown = REFERENCE_RESULTS, beyond_preset(provenance["preset"])  # the preset the committed run used
     metrics = provenance["metrics"]
     print(f"committed sweep: {provenance['command']}\n  {provenance['date']}, {provenance['machine']['platform']}, "
           f"{provenance['machine']['cpus']} CPUs; {provenance['wall_seconds'] / 60:.0f} min wall; "
@@ -137,7 +138,7 @@ else:
           "Until then the tables and pictures below show the live smoke run above: the machinery, not results.")
 summary = read_results(run_dir / SUMMARY_FILE)
 storage = read_results(run_dir / STORAGE_FILE)
-chapter6 = read_results(COMMITTED_CPU[cpu.recipe] / SUMMARY_FILE) if COMMITTED else None  # same images and recipe
+chapter6 = read_results(COMMITTED_CPU[shown.recipe] / SUMMARY_FILE) if COMMITTED else None  # same images and recipe
 shown_look = sweep_preset(shown.recipe).look  # how the shown run's images are drawn
 
 # %% [markdown]
@@ -181,7 +182,9 @@ fig = storage_bars([r["input"] for r in storage], [r["bytes_per_image"] for r in
 #   (chapter 4) one batch in four. They change what tokens say, not where they are, so the masks
 #   stay as they are.
 #
-# Both start their token table from the tokenizer's codes, as chapter 6's sweep does.
+# Both start their token table from the tokenizer's codes and, by chapter 6's rule for a learned
+# table, keep it there while they train. The committed run below was made before that rule, with
+# the table learning (its preset is printed with it).
 
 # %%
 for method in METHODS["segment"]:
@@ -189,7 +192,8 @@ for method in METHODS["segment"]:
     spec = METHODS["segment"][method]
     print(f"{method:>11}: task {cfg.task}, policy {cfg.augment.policy}, affine_p {cfg.augment.affine_p}, "
           f"tokens moved by {'TokenAdapt' if spec.get('tokenadapt') else 'the grid warp'}, "
-          f"encoder from {'MTM' if spec.get('stage') else 'scratch'}, table from {cfg.model.table_init}, "
+          f"encoder from {'MTM' if spec.get('stage') else 'scratch'}, table {'kept at' if cfg.model.freeze_table else 'from'} "
+          f"the {cfg.model.table_init}, "
           f"{cfg.run.epochs} epochs, lr {cfg.optim.lr}")
 
 # %% [markdown]
@@ -224,11 +228,10 @@ fig = image_grid([np.stack([c[i] for c in columns]) for i in range(3)],
 test_masks = render_shapes(shown.test_images, split="test", **shown_look).masks
 background = all_background(test_masks)
 display(segment_table(summary, background))
-gain = next((f for f in sweep.findings(summary) if f["comparison"].endswith("(miou)")), None)
-if gain is not None:
+for gain in (f for f in sweep.findings(summary) if "(miou" in f["comparison"]):  # one per training budget
     spread = "one seed: no spread" if np.isnan(gain["spread"]) else f"spread {gain['spread']:.1f}"
-    print(f"\nSeiT++ - SeiT-style: {gain['difference']:+.1f} mIoU points here ({spread}); "
-          f"the paper, ADE20k (150 classes, ViT-B): {PAPER_SEGMENTATION_GAIN:+.1f}")
+    print(f"{gain['comparison']}: {gain['difference']:+.1f} mIoU points here ({spread})")
+print(f"the paper, ADE20k (150 classes, ViT-B): {PAPER_SEGMENTATION_GAIN:+.1f}")
 
 # %% [markdown]
 # What the segmenters predict, for the first test images ({numref}`fig-beyond-masks`).
