@@ -43,6 +43,7 @@ from seitpp.engine import (
     train,
     with_overrides,
 )
+from seitpp.engine.export import export_mtm
 from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.schedule import lr_at
 from seitpp.tokens import Split, write_store
@@ -444,6 +445,11 @@ def test_cli_pretrain_finetune_evaluate(store, tokenizer, tmp_path, capsys):
     missing = load_pretrained_encoder(fresh, tmp_path / "mtm")
     assert missing and all(k.startswith(("head.", "fc_norm.")) for k in missing)
     assert all(torch.equal(v, encoder[f"encoder.{k}"]) for k, v in fresh.state_dict().items() if k not in missing)
+    # a saved MTM model (what export_mtm writes, as the committed artefacts/mtm-cpu) starts an encoder the same way
+    export_mtm(tmp_path / "mtm", tmp_path / "saved")
+    again, _ = Finetune(preset("cpu-tiny")).build_model(Split.shapes(12, tokenizer=tokenizer))
+    assert load_pretrained_encoder(again, tmp_path / "saved") == missing
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in again.state_dict().items() if k not in missing)
 
 
 class UpsideDown(TokenAugmentation):

@@ -46,6 +46,8 @@ from seitpp.engine.task import BatchTransform, Task, autocast
 from seitpp.engine.registry import task_named, task_of
 from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.files import write_csv
+from seitpp.models.mtm import WEIGHTS_FILE as MTM_WEIGHTS_FILE
+from seitpp.models.mtm import MaskedTokenModel
 from seitpp.models.vit import load_encoder
 from seitpp.schedule import ORDER_STREAM, STEP_STREAM, lr_at, stream_seed
 from seitpp.tokenizers.vq import VQTokenizer
@@ -107,18 +109,27 @@ def _task_of_checkpoint(ckpt: dict) -> Task:
     return task_named(config_from_dict(ckpt["config"]), ckpt["task"], ckpt["data"].get("ignore_index"))
 
 
+def _is_saved_mtm(path: str | Path) -> bool:
+    return (Path(path) / MTM_WEIGHTS_FILE).is_file()
+
+
 def load_pretrained_encoder(model: nn.Module, path: str | Path) -> list[str]:
     """Initialise `model` (a classifier, or a segmenter's encoder) from a pre-training checkpoint (file or
-    run directory) -> the model keys not loaded (the head)."""
-    _require(path, "pre-training (--init)")
-    ckpt = read_checkpoint(path, CHECKPOINT_KIND)
-    pre_task = _task_of_checkpoint(ckpt)
-    pre = pre_task.create_model(ckpt["model_args"])
-    pre.load_state_dict(ckpt["model"])
-    try:
-        state = pre_task.encoder_state(pre)
-    except TrainSetupError as err:
-        raise TrainSetupError(f"{path}: {err}, so it cannot initialise an encoder") from None
+    run directory) or a saved MTM model (a directory `MaskedTokenModel.save` or `export_mtm` wrote, such as
+    the committed `seitpp/artefacts/mtm-cpu`) -> the model keys not loaded (the head)."""
+    if _is_saved_mtm(path):
+        pre = MaskedTokenModel.load(path)
+        state = pre.encoder_state_dict()
+    else:
+        _require(path, "pre-training (--init)")
+        ckpt = read_checkpoint(path, CHECKPOINT_KIND)
+        pre_task = _task_of_checkpoint(ckpt)
+        pre = pre_task.create_model(ckpt["model_args"])
+        pre.load_state_dict(ckpt["model"])
+        try:
+            state = pre_task.encoder_state(pre)
+        except TrainSetupError as err:
+            raise TrainSetupError(f"{path}: {err}, so it cannot initialise an encoder") from None
     K_init, K_model = (getattr(getattr(m, "config", None), "codebook_size", None) for m in (pre, model))
     if K_init != K_model:
         raise TrainSetupError(f"{path}: pre-trained on a codebook of {K_init} codes, the model has {K_model}")
@@ -359,7 +370,7 @@ def train(
         raise TrainSetupError(f"config: batch_size {cfg.optim.batch_size} is not divisible by {world} processes")
     ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
     ckpt = _resume(ckpt_path, cfg, data, world)
-    if init is not None and ckpt is None:
+    if init is not None and ckpt is None and not _is_saved_mtm(init):
         _require(init, "pre-training (--init)")
     aug = cfg.augment
     uses_tokenadapt = tokenadapt is not None and create_policy(aug.policy).uses_tokenadapt(aug) and task.uses_codes()
