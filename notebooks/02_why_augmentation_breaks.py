@@ -379,11 +379,105 @@ fig = comparison_grid(render, 3, "zoom (centre crop, resized)", widget_strengths
 #
 # ## Exercises
 #
+# Each exercise has a hint and the result to expect, folded away until you open them, and a
+# solution where the exercise is code, written to run at the end of this page. The expected
+# numbers were measured with the chapter's reference tokenizer on the 1,000 held-out images of full
+# mode; on fast mode's 32 the shares move by a point or two (the counts with the images).
+#
 # 1. Replace nearest-neighbour by bilinear resampling of the *embeddings* followed by re-quantisation
 #    (`seitpp.augment.RandomResizedCrop(mode="bilinear", codebook=tokenizer.codebook)`). Does it help
 #    for zoom?
+#
+#    :::{dropdown} Hint
+#    `RandomResizedCrop` draws a random box for every sample, but this chapter's zoom is a fixed
+#    centre crop, so build its token function from the same three steps that the bilinear mode
+#    runs inside: `embed_ids` (ids to code vectors), `warp(..., mode="bilinear")` with the zoom's
+#    `affine_theta`, and `nearest_ids` (back to the nearest code). Then score it with
+#    `compare_naive` beside the nearest-neighbour version, for the chapter's four zooms.
+#    :::
+#
+#    :::{dropdown} Expected result
+#    Measured on the chapter's 1,000 held-out objects: it helps the decoded image a little and the
+#    ids hardly at all. The share of ids equal to $T(A(x))$ moves by at most two points (zoom 0.9:
+#    38.1% nearest, 40.3% bilinear; zoom 0.5: 21.8% and 22.0%), while the decoded naive grid gains
+#    1.0 to 1.6 dB of PSNR (zoom 0.5: 21.4 to 22.4 dB). The tokens of the zoomed image decode at
+#    about 28 dB, so most of the gap is left. Interpolating code vectors blends the old patches; a
+#    zoomed-in patch is a magnified part of one old patch, which no blend of old codes describes.
+#    :::
+#
+#    :::{dropdown} Solution
+#    ```python
+#    from seitpp.augment import embed_ids, nearest_ids
+#
+#    codes = tokenizer.codebook
+#    for s in strengths["zoom (centre crop, resized)"]:
+#        pixel_fn, nearest_fn = families["zoom (centre crop, resized)"](s)
+#        bilinear_fn = lambda grid, s=s: nearest_ids(
+#            warp(embed_ids(grid, codes), affine_theta(len(grid), scale=s), mode="bilinear"), codes)
+#        a = compare_naive(tokenizer, x, pixel_fn, nearest_fn, ids)
+#        b = compare_naive(tokenizer, x, pixel_fn, bilinear_fn, ids)
+#        print(f"zoom {s}: ids agree {a.agreement:.1%} -> {b.agreement:.1%}, "
+#              f"PSNR {a.psnr_naive:.2f} -> {b.psnr_naive:.2f} dB (truth {a.psnr_truth:.2f})")
+#    ```
+#    :::
+#
 # 2. Measure agreement only on the interior of the grid (two tokens away from the border) for the
 #    shift. How much of the disagreement is the border? (`NaiveComparison.disagreement` is already a
 #    map over the grid.)
+#
+#    :::{dropdown} Hint
+#    `disagreement` is (16, 16): the share of images whose ids differ at each cell. The interior is
+#    `[2:-2, 2:-2]`, 144 of the 256 cells, so the two-token border ring is 44% of the grid. Compare
+#    the ring's share of the summed disagreement with that 44%, and the interior's agreement with
+#    the floor's interior.
+#    :::
+#
+#    :::{dropdown} Expected result
+#    Measured on the chapter's 1,000 held-out objects: the one-token shift agrees on 82.2% of all
+#    ids but on 91.9% of the interior, level with the floor's interior (89.8%): 74% of its
+#    disagreement sits in the border ring, which holds the padded column and the cells whose
+#    encoder saw the image's edge. The larger shifts move into the interior (border shares of 61%
+#    and 51% for shifts by 2 and 4 tokens, interior agreement 82.5% and 66.2%): there every
+#    patch has new neighbours and an object has moved across the receptive fields.
+#    :::
+#
+#    :::{dropdown} Solution
+#    ```python
+#    floor_inside = 1 - floor.disagreement[2:-2, 2:-2].mean()
+#    for k, m in results["shift (whole tokens)"]:
+#        inside = m.disagreement[2:-2, 2:-2]
+#        border_share = 1 - inside.sum() / m.disagreement.sum()
+#        print(f"shift {k}: all {m.agreement:.1%}, interior {1 - inside.mean():.1%} "
+#              f"(floor {floor_inside:.1%}); the border holds {border_share:.0%} of the disagreement")
+#    ```
+#    :::
+#
 # 3. Measure the flip on the mirror-symmetric class set (`render_shapes(..., classes="shapes")`).
 #    Does the agreement change? What does `decoded_orientation` count there?
+#
+#    :::{dropdown} Hint
+#    Render the same number of test images with `classes="shapes"`, tokenize them, and run the
+#    flip's `compare_naive`, `noise_floor` and `decoded_orientation` on them as the chapter does on
+#    the objects. Then ask what `decoded_orientation` looks at: whole objects, or 4 x 4 patches?
+#    :::
+#
+#    :::{dropdown} Expected result
+#    Measured on 1,000 held-out images of each set: the agreement hardly changes, 52.6% on the
+#    symmetric shapes against 53.4% on the objects (floors 90.4% and 89.6%). A symmetric *object* does
+#    not make its *patches* symmetric: a patch on the left edge of a circle is the mirror image of
+#    one on its right edge, not of itself, and the tokens of a patch are what a flip must change.
+#    So `decoded_orientation` finds as many clearly asymmetric patches (3,727 against 3,626), and
+#    the same picture: the truth's patches face the mirrored way for 100% of them, the naive
+#    flip's stay unmirrored for 67% (73% on the objects).
+#    :::
+#
+#    :::{dropdown} Solution
+#    ```python
+#    shapes = images_to_tensor(render_shapes(NUM_IMAGES, split="test", classes="shapes").images)
+#    shape_ids = tokenizer.tokenize_many(shapes)
+#    flipped = compare_naive(tokenizer, shapes, *families["horizontal flip"](1), shape_ids)
+#    print(f"flip keeps {flipped.agreement:.1%} of ids, "
+#          f"the floor {noise_floor(tokenizer, shapes, shape_ids).agreement:.1%}")
+#    print(decoded_orientation(tokenizer, shapes, shape_ids, min_asymmetry=0.3))
+#    ```
+#    :::
