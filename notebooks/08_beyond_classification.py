@@ -70,6 +70,7 @@ from seitpp.experiments.beyond import (METHODS, PAPER_SEGMENTATION_GAIN, REFEREN
 from seitpp.experiments.reproduce import COMMITTED_CPU
 from seitpp.experiments.reproduce import sweep_preset
 from seitpp.experiments.second_tokenizer import SECOND_TOKENIZER_DIR
+from seitpp.files import ARTEFACTS
 from seitpp.experiments.sweep import Cell
 from seitpp.tokenizers import VQTokenizer, evaluate_tokenizer, psnr
 from seitpp.viz import (as_uint8, color_masks, dct_table, findings_table, image_grid, inputs_table, segment_table,
@@ -232,6 +233,20 @@ for gain in (f for f in sweep.findings(summary) if "(miou" in f["comparison"]): 
     spread = "one seed: no spread" if np.isnan(gain["spread"]) else f"spread {gain['spread']:.1f}"
     print(f"{gain['comparison']}: {gain['difference']:+.1f} mIoU points here ({spread})")
 print(f"the paper, ADE20k (150 classes, ViT-B): {PAPER_SEGMENTATION_GAIN:+.1f}")
+
+# %% [markdown]
+# The first run trained its segmenters on all 2,000 images only, where the two ended level. Before
+# the `cpu` preset's run, one pilot on validation images (never the test images) asked whether a
+# smaller budget leaves room for what SeiT++ adds: the same 806 steps on chapter 6's smallest
+# budget. Its cells, and what was decided from them:
+
+# %%
+pilot_dir = ARTEFACTS / "pilots" / "beyond" / "p19-val-segment-budgets"
+display(format_table(["method", "training images", "val mIoU (%)", "train loss"],
+                     [[r["method"], f"{int(r['train_images']):,}", f"{100 * r['miou']:.1f}", f"{r['train_loss']:.2f}"]
+                      for r in read_results(pilot_dir / "results.csv")],
+                     caption=f"pilot {pilot_dir.name}: seed 0, 1,200 validation images"))
+print(textwrap.fill(json.loads((pilot_dir / "provenance.json").read_text())["note"], 100))
 
 # %% [markdown]
 # What the segmenters predict, for the first test images ({numref}`fig-beyond-masks`).
