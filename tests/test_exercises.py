@@ -11,10 +11,11 @@ import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# The chapters whose exercises have their hints so far; 01, 03-09 and 95 follow, and then this list
+# The chapters whose exercises have their hints so far; 01, 03, 05-09 and 95 follow, and then this list
 # becomes every numbered chapter with an "## Exercises" section.
 WITH_HINTS = [
     "02_why_augmentation_breaks",
+    "04_coloradapt",
 ]
 EXERCISE = re.compile(r"^(\d+)\. ")  # an exercise: a numbered item at the left margin
 DROPDOWN = re.compile(r"^\s+:::\{dropdown\} (.+?)\s*$")  # a dropdown inside the item: indented
