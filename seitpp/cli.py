@@ -23,7 +23,7 @@ PRESET_NAMES = {
     "baseline": ("cpu-cnn", "gpu-cnn"),  # the pixel CNNs of PRESETS["finetune"]
     "reproduce": ("cpu", "cpu-first", "cpu-learned-table", "cpu-pilot", "cpu-random-table", "cpu-val", "gpu",
                   "smoke"),  # seitpp.experiments.reproduce.SWEEPS
-    "beyond": ("cpu", "cpu-val", "cpu-learned-table", "smoke"),  # seitpp.experiments.beyond.PRESETS
+    "beyond": ("cpu", "cpu-learned-table", "cpu-val", "smoke"),  # seitpp.experiments.beyond_presets.PRESETS
 }
 REFERENCE = "the reference tokenizer, seitpp/artefacts/tokenizer"
 SET_HELP = ("override a setting by name (repeatable), e.g. --set epochs=3 --set lr=1e-3, or by part: --set "

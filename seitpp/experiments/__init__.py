@@ -1,6 +1,6 @@
 """The experiments behind the book's findings: one sweep runner and the `Experiment` it runs
 (`sweep`), the recipes both sweeps train with (`recipe`), two experiments (`reproduce`, chapters 6, 7
-and 9; `beyond`, chapter 8), the tables and verdicts they share (`tables`), and the scorecard of
+and 9; `beyond`, chapter 8, with its presets in `beyond_presets`), the tables and verdicts they share (`tables`), and the scorecard of
 every finding they judge (`scorecard`)."""
 
 from seitpp.experiments import beyond, recipe, reproduce, scorecard, sweep, tables
