@@ -45,6 +45,11 @@
 #   negative by more than the spread, *uninformative* where both models sit within 5 points of
 #   chance (the shift destroyed what either could read), *unclear* otherwise
 #   (`seitpp.experiments.verdict`);
+# - **why**: for a row that does not hold, what the chapter behind it measured as the cause, in a
+#   line. The reasons are the one thing on the card written by hand
+#   (`seitpp.experiments.scorecard.REASONS`), each for one verdict of one finding of one sweep:
+#   a verdict that changes when a sweep reruns leaves its old reason behind, and a test then asks
+#   for a new one;
 # - **where**: the chapter section that shows the models behind the row.
 #
 # The paper's numbers and ours come from different data, models and schedules: compare their
@@ -62,7 +67,8 @@ from seitpp.experiments import SUMMARY_FILE, format_table, read_results
 from seitpp.experiments.beyond import REFERENCE_RESULTS as BEYOND_RESULTS
 from seitpp.experiments.reproduce import GPU_RESULTS
 from seitpp.experiments.reproduce import REFERENCE_RESULTS as CPU_RESULTS
-from seitpp.experiments.scorecard import APART, SOURCES, VERDICTS, html_table, scorecard, verdict_counts
+from seitpp.experiments.scorecard import (APART, SOURCES, VERDICTS, html_table, scorecard, seed_counts,
+                                         seeds_text, verdict_counts)
 from seitpp.viz import scorecard_figure
 
 FAST = seitpp.fast_mode()  # nothing here depends on it: the page only reads committed results
@@ -70,24 +76,23 @@ folders = {"CPU sweep": CPU_RESULTS, "beyond classification": BEYOND_RESULTS, "G
 for source, folder in folders.items():
     provenance = json.loads((folder / "provenance.json").read_text())
     summary = read_results(folder / SUMMARY_FILE)
-    seeds = sorted({r["seeds"] for r in summary})
     done = provenance["metrics"]
     print(f"{source} ({SOURCES[source]}): {provenance['command']}\n    {provenance['date']}; "
           f"{done['cells_done']} of {done['cells_total']} models, at most {max(r['train_images'] for r in summary):,} "
-          f"training images each; seeds per group: {'/'.join(map(str, seeds))}")
+          f"training images each; {seeds_text(seed_counts(summary))} per group")
 
 # %% [markdown]
 # ## The count
 #
 # How many of each source's comparisons hold, come out the other way, or cannot be told apart
-# from the spread over seeds:
+# from the spread over seeds, and how many seeds each sweep's groups have (read from its summary):
 
 # %%
 rows = scorecard()
 counts = verdict_counts(rows)
-display(format_table(["source", "comparisons", *VERDICTS],
-                     [[c["source"] + ("" if c["counted"] else " (not counted)"), c["findings"],
-                       *(c[v] for v in VERDICTS)] for c in counts]))
+display(format_table(["source", "seeds", "comparisons", *VERDICTS],
+                     [[c["source"] + ("" if c["counted"] else " (not counted)"), seeds_text(c["seeds"]),
+                       c["findings"], *(c[v] for v in VERDICTS)] for c in counts]))
 counted = [r for r in rows if r["counted"]]
 total = Counter(r["verdict"] for r in counted)
 print(f"the counted sources: {len(counted)} comparisons; " + ", ".join(f"{total[v]} {v}" for v in VERDICTS))
@@ -97,8 +102,10 @@ for source, why in APART.items():
 # %% [markdown]
 # ## The card
 #
-# One row per comparison, grouped by sweep; a finding's claim is written once, on its first row.
-# The last column links the section of the chapter that shows the models behind the row.
+# One row per comparison, grouped by sweep (each sweep's seeds in its header); a finding's claim is
+# written once, on its first row. A row that does not hold says why; the last column links the
+# section of the chapter that shows the models behind the row. The introduction's box is these
+# rows, counted sweeps only, in a few lines (`seitpp.experiments.scorecard.summary_box`).
 
 # %%
 display(HTML(html_table(rows)))
@@ -116,7 +123,7 @@ fig = scorecard_figure(rows)
 #
 # A finding is tested by more than one comparison (at each budget, on each shift, on two stems)
 # and, for some, by more than one sweep. Per finding and sweep: how many comparisons hold, come
-# out opposite, or are unclear.
+# out opposite, are unclear, or are uninformative.
 
 # %%
 table = []
@@ -127,14 +134,15 @@ for finding in dict.fromkeys(r["finding"] for r in rows):
         cells.append(" / ".join(str(verdicts[v]) for v in VERDICTS) if verdicts else "-")
     table.append([finding, *cells])
 display(format_table(["finding", *SOURCES], table,
-                     caption="comparisons that hold / come out opposite / are unclear, per finding and sweep"))
+                     caption="comparisons that hold / come out opposite / are unclear / are uninformative, per finding and sweep"))
 
 # %% [markdown]
 # ## What the card can and cannot say
 #
 # - It says whether each difference the paper reports points the same way here, at the book's
 #   sizes (the training images of each sweep are printed at the top of this page; micro and
-#   small ViTs on the book's Shapes data), against the spread of a few seeds.
+#   small ViTs on the book's Shapes data), against the spread over each sweep's seeds (the count
+#   above gives how many).
 # - It cannot say whether the paper's ImageNet numbers are right: those need ImageNet-scale data
 #   and schedules, which [chapter 9](09_cuda_training.ipynb) prepares and prices.
 # - A verdict moves when the spread does: more seeds shrink the spread and can turn an *unclear*

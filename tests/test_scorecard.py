@@ -1,5 +1,6 @@
-"""The scorecard: rows built from findings carry the verdict, the paper's difference and a link to a
-section that exists; every finding of the committed sweeps is on the card."""
+"""The scorecard: rows built from findings carry the verdict, the paper's difference, why a row does
+not hold and a link to a section that exists; every finding of the committed sweeps is on the card, and
+every committed row that does not hold has a reason; the introduction's box is built from the rows."""
 import math
 import re
 from pathlib import Path
@@ -25,7 +26,9 @@ from seitpp.experiments.reproduce import (  # noqa: E402
 )
 from seitpp.experiments.scorecard import (  # noqa: E402
     CLAIMS,
+    APART,
     GPU_SECTION,
+    REASONS,
     SECTIONS,
     SOURCES,
     VERDICTS,
@@ -33,6 +36,9 @@ from seitpp.experiments.scorecard import (  # noqa: E402
     card_rows,
     html_table,
     scorecard,
+    seed_counts,
+    seeds_text,
+    summary_box,
     verdict_counts,
 )
 from seitpp.viz import scorecard_figure  # noqa: E402
@@ -184,6 +190,68 @@ def test_every_committed_finding_is_on_the_card():
     assert [c["counted"] for c in counts] == [True, True, False]
     assert {r["source"] for r in rows if not r["counted"]} == {"GPU sweep"}
     assert "not counted: made with the older recipe" in html_table(rows)
+    # the seeds are each sweep's own, read from its summary (the GPU sweep ran fewer than its preset names)
+    assert [c["seeds"] for c in counts] == [seed_counts(read(f)) for f in (REFERENCE_RESULTS, beyond.REFERENCE_RESULTS,
+                                                                           GPU_RESULTS)]
+    assert f"GPU sweep (chapter 9; {seeds_text(counts[2]['seeds'])})" in html_table(rows)
+
+
+def test_every_committed_row_that_does_not_hold_says_why_and_every_reason_is_used():
+    rows = scorecard()
+    missing = [(r["source"], r["finding"], r["verdict"], r["comparison"]) for r in rows
+               if r["verdict"] != "holds" and not r["why"]]
+    assert not missing, f"rows without a reason: add one to seitpp.experiments.scorecard.REASONS: {missing}"
+    assert all(r["why"] == "" for r in rows if r["verdict"] == "holds")
+    used = {(r["source"], r["finding"], r["verdict"]) for r in rows if r["verdict"] != "holds"}
+    stale = set(REASONS) - used
+    assert not stale, f"reasons for a verdict no committed row has any more (a sweep reran?): {sorted(stale)}"
+
+
+def test_a_reason_belongs_to_its_verdict():
+    assert all(s in SOURCES and f in CLAIMS and v in VERDICTS[1:] for s, f, v in REASONS)
+    # in the synthetic world MTM hurts and SeiT++ ends below SeiT: MTM's opposite rows get the CPU sweep's
+    # reason for that verdict, SeiT++ - SeiT (opposite here, holds on the committed sweep) gets none
+    card = by_comparison(card_rows(Reproduce(CPU).findings(synthetic_summary()), "CPU sweep"))
+    full = CPU.budget_images(1.0)
+    assert card[f"SeiT + MTM - SeiT ({full} images)"]["why"] == REASONS[("CPU sweep", "MTM helps", "opposite")]
+    assert card[f"SeiT++ - SeiT ({full} images)"]["why"] == ""
+    assert card["+ TokenAdapt - baseline"]["why"] == ""  # holds
+    assert "seitpp-table" in html_table(list(card.values()))  # a row without a reason still renders
+
+
+def test_seeds_are_counted_per_sweep():
+    assert seed_counts([{"seeds": 3}, {"seeds": 3}]) == (3,) and seed_counts([{"seeds": 3}, {"seeds": 2}]) == (2, 3)
+    assert [seeds_text(s) for s in [(3,), (1,), (2, 3), ()]] == ["3 seeds", "1 seed", "2 to 3 seeds", "seeds not known"]
+
+
+def test_the_summary_box_says_what_holds_and_why_the_rest_does_not():
+    rows = scorecard()
+    box = summary_box(rows)
+    lines = box.splitlines()
+    assert lines[0] == "```{admonition} What holds here, and what does not" and lines[-1] == "```"
+    counted = [r for r in rows if r["counted"]]
+    holding = sum(r["verdict"] == "holds" for r in counted)
+    assert f"{len(counted)} comparisons of the paper's findings" in box and f": {holding} hold." in box
+    for source in {r["source"] for r in counted}:
+        seeds = next(r["seeds"] for r in counted if r["source"] == source)
+        assert f"{source} ({SOURCES[source]}, {seeds_text(seeds)})" in box
+    for source in APART:  # named as left out, its reasons not in the box
+        assert f"Left out: the {source}" in box
+        assert not any(why in box for (s, _, _), why in REASONS.items() if s == source)
+    held = {r["finding"] for r in counted if r["verdict"] == "holds"}
+    assert [line for line in lines if line.startswith("- ") and ": in " in line] == [
+        line for line in lines if any(line.startswith(f"- **{f}**: in ") for f in held)]
+    # one line per (finding, verdict) that does not hold, carrying its reason
+    for finding, verdict in {(r["finding"], r["verdict"]) for r in counted if r["verdict"] != "holds"}:
+        (line,) = [x for x in lines if x.startswith(f"- **{finding}**: {verdict} in ")]
+        assert next(r["why"] for r in counted if (r["finding"], r["verdict"]) == (finding, verdict)) in line
+
+
+def test_the_summary_box_says_where_a_reason_is_missing():
+    rows = card_rows(Reproduce(CPU).findings(synthetic_summary()), "CPU sweep", seeds=(3,))
+    box = summary_box(rows)
+    assert "- **SeiT++ beats SeiT**: opposite in 3 of 3 comparisons (chapter 6). No reason written yet" in box
+    assert "CPU sweep (chapters 6 and 7, 3 seeds)" in box and "Left out" not in box
 
 
 def test_the_figure_has_a_panel_per_source_and_a_line_per_row():
