@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
-    """Build the whole book once, in fast mode, with warnings as errors -> its `_build/html` folder."""
-    subprocess.run(["bash", str(ROOT / ".ci" / "vendor-js")], check=True)  # the widget manager the pages serve
+    """Build the whole book once, in fast mode, with warnings as errors -> its `_build/html` folder.
+    SEITPP_BUILT_BOOK=FOLDER takes that `_build/html` folder instead, built already (e.g. to rerun the
+    browser tests after changing them alone)."""
+    if given := os.environ.get("SEITPP_BUILT_BOOK"):
+        assert (Path(given) / "index.html").is_file(), f"SEITPP_BUILT_BOOK={given}: no index.html there"
+        return Path(given)
+    subprocess.run(["bash", str(ROOT / ".ci" / "vendor-js")], check=True)  # what the pages serve instead of CDNs
     out = tmp_path_factory.mktemp("book")
     env = os.environ | {"SEITPP_FAST": "1"}
     jb = Path(sys.executable).parent / "jupyter-book"

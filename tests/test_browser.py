@@ -5,12 +5,15 @@ photographed into `_build/screenshots/`; then a link check over every built HTML
 
 Chromium runs from its command line (`--dump-dom` gives the page after its scripts ran,
 `--screenshot` a PNG), so no Python browser driver is needed. Its only proxy is a closed local port,
-so a page that still loads MathJax or the widget manager from a CDN fails here. Without a `chromium`
+so nothing but the book's own server answers; and its net log (`--log-net-log`) lists every request a
+page made, so a page that asks any other host for anything (a CDN's stylesheet that only decorates,
+say) fails here even where nothing visible breaks. Without a `chromium`
 on the PATH these tests are skipped, unless SEITPP_BROWSER_TESTS=required (as `.ci/test` sets),
 where they fail.
 """
 import functools
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -82,6 +85,36 @@ def chromium(browser: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def page_requests(net_log: Path) -> list[str]:
+    """The URLs Chromium requested for the page it opened, in order, from its net log (the JSON file
+    `--log-net-log` writes on exit). A request is the page's when a document of 127.0.0.1 started it
+    (its initiator) or it was made in that page's tab (the network isolation key names 127.0.0.1 as
+    the top frame's site): that leaves out the requests Chromium makes for itself (clock sync,
+    accounts, spelling dictionaries), which have neither."""
+    log = json.loads(net_log.read_text())
+    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    urls = []
+    for event in log["events"]:
+        params = event.get("params", {})
+        if event["type"] != start or "url" not in params:
+            continue
+        initiator = urlsplit(params.get("initiator", "")).hostname
+        key = (params.get("network_isolation_key") or "").split()  # "top-frame-site frame-site"
+        top_site = urlsplit(key[0]).hostname if key else None
+        if initiator in LOCAL_HOSTS or top_site in LOCAL_HOSTS:
+            urls.append(params["url"])
+    return urls
+
+
+def leaves_the_server(url: str) -> bool:
+    """A network URL whose host is not the book's server (data:, blob:, chrome: URLs are not network)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https", "ws", "wss", "ftp") and parts.hostname not in LOCAL_HOSTS
+
+
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 NOT_PROSE = {"script", "style", "pre", "code", "textarea"}  # TeX may stand there as written
 
@@ -108,6 +141,8 @@ class PageParser(HTMLParser):
         self.tables = 0  # <table> elements of cell outputs, and those in a scrolling box of their own
         self.boxed_tables = 0
         self.text_tables = 0  # cell outputs printed as text that hold a table's rule (a line of dashes)
+        self.player_buttons = 0  # buttons of matplotlib's frame players (to_jshtml), and those showing an
+        self.player_icons = 0  # icon: an SVG the theme's Font Awesome drew in the place of <i class="fa ...">
         self._open: list[tuple[str, list[str]]] = []  # (tag, classes) of the elements enclosing this point
         self._in_h1 = False
 
@@ -129,6 +164,11 @@ class PageParser(HTMLParser):
         if tag == "table" and any("output" in c or "cell_output" in c for _, cs in self._open for c in cs):
             self.tables += 1
             self.boxed_tables += any("seitpp-table" in cs for _, cs in self._open)
+        in_player_buttons = any("anim-buttons" in cs for _, cs in self._open)
+        if tag == "button" and in_player_buttons:
+            self.player_buttons += 1
+        if tag == "svg" and in_player_buttons and self._open[-1][0] == "button":
+            self.player_icons += 1
         if tag not in VOID:
             self._open.append((tag, classes))
         for key in ("id", "name"):
@@ -176,13 +216,21 @@ def parse(html: str) -> PageParser:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
-def test_page_loads_in_chromium_with_its_figures_and_no_errors(browser, site, page):
+def test_page_loads_in_chromium_with_its_figures_and_no_errors(browser, site, page, tmp_path):
     url = f"{site}/{page}.html"
     with urlopen(url) as response:
         assert response.status == 200, f"{url}: HTTP {response.status}"
-    dom = chromium(browser, "--dump-dom", url)
+    net_log = tmp_path / "net-log.json"
+    dom = chromium(browser, f"--log-net-log={net_log}", "--dump-dom", url)
     assert dom.returncode == 0 and "</html>" in dom.stdout, f"{url}: Chromium gave no page\n{dom.stderr[-2000:]}"
     p = parse(dom.stdout)
+
+    # Offline means offline: the page asks nothing of any host but its own server, not even what it
+    # could do without (the proxy fails those requests, so only the net log shows them)
+    requested = page_requests(net_log)
+    assert url in requested, f"{page}: the net log names no request for the page itself (has its format changed?)"
+    outgoing = sorted({u for u in requested if leaves_the_server(u)})
+    assert not outgoing, f"{page}: requested {len(outgoing)} URL(s) from outside the book's server:\n" + "\n".join(outgoing)
 
     heading = "".join(p.h1).strip().rstrip("#").strip()
     assert heading, f"{page}: no <h1> heading"
@@ -214,6 +262,11 @@ def test_page_loads_in_chromium_with_its_figures_and_no_errors(browser, site, pa
         # the widget shows its saved figure only (no kernel redraws it): a frame player shows the rest
         assert any("animation" in c.split() for c in p.classes), \
             f"{page}: {p.widget_views} widget(s) but no static frame player"
+
+    # Frame players' buttons with their icons, drawn by the theme's Font Awesome (the player's own CDN
+    # stylesheet is not linked: seitpp.viz.compare)
+    assert p.player_icons == p.player_buttons, \
+        f"{page}: {p.player_buttons - p.player_icons} of {p.player_buttons} frame player buttons without an icon"
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / f"{page.replace('/', '_')}.png"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Sequence
 
 import matplotlib.pyplot as plt
@@ -109,7 +110,14 @@ def comparison_player(render: Render, image_index: int, augmentation: str, stren
     animation = FuncAnimation(fig, show, frames=len(rows), interval=interval_ms, cache_frame_data=False)
     html = animation.to_jshtml(default_mode="once")
     plt.close(fig)  # otherwise the inline backend also shows the last frame as a static figure
-    return HTML(html)
+    return HTML(_CDN_STYLESHEET.sub("", html))
+
+
+# The player links Font Awesome 4.4's stylesheet from a CDN for its button icons (<i class="fa ...">).
+# In the book the theme's own Font Awesome (pydata-sphinx-theme's fontawesome.js, in _static) swaps
+# those for SVG icons, and a page draws the same with the link as without it, so the link only made
+# each page with a player ask a CDN for a file it does not need: dropped, the book stays offline.
+_CDN_STYLESHEET = re.compile(r'<link\s[^>]*href="https?://[^"]*font-awesome[^"]*"[^>]*>')
 
 
 def _png_base64(fig: plt.Figure) -> str:
