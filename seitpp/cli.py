@@ -183,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="parallel jobs (0: the preset's)")
     add_device_argument(p, "where the jobs run, recorded in the provenance")
 
+    p = add_command(commands, "scorecard", "the committed sweeps' verdicts on the paper's findings, one line each "
+                    "(chapter 95's card)", "cmd_scorecard")
+    p.add_argument("--box", metavar="FILE", help="also write the introduction's box of what holds (MyST markdown), "
+                   "e.g. book/holds.md, which the introduction includes")
+
     p = add_command(commands, "evaluate", "top-1 of a fine-tuned checkpoint on centre crops, mIoU of a segmenter",
                     "cmd_evaluate")
     p.add_argument("--checkpoint", required=True, help="a training checkpoint (file or run directory)")

@@ -35,6 +35,7 @@ from seitpp.engine.predict import Predictor
 from seitpp.errors import TrainingDiverged, TrainSetupError
 from seitpp.experiments.beyond import Beyond, beyond_preset
 from seitpp.experiments.reproduce import Reproduce, sweep_preset
+from seitpp.experiments.scorecard import scorecard, summary_box
 from seitpp.experiments.sweep import Experiment, with_fields
 from seitpp.files import FileProblem, atomic_path
 from seitpp.models.cnn import reads_pixels
@@ -298,6 +299,16 @@ def cmd_beyond(args: argparse.Namespace) -> None:
     run_sweep_command(args, Beyond(preset), f"{preset.test_images} images of the embedded "
                       f"dataset's {preset.score_split} split (see seitpp.experiments.beyond); mean over seeds in "
                       "summary.csv")
+
+
+def cmd_scorecard(args: argparse.Namespace) -> None:
+    rows = scorecard()
+    for r in rows:
+        print(f"{r['source']:<22} {r['finding']:<40} {r['verdict']:<13} {r['comparison']}")
+    if args.box:
+        with atomic_path(args.box) as tmp:
+            tmp.write_text(summary_box(rows) + "\n")
+        print(f"wrote {args.box}")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:

@@ -262,3 +262,12 @@ def test_the_figure_has_a_panel_per_source_and_a_line_per_row():
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["CPU sweep", "GPU sweep"]
     assert [len(ax.get_yticklabels()) for ax in fig.axes] == [len(rows) - 3, 3]
     plt.close(fig)
+
+
+def test_the_introductions_box_is_the_committed_scorecards():
+    """book/holds.md, which the introduction includes, is summary_box of today's card: a sweep that reruns
+    and moves a verdict makes it stale until `python -m seitpp scorecard --box book/holds.md` writes it again."""
+    box = Path(__file__).resolve().parents[1] / "book" / "holds.md"
+    assert "{include} holds.md" in (box.parent / "intro.md").read_text(), "book/intro.md does not include holds.md"
+    assert box.read_text() == summary_box(scorecard()) + "\n", \
+        "book/holds.md is out of date: run python -m seitpp scorecard --box book/holds.md"
