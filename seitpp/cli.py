@@ -23,7 +23,7 @@ PRESET_NAMES = {
     "baseline": ("cpu-cnn", "gpu-cnn"),  # the pixel CNNs of PRESETS["finetune"]
     "reproduce": ("cpu", "cpu-first", "cpu-learned-table", "cpu-pilot", "cpu-random-table", "cpu-val", "gpu",
                   "smoke"),  # seitpp.experiments.reproduce.SWEEPS
-    "beyond": ("cpu", "cpu-learned-table", "cpu-val", "smoke"),  # seitpp.experiments.beyond_presets.PRESETS
+    "beyond": ("cpu", "cpu-learned-table", "cpu-val", "live", "smoke"),  # seitpp.experiments.beyond_presets.PRESETS
 }
 REFERENCE = "the reference tokenizer, seitpp/artefacts/tokenizer"
 SET_HELP = ("override a setting by name (repeatable), e.g. --set epochs=3 --set lr=1e-3, or by part: --set "
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add_command(commands, "beyond", "chapter 8: segmentation, a second tokenizer and DCT inputs, all seeds "
                     "(resumable)", "cmd_beyond")
-    add_preset(p, "beyond", "cpu", "cpu: about 90 minutes on 2 cores; cpu-val: its segmentation on validation images (the pilot); cpu-learned-table: the first run; smoke: seconds, for tests")
+    add_preset(p, "beyond", "cpu", "cpu: about 90 minutes on 2 cores; cpu-val: its segmentation on validation images (the pilot); cpu-learned-table: the first run; live: chapter 8's live segmenter; smoke: seconds, for tests")
     p.add_argument("--out", required=True, help="output directory: results.csv, summary.csv, examples.npz, "
                    "provenance.json")
     p.add_argument("--workers", type=int, default=0, help="parallel jobs (0: the preset's)")

@@ -1,0 +1,39 @@
+"""The live runs learn on the page: each chapter's fast-mode result beats its baseline by a margin.
+
+Every chapter that trains a model live glues its result and the baseline it is printed beside
+(`myst_nb.glue`, the same values its prose quotes), and this test reads them from the notebook the
+book build executed in fast mode (`built_book`). A run that falls back to chance fails here, not in
+a reader's hands. Each entry: (notebook, glued result, its baseline: a glued name, or a fixed bar
+where the issue set one, the least margin over it, in the units the result is glued in).
+"""
+import json
+import re
+
+import pytest
+
+LIVE_RESULTS = [
+    ("08_beyond_classification", "ch8_live_miou", "ch8_all_background_miou", 3.0),  # 14.1 against 6.9
+]
+
+
+def glued(notebook: dict) -> dict[str, float]:
+    """The numbers a notebook glued (`myst_nb.glue`, shown or not), by name, from its executed outputs."""
+    values = {}
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get("scrapbook")
+            if record:
+                text = output["data"][record["mime_prefix"] + "text/plain"]  # e.g. 14.8 or np.float64(14.8)
+                values[record["name"]] = float(re.search(r"-?[0-9.]+(e-?[0-9]+)?", text).group())
+    return values
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, result, baseline, margin", LIVE_RESULTS,
+                         ids=[f"{n}:{r}" for n, r, _, _ in LIVE_RESULTS])
+def test_the_live_run_beats_its_baseline_in_fast_mode(built_book, name, result, baseline, margin):
+    executed = built_book.parent / "jupyter_execute" / "notebooks" / f"{name}.ipynb"
+    values = glued(json.loads(executed.read_text()))
+    bar = values.get(baseline) if isinstance(baseline, str) else baseline
+    assert result in values and bar is not None, f"{name} glues no {result!r} or {baseline!r} (it glued {sorted(values)})"
+    assert values[result] >= bar + margin, f"{name}: {result} = {values[result]:.4g}, under {baseline} = {bar:.4g} + {margin}"
