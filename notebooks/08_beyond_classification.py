@@ -25,7 +25,10 @@
 # Every chapter so far classified. A storage format earns its place only if what it stores serves
 # more than one task, and if the ideas that make training on it work are not tied to one
 # tokenizer. SeiT++ {cite}`lee2024seitpp` argues both: fine-tuned for semantic segmentation on
-# ADE20k {cite}`zhou2017ade20k` tokens, it gains **+4.2 mIoU** over SeiT {cite}`park2023seit`,
+# ADE20k {cite}`zhou2017ade20k` tokens, it gains **+4.2 mIoU** over SeiT {cite}`park2023seit`
+# (mIoU, mean intersection over union: per class, the pixels both the prediction and the true mask
+# give that class, divided by the pixels either gives it; then the mean over classes, background
+# included, in points of 100),
 # and its two ingredients, masked pre-training and augmentation in the input's own space, are
 # meant to apply to other compressed inputs, such as the quantised DCT coefficients that JPEG
 # stores {cite}`wallace1991jpeg` and that vision transformers can read directly
