@@ -54,12 +54,13 @@ def masking_figure(tokenizer: VQTokenizer, image: np.ndarray, image_title: str, 
     axes[0].imshow(image)
     axes[0].set(title=f"(a) {image_title}, {image.shape[0]} x {image.shape[1]} pixels",
                 xlabel="x (pixels)", ylabel="y (pixels)")
-    shown = axes[1].imshow(ids.cpu().numpy(), cmap="viridis", vmin=0, vmax=tokenizer.config.codebook_size - 1)
+    # ids are names, not amounts: each id gets its own arbitrary colour (no colour scale, no order)
+    palette = np.random.default_rng(0).uniform(0.15, 0.95, (tokenizer.config.codebook_size, 3))
+    axes[1].imshow(palette[ids.cpu().numpy()], interpolation="nearest")
     top, left = (H - crop) // 2, (W - crop) // 2  # where centre_crop cuts
     axes[1].add_patch(Rectangle((left - 0.5, top - 0.5), crop, crop, fill=False, edgecolor="white", linewidth=2))
-    axes[1].set(title=f"(b) its {H} x {W} token ids; the {crop} x {crop} crop boxed", xlabel="token column",
-                ylabel="token row", xticks=range(0, W, 3), yticks=range(0, H, 3))
-    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.03, label="token id")
+    axes[1].set(title=f"(b) its {H} x {W} token ids, one colour per id; the {crop} x {crop} crop boxed",
+                xlabel="token column", ylabel="token row", xticks=range(0, W, 3), yticks=range(0, H, 3))
     axes[2].imshow(hwc(decoded))
     axes[2].set(title=f"(c) the crop's tokens, decoded ({decoded.shape[-2]} x {decoded.shape[-1]} pixels)",
                 xlabel="x (pixels)", ylabel="y (pixels)")
