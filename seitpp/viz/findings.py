@@ -19,8 +19,8 @@ def _errorbar(ax: plt.Axes, rows: Sequence[dict], x: Sequence[float], label: str
 def budget_figure(summary: Sequence[dict], paper: Mapping[str, Sequence[float]], paper_gb: Sequence[float],
                   chance: float) -> plt.Figure:
     """Top-1 against the training set's storage, per method: this book's sweep (mean and spread
-    over seeds) beside the paper's ImageNet numbers."""
-    fig, (ours, theirs) = plt.subplots(1, 2, figsize=(11, 4))
+    over seeds) beside the paper's ImageNet numbers, on one top-1 scale (0 to 100%)."""
+    fig, (ours, theirs) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     methods = list(dict.fromkeys(r["method"] for r in summary if r["experiment"] == "budgets"))
     for method in methods:
         rows = sorted((r for r in summary if r["experiment"] == "budgets" and r["method"] == method),
@@ -33,6 +33,8 @@ def budget_figure(summary: Sequence[dict], paper: Mapping[str, Sequence[float]],
              title="this book: Shapes, ViT-micro, CPU")
     theirs.set(xlabel="training set stored as tokens (GB)", ylabel="ImageNet-1k top-1 (%)",
                title="the paper: ImageNet-1k, ViT-B/16")
+    ours.set_ylim(0, 100)
+    theirs.tick_params(labelleft=True)
     for ax in (ours, theirs):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
