@@ -178,6 +178,13 @@ print(f"cpu-ref: beta = commitment = {ref_cfg.model.commitment}, lambda = edge_w
 #
 # In fast mode we train the `cpu-tiny` preset, for the `steps` its config prints below; in full mode the `cpu-ref`
 # preset, the one that made the reference tokenizer.
+#
+# Two numbers judge it. **PSNR** (peak signal-to-noise ratio) measures how close the decoded image
+# is to the original: $-10 \log_{10}$ of the mean squared error of pixels in $[0, 1]$, in dB, so
+# every 6 dB more halves the typical pixel error. **Perplexity** measures how many codes the
+# tokenizer really uses: $\exp(H)$, where $H$ is the entropy of how often each code appears on
+# held-out images, the number of equally used codes with the same entropy (the section on the
+# codebook below draws the histogram behind it).
 
 # %%
 cfg = preset("cpu-tiny" if FAST else "cpu-ref")

@@ -263,7 +263,10 @@ fig = launched_runs_figure({name: read_results(path / "history.csv") for name, p
 # The time of a run is the number of images it sees over the rate of the training step. The rate
 # is measured here, on this device, for the paper's two models: ViT-B/16 on 28 x 28 token crops
 # (196 patches, as a 224-pixel image) and its MTM model, forward, backward and AdamW, in bf16 on a
-# GPU. The loader is left out: section 4 shows it is a small share on tokens. (Fast mode measures
+# GPU. The loader is left out: section 4 shows it is a small share on tokens. **MFU** (model FLOP
+# utilisation) says how much of the device the step uses: the FLOPs a step needs (forward and
+# backward, counted from the model), per second, over the device's dense bf16 peak; it is known
+# only on a GPU whose peak the package lists, and is "n/a" elsewhere. (Fast mode measures
 # the ViT-S pair instead, about a quarter of ViT-B's work per image, to stay within a minute on a
 # laptop CPU.)
 
