@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # becomes every numbered chapter with an "## Exercises" section.
 WITH_HINTS = [
     "02_why_augmentation_breaks",
+    "03_tokenadapt",
     "04_coloradapt",
 ]
 EXERCISE = re.compile(r"^(\d+)\. ")  # an exercise: a numbered item at the left margin
