@@ -17,6 +17,7 @@ WITH_HINTS = [
     "02_why_augmentation_breaks",
     "03_tokenadapt",
     "04_coloradapt",
+    "07_budgets_robustness",
 ]
 EXERCISE = re.compile(r"^(\d+)\. ")  # an exercise: a numbered item at the left margin
 DROPDOWN = re.compile(r"^\s+:::\{dropdown\} (.+?)\s*$")  # a dropdown inside the item: indented

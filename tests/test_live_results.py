@@ -27,7 +27,8 @@ def glued(notebook: dict) -> dict[str, float]:
             record = output.get("metadata", {}).get("scrapbook")
             if record:
                 text = output["data"][record["mime_prefix"] + "text/plain"]  # e.g. 14.8 or np.float64(14.8)
-                values[record["name"]] = float(re.search(r"-?[0-9.]+(e-?[0-9]+)?", text).group())
+                if number := re.search(r"-?[0-9]+(\.[0-9]*)?(e-?[0-9]+)?", text):  # words glued for prose: skipped
+                    values[record["name"]] = float(number.group())
     return values
 
 
