@@ -18,6 +18,7 @@ WITH_HINTS = [
     "03_tokenadapt",
     "04_coloradapt",
     "07_budgets_robustness",
+    "08_beyond_classification",
 ]
 EXERCISE = re.compile(r"^(\d+)\. ")  # an exercise: a numbered item at the left margin
 DROPDOWN = re.compile(r"^\s+:::\{dropdown\} (.+?)\s*$")  # a dropdown inside the item: indented
