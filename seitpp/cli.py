@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add_command(commands, "beyond", "chapter 8: segmentation, a second tokenizer and DCT inputs, all seeds "
                     "(resumable)", "cmd_beyond")
-    add_preset(p, "beyond", "cpu", "cpu: about 90 minutes on 2 cores; cpu-val: its segmentation on validation images (the pilot); cpu-learned-table: the first run; live: chapter 8's live segmenter; smoke: seconds, for tests")
+    add_preset(p, "beyond", "cpu", "cpu: about 2 hours on 2 cores; cpu-val: its segmentation on validation images (the pilot); cpu-learned-table: the first run; live: chapter 8's live segmenter; smoke: seconds, for tests")
     p.add_argument("--out", required=True, help="output directory: results.csv, summary.csv, examples.npz, "
                    "provenance.json")
     p.add_argument("--workers", type=int, default=0, help="parallel jobs (0: the preset's)")

@@ -14,6 +14,9 @@ import pytest
 LIVE_RESULTS = [
     ("01_tokenization", "ch1_live_test_top1", 50.0, 0.0),  # the bar; 56.5% measured (chance 8.3%)
     ("01_tokenization", "ch1_live_val_top1", "ch1_chance", 25.0),  # 58.7 against 8.3
+    ("05_mtm", "ch5_live_masked_acc", "ch5_most_frequent", 2.0),  # 5.7% of masked tokens against 0.5%
+    ("05_mtm", "ch5_sweep_masked_acc", "ch5_sweep_most_frequent_visible", 5.0),  # the committed encoder: 23.0 vs 13.1
+    ("06_finetune_ablation", "ch6_live_gap", "ch6_live_spread", 0.0),  # MTM init - scratch 3.3 points, spread 1.75
     ("08_beyond_classification", "ch8_live_miou", "ch8_all_background_miou", 3.0),  # 14.1 against 6.9
     ("09_cuda_training", "ch9_live_top1", "ch9_chance", 8.3),  # at least twice chance; 32.0 against 8.3
 ]
