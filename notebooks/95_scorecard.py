@@ -145,9 +145,11 @@ display(format_table(["finding", *SOURCES], table,
 #   above gives how many).
 # - It cannot say whether the paper's ImageNet numbers are right: those need ImageNet-scale data
 #   and schedules, which [chapter 9](09_cuda_training.ipynb) prepares and prices.
-# - A verdict moves when the spread does: more seeds shrink the spread and can turn an *unclear*
-#   into either of the others. Every row's cells are in the sweep's `results.csv`, one line per
-#   model, so any verdict can be checked by hand.
+# - A verdict moves when a mean or a spread does. The spread is the seeds' standard deviation:
+#   more seeds estimate it better but do not shrink it as they would a standard error, so more
+#   seeds change a verdict only where the means or that estimate move (exercise 3). Every row's
+#   cells are in the sweep's `results.csv`, one line per model, so any verdict can be checked by
+#   hand.
 #
 # ## Summary
 #
@@ -158,10 +160,132 @@ display(format_table(["finding", *SOURCES], table,
 #
 # ## Exercises
 #
+# Each exercise has a hint and the result to expect, folded away until you open them, and a
+# solution, written to run at the end of this page. These exercises train nothing: they read the
+# committed sweeps, so their results are the same in fast and full mode. The expected results were
+# computed by running each solution after this page's cells on this book's 2-core CPU, on one
+# thread beside other jobs: under a second each.
+#
 # 1. Judge with a stricter rule: call a difference *holds* only beyond twice the spread
 #    (`seitpp.experiments.verdict(d, 2 * s)`). Which verdicts change?
+#
+#    :::{dropdown} Hint
+#    Every row of `rows` carries its `difference` and `spread`, so the card can be judged again
+#    without reading a sweep. Keep the *uninformative* rows as they are: that verdict is about
+#    chance, not about the spread.
+#    :::
+#
+#    :::{dropdown} Expected result
+#    Five of the 38 rows change, each to *unclear*; none turns the other way. On the counted
+#    sources three of the CPU sweep's: two *holds* (MTM and augmentation add up at 2,000 images,
+#    +3.1 against a spread of 2.9; TokenAdapt beats the naive warps, +3.5 against 3.1) and one
+#    *opposite* (TokenAdapt against ColorAdapt, -3.9 against 3.4). The CPU sweep then has 12
+#    *holds* and 1 *opposite* where it had 14 and 2. The other two are the GPU sweep's, which the
+#    totals leave out: "MTM helps" and "SeiT++ beats SeiT" at -41 points against a spread of
+#    24, as wide as that because SeiT's two seeds are far apart. The beyond-classification rows
+#    keep their verdicts.
+#    :::
+#
+#    :::{dropdown} Solution
+#    ```python
+#    from seitpp.experiments import verdict
+#
+#    for r in rows:
+#        stricter = r["verdict"] if r["verdict"] == "uninformative" else verdict(r["difference"], 2 * r["spread"])
+#        if stricter != r["verdict"]:
+#            print(f"{r['source']}: {r['finding']}, {r['comparison']}: {r['difference']:+.1f} ± {r['spread']:.1f}, "
+#                  f"{r['verdict']} -> {stricter}")
+#    ```
+#    :::
+#
 # 2. Add the sweep with random table rows (`seitpp.experiments.reproduce.RANDOM_TABLE_RESULTS`)
-#    as a fourth source with `seitpp.experiments.scorecard.card_rows`: which findings does the
-#    table's start change?
-# 3. Pick one *unclear* row and estimate from `results.csv` how many seeds would make its spread
-#    smaller than its difference, if the per-seed spread stayed as it is.
+#    as a source with `seitpp.experiments.scorecard.card_rows`, beside the first sweep it repeats
+#    (`FIRST_RESULTS`, the same runs with the table started from the codes): which findings does
+#    the table's start change?
+#
+#    :::{dropdown} Hint
+#    The random-table sweep is the first cpu sweep (`--preset cpu-first`: 1,000 symmetric
+#    shapes, 800 fine-tuning steps) with one change, so compare it with that sweep, not with the
+#    CPU sweep of the card. `Reproduce(sweep_preset(name)).findings(summary)` turns each summary
+#    into findings, with the presets `"cpu-first"` and `"cpu-random-table"`; both sweeps give the
+#    same comparisons in the same order, so the two lists of rows can be zipped.
+#    :::
+#
+#    :::{dropdown} Expected result
+#    Of 23 comparisons each, 2 hold with the table from the codes and 9 with random rows (9 and 4
+#    *opposite*). The change is "MTM helps": all six of its comparisons flip, from *opposite* or
+#    *unclear* (-3.5 to -0.3 points) with the codes to *holds* (+4.0 to +8.9) with random rows.
+#    The other rows that change move by two points or less: "each augmentation helps" and "MTM
+#    and augmentation add up" swap a *holds* for an *unclear* in both directions; "TokenAdapt
+#    helps more than ColorAdapt" goes from *opposite* (-2.6) to *unclear* (+0.2); the drop on
+#    noise from *opposite* (-1.8) to *holds* (+1.2), the drop on blur the other way. Chapter 6's
+#    section on the first sweep shows the same MTM rows and the models behind them.
+#    :::
+#
+#    :::{dropdown} Solution
+#    ```python
+#    from seitpp.experiments.reproduce import FIRST_RESULTS, RANDOM_TABLE_RESULTS, Reproduce, sweep_preset
+#    from seitpp.experiments.scorecard import card_rows, seed_counts
+#
+#    def sweep_rows(folder, preset, source):
+#        summary = read_results(folder / SUMMARY_FILE)
+#        return card_rows(Reproduce(sweep_preset(preset)).findings(summary), source, seeds=seed_counts(summary))
+#
+#    codes = sweep_rows(FIRST_RESULTS, "cpu-first", "first sweep, table from the codes")
+#    random = sweep_rows(RANDOM_TABLE_RESULTS, "cpu-random-table", "first sweep, random table rows")
+#    display(format_table(["source", "comparisons", *VERDICTS],
+#                         [[c["source"], c["findings"], *(c[v] for v in VERDICTS)] for c in verdict_counts(codes + random)]))
+#    for a, b in zip(codes, random):  # the same comparisons, in the same order
+#        if a["verdict"] != b["verdict"]:
+#            print(f"{a['finding']}, {a['comparison']}: from the codes {a['difference']:+.1f} ({a['verdict']}), "
+#                  f"from random rows {b['difference']:+.1f} ({b['verdict']})")
+#    ```
+#    :::
+#
+# 3. Pick one *unclear* row and estimate from `results.csv` how many seeds would make the spread
+#    of its *mean* difference (the card's spread over $\sqrt{n}$, for $n$ seeds) smaller than the
+#    difference, if the per-seed spread stayed as it is. Would the card's verdict change with them?
+#
+#    :::{dropdown} Hint
+#    The card's spread combines the two models' standard deviations over seeds
+#    (`statistics.stdev`, in `seitpp.experiments.mean_over_seeds`): it describes one seed, and
+#    more seeds estimate it better without shrinking it. What shrinks is the standard error of a
+#    mean, $s / \sqrt{n}$; solve $s / \sqrt{n} < |d|$ for $n$. `results.csv` holds one line per
+#    model and seed (`read_results` gives numbers).
+#    :::
+#
+#    :::{dropdown} Expected result
+#    For "MTM helps" at 429 images (SeiT++ against SeiT++ without MTM), the three seeds give
+#    -2.1 points with a spread of 4.6, so $n > (4.6 / 2.1)^2 = 4.8$: five seeds per model, if the
+#    seeds' spread and the means stayed where they are. The counted *unclear* rows need from 2 to
+#    106 seeds: 2 for two rows whose standard error with today's three seeds is already below
+#    the difference (TokenAdapt against ColorAdapt on the pose shift, -1.4 ± 1.9), 14 for the drop
+#    on noise (+1.0 ± 3.7), and 106 and 54 for the segmentation mIoU and the DCT colour swap, whose
+#    differences are a tenth of their spreads. The card's verdict would not change with them: its
+#    rule compares the difference with the standard deviation, which more seeds do not shrink.
+#    Only the means moving, or a rule on the standard error, would change it.
+#    :::
+#
+#    :::{dropdown} Solution
+#    ```python
+#    import math
+#    import statistics
+#
+#    from seitpp.experiments import RESULTS_FILE
+#
+#    results = read_results(CPU_RESULTS / RESULTS_FILE)
+#
+#    def seeds(method, images):  # one clean top-1 per seed
+#        return [r["acc_clean"] for r in results if r["experiment"] == "budgets" and r["method"] == method
+#                and r["train_images"] == images]
+#
+#    a, b = seeds("SeiT++ without MTM", 429), seeds("SeiT++", 429)
+#    d = 100 * (statistics.mean(b) - statistics.mean(a))
+#    s = 100 * math.hypot(statistics.stdev(a), statistics.stdev(b))  # the card's spread
+#    print(f"{len(a)} seeds each: {d:+.1f} ± {s:.1f}; s / sqrt(n) < |d| from n = {math.ceil((s / d) ** 2)} seeds")
+#    for r in counted:
+#        if r["verdict"] == "unclear":
+#            print(f"{r['finding']}, {r['comparison']}: {r['difference']:+.1f} ± {r['spread']:.1f}: "
+#                  f"n = {math.ceil((r['spread'] / r['difference']) ** 2)}")
+#    ```
+#    :::

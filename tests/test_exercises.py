@@ -11,14 +11,17 @@ import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# The chapters whose exercises have their hints so far; 01, 03, 05-09 and 95 follow, and then this list
-# becomes every numbered chapter with an "## Exercises" section.
+# The chapters whose exercises have their hints so far; 05 and 06 follow, and then this list becomes
+# every numbered chapter with an "## Exercises" section.
 WITH_HINTS = [
+    "01_tokenization",
     "02_why_augmentation_breaks",
     "03_tokenadapt",
     "04_coloradapt",
     "07_budgets_robustness",
     "08_beyond_classification",
+    "09_cuda_training",
+    "95_scorecard",
 ]
 EXERCISE = re.compile(r"^(\d+)\. ")  # an exercise: a numbered item at the left margin
 DROPDOWN = re.compile(r"^\s+:::\{dropdown\} (.+?)\s*$")  # a dropdown inside the item: indented
