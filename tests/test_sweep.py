@@ -51,6 +51,7 @@ class Toy(Experiment):
 
     def run_stage(self, stage: str, work: Path) -> None:
         self.log.append(stage)
+        (work / stage).mkdir(exist_ok=True)
 
     def run_cell(self, cell: Cell, work: Path) -> dict:
         self.log.append(f"{cell.method}|{cell.seed}")
@@ -78,6 +79,23 @@ def test_stages_run_before_the_cells_that_need_them_and_a_rerun_skips_what_is_do
     assert log == ["prepare"]  # nothing left: no stage, no cell
 
 
+def test_a_lost_stage_that_made_cells_is_refused_not_trained_again(tmp_path):
+    """With b|0 made and work/second gone, b|1 would read a second, retrained stage: refused, nothing runs."""
+    log = []
+    Toy(log).run(tmp_path, progress=False)
+    kept = [line for line in (tmp_path / RESULTS_FILE).read_text().splitlines() if line != "toy,b,1,0.6"]
+    (tmp_path / RESULTS_FILE).write_text("\n".join(kept) + "\n")
+    (tmp_path / "work" / "second").rmdir()
+    log.clear()
+    with pytest.raises(ValueError, match="made with the stage\\(s\\) second, which .* no longer holds"):
+        Toy(log).run(tmp_path, progress=False)
+    assert log == ["prepare"]
+    without = [line for line in kept if not line.startswith("toy,b,")]  # the fix the message names
+    (tmp_path / RESULTS_FILE).write_text("\n".join(without) + "\n")
+    Toy(log).run(tmp_path, progress=False)
+    assert log[-4:] == ["first", "second", "b|0", "b|1"]
+
+
 def test_stages_for_brings_the_stages_a_stage_needs():
     cells = [Cell("toy", "b", 0, stage="third")]
     assert stages_for(cells, ("first", "second", "third"), {"third": "second", "second": "first"}) == [
@@ -98,7 +116,8 @@ COMMITTED = {  # artefact folder -> the experiment that made it
     "reproduce-cpu-first": Reproduce(reproduce.sweep_preset("cpu-first")),
     "reproduce-cpu-random-table": Reproduce(reproduce.sweep_preset("cpu-random-table")),
     "reproduce-gpu": Reproduce(reproduce.sweep_preset("gpu")),
-    "beyond-cpu": Beyond(beyond.beyond_preset("cpu-learned-table")),
+    "beyond-cpu": Beyond(beyond.beyond_preset("cpu")),
+    "beyond-cpu-learned-table": Beyond(beyond.beyond_preset("cpu-learned-table")),
 }
 
 

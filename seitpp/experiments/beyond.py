@@ -19,6 +19,7 @@ A cell is one training run with one seed, then its evaluation. Some cells need a
 run made once (seed 0) and shared by every seed:
 
     mtm-reference   MTM on the reference tokens of the training images     -> segment SeiT++
+                    (one per segmentation budget: mtm-reference-0.2143 on its first 429)
     tokenizer-f8    the second tokenizer, then its tokens of every image    -> every transfer cell
     mtm-f8          MTM on the second tokenizer's tokens (after tokenizer-f8) -> transfer SeiT++
     masked-dct      masked block modeling on the training levels            -> dct masked pre-training
@@ -37,11 +38,13 @@ first, as chapter 6's). Beside `results.csv` and `summary.csv`: `storage.csv`, t
 of every input; `examples.npz`, the predicted masks of a few test images (seed 0, each segmentation
 method) for the chapter's pictures; `tokenizer-f8/`, the second tokenizer, so the chapter can decode
 its tokens. Stages resume from their checkpoints (masked block modeling, two minutes, restarts).
+A stage trained again has other weights, so the runner refuses to retrain one that finished cells
+read (`seitpp.experiments.sweep.check_stages_kept`): keep the work folder until a run is complete.
 
 Cost of the `cpu` preset on a 2-core CPU, two workers of one thread each, measured beside other
-jobs (so an idle machine is faster): the four stages about 24 minutes of wall; cells (the last
-seed of each, with less company) segmentation 85 s (SeiT-style) and 280 s (SeiT++), transfer
-61 to 88 s, DCT 114 to 156 s. About an hour of wall in all.
+jobs (so an idle machine is faster): the five stages about 25 minutes of wall; cells segmentation
+190 to 230 s (SeiT-style) and 400 to 670 s (SeiT++, TokenAdapt on every batch), transfer 130 to
+215 s, DCT 290 to 360 s, 7,000 s of cell time in all. About two hours of wall.
 """
 from __future__ import annotations
 

@@ -163,6 +163,20 @@ def check_settings(sweep: Experiment, work: Path) -> None:
                          f"(see {path}); resume it with those, or use another --out")
 
 
+def check_stages_kept(sweep: Experiment, done: list[Cell], stages: list[str], work: Path) -> None:
+    """Refuse to train again a stage that cells already in results.csv read: a stage trained a second time
+    (the work folder lost, another machine) has other weights, so the cells still to make would not share
+    one stage with the cells made before them (chapter 8's committed run measured such cells apart by up
+    to 10 points)."""
+    made_with = set(stages_for(done, sweep.stages, sweep.stage_needs))
+    lost = [s for s in stages if s in made_with and not (work / s).exists()]
+    if lost:
+        raise ValueError(f"{work.parent}: results.csv holds cells made with the stage(s) {', '.join(lost)}, which "
+                         f"{work} no longer holds; trained again they would be other weights, mixed into the same "
+                         f"groups. Restore {work}, or delete from results.csv the rows of every cell that reads "
+                         f"them, and rerun: the sweep then trains the stages and makes those cells again")
+
+
 def with_fields(preset, assignments: list[str]):
     """A preset dataclass with fields replaced from `FIELD=VALUE` strings (`--set` on the command line):
     values are read as Python literals where they are one (`budgets=(1.0,)`), else as text."""
@@ -206,6 +220,7 @@ def run(sweep: Experiment, out: str | Path, workers: int = 1, progress: bool = T
     done = {sweep.row_key(r) for r in rows}
     todo = [c for c in cells if c.key not in done]
     stages = stages_for(todo, sweep.stages, sweep.stage_needs)
+    check_stages_kept(sweep, [c for c in cells if c.key in done], stages, work)
 
     def report(row: dict | None = None) -> None:
         if row is not None:
