@@ -176,7 +176,7 @@ display(format_table(["finding", *SOURCES], table,
 #    :::
 #
 #    :::{dropdown} Expected result
-#    Five of the 38 rows change, each to *unclear*; none turns the other way. On the counted
+#    Five of the 40 rows change, each to *unclear*; none turns the other way. On the counted
 #    sources three of the CPU sweep's: two *holds* (MTM and augmentation add up at 2,000 images,
 #    +3.1 against a spread of 2.9; TokenAdapt beats the naive warps, +3.5 against 3.1) and one
 #    *opposite* (TokenAdapt against ColorAdapt, -3.9 against 3.4). The CPU sweep then has 12
@@ -258,10 +258,10 @@ display(format_table(["finding", *SOURCES], table,
 #    For "MTM helps" at 429 images (SeiT++ against SeiT++ without MTM), the three seeds give
 #    -2.1 points with a spread of 4.6, so $n > (4.6 / 2.1)^2 = 4.8$: five seeds per model, if the
 #    seeds' spread and the means stayed where they are. The counted *unclear* rows need from 2 to
-#    106 seeds: 2 for two rows whose standard error with today's three seeds is already below
-#    the difference (TokenAdapt against ColorAdapt on the pose shift, -1.4 ± 1.9), 14 for the drop
-#    on noise (+1.0 ± 3.7), and 106 and 54 for the segmentation mIoU and the DCT colour swap, whose
-#    differences are a tenth of their spreads. The card's verdict would not change with them: its
+#    14 seeds: 2 for three rows whose standard error with today's three seeds is already below
+#    the difference (among them TokenAdapt against ColorAdapt on the pose shift, -1.4 ± 1.9, and
+#    segmentation mIoU on 2,000 images, +1.5 ± 2.0), 14 for the drop on noise (+1.0 ± 3.7), and 4 for the DCT
+#    colour swap (+3.2 ± 5.6). The card's verdict would not change with them: its
 #    rule compares the difference with the standard deviation, which more seeds do not shrink.
 #    Only the means moving, or a rule on the standard error, would change it.
 #    :::
