@@ -447,6 +447,13 @@ fig = scores_figure(live_table, f"{NUM_TEST} held-out Shapes crops, after {resul
 # images (the sweep's own training images, all of them in full mode). Nothing is chosen on these
 # test images. Its numbers are not comparable with the live model's number for number (other
 # images, another table), only each with its own baselines.
+#
+# The sweep's log also carries a **label probe**: a test of whether the encoder's features already
+# separate the classes without any training for them. At each evaluation the frozen encoder's
+# mean-pooled features of up to 2,000 labelled validation images are compared, and each image takes
+# the class its 20 most similar others vote for (a kNN vote, leave-one-out, `seitpp.engine.knn_top1`);
+# its top-1 against chance says how much class information MTM put into the features. The cell
+# prints its first and last value.
 
 # %%
 print(inspect.getsource(export_mtm).split('    """')[0] + "    ...")
