@@ -441,13 +441,14 @@ print(f"MTM's masked-token loss: {mtm_log[0]['loss']:.2f} at step {mtm_log[0]['s
 # %% [markdown]
 # At this size the results repeat the first cpu sweep's (chapter 6, its last section), more
 # sharply. The learned table without MTM is level with SeiT (whose two seeds, printed above, are
-# far apart), and both MTM rows fall far below the rest. The
-# MTM loss above says why: a few hundred steps of MTM moved it little from uniform guessing, so
-# the encoder that fine-tuning starts from has learned little, and layer-wise lr decay (0.65 over
-# 12 blocks) keeps its lower blocks near where MTM left them for the short fine-tuning that
-# follows. A fair test of MTM at this scale needs its schedule, which the GPU time of this run did
-# not have. What the GPU run settles is the engineering: the same engine, commands and sweep ran
-# on an H200 unchanged.
+# far apart), and both MTM rows fall far below the rest. What the run measured beside them: a few
+# hundred steps of MTM moved its masked-token loss little from uniform guessing (above), so by its
+# own measure the encoder that fine-tuning starts from had learned little. Whether that, the
+# layer-wise lr decay (0.65 over 12 blocks) that holds the lower blocks near their start, or the
+# older recipe's table, which trains in fine-tuning, is what costs the MTM rows, this run cannot
+# tell apart: none of the three was varied. A fair test of MTM at this scale needs its schedule,
+# which the GPU time of this run did not have. What the GPU run settles is the engineering: the
+# same engine, commands and sweep ran on an H200 unchanged.
 #
 # ## Summary
 #
@@ -456,8 +457,9 @@ print(f"MTM's masked-token loss: {mtm_log[0]['loss']:.2f} at step {mtm_log[0]['s
 # - What an ImageNet epoch costs follows from a measured step rate: days on one device for the
 #   paper's schedules, which is why the book's findings are measured at small scale.
 # - The GPU data path keeps the H200 busy: the slowest loader measured is faster than the model.
-# - The GPU sweep ran the first recipe; its MTM rows say that recipe, not MTM, was at fault, and
-#   the `gpu` preset now carries the corrected one for the next lent device.
+# - The GPU sweep ran the first recipe, with a few hundred MTM steps; its MTM rows fell below the
+#   rest, for a cause this run did not isolate, and the `gpu` preset now carries the cpu sweep's
+#   rule for the next lent device.
 #
 # What was measured, printed from the runs above:
 

@@ -109,8 +109,8 @@ REASONS: dict[tuple[str, str, str], str] = {
     ("GPU sweep", "smaller budget, larger gain", "unclear"):
         "The GPU sweep trained the full budget only: the comparison sets that budget against itself.",
     ("GPU sweep", "MTM helps", "opposite"):
-        "A few hundred MTM steps left the masked-token loss near uniform guessing, and layer-wise lr decay kept "
-        "the lower blocks near that start through a short fine-tuning.",
+        "A few hundred MTM steps left the masked-token loss near uniform guessing; whether that, layer-wise lr "
+        "decay or the older recipe's table costs the MTM rows, the run did not vary.",
     ("GPU sweep", "SeiT++ beats SeiT", "opposite"):
         "SeiT++ starts from the barely trained MTM encoder (see MTM helps), and SeiT's seeds are far apart.",
     ("GPU sweep", "MTM and augmentation add up", "unclear"):
