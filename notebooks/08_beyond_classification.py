@@ -363,8 +363,8 @@ fig = image_grid([np.stack([p[i] for p in panels]) for i in range(4)],
                  col_labels=["image", f"DCT levels, quality {q}", "reference tokens"], size=1.5)
 
 # %% [markdown]
-# The DCT ViT trains with chapter 6's recipe (its steps, batch and lr, printed below) on random 7 x 7
-# block crops and mirror images, both exact on levels (a mirror flips the sign of every odd
+# The DCT ViT trains with chapter 6's recipe (the cell below lists its steps, batch and lr) on
+# random 7 x 7 block crops and mirror images, both exact on levels (a mirror flips the sign of every odd
 # horizontal frequency, `seitpp.augment.dct.hflip_levels`). The two variants each add one of SeiT++'s
 # ideas in the DCT's own terms:
 #
