@@ -219,6 +219,9 @@ full = evaluate_tokenizer(full_tokenizer, test_x)
 for name, r in [(f"trained, K = {full.codebook_size}", full), (f"reduced, K = {ref.codebook_size}", ref)]:
     print(f"{name}: PSNR {r.psnr:.2f} dB, codes used {r.codes_used}/{r.codebook_size} ({100 * r.usage:.1f}%), "
           f"perplexity {r.perplexity:.0f}, {r.bits_per_token:.2f} bits/token fixed-width, {r.entropy_bits:.2f} bits entropy")
+glue("ch1_ref_psnr", float(ref.psnr), display=False)
+glue("ch1_ref_codes_used", float(ref.codes_used), display=False)
+glue("ch1_ref_codebook_size", float(ref.codebook_size), display=False)
 
 # %% [markdown]
 # One image per class, and its reconstruction from 16 x 16 = 256 tokens ({numref}`fig-tokens-reconstructions`):
@@ -405,6 +408,9 @@ print(f"order-0 entropy H(X)        {h0:.2f}")
 print(f"given the left token        {h_left:.2f}  (plug-in estimate on {len(pairs)} pairs: optimistic for few images)")
 print(f"SeiT's files (gzip)         {seit:.2f}")
 print(f"our store (whole file)      {ours:.2f}  = {ours / seit:.2f} x SeiT's files")
+glue("ch1_store_bits", float(ours), display=False)
+glue("ch1_seit_bits", float(seit), display=False)
+glue("ch1_store_over_seit", float(ours / seit), display=False)
 
 # %% [markdown]
 # ## Training on tokens
@@ -661,9 +667,11 @@ print(f"chapter 6's sweep, SeiT + MTM, {swept['train_images']:,} training object
 #   restarts keep nearly every code in use; an edge-aware L1 loss keeps reconstructions sharp without
 #   a perceptual network.
 # - Stored as tokens, an image takes a few percent of its raw pixels; an entropy coder that knows
-#   its neighbours stores the ids in fewer bits than SeiT's gzip files (the ratio is printed above).
+#   its neighbours stores the ids in fewer bits than SeiT's gzip files: {glue:text}`ch1_store_bits:.2f`
+#   bits per token against {glue:text}`ch1_seit_bits:.2f`, {glue:text}`ch1_store_over_seit:.2f` times their size.
 # - The reference tokenizer shrinks its 1024 codes to 391 k-means centroids, SeiT's codebook size;
-#   the PSNR and codebook use printed above are measured by this page, on held-out images.
+#   measured by this page on held-out images, it decodes them at {glue:text}`ch1_ref_psnr:.1f` dB PSNR
+#   and uses {glue:text}`ch1_ref_codes_used:.0f` of its {glue:text}`ch1_ref_codebook_size:.0f` codes.
 # - A token names a small local pattern with its colour and its edges, seen through the encoder's
 #   receptive field, which is why colour and geometric augmentations do not simply carry over to
 #   token grids (chapters 2 to 4).

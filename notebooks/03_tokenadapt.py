@@ -56,6 +56,7 @@ import time
 import numpy as np
 import torch
 from IPython.display import display
+from myst_nb import glue
 
 import seitpp
 from seitpp.augment import (REFERENCE_DIR, GeometryDistribution, TokenAdapt, TokenAdaptConfig, affine_theta, agreement,
@@ -236,6 +237,16 @@ for row in tiny_history:
     if "eval_tokenadapt" in row:
         print(f"held out (the same {len(x[:32])} images and transforms each time), step {row['step']}: TokenAdapt "
               f"{row['eval_tokenadapt']:.1%}, naive warp {row['eval_naive']:.1%}, via pixels {row['eval_pixels']:.1%}")
+        last_eval = row
+glue("ch3_binomial_spread", float(100 * np.sqrt(p * (1 - p) / ids_per_batch)), display=False)
+glue("ch3_predicted_spread", float(100 * per_image_sd / np.sqrt(cfg.batch_size)), display=False)
+glue("ch3_naive_spread", float(100 * naive_live.std()), display=False)
+glue("ch3_live_spread", float(100 * live.std()), display=False)
+glue("ch3_spread_corr", float(np.corrcoef(live, naive_live)[0, 1]), display=False)
+glue("ch3_gap_last", float(gap[-10:].mean()), display=False)
+glue("ch3_live_eval_step", float(last_eval["step"]), display=False)
+glue("ch3_live_eval_tokenadapt", float(100 * last_eval["eval_tokenadapt"]), display=False)
+glue("ch3_live_eval_naive", float(100 * last_eval["eval_naive"]), display=False)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The live cpu-tiny run, step by step: the share of ids equal to T(A(x)) on each step's own batch for TokenAdapt and for the naive warp (left), and their paired difference (right).", "name": "fig-tokenadapt-live"}}
 fig = live_run_figure(steps, live, naive_live, gap)
@@ -243,22 +254,28 @@ fig = live_run_figure(steps, live, naive_live, gap)
 # %% [markdown]
 # Much of the up and down is the batch, not the model ({numref}`fig-tokenadapt-live`, left). Every
 # step scores a fresh batch with fresh transforms. The naive warp, which no training step touches,
-# moves across those batches by most of what the live model does, and in step with it (the two
-# spreads and their correlation are printed above). The rest is the model itself, drifting away from
-# the naive warp (right).
+# moves across those batches by most of what the live model does, and in step with it: a standard
+# deviation of {glue:text}`ch3_naive_spread:.1f` points across batches against the model's
+# {glue:text}`ch3_live_spread:.1f`, with a correlation of {glue:text}`ch3_spread_corr:.2f` between the
+# two. The rest is the model itself, drifting away from the naive warp (right).
 #
-# Binomial noise on a batch's ids would be under a point (printed above), but it is the wrong
-# yardstick. The ids of one image succeed or fail together: per image, the share spreads far more
-# than independent ids would let it. So the sample is really the batch's images, and the per-image
-# spread divided by the square root of the batch size predicts the observed spread (printed above).
+# Binomial noise on a batch's ids would be {glue:text}`ch3_binomial_spread:.1f` points, but it is the
+# wrong yardstick. The ids of one image succeed or fail together: per image, the share spreads far
+# more than independent ids would let it. So the sample is really the batch's images, and the
+# per-image spread divided by the square root of the batch size predicts the observed spread:
+# {glue:text}`ch3_predicted_spread:.1f` points predicted, {glue:text}`ch3_naive_spread:.1f` observed.
 #
 # The number to read is the paired difference on the same batch (right). It starts near zero, as it
 # must: the untrained model is the naive warp (bilinear on code vectors where the naive warp
 # resamples ids, hence not exactly zero). The first steps push it below the naive warp (exercise 3
 # asks whether a lower learning rate avoids that), and by the last step it has not recovered: it is
-# still below on its training batches and on the held-out images (both printed above). This live
-# run shows the loop working, not a useful model; the reference model below trained for far longer,
-# and was above the naive warp at its first logged evaluation (printed below). Could a run short
+# still below, by {glue:text}`ch3_gap_last:+.1f` points on its last 10 training batches, and on the
+# held-out images at step {glue:text}`ch3_live_eval_step:.0f` it gets
+# {glue:text}`ch3_live_eval_tokenadapt:.1f`% of the ids right against the naive warp's
+# {glue:text}`ch3_live_eval_naive:.1f`%. This live run shows the loop working, not a useful model; the
+# reference model below trained for far longer, and was above the naive warp at its first logged
+# evaluation (step {glue:text}`ch3_ref_first_eval:.0f`: {glue:text}`ch3_ref_first_eval_tokenadapt:.1f`%
+# against {glue:text}`ch3_ref_first_eval_naive:.1f`%). Could a run short
 # enough for this page pass it? Three tried on 64 validation images (seed 0, one thread beside
 # other jobs; the naive warp gets 34.2% there): 160 steps at this lr ended at 33.6%, 120 steps at
 # twice the lr at 32.5%, 160 steps at twice the lr at 34.0%, each one to two minutes. None passed,
@@ -283,6 +300,9 @@ evals = [row for row in history if row["eval_tokenadapt"]]
 ahead = [int(row["step"]) for row in evals if float(row["eval_tokenadapt"]) > float(row["eval_naive"])]
 print(f"{len(history):,} steps (the live run: {cfg.steps}); first logged step with TokenAdapt above the naive warp "
       f"on held-out images: {ahead[0] if ahead else 'none'}")
+glue("ch3_ref_first_eval", float(evals[0]["step"]), display=False)
+glue("ch3_ref_first_eval_tokenadapt", float(100 * float(evals[0]["eval_tokenadapt"])), display=False)
+glue("ch3_ref_first_eval_naive", float(100 * float(evals[0]["eval_naive"])), display=False)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Training of the reference TokenAdapt: its loss beside the live run's (left), and the share of held-out ids equal to T(A(x)) for TokenAdapt, the naive warp and the route through pixels at each logged evaluation (right).", "name": "fig-tokenadapt-reference-log"}}
 loss = np.array([float(row["loss"]) for row in history])
@@ -361,13 +381,16 @@ display(format_table(["route", "images/CPU-s", "GFLOP/image", "ids equal to T(A(
                       for name in routes]))
 print(f"via pixels against TokenAdapt: {rate['TokenAdapt'] / rate['via pixels']:.1f}x the CPU time, "
       f"{gflops['via pixels'] / gflops['TokenAdapt']:.1f}x the FLOPs")
+glue("ch3_cpu_ratio", float(rate["TokenAdapt"] / rate["via pixels"]), display=False)
+glue("ch3_flop_ratio", float(gflops["via pixels"] / gflops["TokenAdapt"]), display=False)
 
 # %% [markdown]
 # (The naive warp only resamples the grid, no multiply-adds, so the counter reports none.) At this
 # tokenizer's size the comparison does not favour TokenAdapt: the route through pixels gets more ids
-# right (the table above) for about twice TokenAdapt's FLOPs and a factor of the same order in CPU
-# time (printed above). Our reference tokenizer is tiny: a 64 px image, three levels of
-# convolutions, about as many parameters as the reference TokenAdapt (printed below). CPU times
+# right (the table above) for {glue:text}`ch3_flop_ratio:.1f` times TokenAdapt's FLOPs and
+# {glue:text}`ch3_cpu_ratio:.1f` times its CPU time on this machine. Our reference tokenizer is tiny:
+# a 64 px image, three levels of convolutions, {glue:text}`ch3_tokenizer_millions:.2f` M parameters
+# against the reference TokenAdapt's {glue:text}`ch3_tokenadapt_millions:.2f` M. CPU times
 # still move a little with the machine and its load; the FLOP counts do not.
 #
 # TokenAdapt's case is the scale of a real tokenizer. SeiT's {cite}`park2023seit` is a
@@ -401,11 +424,17 @@ print("parameters (M): " + ", ".join(f"{name} {n:.2f}" for name, n in millions.i
 display(format_table(["scale", "via pixels (GFLOP)", "TokenAdapt (GFLOP)", "ratio"],
                      [[name, f"{pixels:.3f}", f"{adapt:.3f}", f"{pixels / adapt:.1f}x"]
                       for name, (pixels, adapt) in counts.items()]))
+glue("ch3_tokenizer_millions", float(millions["reference tokenizer"]), display=False)
+glue("ch3_tokenadapt_millions", float(millions["reference TokenAdapt"]), display=False)
+(book_pixels, book_adapt), (paper_pixels, paper_adapt_gflop) = counts.values()
+glue("ch3_book_flop_ratio", float(book_pixels / book_adapt), display=False)
+glue("ch3_paper_flop_ratio", float(paper_pixels / paper_adapt_gflop), display=False)
 
 # %% [markdown]
-# Read the two ratios together (printed above). Against our tiny tokenizer, the route through pixels
-# costs about twice TokenAdapt's FLOPs. Against a tokenizer of the paper's size, decoding 256 x 256
-# pixels and encoding 224 x 224 costs tens of times TokenAdapt's FLOPs, although TokenAdapt grows
+# Read the two ratios of the table together. Against our tiny tokenizer, the route through pixels
+# costs {glue:text}`ch3_book_flop_ratio:.1f` times TokenAdapt's FLOPs. Against a tokenizer of the
+# paper's size, decoding 256 x 256 pixels and encoding 224 x 224 costs
+# {glue:text}`ch3_paper_flop_ratio:.0f` times TokenAdapt's FLOPs, although TokenAdapt grows
 # too (the release's width, four times the cells): it only ever works on the 32 x 32 grid and its
 # 64 x 64 map. That ratio, not anything timed on this page, is TokenAdapt's case. What TokenAdapt
 # would give up in agreement at that scale we cannot measure here (there is no trained TokenAdapt

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 from IPython.display import display
+from myst_nb import glue
 
 import seitpp
 from seitpp.augment import ColorAdapt, EmbNoise, embed_ids, nearest_ids
@@ -257,19 +258,33 @@ before, after = (mean_over(adain_rows, m, "colour distance") for m in (methods[0
 psnr_before, psnr_after = (mean_over(adain_rows, m, "PSNR") for m in (methods[0], methods[2]))
 print(f"ColorAdapt from T(y) on the AdaIN rows: colour distance {before:.1f} -> {after:.1f} grey levels, "
       f"PSNR {psnr_before:.1f} -> {psnr_after:.1f} dB")
+for method, tag in [("nothing", "nothing"), (methods[1], "oracle")]:  # brightness, saturation and AdaIN rows
+    glue(f"ch4_dist_{tag}", float(mean_over(statistic_changes, method, "colour distance")), display=False)
+    glue(f"ch4_psnr_{tag}", float(mean_over(statistic_changes, method, "PSNR")), display=False)
+    glue(f"ch4_hue_psnr_{tag}", float(results["hue +0.3"][method]["PSNR"]), display=False)
+glue("ch4_adain_dist_before", float(before), display=False)
+glue("ch4_adain_dist_after", float(after), display=False)
+glue("ch4_adain_psnr_before", float(psnr_before), display=False)
+glue("ch4_adain_psnr_after", float(psnr_after), display=False)
 
 # %% [markdown]
-# What the numbers say ({numref}`fig-coloradapt-vs-pixels` and the lines printed above). Some
+# What the numbers say ({numref}`fig-coloradapt-vs-pixels` and the table above). Some
 # changes act on each colour channel's level and spread: brightness, saturation, and AdaIN itself.
 # For those, moving the embedding statistics gets most of the way. The colour-statistic distance
-# to the true tokens drops to a fraction of doing nothing, and the PSNR rises, most for the large
+# to the true tokens drops to a fraction of doing nothing, from {glue:text}`ch4_dist_nothing:.1f` to
+# {glue:text}`ch4_dist_oracle:.1f` grey levels on average over those rows, and the PSNR rises from
+# {glue:text}`ch4_psnr_nothing:.1f` to {glue:text}`ch4_psnr_oracle:.1f` dB, most for the large
 # changes (mild ones, such as saturation 1.8, start close and gain little). The realistic
 # ColorAdapt, which only knows the source image's tokens, lands close to the oracle on the AdaIN
-# rows: statistics of embeddings transfer like statistics of pixels.
+# rows (colour distance {glue:text}`ch4_adain_dist_before:.1f` to {glue:text}`ch4_adain_dist_after:.1f`
+# grey levels, PSNR {glue:text}`ch4_adain_psnr_before:.1f` to {glue:text}`ch4_adain_psnr_after:.1f` dB):
+# statistics of embeddings transfer like statistics of pixels.
 #
 # Two limits show as well. After a large hue rotation the channel statistics can be matched, but
-# the PSNR stays the lowest of all rows. A hue rotation sends each colour somewhere different,
-# mixing channels, and no per-channel scale and shift puts the right colour in the right place.
+# the PSNR stays the lowest of the ColorAdapt rows: for hue +0.3, {glue:text}`ch4_hue_psnr_oracle:.1f` dB
+# with the target's statistics, from {glue:text}`ch4_hue_psnr_nothing:.1f` doing nothing. A hue
+# rotation sends each colour somewhere different, mixing channels, and no per-channel scale and
+# shift puts the right colour in the right place.
 # And the ids themselves mostly do not match $T(P(x))$: ColorAdapt produces *a* plausible token
 # grid of the recoloured image, not the one the tokenizer would have chosen.
 #
@@ -301,6 +316,11 @@ for name, (a, b) in variants.items():  # at the release's scale: how much of the
     shift = change.mean((2, 3), keepdim=True)  # the same at every position: a colour shift
     print(f"{name:>36} at 1.0: colour shift {shift.abs().mean():4.1f}, "
           f"change left after removing it {(change - shift).abs().mean():4.1f} grey levels")
+full_noise = share_changed["offset and per-element (scale = std)"]
+glue("ch4_noise_small_scale", float(noise_scales[0]), display=False)
+glue("ch4_noise_small_changed", float(100 * full_noise[0]), display=False)
+glue("ch4_noise_release_changed", float(100 * full_noise[noise_scales.index(1.0)]), display=False)
+glue("ch4_noise_release_pixels", float(pixel_change[noise_scales.index(1.0)]), display=False)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Emb-Noise at growing scales: the share of ids that change after snapping to the codebook, for the full noise and each of its two parts (left), and how far the decoded image moves from T(x) decoded (right).", "name": "fig-coloradapt-embnoise-curves"}}
 fig = embnoise_curves(noise_scales, share_changed, pixel_change)
@@ -315,7 +335,10 @@ fig = image_grid(rows, row_labels=[f"Shapes {i}" for i in show],
 # %% [markdown]
 # Small noise is absorbed by snapping and almost nothing changes; beyond some scale the share of
 # changed ids climbs steeply, and at the release's scale of 1.0 most ids are replaced
-# ({numref}`fig-coloradapt-embnoise-curves` and the lines printed above). The decoded images
+# ({numref}`fig-coloradapt-embnoise-curves`): {glue:text}`ch4_noise_small_changed:.0f`% of the ids
+# change at scale {glue:text}`ch4_noise_small_scale:.1f`, {glue:text}`ch4_noise_release_changed:.0f`% at
+# 1.0, where the decoded image moves by {glue:text}`ch4_noise_release_pixels:.1f` grey levels on
+# average. The decoded images
 # ({numref}`fig-coloradapt-embnoise-images`) show what kind of change that is. Even where most ids
 # differ, the object and the layout survive, and the visible change is mostly a shift of the whole
 # image's colour.
@@ -379,7 +402,9 @@ fig = comparison_grid(render, 1, "Emb-Noise", widget_augmentations["Emb-Noise"])
 #   recolours an image while its layout stays in place, and changes most of its ids.
 # - Measured against the tokens of real pixel colour changes on held-out Shapes images, setting
 #   the embedding statistics closes most of the colour gap for brightness, saturation and AdaIN
-#   (the colour-statistic distance and PSNR printed above), and ColorAdapt driven only by another
+#   (on average over those rows, a colour-statistic distance of {glue:text}`ch4_dist_oracle:.1f` grey
+#   levels instead of {glue:text}`ch4_dist_nothing:.1f`, and {glue:text}`ch4_psnr_oracle:.1f` dB
+#   instead of {glue:text}`ch4_psnr_nothing:.1f`), and ColorAdapt driven only by another
 #   image's tokens comes close to that. A large hue rotation stays furthest from its ground truth:
 #   it mixes channels. The ids rarely equal the true ones; the colours come close.
 # - Small Emb-Noise is absorbed by snapping, and at the release's scale of 1.0 it replaces most

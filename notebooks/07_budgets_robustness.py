@@ -51,6 +51,7 @@ import json
 
 import torch
 from IPython.display import display
+from myst_nb import glue
 
 import seitpp
 from seitpp.data import CLASS_SETS, images_to_tensor
@@ -80,9 +81,9 @@ print(f"committed sweep: {provenance['command']}\n  {provenance['date']}, {prove
 # Robustness is measured the paper's way: change the test *images*, then tokenize them with the
 # same reference tokenizer, then classify the tokens. Four shifts of the clean test set:
 #
-# - **noise**: Gaussian noise on the pixels (its standard deviation, a fraction of the pixel
-#   range, is printed below);
-# - **blur**: a Gaussian blur (its sigma in pixels at 64 x 64, printed below);
+# - **noise**: Gaussian noise on the pixels, with a standard deviation of
+#   {glue:text}`ch7_noise_std:.2f` of the pixel range;
+# - **blur**: a Gaussian blur of sigma {glue:text}`ch7_blur_sigma:.1f` pixels at 64 x 64;
 # - **sketch**: the same test objects drawn as ink outlines on plain paper, a style no training
 #   image has (the role ImageNet-Sketch plays for ImageNet);
 # - **pose**: the same objects drawn smaller and turned further than any training image, a
@@ -96,6 +97,8 @@ tokenizer = VQTokenizer.load()  # the live measurements of this chapter: the ref
 print(f"fast mode: {FAST}; device: {tokenizer.device} (the accuracies are the committed sweep's)")
 print(f"noise: standard deviation {cpu.noise_std}; blur: sigma {cpu.blur_sigma} pixels; pose: object sizes "
       f"{cpu.pose_size[0]}-{cpu.pose_size[1]} of the image, turned up to {cpu.pose_rotation:.0f} degrees")
+glue("ch7_noise_std", float(cpu.noise_std), display=False)
+glue("ch7_blur_sigma", float(cpu.blur_sigma), display=False)
 n_show = 3
 test, sets = cpu.evaluation_sets(n_show)
 columns, labels = [], []

@@ -380,7 +380,9 @@ print(f"ViT-B's step takes {1024 / vitb['images_per_s'] * 1e3:.0f} ms per 1,024 
 # The reproduction sweep of chapters 6 and 7 has a `gpu` preset: ViT-S (22 M parameters) instead
 # of the micro model, twenty times the training images, more test images, the budget table at the
 # full budget. It ran on a lent H200 together with everything else in `benchmarks/cuda_checks.sh`,
-# and the GPU time that run had sized it: few seeds and short schedules (printed below). With a
+# and the GPU time that run had sized it: few seeds and short schedules ({glue:text}`ch9_gpu_seeds:.0f`
+# seeds, {glue:text}`ch9_gpu_mtm_steps:.0f` MTM steps and {glue:text}`ch9_gpu_finetune_steps:.0f`
+# fine-tuning steps per cell). With a
 # GPU, `python -m seitpp reproduce --preset gpu --out DIR` runs the preset as it is now: the
 # corrected recipe (three seeds, 2.5 times the MTM steps with a label probe in its log, layer decay
 # set for the schedule's length, the asymmetric objects) with the CPU sweep's rule (a learned token
@@ -398,6 +400,9 @@ run_seeds = sorted({r["seed"] for r in results})
 mtm_log = read_results(gpu_run / "histories" / "mtm-1.0000.csv")
 print(f"the committed run: {results[0]['train_images']:,} training images, seeds {run_seeds}, "
       f"{mtm_log[-1]['step']} MTM and {max(r['steps'] for r in results)} fine-tuning steps per cell")
+glue("ch9_gpu_seeds", float(len(run_seeds)), display=False)
+glue("ch9_gpu_mtm_steps", float(mtm_log[-1]["step"]), display=False)
+glue("ch9_gpu_finetune_steps", float(max(r["steps"] for r in results)), display=False)
 print(f"{provenance['command']}\n  {provenance['date']}, {provenance['machine']['gpu']}, torch "
       f"{provenance['machine']['torch']}; {provenance['metrics']['cells_done']} cells in "
       f"{provenance['wall_seconds']:.0f} s")
@@ -410,6 +415,9 @@ display(format_table(["method", *(f"seed {s}" for s in run_seeds)],
                      [[m, *(f"{100 * r['acc_clean']:.1f}" for s in run_seeds for r in results
                             if r["method"] == m and r["seed"] == s)] for m in METHODS if select(summary, "budgets", m)],
                      caption="clean top-1 (%) of each seed"))
+seit_seeds = [100 * r["acc_clean"] for r in results if r["method"] == "SeiT" and r["experiment"] == "budgets"]
+glue("ch9_gpu_seit_low", float(min(seit_seeds)), display=False)
+glue("ch9_gpu_seit_high", float(max(seit_seeds)), display=False)
 
 # %%
 verdicts = Reproduce(gpu_sweep).findings(summary)
@@ -440,8 +448,9 @@ print(f"MTM's masked-token loss: {mtm_log[0]['loss']:.2f} at step {mtm_log[0]['s
 
 # %% [markdown]
 # At this size the results repeat the first cpu sweep's (chapter 6, its last section), more
-# sharply. The learned table without MTM is level with SeiT (whose two seeds, printed above, are
-# far apart), and both MTM rows fall far below the rest. What the run measured beside them: a few
+# sharply. The learned table without MTM is level with SeiT (whose seeds, at
+# {glue:text}`ch9_gpu_seit_low:.1f`% and {glue:text}`ch9_gpu_seit_high:.1f`% clean top-1, are far
+# apart), and both MTM rows fall far below the rest. What the run measured beside them: a few
 # hundred steps of MTM moved its masked-token loss little from uniform guessing (above), so by its
 # own measure the encoder that fine-tuning starts from had learned little. Whether that, the
 # layer-wise lr decay (0.65 over 12 blocks) that holds the lower blocks near their start, or the
