@@ -7,6 +7,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import PercentFormatter
 
 
 def vs_pixels_figure(results: Mapping[str, Mapping[str, Mapping[str, float]]], methods: Sequence[str]) -> plt.Figure:
@@ -39,7 +40,8 @@ def embnoise_curves(noise_scales: Sequence[float], share_changed: Mapping[str, S
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for name, shares in share_changed.items():
         axes[0].plot(noise_scales, shares, "o-", label=name)
-    axes[0].set(xlabel="noise scale", ylabel="share of ids changed", title="Emb-Noise, snapped to the codebook")
+    axes[0].set(xlabel="noise scale", ylabel="ids changed", title="Emb-Noise, snapped to the codebook")
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0))
     axes[0].legend(fontsize=8)
     axes[1].plot(noise_scales, pixel_change, "o-")
     axes[1].set(xlabel="noise scale (scale = std)", ylabel="mean |change| vs T(x) decoded (grey levels)",

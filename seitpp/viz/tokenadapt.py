@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import PercentFormatter
 
 _ROUTES = [("tokenadapt", "TokenAdapt"), ("naive", "naive warp"), ("pixels", "via pixels")]  # key -> label
 
@@ -29,6 +30,7 @@ def live_run_figure(steps: np.ndarray, live: np.ndarray, naive: np.ndarray, gap:
     axes[0].plot(steps, live, "o-", ms=3, label="TokenAdapt (live, cpu-tiny)")
     axes[0].plot(steps, naive, "s-", ms=3, label="naive warp, same batch")
     axes[0].set(xlabel="step", ylabel="ids equal to T(A(x)) on the step's batch", title="each step, its own batch")
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0))
     axes[0].legend()
     axes[1].axhline(0, color="grey", lw=0.8)
     axes[1].plot(steps, gap, "o-", ms=3)
@@ -54,6 +56,7 @@ def reference_log_figure(loss: np.ndarray, live_history: Sequence[dict], evals: 
     axes[0].legend()
     _routes(axes[1], [int(row["step"]) for row in evals], evals, prefix="eval_")
     axes[1].set(xlabel="step", ylabel="ids equal to T(A(x))", title="held-out agreement, training distribution")
+    axes[1].yaxis.set_major_formatter(PercentFormatter(1.0))
     fig.tight_layout()
     return fig
 

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import PercentFormatter
 
 from seitpp.tokenizers import TokenizerReport
 
@@ -36,6 +37,7 @@ def code_use_figure(reports: Mapping[str, TokenizerReport]) -> plt.Figure:
         share = r.counts.sort(descending=True).values.double() / r.counts.sum()
         ax.plot(np.arange(1, len(share) + 1), share.numpy(), label=f"{name}, perplexity {r.perplexity:.0f}")
     ax.set(xlabel="code rank (most used first)", ylabel="share of all tokens", yscale="log")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend()
     fig.tight_layout()
     return fig
