@@ -125,7 +125,15 @@ def drops_figure(models: Mapping[str, dict], shifts: Sequence[str], title: str) 
                yerr=[100 * r[f"drop_{s}_std"] for s in shifts], capsize=2, label=name)
     ax.set_xticks(np.arange(len(shifts)) + 0.4 - width / 2, shifts)
     ax.set(xlabel="test set", ylabel="points lost from clean top-1", title=title)
-    ax.legend(fontsize=7, ncol=2)
+    legend_above_the_bars(ax, ncol=3)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def legend_above_the_bars(ax: plt.Axes, ncol: int = 2) -> None:
+    """The legend in a band of its own above the tallest bar (the y axis grows by a third), so that it
+    hides none of them whatever the data."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + (high - low) / 3)
+    ax.legend(fontsize=7, ncol=ncol, loc="upper left")

@@ -9,6 +9,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from seitpp.viz.findings import legend_above_the_bars
+
 
 def _chance_line(ax: plt.Axes, chance: float) -> None:
     ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
@@ -68,7 +70,7 @@ def ablation_figure(ablation: Mapping[str, dict], paper: Mapping[str, float], ti
     ax.set_xticks(x, variants)
     ax.set(ylabel="top-1 gain over the baseline (points)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    legend_above_the_bars(ax)
     fig.tight_layout()
     return fig
 
