@@ -272,8 +272,8 @@ fig = prediction_figure(mtm, tokenizer, test_crop, "untrained mtm_micro")  # ima
 # `"pretrain"`: one masking ratio per step, AdamW with warmup and a cosine schedule. The `cpu-tiny`
 # preset pre-trains `mtm_micro`, a 4-block, 64-wide encoder with a 2-block decoder.
 #
-# The only augmentation is the pre-training task's batch transform, printed below: random-resized
-# crops of the stored grids (ids resampled nearest), with no flips and no colour or noise
+# The only augmentation is the pre-training task's batch transform (the next cell prints it):
+# random-resized crops of the stored grids (ids resampled nearest), with no flips and no colour or noise
 # augmentation, as in the release. The config refuses a pre-training run with any augmentation
 # policy but `"none"`. A `TrainConfig`'s augmentation part also carries the settings of the fine-tuning policy
 # (`color_adapt`, `token_adapt`, `noise`, `mixup`, ...) at their defaults, and the pre-training task
