@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from seitpp.experiments.tables import difference
 from seitpp.viz.findings import legend_above_the_bars
 
 
@@ -57,9 +58,7 @@ def ablation_figure(ablation: Mapping[str, dict], paper: Mapping[str, float], ti
     difference, with the two rows' spreads combined) beside the paper's ImageNet-100 gains for the variants it
     has, on one axis, so that the two are read on the same scale."""
     variants = [v for v in ablation if v != "baseline"]
-    base = ablation["baseline"]
-    ours = [100 * (ablation[v]["acc_clean_mean"] - base["acc_clean_mean"]) for v in variants]
-    spread = [100 * (ablation[v]["acc_clean_std"] ** 2 + base["acc_clean_std"] ** 2) ** 0.5 for v in variants]
+    ours, spread = zip(*(difference(ablation["baseline"], ablation[v]) for v in variants))
     x = np.arange(len(variants))
     fig, ax = plt.subplots(figsize=(8, 3.8))
     ax.bar(x - 0.2, ours, 0.4, yerr=spread, capsize=4, color="tab:blue", label=title)
