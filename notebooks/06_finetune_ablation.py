@@ -51,6 +51,7 @@
 # %%
 import ast
 import json
+import re
 import statistics
 import time
 from dataclasses import asdict, replace
@@ -207,6 +208,13 @@ display(format_table(["field", "value"], list(shared.items()), caption="shared b
 # 35% of the area, no label mixing, and lr 2e-3 (at 5e-3 the same model needed about twice the
 # steps to reach the same accuracy). What differs is only each method's own part.
 
+# %% tags=["hide-cell"]
+PILOTS = Path(seitpp.__file__).parent / "artefacts" / "pilots"
+pilot_presets = {r["pilot"]: r["preset"] for r in read_pilots(PILOTS)}  # pilot -> its preset
+glue("ch6_pilots", float(len(pilot_presets)), display=False)
+glue("ch6_pilots_regime", float(sum(p == "cpu-pilot" for p in pilot_presets.values())), display=False)
+glue("ch6_pilots_rule", float(sum(p == "cpu-val" for p in pilot_presets.values())), display=False)
+
 # %% [markdown]
 # ## The regime, chosen on validation images
 #
@@ -225,12 +233,13 @@ display(format_table(["field", "value"], list(shared.items()), caption="shared b
 #   mirror symmetry, each facing either way, so a flip keeps the class but is a new image, as a
 #   flipped photograph is.
 #
-# Every pilot is a `reproduce` command with `--preset cpu-pilot` (the first eleven) or `cpu-val`
+# Every pilot is a `reproduce` command with `--preset cpu-pilot` (the first
+# {glue:text}`ch6_pilots_regime:.0f`) or `cpu-val`
 # (the later ones; both one seed on the validation split) and a few `--set` changes, committed
 # with its provenance; the table lists them all, in the order they ran.
 
 # %%
-pilots = sorted(read_pilots(Path(seitpp.__file__).parent / "artefacts" / "pilots"),
+pilots = sorted(read_pilots(PILOTS),
                 key=lambda r: int(r["pilot"].split("-")[0][1:]))  # p1, p2, ...: numbered as they were started
 
 
@@ -264,6 +273,21 @@ by_steps = [("about 800", [r for r in seit if r["steps"] < 1000]),
 display(format_table(["steps", "SeiT at the full budget: val top-1 of each pilot (%)"],
                      [[name, ", ".join(f"{100 * r['acc_clean']:.0f}" for r in runs)] for name, runs in by_steps]))
 
+# %% tags=["hide-cell"]
+pilot_run = {(r["pilot"].split("-")[0], r["method"], r["train_images"]): r for r in pilots}  # ("p12", method, images)
+few, many = cpu.budget_images(min(cpu.budgets)), cpu.train_images  # 429 and 2,000 images
+same_epochs = [100 * r["acc_clean"] for (p, _, _), r in pilot_run.items() if p in ("p13", "p15")]
+glue("ch6_same_epochs_min", float(min(same_epochs)), display=False)
+glue("ch6_same_epochs_max", float(max(same_epochs)), display=False)
+for p, method, name in [("p12", "SeiT++ without MTM", "p12_learning"), ("p12", "SeiT", "p12_seit"),
+                        ("p14", "SeiT++ without MTM", "p14_frozen"), ("p18", "SeiT++ without MTM", "p18_warm")]:
+    glue(f"ch6_{name}_top1", float(100 * pilot_run[p, method, few]["acc_clean"]), display=False)
+    if p == "p12":
+        glue(f"ch6_{name}_loss", float(pilot_run[p, method, few]["train_loss"]), display=False)
+full_three = [100 * pilot_run[p, "SeiT++ without MTM", many]["acc_clean"] for p in ("p12", "p14", "p18")]
+glue("ch6_table_rule_full_min", float(min(full_three)), display=False)
+glue("ch6_table_rule_full_max", float(max(full_three)), display=False)
+
 # %% [markdown]
 # What the pilots say, read from the table:
 #
@@ -294,21 +318,26 @@ display(format_table(["steps", "SeiT at the full budget: val top-1 of each pilot
 # "SeiT++ without MTM" against SeiT), the same rule for every method:
 #
 # - **The same steps at every budget.** The same *epochs* (390 steps at 429 images, p13, p15)
-#   left every model near a fifth right, and steps that grow with the square root of the budget
+#   left every model {glue:text}`ch6_same_epochs_min:.0f` to {glue:text}`ch6_same_epochs_max:.0f`%
+#   right, and steps that grow with the square root of the budget
 #   (845, p16, p17) still short; only the full 1,800 steps let the small budget learn.
 # - **The learned table stays at the codes.** At 1,800 steps on 429 images, SeiT++'s table
-#   learning from the first step memorised (p12: training loss 0.70, SeiT's 1.27, and 40% right
-#   against SeiT's 48%); frozen at the tokenizer's codes it reached 62% (p14), and a warm start,
-#   frozen for the first half and then learning, 60% (p18). At the full budget the three were
-#   within a point of each other (68-69%). Frozen is the simplest that works at both ends.
+#   learning from the first step memorised (p12: training loss {glue:text}`ch6_p12_learning_loss:.2f`,
+#   SeiT's {glue:text}`ch6_p12_seit_loss:.2f`, and {glue:text}`ch6_p12_learning_top1:.0f`% right
+#   against SeiT's {glue:text}`ch6_p12_seit_top1:.0f`%); frozen at the tokenizer's codes it reached
+#   {glue:text}`ch6_p14_frozen_top1:.0f`% (p14), and a warm start, frozen for the first half and then
+#   learning, {glue:text}`ch6_p18_warm_top1:.0f`% (p18). At the full budget the three were within a
+#   point of each other ({glue:text}`ch6_table_rule_full_min:.0f`-{glue:text}`ch6_table_rule_full_max:.0f`%).
+#   Frozen is the simplest that works at both ends.
 #
 # The choice is the `cpu` preset, `python -m seitpp reproduce --preset cpu`: 2,000 objects, those
 # severities, 1,800 fine-tuning steps for every model at every budget, and a learned table that
 # keeps the tokenizer's codes in fine-tuning as MTM keeps them. "SeiT, learned table" runs at
 # every budget (it separates the table from the augmentation where the budgets differ), the
 # ablation at the smallest budget (where an augmentation must earn its place), the release's 2 x 2
-# stem at the full budget only. Eighteen pilot configurations in all, eleven for the regime and
-# seven for the rule, each fixed before the sweep ran, and the sweep ran once.
+# stem at the full budget only. In all {glue:text}`ch6_pilots:.0f` pilot configurations,
+# {glue:text}`ch6_pilots_regime:.0f` for the regime and {glue:text}`ch6_pilots_rule:.0f` for the rule,
+# each fixed before the sweep ran, and the sweep ran once.
 #
 # ## The committed sweep
 #
@@ -359,6 +388,16 @@ pairs = [("SeiT", "SeiT, learned table"), ("SeiT", "SeiT + MTM"), ("SeiT", "SeiT
 display(format_table(["comparison (b - a)", "points", "spread", "beyond or within the spread"],
                      [gap(a, b) for a, b in pairs if a in full and b in full]))
 
+# %% tags=["hide-cell"]
+results = read_results(REFERENCE_RESULTS / "results.csv")  # one row per model
+seit_runs = sorted(select(results, "budgets", "SeiT", 1.0), key=lambda r: r["seed"])
+seit_seeds = [100 * r["acc_clean"] for r in seit_runs]  # SeiT at the full budget, one per seed
+lowest = min(seit_seeds)
+below = [a - lowest for a in seit_seeds if a != lowest]  # how far the lowest seed is below each other one
+glue("ch6_seit_full_top1", float(100 * full["SeiT"]["acc_clean_mean"]), display=False)
+glue("ch6_seit_low_seed_min", float(min(below)), display=False)
+glue("ch6_seit_low_seed_max", float(max(below)), display=False)
+
 # %% [markdown]
 # What the full budget says, read from the second table. SeiT++ is ahead of SeiT by more than the
 # spread, and so is each of its parts on its own: the augmentation (SeiT++ without MTM against
@@ -368,8 +407,9 @@ display(format_table(["comparison (b - a)", "points", "spread", "beyond or withi
 # on 2,000 images it does not yet memorise (it does on fewer, below and in chapter 7). The
 # release's 2 x 2 stem, with SeiT++'s policy, falls far behind: at this scale the stem matters
 # more than any of SeiT++'s pieces, which is why every stem here gets the same 4 x 4 convolution.
-# SeiT itself ends at 61%, under the 65% the pilots aimed for and with the table's largest spread:
-# one of its three seeds ended eight to ten points below the other two (every seed is a row of
+# SeiT itself ends at {glue:text}`ch6_seit_full_top1:.0f`%, under the 65% the pilots aimed for and
+# with the table's largest spread: one of its three seeds ended {glue:text}`ch6_seit_low_seed_min:.1f`
+# to {glue:text}`ch6_seit_low_seed_max:.1f` points below the other two (every seed is a row of
 # `results.csv`; exercise 1).
 #
 # ## What MTM learned
@@ -393,11 +433,19 @@ display(format_table(["MTM on (images)", "steps", "masked-token loss (nats)", "l
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "MTM on each budget: its own objective, the masked-token loss on validation images (left), and a kNN label probe on the frozen encoder's features (right), against chance.", "name": "fig-finetune-mtm"}}
 fig = mtm_logs_figure(mtm_logs, CHANCE)
 
+# %% tags=["hide-cell"]
+mtm_gains = [difference(select(summary, "budgets", a, b)[0], select(summary, "budgets", with_mtm, b)[0])[0]
+             for b in cpu.budgets if b != min(cpu.budgets)
+             for a, with_mtm in [("SeiT", "SeiT + MTM"), ("SeiT++ without MTM", "SeiT++")]]
+glue("ch6_mtm_gain_min", float(min(mtm_gains)), display=False)  # points, the two larger budgets
+glue("ch6_mtm_gain_max", float(max(mtm_gains)), display=False)
+
 # %% [markdown]
 # MTM's own objective falls steadily on every budget; the label probe moves only a few points
 # above chance. What MTM learns here is not yet a class structure that a nearest-neighbour vote
-# can read. It is still a better start for fine-tuning at the two larger budgets, by about ten
-# points with either augmentation (the findings below). At the smallest budget it is not: "SeiT +
+# can read. It is still a better start for fine-tuning at the two larger budgets, by
+# {glue:text}`ch6_mtm_gain_min:.0f` to {glue:text}`ch6_mtm_gain_max:.0f` points with either
+# augmentation (the findings below). At the smallest budget it is not: "SeiT +
 # MTM" (MTM's encoder fine-tuned with SeiT's Token-EDA) falls below SeiT, and SeiT++ ends level
 # with SeiT++ without MTM. The next table and {numref}`fig-finetune-small-budget` say why: the
 # training loss each model ends with, beside its test accuracy, and how fast each fits.
@@ -419,12 +467,24 @@ curves = {m: [read_results(path) for seed in cpu.seeds
           for m in ("SeiT", "SeiT + MTM", "SeiT++ without MTM", "SeiT++")}
 fig = finetune_curves_figure(curves, f"fine-tuning on {cpu.budget_images(small)} images")
 
+# %% tags=["hide-cell"]
+at_small = {m: select(summary, "budgets", m, small)[0] for m in curves}  # the means over seeds
+for m, name in [("SeiT", "seit"), ("SeiT + MTM", "seit_mtm"), ("SeiT++ without MTM", "seitpp_without"),
+                ("SeiT++", "seitpp")]:
+    glue(f"ch6_small_{name}_loss", float(at_small[m]["train_loss_mean"]), display=False)
+glue("ch6_small_mtm_drop", float(-difference(at_small["SeiT"], at_small["SeiT + MTM"])[0]), display=False)
+glue("ch6_small_seitpp_spread", float(difference(at_small["SeiT++ without MTM"], at_small["SeiT++"])[1]),
+     display=False)
+
 # %% [markdown]
 # On 429 images MTM's encoder fits the training images faster and further than a model without
-# it: with SeiT's weak augmentation it ends at a training loss of 0.80 against SeiT's 1.14, and
-# tests six points lower. SeiT++'s augmentations slow the fit (0.99) but do not turn the faster
-# start into a better model: it ends level with SeiT++ without MTM (1.25), within a spread of
-# five points. With the probe near chance, what MTM gives these models is a head start at fitting
+# it: with SeiT's weak augmentation it ends at a training loss of
+# {glue:text}`ch6_small_seit_mtm_loss:.2f` against SeiT's {glue:text}`ch6_small_seit_loss:.2f`, and
+# tests {glue:text}`ch6_small_mtm_drop:.1f` points lower. SeiT++'s augmentations slow the fit
+# ({glue:text}`ch6_small_seitpp_loss:.2f`) but do not turn the faster start into a better model: it
+# ends level with SeiT++ without MTM ({glue:text}`ch6_small_seitpp_without_loss:.2f`), within a
+# spread of {glue:text}`ch6_small_seitpp_spread:.1f` points. With the probe near chance, what MTM
+# gives these models is a head start at fitting
 # whatever they are shown, not features that separate the classes; on 2,000 images that start
 # becomes accuracy, on 429 it becomes memorising. So the paper's largest MTM gain, at its smallest
 # budget, does not hold here; more MTM steps or a larger encoder might change that, and the
@@ -469,13 +529,17 @@ display(format_table(["finding", "comparison", "points", "spread", "verdict"],
                      [[f["finding"], f["comparison"], f"{f['difference']:+.1f}", f"{f['spread']:.1f}", f["verdict"]]
                       for f in judged]))
 
+# %% tags=["hide-cell"]
+glue("ch6_color_over_token", float(difference(ablation["+ TokenAdapt"], ablation["+ ColorAdapt"])[0]), display=False)
+
 # %% [markdown]
 # SeiT++ beats SeiT at every budget by more than the spread, and MTM and the augmentation add up
 # at every budget too (SeiT++ against SeiT + MTM). MTM's own gain holds at the two larger budgets
 # and not at the smallest (the section above says why). In the ablation, on 429 images from that
 # budget's MTM encoder, ColorAdapt and TokenAdapt each add points beyond the spread, and together
-# more than either. Which adds more comes out the other way from the paper: ColorAdapt, by about
-# four points; on the pose shift, where geometry should matter most, the two are level within the
+# more than either. Which adds more comes out the other way from the paper: ColorAdapt, by
+# {glue:text}`ch6_color_over_token:.1f` points; on the pose shift, where geometry should matter most,
+# the two are level within the
 # spread. The naive-warp row answers the question the paper argues but does not measure for
 # accuracy: the same geometry applied to the grid of ids adds less than TokenAdapt in its place,
 # by a little more than the spread on clean images and within it on the pose shift. Learning the
@@ -528,6 +592,27 @@ display(format_table(["table starts from", "MTM's gain", "points", "spread", "ve
 # worse start than the codes. Hence the sweep above: tables start from the codes, and MTM keeps
 # them there.
 
+# %% tags=["hide-cell"]
+spread_of = {}  # (experiment, method, training images) -> the sample std of its seeds' top-1, as summary.csv has it
+for r in results:
+    spread_of.setdefault((r["experiment"], r["method"], r["train_images"]), []).append(100 * r["acc_clean"])
+spread_of = {key: statistics.stdev(accs) for key, accs in spread_of.items() if len(accs) > 1}
+seit_spread = spread_of["budgets", "SeiT", cpu.train_images]
+glue("ch6_ex1_seit_spread", float(seit_spread), display=False)
+for r in seit_runs:
+    glue(f"ch6_ex1_seit_seed{r['seed']}", float(100 * r["acc_clean"]), display=False)
+downsampled = spread_of["pixels", f"downsampled x1/{cpu.downsample_factors[0]} (PNG)", cpu.train_images]
+glue("ch6_ex1_downsampled_spread", float(downsampled), display=False)
+glue("ch6_ex1_downsampled_over_seit", float(downsampled - seit_spread), display=False)
+glue("ch6_ex1_seitpp_small_spread", float(spread_of["budgets", "SeiT++", cpu.budget_images(small)]), display=False)
+resumed = re.search(r"the other (\d+) resumed", provenance["note"])  # the cells of the run's resumed part
+glue("ch6_ex3_wall_seconds", float(provenance["wall_seconds"]), display=False)
+glue("ch6_ex3_resumed_cells", float(resumed.group(1)), display=False)
+glue("ch6_ex3_cell_seconds", float(provenance["metrics"]["cell_seconds"]), display=False)
+glue("ch6_ex3_cell_hours", float(provenance["metrics"]["cell_seconds"] / 3600), display=False)
+glue("ch6_ex3_cells", float(provenance["metrics"]["cells_total"]), display=False)
+glue("ch6_ex3_half_hours", float(provenance["metrics"]["cell_seconds"] / 3600 / 2), display=False)  # two threads
+
 # %% [markdown]
 # ## Summary
 #
@@ -538,11 +623,12 @@ display(format_table(["table starts from", "MTM's gain", "points", "spread", "ve
 #   seed spread of {glue:text}`ch6_live_spread:.1f`.
 # - The regime (2,000 asymmetric objects, 1,800 steps, harsher shifts) and the rule for budgets
 #   (the same steps everywhere, a learned table kept at the tokenizer's codes) were chosen on
-#   validation images with eighteen pilots before the sweep ran once.
+#   validation images with {glue:text}`ch6_pilots:.0f` pilots before the sweep ran once.
 # - On matched 4 x 4 stems SeiT++ beats SeiT at every budget, and MTM and the augmentation add
 #   up; the release's 2 x 2 stem costs more than either adds.
-# - MTM, with the table kept at the tokenizer's codes, adds about ten points at the two larger
-#   budgets; on 429 images it makes models fit faster, not better, and adds nothing beyond the
+# - MTM, with the table kept at the tokenizer's codes, adds {glue:text}`ch6_mtm_gain_min:.0f` to
+#   {glue:text}`ch6_mtm_gain_max:.0f` points at the two larger budgets; on 429 images it makes
+#   models fit faster, not better, and adds nothing beyond the
 #   spread (SeiT's weakly augmented model it makes memorise).
 # - ColorAdapt adds more than TokenAdapt here, the paper's order reversed; TokenAdapt adds more
 #   than the same warps applied to the ids.
@@ -565,10 +651,14 @@ display(format_table(["table starts from", "MTM's gain", "points", "spread", "ve
 #    :::
 #
 #    :::{dropdown} Expected result
-#    Read from the committed sweep: SeiT at the full budget (2,000 images), 5.3 points, its seeds at
-#    65.3%, 55.2% and 62.7%: one seed ended 7 to 10 points below the other two. Over every row of
-#    the file, the pixel baseline downsampled x1/4 ties it (also 5.3 points, by 0.03 more); the
-#    next token row is SeiT++ at the smallest budget, 3.8 points.
+#    Read from the committed sweep: SeiT at the full budget (2,000 images),
+#    {glue:text}`ch6_ex1_seit_spread:.1f` points, its seeds at {glue:text}`ch6_ex1_seit_seed0:.1f`%,
+#    {glue:text}`ch6_ex1_seit_seed1:.1f`% and {glue:text}`ch6_ex1_seit_seed2:.1f`%: one seed ended
+#    {glue:text}`ch6_seit_low_seed_min:.1f` to {glue:text}`ch6_seit_low_seed_max:.1f` points below the
+#    other two. Over every row of the file, the pixel baseline downsampled x1/4 ties it (also
+#    {glue:text}`ch6_ex1_downsampled_spread:.1f` points, by {glue:text}`ch6_ex1_downsampled_over_seit:.2f`
+#    more); the next token row is SeiT++ at the smallest budget,
+#    {glue:text}`ch6_ex1_seitpp_small_spread:.1f` points.
 #    :::
 #
 #    :::{dropdown} Solution
@@ -635,11 +725,14 @@ display(format_table(["table starts from", "MTM's gain", "points", "spread", "ve
 #
 #    :::{dropdown} Expected result
 #    Not run for this page (it takes hours); what the provenance lets us expect. The committed run
-#    used `--workers 2`, and its `wall_seconds` (5,106 s) covers only the 45 cells of its resumed
-#    part, so it is no total to compare with; `cell_seconds`, 12,030 s (3.3 hours), is the time of
-#    all 72 cells, each on one thread. With `--workers 1` the cells run one at a time on two
-#    threads: the run takes about 1.7 hours of cells if a second thread doubled a micro model's
-#    speed, and 3.3 hours if it did not help at all, plus the three MTM stages in both cases. Where
+#    used `--workers 2`, and its `wall_seconds` ({glue:text}`ch6_ex3_wall_seconds:,.0f` s) covers only
+#    the {glue:text}`ch6_ex3_resumed_cells:.0f` cells of its resumed part, so it is no total to compare
+#    with; `cell_seconds`, {glue:text}`ch6_ex3_cell_seconds:,.0f` s ({glue:text}`ch6_ex3_cell_hours:.1f`
+#    hours), is the time of all {glue:text}`ch6_ex3_cells:.0f` cells, each on one thread. With
+#    `--workers 1` the cells run one at a time on two threads: the run takes about
+#    {glue:text}`ch6_ex3_half_hours:.1f` hours of cells if a second thread doubled a micro model's
+#    speed, and {glue:text}`ch6_ex3_cell_hours:.1f` hours if it did not help at all, plus the three
+#    MTM stages in both cases. Where
 #    in that range it lands is how much a second thread speeds up a micro model's step, which we
 #    have not measured: the exercise measures it.
 #    :::
