@@ -111,6 +111,25 @@ def test_tokenize_an_image_folder(tmp_path, capsys):
     assert "broken.png" in capsys.readouterr().err
 
 
+def test_tokenize_at_another_resolution_makes_the_grid_of_that_resolution(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos" / "cats").mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(tmp_path / "photos" / "cats" / f"{i}.png")
+    main(["tokenize", "--source", str(tmp_path / "photos"), "--out", str(tmp_path / "p.tokens"), "--resolution", "128",
+          "--device", "cpu"])
+    store = TokenStore.open(tmp_path / "p.tokens")
+    assert store.grid == (32, 32) and store.metadata["resolution"] == 128  # 4 x 4 pixels a token, as at 64
+    ids = store.read_all()
+    assert ids.shape == (2, 32, 32) and len(np.unique(ids)) > 8  # every row written, not a zero-filled tail
+    with pytest.raises(SystemExit):  # a side the tokenizer's 4 x 4 pixels a token cannot tile: one line, no store
+        main(["tokenize", "--source", str(tmp_path / "photos"), "--out", str(tmp_path / "q.tokens"), "--resolution",
+              "66", "--device", "cpu"])
+    assert "use a multiple of 4" in capsys.readouterr().err and not (tmp_path / "q.tokens").exists()
+
+
 def test_tokenize_with_a_taming_vqgan_checkpoint(tmp_path, capsys):
     from seitpp.tokenizers.vqgan import (
         VQGANConfig,

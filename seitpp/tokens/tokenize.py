@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from seitpp.data.images import ImageFolderDataset, images_to_tensor
 from seitpp.data.shapes import SHAPE_CLASSES, render_shapes
+from seitpp.errors import TrainSetupError
 from seitpp.files import atomic_path
 from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.store import require_not_a_directory, write_store
@@ -43,6 +44,7 @@ class ImageSource:
     labels: np.ndarray  # int64 (N,)
     classes: list[str]
     load: Callable[[int, int], torch.Tensor]  # (start, stop) -> images start..stop-1
+    resolution: int  # the side of every image load returns
     files: list[str] | None = None  # each image's path under the folder; None: image i is defined by i alone
 
     def __len__(self) -> int:
@@ -57,7 +59,7 @@ def shapes_source(num_images: int, split: str = "train", resolution: int = 64, s
 
     labels = np.arange(num_images, dtype=np.int64) % len(SHAPE_CLASSES)
     return ImageSource(f"shapes split={split} n={num_images} resolution={resolution} seed={seed}",
-                       labels, list(SHAPE_CLASSES), load)
+                       labels, list(SHAPE_CLASSES), load, resolution)
 
 
 def folder_source(root: str | Path, resolution: int = 64, skip_unreadable: bool = False) -> ImageSource:
@@ -69,7 +71,18 @@ def folder_source(root: str | Path, resolution: int = 64, skip_unreadable: bool 
 
     labels = np.array([label for _, label in dataset.samples], dtype=np.int64)
     files = [path.relative_to(dataset.root).as_posix() for path, _ in dataset.samples]
-    return ImageSource(f"folder {dataset.root} resolution={resolution}", labels, dataset.classes, load, files)
+    return ImageSource(f"folder {dataset.root} resolution={resolution}", labels, dataset.classes, load, resolution,
+                       files)
+
+
+def token_grid(tokenizer: VQTokenizer, resolution: int) -> int:
+    """The side of the token grid `tokenizer` makes of images `resolution` pixels wide: one token per
+    `resolution / grid_size` pixels of its own images (4 for the reference tokenizer)."""
+    factor, rest = divmod(tokenizer.config.resolution, tokenizer.config.grid_size)
+    if rest or resolution % factor:
+        raise TrainSetupError(f"images of side {resolution} do not make a whole token grid: the tokenizer makes one "
+                         f"token per {factor} x {factor} pixels; use a multiple of {factor}")
+    return resolution // factor
 
 
 def tokenize_dataset(source: ImageSource, tokenizer: VQTokenizer, out: str | Path, batch_size: int = 256,
@@ -81,7 +94,7 @@ def tokenize_dataset(source: ImageSource, tokenizer: VQTokenizer, out: str | Pat
     n = len(source)
     if n == 0:
         raise ValueError(f"{source.description}: no images to tokenize")
-    grid = (tokenizer.config.grid_size, tokenizer.config.grid_size)
+    grid = (token_grid(tokenizer, source.resolution),) * 2
     job = {"source": source.description, "tokenizer": tokenizer.fingerprint(), "batch_size": batch_size,
            "grid": list(grid)}
     done, finished = _resume_point(partial, job, source)
@@ -112,7 +125,7 @@ def tokenize_dataset(source: ImageSource, tokenizer: VQTokenizer, out: str | Pat
     write_store(out, np.asarray(ids[:n]), source.labels, codebook_size=tokenizer.config.codebook_size,
                 num_classes=len(source.classes), tokenizer_hash=job["tokenizer"],
                 metadata={"source": source.description, "classes": source.classes,
-                          "resolution": tokenizer.config.resolution})
+                          "resolution": source.resolution})
     del ids
     shutil.rmtree(partial)
     return out
