@@ -138,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(commands, "finetune", "classification on tokens or pixels (resumable; torchrun for DDP)",
                     "cmd_train")
     add_train_arguments(p, "finetune")
-    p.add_argument("--init", help="an MTM pre-training checkpoint (file or run directory) for the encoder")
+    p.add_argument("--init", help="an MTM pre-training checkpoint (file or run directory) or saved MTM model for the "
+                                  "encoder, or 'none' (from scratch). Default: for --preset cpu-tiny on tokens of "
+                                  "the reference tokenizer, the committed encoder seitpp/artefacts/mtm-cpu, its "
+                                  "table frozen (seitpp.engine.config.PRETRAINED); otherwise none")
     p.add_argument("--tokenadapt", help="a saved TokenAdapt for the seitpp policy (default: naive grid warps)")
 
     p = add_command(commands, "baseline", "a pixel CNN on the images of an ImageFolder (or shapes:N), to read "

@@ -27,7 +27,7 @@ from seitpp.data.images import ImageFolderError, UnreadableImageError, image_fil
 from seitpp.data.shapes import render_shapes
 from seitpp import DEVICE_VARIABLE
 from seitpp.device import resolve_device
-from seitpp.engine.config import TrainConfig, with_overrides
+from seitpp.engine.config import PRETRAINED, TrainConfig, with_overrides
 from seitpp.engine.config import preset as train_preset
 from seitpp.engine.distributed import setup_distributed
 from seitpp.engine.loop import evaluate_checkpoint, load_model, train
@@ -37,7 +37,7 @@ from seitpp.experiments.beyond import Beyond, beyond_preset
 from seitpp.experiments.reproduce import Reproduce, sweep_preset
 from seitpp.experiments.scorecard import scorecard, summary_box
 from seitpp.experiments.sweep import Experiment, with_fields
-from seitpp.files import FileProblem, atomic_path
+from seitpp.files import ARTEFACTS, FileProblem, atomic_path
 from seitpp.models.cnn import reads_pixels
 from seitpp.tokenizers.train import preset, train_tokenizer
 from seitpp.tokenizers.vq import (
@@ -202,6 +202,27 @@ def read_data(args: argparse.Namespace, spec: str, split: str, folder_split: str
     return load_split(spec, split, kind, "labels", tokenizer, resolution=getattr(args, "resolution", None) or 64)
 
 
+def choose_init(args: argparse.Namespace, cfg: TrainConfig, data: Split) -> tuple[Path | str | None, TrainConfig]:
+    """The encoder a run starts from and its config: --init as given ("none": from scratch); without it, for
+    `finetune`, the preset's committed encoder (`PRETRAINED`) with its overrides under the user's --set, where
+    it fits: the preset's own model, on tokens of the reference tokenizer the encoder was pre-trained on."""
+    given = getattr(args, "init", None)
+    if given is not None or args.task != "finetune" or args.preset not in PRETRAINED:
+        return (None if given == "none" else given), cfg
+    name, overrides = PRETRAINED[args.preset]
+    base = train_preset(args.preset, args.task)
+    fits = (cfg.model == base.model and data.kind == "tokens"
+            and data.tokenizer_hash == VQTokenizer.load().fingerprint())
+    if not fits:
+        print(f"--init not given: training from scratch (the preset's encoder, seitpp/artefacts/{name}, fits only "
+              "its own model on tokens of the reference tokenizer)")
+        return None, cfg
+    settings = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    print(f"starting from the committed MTM encoder seitpp/artefacts/{name} ({settings}); --init none trains from "
+          "scratch")
+    return ARTEFACTS / name, with_overrides(with_overrides(base, overrides), args.set)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     """`pretrain`, `finetune` and `segment`: one engine (seitpp.engine); under torchrun, one process per device."""
 
@@ -209,6 +230,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     rank, world = setup_distributed(args.device)
     tokenizer = VQTokenizer.load(args.tokenizer) if args.tokenizer else None
     data = read_data(args, args.store, "train", getattr(args, "split", None), cfg, tokenizer)
+    init, cfg = choose_init(args, cfg, data)
     val = read_data(args, args.val, "val", getattr(args, "val_split", None), cfg, tokenizer) if args.val else None
     tokenadapt = TokenAdapt.load(args.tokenadapt, tokenizer) if getattr(args, "tokenadapt", None) else None
     try:
@@ -216,7 +238,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     except ValueError as err:  # it names the file and the problem
         raise TrainSetupError(str(err)) from None
     result = train(cfg, data, val, args.out, tokenizer=tokenizer, tokenadapt=tokenadapt, codebook=codebook,
-                   init=getattr(args, "init", None), device=args.device)
+                   init=init, device=args.device)
     if rank == 0:
         print_result(cfg, result, data, world, args.out)
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "config.json"  # beside the weights of every saved model
 ARTEFACTS = Path(__file__).parent / "artefacts"  # the committed results: reference models, sweeps
+# The MTM encoder of the committed cpu sweep's full budget (stage mtm-1.0000), exported by `export_mtm`
+REFERENCE_MTM = ARTEFACTS / "mtm-cpu"
 
 
 @contextmanager

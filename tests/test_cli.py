@@ -109,3 +109,26 @@ def test_a_folder_where_a_file_is_expected_is_said_before_any_work(tmp_path, cap
         main(["info", str(tmp_path / "missing.tokens")])
     err = capsys.readouterr().err
     assert exit_info.value.code == 1 and err == f"error: {tmp_path / 'missing.tokens'}: no such token store\n"
+
+
+def test_finetune_cpu_tiny_starts_from_the_committed_encoder_unless_told_otherwise(tmp_path, capsys):
+    """Without --init, `finetune --preset cpu-tiny` on reference tokens starts from seitpp/artefacts/mtm-cpu
+    with its table frozen (PRETRAINED); --init none, another model or a --set of the user's own say otherwise."""
+    from seitpp.checkpoint import read_checkpoint
+    from seitpp.files import REFERENCE_MTM
+
+    def run(name: str, *extra: str) -> dict:
+        main(["finetune", "--store", "shapes:24", "--preset", "cpu-tiny", "--set", "epochs=1", "--set", "batch_size=8",
+              "--out", str(tmp_path / name), "--device", "cpu", *extra])
+        return read_checkpoint(tmp_path / name)
+
+    default = run("default")
+    assert default["init"] == str(REFERENCE_MTM) and default["config"]["model"]["freeze_table"] is True
+    assert "starting from the committed MTM encoder seitpp/artefacts/mtm-cpu (freeze_table=True)" in capsys.readouterr().out
+    scratch = run("scratch", "--init", "none")
+    assert scratch["init"] is None and scratch["config"]["model"]["freeze_table"] is False
+    mine = run("mine", "--set", "freeze_table=False")  # the user's --set wins over the encoder's overrides
+    assert mine["init"] == str(REFERENCE_MTM) and mine["config"]["model"]["freeze_table"] is False
+    capsys.readouterr()
+    other = run("other", "--set", "model=tvit_tiny")  # not the encoder's model: from scratch, and it says why
+    assert other["init"] is None and "training from scratch" in capsys.readouterr().out

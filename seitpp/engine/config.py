@@ -435,6 +435,16 @@ PRESETS: dict[str, dict[str, TrainConfig]] = {
 }
 
 
+# What `finetune --preset NAME` starts its encoder from when no --init is given (seitpp.commands.choose_init):
+# a committed MTM encoder (a folder of seitpp/artefacts) and the overrides it is fine-tuned with. cpu-tiny's is
+# mtm-cpu, the micro encoder pre-trained on 2,000 Shapes grids of the reference tokenizer with its table frozen
+# at the codes; fine-tuning keeps the table frozen, as it was pre-trained. Chosen on pilots over two real-photo
+# tasks (benchmarks/own_data.py, BENCHMARKS.md): it scored above training from scratch on both. It applies only
+# to the preset's own model on tokens of the reference tokenizer; the sweeps build their runs from PRESETS
+# and never read this.
+PRETRAINED: dict[str, tuple[str, dict]] = {"cpu-tiny": ("mtm-cpu", {"freeze_table": True})}
+
+
 def preset(name: str, task: str = "finetune") -> TrainConfig:
     """The preset `name` for `task` ("pretrain", "finetune" or "segment")."""
     if task not in PRESETS:

@@ -52,7 +52,7 @@ from seitpp.experiments.recipe import (
 )
 from seitpp.experiments.sweep import Cell, Experiment, read_arrays, write_arrays
 from seitpp.experiments.tables import difference, judge_pairs, select, verdict
-from seitpp.files import ARTEFACTS, write_csv
+from seitpp.files import ARTEFACTS, REFERENCE_MTM, write_csv
 from seitpp.tokenizers.vq import VQTokenizer
 from seitpp.tokens.footprint import stored_pixels
 from seitpp.tokens.split import Split
@@ -71,8 +71,6 @@ GPU_RESULTS = ARTEFACTS / "reproduce-gpu"  # --preset gpu, run on an H200 (chapt
 # Each committed cpu sweep by its preset: a sweep that trains with a preset's recipe (chapter 8's) reads its cells
 COMMITTED_CPU = {REFERENCE_PRESET: REFERENCE_RESULTS, LEARNED_TABLE_PRESET: LEARNED_TABLE_RESULTS,
                  "cpu-first": FIRST_RESULTS, "cpu-random-table": RANDOM_TABLE_RESULTS}
-# The MTM encoder of the committed cpu sweep's full budget (stage mtm-1.0000), exported by `export_mtm`
-REFERENCE_MTM = ARTEFACTS / "mtm-cpu"
 STAGE_MODEL = "model"  # every finished MTM stage exports its model to work/<stage>/model
 EVAL_SETS = SHIFTED_SETS  # clean, noise, blur, sketch, pose
 SHIFTS = EVAL_SETS[1:]  # robustness is the drop from clean accuracy to each of these
