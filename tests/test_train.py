@@ -43,8 +43,10 @@ from seitpp.engine import (
     train,
     with_overrides,
 )
+from seitpp.engine.config import PRETRAINED
 from seitpp.engine.export import export_mtm
 from seitpp.errors import TrainingDiverged, TrainSetupError
+from seitpp.files import ARTEFACTS
 from seitpp.schedule import lr_at
 from seitpp.tokens import Split, write_store
 
@@ -316,9 +318,12 @@ def test_killed_run_resumes_to_bitwise_the_same_weights_and_metrics(store, tmp_p
     assert 0 < at_kill < 16
     resumed = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # meanwhile the same run, uninterrupted, in this process (what the CLI does, minus argparse)
-    cfg = with_overrides(preset("cpu-tiny"), [a for a in FINETUNE[FINETUNE.index("--set"):] if a != "--set"])
+    # (finetune --preset cpu-tiny starts from the committed encoder, its overrides under the --set ones)
+    encoder, overrides = PRETRAINED["cpu-tiny"]
+    cfg = with_overrides(with_overrides(preset("cpu-tiny"), overrides),
+                         [a for a in FINETUNE[FINETUNE.index("--set"):] if a != "--set"])
     data = Split.from_store(store)
-    train(cfg, data, data, tmp_path / "straight", device="cpu", progress=False)
+    train(cfg, data, data, tmp_path / "straight", device="cpu", progress=False, init=ARTEFACTS / encoder)
     assert resumed.wait() == 0, resumed.stderr.read().decode()[-2000:]
 
     a = torch.load(tmp_path / "straight" / CHECKPOINT_FILE, weights_only=False)
