@@ -77,11 +77,11 @@ def folder_source(root: str | Path, resolution: int = 64, skip_unreadable: bool 
 
 def token_grid(tokenizer: VQTokenizer, resolution: int) -> int:
     """The side of the token grid `tokenizer` makes of images `resolution` pixels wide: one token per
-    `resolution / grid_size` pixels of its own images (4 for the reference tokenizer)."""
-    factor, rest = divmod(tokenizer.config.resolution, tokenizer.config.grid_size)
-    if rest or resolution % factor:
+    `downsample` x `downsample` pixels (4 for the reference tokenizer), whatever its own resolution."""
+    factor = tokenizer.config.downsample
+    if resolution % factor:
         raise TrainSetupError(f"images of side {resolution} do not make a whole token grid: the tokenizer makes one "
-                         f"token per {factor} x {factor} pixels; use a multiple of {factor}")
+                              f"token per {factor} x {factor} pixels; use a multiple of {factor}")
     return resolution // factor
 
 
