@@ -125,16 +125,17 @@ def region(size: tuple[int, int], split: str, axis: str = "x", pilot: bool = Fal
     """The columns and rows (x, y) of a photo of `size` (w, h) that `split`'s crops come from, its regions cut
     along `axis` ("x": left / right, "y": top / bottom); `pilot`: inside the reported training region, cut
     along the other axis (`PILOT_REGION`)."""
-    w, h = size
+    length = dict(zip("xy", size))
+    other = "y" if axis == "x" else "x"
 
-    def cut(length: int, part: str) -> range:
-        at = round(TRAIN_SHARE * length)
-        return range(0, at) if part == "train" else range(at, length)
+    def cut(along: str, part: str) -> range:
+        at = round(TRAIN_SHARE * length[along])
+        return range(0, at) if part == "train" else range(at, length[along])
 
-    spans = {"x": cut(w, split), "y": range(0, h)} if axis == "x" else {"x": range(0, w), "y": cut(h, split)}
     if pilot:
-        other = "y" if axis == "x" else "x"
-        spans = {axis: cut(size[axis == "y"], "train"), other: cut(size[other == "y"], split)}
+        spans = {axis: cut(axis, "train"), other: cut(other, split)}
+    else:
+        spans = {axis: cut(axis, split), other: range(0, length[other])}
     return spans["x"], spans["y"]
 
 
