@@ -75,6 +75,7 @@ from seitpp.experiments.reproduce import (FIRST_RESULTS, METHODS, RANDOM_TABLE_R
 from seitpp.tokenizers import VQTokenizer
 from seitpp.tokens import Split
 from seitpp.experiments.tables import read_pilots
+from seitpp.files import ARTEFACTS
 from seitpp.viz import ablation_figure, budget_lines_figure, finetune_curves_figure, mtm_logs_figure
 
 FAST = seitpp.fast_mode()
@@ -211,7 +212,7 @@ display(format_table(["field", "value"], list(shared.items()), caption="shared b
 # steps to reach the same accuracy). What differs is only each method's own part.
 
 # %% tags=["hide-cell"]
-PILOTS = Path(seitpp.__file__).parent / "artefacts" / "pilots"
+PILOTS = ARTEFACTS / "pilots"
 pilot_presets = {r["pilot"]: r["preset"] for r in read_pilots(PILOTS)}  # pilot -> its preset
 glue("ch6_pilots", float(len(pilot_presets)), display=False)
 glue("ch6_pilots_regime", float(sum(p == "cpu-pilot" for p in pilot_presets.values())), display=False)
